@@ -1,0 +1,42 @@
+# Two commands do all the set-up on a fresh machine:  make demo  and  make test.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+CORES ?= 2
+REQUIREMENTS := $(if $(CUDA),requirements-cuda.txt,requirements.txt)
+STAMP := $(VENV)/.installed-$(if $(CUDA),cuda,cpu)
+
+.PHONY: venv demo test lint format report clean
+
+venv: $(STAMP)
+
+$(STAMP): $(REQUIREMENTS) requirements-dev.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r $(REQUIREMENTS) -r requirements-dev.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $@
+
+# The whole pipeline on the synthetic dataset the workflow generates itself.
+demo: venv
+	$(BIN)/snakemake --cores $(CORES) --resources gpu=1 --configfile demo/config.yaml
+
+# Lint (ruff, snakefmt, snakemake --lint) and the test suite.
+test: venv lint
+	$(BIN)/pytest -q
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/snakefmt --check Snakefile rules/
+	$(BIN)/snakemake --lint --configfile demo/config.yaml
+
+format: venv
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+	$(BIN)/snakefmt Snakefile rules/
+
+report: venv
+	$(BIN)/snakemake --configfile demo/config.yaml --report report.html
+
+clean:
+	rm -rf results logs .snakemake report.html resources/synthetic
