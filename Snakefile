@@ -1,0 +1,30 @@
+# FashionAI attribute training: raw archives -> labels -> label folders -> one model per category.
+# Contract (commands, config keys, targets, paths): README.md and schemas/config.schema.yaml.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+report: "report/workflow.rst"
+
+
+include: "rules/common.smk"
+include: "rules/synthetic.smk"
+include: "rules/data.smk"
+include: "rules/stats.smk"
+include: "rules/train.smk"
+include: "rules/evaluate.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        all_outputs(),
+
+
+rule data:
+    input:
+        data_outputs(),

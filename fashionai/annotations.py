@@ -1,0 +1,111 @@
+"""Find the annotation files of extracted archives and merge their rows into one table.
+
+Nothing is judged here: every non-empty line of every ``Annotations/*.csv`` becomes a row,
+headers and malformed lines included, with the file and line it came from. Deciding what is
+usable is ``fashionai.decoding``'s job. Blank lines (e.g. the final newline) are not annotation
+rows and are not counted anywhere.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+MERGED_COLUMNS = [
+    "archive", "round", "annotation_file", "line", "image_path", "attribute", "code", "image",
+]  # fmt: skip
+ANNOTATION_COLUMNS = ["line", "image_path", "attribute", "code"]
+ANNOTATION_FOLDER = "Annotations"
+
+
+def find_annotation_files(root: Path) -> list[Path]:
+    """Every ``*.csv`` directly inside a folder named ``Annotations``, anywhere below ``root``.
+
+    Sorted; macOS ``._*`` sidecars and ``__MACOSX`` folders are left out.
+    """
+    found = []
+    for folder, subfolders, files in os.walk(root):
+        subfolders[:] = [name for name in subfolders if name != "__MACOSX"]
+        if os.path.basename(folder) != ANNOTATION_FOLDER:
+            continue
+        for name in files:
+            if name.lower().endswith(".csv") and not name.startswith("._"):
+                found.append(Path(folder) / name)
+    return sorted(found)
+
+
+def read_annotation_file(path: Path) -> pd.DataFrame:
+    """Every non-empty line of ``path`` as a row: ``line`` (1-based), image_path, attribute, code.
+
+    Fields are split at the first two commas and stripped; a line with fewer than three fields
+    gets empty strings for the missing ones (anything after a second comma stays in ``code``).
+    A UTF-8 byte-order mark and CRLF (or lone CR) line ends are tolerated. Lines holding only
+    whitespace are not rows, and their numbers are skipped.
+    """
+    data = Path(path).read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise ValueError(f"{path}: line {line} is not valid UTF-8 ({error.reason})") from None
+    text = text.replace("\r\n", "\n").replace("\r", "\n")  # CRLF and old Mac line ends
+    lines = pd.Series(text.split("\n"), dtype=object).str.strip()
+    lines = lines[lines != ""]
+    fields = lines.str.split(",", n=2, expand=True) if len(lines) else pd.DataFrame()
+    fields = fields.reindex(columns=[0, 1, 2]).fillna("")
+    frame = pd.DataFrame(
+        {
+            "line": (lines.index.to_numpy() + 1).astype("int64"),
+            "image_path": fields[0].astype(str).str.strip().to_numpy(),
+            "attribute": fields[1].astype(str).str.strip().to_numpy(),
+            "code": fields[2].astype(str).str.strip().to_numpy(),
+        },
+        columns=ANNOTATION_COLUMNS,
+    )
+    return frame.astype({"line": "int64"})
+
+
+def _image_paths(prefix: str, image_path: pd.Series) -> pd.Series:
+    """``prefix/image_path``, or "" where the path is empty, absolute or contains ``..``."""
+    posix = image_path.str.replace("\\", "/", regex=False)
+    unsafe = (
+        (posix == "")
+        | posix.str.match(r"/|[A-Za-z]:")
+        | posix.str.contains(r"(?:^|/)\.\.(?:/|$)", regex=True)
+    )
+    joined = (prefix + "/" + posix) if prefix else posix
+    return joined.where(~unsafe, "")
+
+
+def merge_annotations(extracted: Sequence[tuple[str, Path]]) -> pd.DataFrame:
+    """All rows of all annotation files of the extracted archives, with MERGED_COLUMNS.
+
+    ``extracted`` is ``(archive_id, folder)`` in round order; ``round`` is the 0-based position.
+    ``image`` is the folder holding ``Annotations/`` joined with ``image_path`` (existence is not
+    checked); "" if ``image_path`` is absolute or contains ``..``.
+    """
+    frames = []
+    for round_index, (archive, folder) in enumerate(extracted):
+        folder = Path(folder)
+        files = find_annotation_files(folder)
+        if not files:
+            raise ValueError(
+                f"archive {archive}: no annotation file (Annotations/*.csv) found in {folder}"
+            )
+        for path in files:
+            rows = read_annotation_file(path)
+            prefix = path.parent.parent.as_posix()
+            rows.insert(0, "archive", archive)
+            rows.insert(1, "round", round_index)
+            rows.insert(2, "annotation_file", path.relative_to(folder).as_posix())
+            rows["image"] = _image_paths(prefix, rows["image_path"])
+            frames.append(rows)
+    if not frames:
+        frames.append(
+            pd.DataFrame({column: pd.Series([], dtype=object) for column in MERGED_COLUMNS})
+        )
+    merged = pd.concat(frames, ignore_index=True)[MERGED_COLUMNS]
+    return merged.astype({"round": "int64", "line": "int64"})

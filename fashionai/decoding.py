@@ -1,0 +1,226 @@
+"""Decode the y/n/m codes of merged annotation rows; reject every unusable row with a reason.
+
+Checks, in this order (a row gets the first reason that applies):
+
+1. the code: header line, malformed line, unknown attribute, characters other than y/n/m,
+   wrong length, no ``y``, several ``y``;
+2. an image path outside the extracted folder (``image`` is "" in the merged table);
+3. conflicts: the same (attribute, image name) with different codes among the rows that passed
+   1-2 rejects all those rows, whatever round they come from;
+4. the image file (only rows that passed 1-3, each file once): missing or unreadable.
+
+The rows left are deduplicated on (attribute, image name): one decoded sample per key, with the
+image of the earliest round and ``source_rows`` = how many rows it stands for, so that
+``decoded.source_rows.sum() + len(rejected) == len(merged)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from fashionai import images
+from fashionai.annotations import MERGED_COLUMNS
+from fashionai.attributes import ATTRIBUTES
+
+HEADER = "header line"
+MALFORMED = "malformed line (expected path,attribute,code)"
+UNKNOWN_ATTRIBUTE = "unknown attribute"
+BAD_CHARACTER = "code has characters other than y/n/m"
+WRONG_LENGTH = "code length does not match the attribute's class count"
+NO_Y = "no y in code"
+MULTIPLE_Y = "more than one y in code"
+UNSAFE_PATH = "image path is absolute or leaves the archive folder"
+CONFLICTING_CODES = "same image with different codes in several rounds"
+IMAGE_MISSING = "image missing"
+IMAGE_UNREADABLE = "image unreadable"  # followed by ": <detail from check_image>"
+
+DECODED_COLUMNS = [
+    "attribute", "image_name", "image", "label_index", "label", "code", "maybe", "archives",
+    "source_rows",
+]  # fmt: skip
+REJECTED_COLUMNS = MERGED_COLUMNS + ["reason"]
+_KEY = ["attribute", "image_name"]
+_TEXT_COLUMNS = [c for c in MERGED_COLUMNS if c not in ("round", "line")]
+
+
+def _normalised(merged: pd.DataFrame) -> pd.DataFrame:
+    """A copy with MERGED_COLUMNS only: text columns as str ("" for missing), ints as int64."""
+    missing = [c for c in MERGED_COLUMNS if c not in merged.columns]
+    if missing:
+        raise ValueError(
+            f"merged annotations lack the columns {missing}; expected {MERGED_COLUMNS}"
+        )
+    frame = merged[MERGED_COLUMNS].reset_index(drop=True)
+    for column in _TEXT_COLUMNS:
+        frame[column] = frame[column].fillna("").astype(str).astype(object)
+    for column in ("round", "line"):
+        values = pd.to_numeric(frame[column], errors="coerce")
+        if values.isna().any():
+            row = int(np.flatnonzero(values.isna().to_numpy())[0])
+            raise ValueError(
+                f"merged annotations: column {column!r} is not an integer in row {row + 1} "
+                f"({frame[column].iloc[row]!r})"
+            )
+        frame[column] = values.astype("int64")
+    return frame
+
+
+def image_names(image_path: pd.Series) -> pd.Series:
+    """The file name part of each image path (after the last ``/`` or ``\\``)."""
+    return image_path.str.replace("\\", "/", regex=False).str.rsplit("/", n=1).str[-1]
+
+
+def _code_reasons(frame: pd.DataFrame, reason: np.ndarray) -> None:
+    """Fill ``reason`` (object array, "" = fine so far) with the code checks, first one wins."""
+    attribute, code, path = frame["attribute"], frame["code"], frame["image_path"]
+    known = attribute.isin(list(ATTRIBUTES)).to_numpy()
+    letters = code.str.fullmatch(r"[ynm]+").fillna(False).to_numpy(dtype=bool)
+    expected = attribute.map({a: len(n) for a, n in ATTRIBUTES.items()}).fillna(-1).to_numpy()
+    y_count = code.str.count("y").to_numpy()
+    malformed = (
+        (path == "") | (attribute == "") | (code == "") | code.str.contains(",", regex=False)
+        | (image_names(path) == "")
+    ).to_numpy(dtype=bool)  # fmt: skip
+    checks = [
+        ((frame["line"] == 1).to_numpy() & ~known & ~letters, HEADER),
+        (malformed, MALFORMED),
+        (~known, UNKNOWN_ATTRIBUTE),
+        (~letters, BAD_CHARACTER),
+        (code.str.len().to_numpy() != expected, WRONG_LENGTH),
+        (y_count == 0, NO_Y),
+        (y_count > 1, MULTIPLE_Y),
+        ((frame["image"] == "").to_numpy(), UNSAFE_PATH),
+    ]
+    for mask, why in checks:
+        reason[mask & (reason == "")] = why
+
+
+def _conflict_reasons(frame: pd.DataFrame, reason: np.ndarray) -> None:
+    """Reject every row of a key whose still-valid rows disagree on the code."""
+    ok = reason == ""
+    valid = frame.loc[ok, ["attribute", "image_name", "code"]]
+    codes = valid.groupby(_KEY, sort=False)["code"].transform("nunique")
+    conflict = np.zeros(len(frame), dtype=bool)
+    conflict[valid.index[codes.to_numpy() > 1]] = True
+    reason[conflict] = CONFLICTING_CODES
+
+
+def _image_reasons(frame: pd.DataFrame, reason: np.ndarray, threads: int) -> None:
+    """Check each image of a still-valid row once; reject rows whose image is bad."""
+    ok = reason == ""
+    paths = frame.loc[ok, "image"]
+    unique = pd.unique(paths)
+    results = images.check_images(list(unique), threads=threads)
+    found = dict(zip(unique, results, strict=True))
+    detail = paths.map(found).astype(object)
+    bad = detail.notna().to_numpy()
+    if not bad.any():
+        return
+    why = np.where(
+        detail == images.MISSING, IMAGE_MISSING, IMAGE_UNREADABLE + ": " + detail.fillna("")
+    )
+    rows = np.flatnonzero(ok)[bad]
+    reason[rows] = why[bad]
+
+
+def _class_names(attribute: str, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Label index, label and ";"-joined maybe-classes of valid ``codes`` of one attribute."""
+    names = ATTRIBUTES[attribute]
+    chars = np.frombuffer("".join(codes).encode("ascii"), dtype=np.uint8)
+    chars = chars.reshape(len(codes), len(names))
+    index = (chars == ord("y")).argmax(axis=1)
+    maybe = np.full(len(codes), "", dtype=object)
+    for j, name in enumerate(names):
+        maybe = maybe + np.where(chars[:, j] == ord("m"), name + ";", "").astype(object)
+    maybe = pd.Series(maybe, dtype=object).str[:-1].to_numpy(dtype=object)  # the last ";"
+    return index, np.asarray(names, dtype=object)[index], maybe
+
+
+def _deduplicated(good: pd.DataFrame) -> pd.DataFrame:
+    """One row per (attribute, image_name): earliest round's image, archives, source_rows."""
+    good = good.sort_values("round", kind="stable")
+    first = good.drop_duplicates(_KEY, keep="first").set_index(_KEY)
+    counts = good.groupby(_KEY, sort=False).size()
+    per_archive = good.drop_duplicates(_KEY + ["archive"])
+    several = per_archive.duplicated(_KEY, keep=False)
+    archives = per_archive.loc[~several].set_index(_KEY)["archive"]
+    if several.any():
+        joined = per_archive.loc[several].groupby(_KEY, sort=False)["archive"].agg(";".join)
+        archives = pd.concat([archives, joined])
+    out = first[["image", "code"]].copy()
+    out["archives"] = archives
+    out["source_rows"] = counts
+    return out.reset_index()
+
+
+def decode_labels(
+    merged: pd.DataFrame, *, check_images: bool = True, threads: int = 8
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(decoded, rejected)`` from the merged annotation rows (see the module docstring)."""
+    frame = _normalised(merged)
+    frame["image_name"] = image_names(frame["image_path"])
+    reason = np.full(len(frame), "", dtype=object)
+    _code_reasons(frame, reason)
+    _conflict_reasons(frame, reason)
+    if check_images:
+        _image_reasons(frame, reason, threads)
+
+    decoded = _deduplicated(frame.loc[reason == ""])
+    label_index = np.zeros(len(decoded), dtype="int64")
+    label = np.full(len(decoded), "", dtype=object)
+    maybe = np.full(len(decoded), "", dtype=object)
+    codes = decoded["code"].to_numpy()
+    for attribute in ATTRIBUTES:
+        rows = np.flatnonzero((decoded["attribute"] == attribute).to_numpy())
+        if len(rows):
+            label_index[rows], label[rows], maybe[rows] = _class_names(attribute, codes[rows])
+    decoded = decoded.assign(label_index=label_index, label=label, maybe=maybe)
+    decoded = decoded.astype({"source_rows": "int64"})
+    decoded = decoded.sort_values(_KEY, kind="stable", ignore_index=True)[DECODED_COLUMNS]
+
+    bad = reason != ""
+    rejected = frame.loc[bad, MERGED_COLUMNS].assign(reason=reason[bad]).reset_index(drop=True)
+    if int(decoded["source_rows"].sum()) + len(rejected) != len(frame):
+        raise AssertionError("decode_labels lost rows: this is a bug")
+    return decoded, rejected
+
+
+def reconcile(merged: pd.DataFrame, decoded: pd.DataFrame, rejected: pd.DataFrame) -> str:
+    """A report of where every annotation row went; ValueError if the counts do not add up."""
+    n_read, n_rejected = len(merged), len(rejected)
+    used = int(decoded["source_rows"].sum()) if len(decoded) else 0
+    per_archive = merged.groupby(["round", "archive"], sort=True).size()
+    rejected_per_archive = rejected.groupby("archive").size()
+    lines = [f"annotation rows read: {n_read:,} from {len(per_archive)} archive(s)"]
+    for (_, archive), rows in per_archive.items():
+        lines.append(
+            f"  {archive}: {rows:,} rows, {int(rejected_per_archive.get(archive, 0)):,} rejected"
+        )
+    collapsed = used - len(decoded)
+    lines.append(
+        f"used rows: {used:,} -> {len(decoded):,} labelled images "
+        f"({collapsed:,} duplicate rows of the same image and code collapsed)"
+    )
+    per_attribute = decoded.groupby("attribute").size()
+    for attribute in ATTRIBUTES:
+        if attribute in per_attribute:
+            lines.append(f"  {attribute}: {int(per_attribute[attribute]):,} images")
+    lines.append(f"rejected rows: {n_rejected:,}")
+    for why, count in rejected["reason"].value_counts().items():
+        lines.append(f"  {why}: {count:,}")
+    total = used + n_rejected
+    lines.append(f"check: {used:,} used + {n_rejected:,} rejected = {total:,} of {n_read:,} read")
+    problems = []
+    if total != n_read:
+        problems.append(f"{used:,} used + {n_rejected:,} rejected != {n_read:,} rows read")
+    if len(decoded) and (decoded["source_rows"] < 1).any():
+        problems.append("a decoded row stands for fewer than one annotation row")
+    unknown = set(rejected_per_archive.index) - set(merged["archive"])
+    if unknown:
+        problems.append(f"rejected rows name archives not in the merged rows: {sorted(unknown)}")
+    if problems:
+        raise ValueError(
+            "annotation rows do not add up: " + "; ".join(problems) + "\n" + "\n".join(lines)
+        )
+    return "\n".join(lines)

@@ -1,0 +1,48 @@
+"""Logging for workflow jobs: every rule writes its log file through this."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+@contextmanager
+def job_log(path: str | Path) -> Iterator[Callable[[str], None]]:
+    """Send the job's stdout and stderr to its log file and yield a ``log`` function.
+
+    The redirection is at the file-descriptor level, so messages of native libraries
+    (TensorFlow's C++ runtime) land in the log too. Each line written through ``log`` carries
+    the time since the job started, so long steps show their progress; a failure is logged
+    with its message before it propagates to Snakemake.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    start = time.monotonic()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved_fds = os.dup(1), os.dup(2)
+    with path.open("w", buffering=1) as handle:
+        os.dup2(handle.fileno(), 1)
+        os.dup2(handle.fileno(), 2)
+
+        def log(message: str) -> None:
+            sys.stdout.write(f"[{time.monotonic() - start:8.1f}s] {message}\n")
+            sys.stdout.flush()
+
+        try:
+            yield log
+            log("finished")
+        except BaseException as error:
+            log(f"FAILED: {type(error).__name__}: {error}")
+            raise
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved_fds[0], 1)
+            os.dup2(saved_fds[1], 2)
+            os.close(saved_fds[0])
+            os.close(saved_fds[1])

@@ -1,0 +1,142 @@
+"""Plans that merge labels of a category into others and drop labels, from the configuration.
+
+A spec is ``{"merge": {from_name: into_name, ...}, "drop": [name, ...]}`` with the official
+display names (``fashionai.attributes``). Merges chain (A->B, B->C puts A into C); groups keep
+the official order of their target class, and a group's members are in official order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from fashionai.attributes import ATTRIBUTES, slugify
+
+DEFAULT_REGROUP: dict[str, dict[str, Any]] = {
+    "lapel_design_labels": {
+        "merge": {"Collarless": "Invisible", "Plus Size Shawl": "Shawl Collar"},
+    },
+    "neck_design_labels": {"merge": {"Low Turtle Neck": "Turtle Neck"}},
+    "sleeve_length_labels": {
+        "drop": ["Invisible"],
+        "merge": {
+            "Extra Long Sleeves": "Long Sleeves",
+            "Wrist Length": "Long Sleeves",
+            "3/4 Sleeves": "Elbow Sleeves",
+            "Cup Sleeves": "Short Sleeves",
+        },
+    },
+}
+_SPEC_KEYS = ("merge", "drop")
+
+
+@dataclass(frozen=True)
+class LabelGroup:
+    """One class after regrouping: its folder slug, display name and official members."""
+
+    slug: str
+    name: str
+    members: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RegroupPlan:
+    """The classes of ``category`` after regrouping, and the official labels left out."""
+
+    category: str
+    groups: tuple[LabelGroup, ...]
+    dropped: tuple[str, ...]
+
+    def target_of(self, member_name: str) -> LabelGroup | None:
+        """The group an official label (or a group's own name) goes to; None if dropped."""
+        for group in self.groups:
+            if member_name in group.members or member_name == group.name:
+                return group
+        if member_name in self.dropped:
+            return None
+        raise ValueError(
+            f"regroup of {self.category}: {member_name!r} is not a class of {self.category}; "
+            f"valid names: {', '.join(ATTRIBUTES[self.category])}"
+        )
+
+
+def _known_category(category: str) -> tuple[str, ...]:
+    if category not in ATTRIBUTES:
+        raise ValueError(
+            f"regroup: {category!r} is not a known attribute; known attributes: "
+            f"{', '.join(ATTRIBUTES)}"
+        )
+    return ATTRIBUTES[category]
+
+
+def plan_regroup(category: str, spec: Mapping | None) -> RegroupPlan:
+    """Build and check the plan for ``category``; ValueError names the category and the name."""
+    names = _known_category(category)
+    where = f"regroup of {category}"
+    valid = f"valid names: {', '.join(names)}"
+    spec = {} if spec is None else spec
+    if not isinstance(spec, Mapping):
+        raise ValueError(f"{where}: expected a mapping with 'merge' and/or 'drop', got {spec!r}")
+    unknown = [key for key in spec if key not in _SPEC_KEYS]
+    if unknown:
+        raise ValueError(f"{where}: unknown key {unknown[0]!r}; allowed keys: merge, drop")
+    merge = spec.get("merge") or {}
+    drop = spec.get("drop") or []
+    if not isinstance(merge, Mapping):
+        raise ValueError(f"{where}: 'merge' must map label names to label names, got {merge!r}")
+    if isinstance(drop, str) or not isinstance(drop, Sequence):
+        raise ValueError(f"{where}: 'drop' must be a list of label names, got {drop!r}")
+
+    def check(name: object, role: str) -> str:
+        if not isinstance(name, str) or name not in names:
+            raise ValueError(f"{where}: {role} {name!r} is not a class of {category}; {valid}")
+        return name
+
+    merge = {check(a, "merge from"): check(b, "merge into") for a, b in merge.items()}
+    dropped = {check(name, "drop") for name in drop}
+    for name in merge:
+        if name in dropped:
+            raise ValueError(f"{where}: {name!r} is both merged and dropped; {valid}")
+
+    def resolve(name: str) -> str:
+        seen = [name]
+        while name in merge:
+            name = merge[name]
+            if name in seen:
+                chain = " -> ".join([*seen, name])
+                raise ValueError(f"{where}: merging {seen[0]!r} runs in a cycle: {chain}; {valid}")
+            seen.append(name)
+        return name
+
+    target = {name: resolve(name) for name in names if name not in dropped}
+    for name, into in target.items():
+        if into in dropped:
+            raise ValueError(
+                f"{where}: {name!r} is merged into {into!r}, which is dropped; {valid}"
+            )
+    groups = tuple(
+        LabelGroup(
+            slug=slugify(group),
+            name=group,
+            members=tuple(n for n in names if target.get(n) == group),
+        )
+        for group in names
+        if group in target and target[group] == group
+    )
+    if not groups:
+        raise ValueError(f"{where}: every class is dropped; keep at least one; {valid}")
+    return RegroupPlan(category, groups, tuple(n for n in names if n in dropped))
+
+
+def validate_regroup_config(regroup: Mapping | None, categories: Sequence[str]) -> None:
+    """Check the ``regroup`` configuration: known category keys, and every plan builds."""
+    for category in categories:
+        _known_category(category)
+    if regroup is None:
+        return
+    if not isinstance(regroup, Mapping):
+        raise ValueError(f"regroup: expected a mapping from attribute to spec, got {regroup!r}")
+    for category, spec in regroup.items():
+        _known_category(category)
+        plan_regroup(category, spec)

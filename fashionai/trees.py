@@ -1,0 +1,250 @@
+"""Per-category folder trees of hard-linked images, one folder per label.
+
+Layout: ``<tree>/<slug>/<image_name>`` and ``<tree>/labels.json``::
+
+    {"category": "...",
+     "classes": [{"index": 0, "slug": "...", "name": "...", "members": ["official name", ...]}],
+     "dropped": ["official name", ...],
+     "counts": {"slug": n_images, ...}}
+
+Trees are written into ``<tree>.partial`` and renamed when complete. Images are hard links to
+the extracted files (a copy only across file systems), so a tree costs almost no disk space.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fashionai.archives import publish_directory
+from fashionai.attributes import ATTRIBUTES, slugify
+from fashionai.regrouping import RegroupPlan
+
+LABELS_FILE = "labels.json"
+_PROGRESS_EVERY = 10000
+# Errors of os.link that mean "no hard links here", not "something is wrong".
+_NO_LINK = {errno.EXDEV, errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK}
+
+
+def link_or_copy(src: Path, dst: Path) -> bool:
+    """Hard-link ``src`` to ``dst``; copy where links are impossible. True if it linked."""
+    try:
+        os.link(src, dst)
+        return True
+    except OSError as error:
+        if error.errno not in _NO_LINK:
+            raise
+    shutil.copy2(src, dst)
+    return False
+
+
+def _partial(out_dir: Path) -> Path:
+    partial = out_dir.parent / (out_dir.name + ".partial")
+    if partial.is_dir() and not partial.is_symlink():
+        shutil.rmtree(partial)
+    elif os.path.lexists(partial):
+        partial.unlink()
+    partial.mkdir(parents=True)
+    return partial
+
+
+class _Linker:
+    """Links files into a tree, counting links and copies and logging progress."""
+
+    def __init__(self, log: Callable[[str], None], label: str) -> None:
+        self.log, self.label = log, label
+        self.linked = self.copied = 0
+
+    def add(self, src: Path | str, dst: Path) -> None:
+        if link_or_copy(Path(src), dst):
+            self.linked += 1
+        else:
+            self.copied += 1
+        done = self.linked + self.copied
+        if done % _PROGRESS_EVERY == 0:
+            self.log(f"{self.label}: {done:,} images so far")
+
+    def summary(self) -> str:
+        return f"{self.linked:,} hard-linked, {self.copied:,} copied (other file system)"
+
+
+def _write_labels(tree: Path, labels: dict[str, Any]) -> None:
+    text = json.dumps(labels, indent=2, ensure_ascii=False)
+    (tree / LABELS_FILE).write_text(text + "\n", encoding="utf-8")
+
+
+def _log_counts(log: Callable[[str], None], classes: Iterable[dict], counts: dict) -> None:
+    for entry in classes:
+        log(f"  {entry['slug']} ({entry['name']}): {counts[entry['slug']]:,} images")
+
+
+def build_category_tree(
+    decoded: pd.DataFrame,
+    category: str,
+    out_dir: Path,
+    *,
+    log: Callable[[str], None] = print,
+) -> dict[str, int]:
+    """Write the tree of ``category`` from the decoded labels; returns images per slug."""
+    if category not in ATTRIBUTES:
+        raise ValueError(f"{category!r} is not a known attribute; known: {', '.join(ATTRIBUTES)}")
+    needed = ["attribute", "image_name", "image", "label_index"]
+    missing = [c for c in needed if c not in decoded.columns]
+    if missing:
+        raise ValueError(f"decoded labels lack the columns {missing}")
+    out_dir = Path(out_dir)
+    names = ATTRIBUTES[category]
+    slugs = [slugify(name) for name in names]
+    rows = decoded.loc[decoded["attribute"] == category, needed[1:]]
+    image_name = rows["image_name"].astype(str)
+    image = rows["image"].astype(str)
+    label_index = pd.to_numeric(rows["label_index"], errors="coerce")
+
+    def fail(mask: pd.Series, problem: str) -> None:
+        if mask.any():
+            where = mask.to_numpy().nonzero()[0][0]
+            raise ValueError(
+                f"decoded labels of {category}: row {rows.index[where]} "
+                f"(image {image.iloc[where]!r}): {problem}"
+            )
+
+    fail(~label_index.between(0, len(names) - 1), f"label_index outside 0..{len(names) - 1}")
+    fail(
+        (image_name == "") | image_name.isin([".", ".."]) | image_name.str.contains(r"[/\\]"),
+        "image_name is not a plain file name",
+    )
+    fail(image_name.duplicated(), "image_name appears twice in the category")
+
+    partial = _partial(out_dir)
+    try:
+        for slug in slugs:
+            (partial / slug).mkdir()
+        linker = _Linker(log, out_dir.name)
+        folder = np.asarray(slugs, dtype=object)[label_index.to_numpy(dtype="int64")]
+        for src, slug, name in zip(image.to_numpy(), folder, image_name.to_numpy(), strict=True):
+            linker.add(src, partial / slug / name)
+        counts = {slug: 0 for slug in slugs}
+        for slug, count in pd.Series(folder, dtype=object).value_counts().items():
+            counts[slug] = int(count)
+        classes = [
+            {"index": i, "slug": slug, "name": name, "members": [name]}
+            for i, (slug, name) in enumerate(zip(slugs, names, strict=True))
+        ]
+        labels = {"category": category, "classes": classes, "dropped": [], "counts": counts}
+        _write_labels(partial, labels)
+        publish_directory(partial, out_dir)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    log(f"{category}: {len(rows):,} images in {len(slugs)} labels -> {out_dir}")
+    _log_counts(log, classes, counts)
+    log(f"{category}: {linker.summary()}")
+    return counts
+
+
+def regroup_tree(
+    tree_dir: Path, out_dir: Path, plan: RegroupPlan, *, log: Callable[[str], None] = print
+) -> dict[str, int]:
+    """Link the images of ``tree_dir`` into the groups of ``plan``; returns images per slug."""
+    tree_dir, out_dir = Path(tree_dir), Path(out_dir)
+    labels = read_labels(tree_dir)
+    if labels["category"] != plan.category:
+        raise ValueError(
+            f"{tree_dir / LABELS_FILE}: category {labels['category']!r} does not match the "
+            f"regroup plan's {plan.category!r}"
+        )
+    partial = _partial(out_dir)
+    try:
+        for group in plan.groups:
+            (partial / group.slug).mkdir()
+        linker = _Linker(log, out_dir.name)
+        counts = {group.slug: 0 for group in plan.groups}
+        origin: dict[tuple[str, str], str] = {}  # (group slug, image name) -> source label
+        for entry in labels["classes"]:
+            source = tree_dir / entry["slug"]
+            files = sorted(e.name for e in os.scandir(source) if e.is_file())
+            group = plan.target_of(entry["name"])
+            if group is None:
+                log(f"  dropped {entry['name']}: {len(files):,} images left out")
+                continue
+            for name in files:
+                other = origin.setdefault((group.slug, name), entry["name"])
+                if other != entry["name"]:
+                    raise ValueError(
+                        f"regroup of {plan.category}: image {name!r} is in both "
+                        f"{other!r} and {entry['name']!r}, which merge into {group.name!r}"
+                    )
+                linker.add(source / name, partial / group.slug / name)
+            counts[group.slug] += len(files)
+        classes = [
+            {"index": i, "slug": g.slug, "name": g.name, "members": list(g.members)}
+            for i, g in enumerate(plan.groups)
+        ]
+        out = {
+            "category": plan.category,
+            "classes": classes,
+            "dropped": list(plan.dropped),
+            "counts": counts,
+        }
+        _write_labels(partial, out)
+        publish_directory(partial, out_dir)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    log(f"{plan.category}: {sum(counts.values()):,} images in {len(classes)} labels -> {out_dir}")
+    _log_counts(log, classes, counts)
+    log(f"{plan.category}: {linker.summary()}")
+    return counts
+
+
+def read_labels(tree_dir: Path) -> dict:
+    """Load ``tree_dir/labels.json`` and check its structure; errors name the file and key."""
+    path = Path(tree_dir) / LABELS_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: missing; is {tree_dir} a label tree?")
+    try:
+        labels = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path}: not valid JSON ({error})") from None
+
+    def bad(key: str, problem: str) -> ValueError:
+        return ValueError(f"{path}: {key}: {problem}")
+
+    if not isinstance(labels, dict):
+        raise bad("top level", "expected an object")
+    for key, kind in (("category", str), ("classes", list), ("dropped", list), ("counts", dict)):
+        if not isinstance(labels.get(key), kind):
+            raise bad(key, f"missing or not a {kind.__name__}")
+    slugs = []
+    for i, entry in enumerate(labels["classes"]):
+        key = f"classes[{i}]"
+        if not isinstance(entry, dict):
+            raise bad(key, "expected an object")
+        if entry.get("index") != i:
+            raise bad(f"{key}.index", f"expected {i}, found {entry.get('index')!r}")
+        for field in ("slug", "name"):
+            if not isinstance(entry.get(field), str) or not entry[field]:
+                raise bad(f"{key}.{field}", "missing or not a non-empty string")
+        members = entry.get("members")
+        if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
+            raise bad(f"{key}.members", "missing or not a list of names")
+        if entry["slug"] in slugs or "/" in entry["slug"] or entry["slug"] in (".", ".."):
+            raise bad(f"{key}.slug", f"{entry['slug']!r} is repeated or not a folder name")
+        slugs.append(entry["slug"])
+    if not slugs:
+        raise bad("classes", "empty")
+    counts = labels["counts"]
+    if set(counts) != set(slugs):
+        raise bad("counts", f"keys {sorted(counts)} do not match the class slugs {slugs}")
+    for slug, count in counts.items():
+        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            raise bad(f"counts.{slug}", f"expected a count, found {count!r}")
+    return labels

@@ -1,0 +1,92 @@
+# Configuration checks, constants and input functions shared by the rules.
+import os
+import sys
+from pathlib import Path
+
+from snakemake.utils import validate
+
+sys.path.insert(0, workflow.basedir)
+
+from fashionai.archives import archive_id
+from fashionai.config import check_config
+from fashionai.synthetic import ARCHIVE_NAMES
+
+validate(config, "../schemas/config.schema.yaml")
+check_config(config, Path.cwd())
+
+CATEGORIES = list(config["categories"])
+ARCHIVES = {archive_id(path): path for path in config["archives"]}
+EXTRACTABLE = dict(ARCHIVES)
+if config.get("questions"):
+    EXTRACTABLE[archive_id(config["questions"])] = config["questions"]
+TRAIN = config["train"]
+SYNTHETIC = config["synthetic"]
+
+
+wildcard_constraints:
+    category="|".join(CATEGORIES),
+    archive="|".join(EXTRACTABLE),
+
+
+def archive_path(wildcards):
+    """The configured archive behind an extraction job."""
+    return EXTRACTABLE[wildcards.archive]
+
+
+def extracted_folders():
+    """Every training archive's extraction folder, in round order."""
+    return [f"results/extracted/{name}" for name in ARCHIVES]
+
+
+def weights_input(wildcards):
+    """A local ImageNet weights file fetched before training, when the config asks for it."""
+    if TRAIN["weights"] == "imagenet" and TRAIN["fetch_weights"]:
+        return f"resources/weights/{TRAIN['backbone']}_imagenet_notop.h5"
+    if TRAIN["weights"] not in (None, "imagenet"):
+        return TRAIN["weights"]
+    return []
+
+
+def data_outputs():
+    """Everything up to the regrouped trees and the label statistics."""
+    outputs = ["results/labels/decoded.csv"]
+    for category in CATEGORIES:
+        outputs += [
+            f"results/regrouped/{category}",
+            f"results/plots/{category}/label_distribution.png",
+            f"results/plots/{category}/previews",
+        ]
+    return outputs
+
+
+def all_outputs():
+    """The default target: data, models, curves, evaluation and, with questions, predictions."""
+    outputs = data_outputs() + ["results/summary.csv", "results/summary.md"]
+    for category in CATEGORIES:
+        outputs += [
+            f"results/models/{category}/best.weights.h5",
+            f"results/plots/{category}/learning_curves.png",
+            f"results/eval/{category}/metrics.json",
+            f"results/eval/{category}/confusion_matrix.png",
+        ]
+    if config.get("questions"):
+        outputs.append("results/submission.csv")
+    return outputs
+
+
+def train_settings():
+    """The train: config as the training script takes it, with fetched weights resolved."""
+    settings = {
+        k: v
+        for k, v in TRAIN.items()
+        if k not in ("fetch_weights", "weights_url", "threads")
+    }
+    fetched = weights_input(None)
+    if fetched:
+        settings["weights"] = fetched
+    return settings
+
+
+def question_archive_id():
+    """The extraction folder name of the test archive, when prediction is configured."""
+    return archive_id(config["questions"])

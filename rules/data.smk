@@ -1,0 +1,77 @@
+# The data half: archives -> extracted folders -> merged and decoded labels -> label trees.
+
+
+rule extract_archive:
+    input:
+        archive_path,
+    output:
+        directory("results/extracted/{archive}"),
+    log:
+        "logs/extract/{archive}.log",
+    conda:
+        "../envs/data.yaml"
+    resources:
+        mem_mb=1000,
+    params:
+        max_ratio=config["extract"]["max_ratio"],
+        max_bytes=config["extract"]["max_bytes"],
+    script:
+        "../workflow_scripts/extract_archive.py"
+
+
+rule merge_labels:
+    input:
+        extracted_folders(),
+    output:
+        "results/labels/merged.csv",
+    log:
+        "logs/labels/merge_labels.log",
+    conda:
+        "../envs/data.yaml"
+    params:
+        archives=list(ARCHIVES),
+    script:
+        "../workflow_scripts/merge_labels.py"
+
+
+rule decode_labels:
+    input:
+        "results/labels/merged.csv",
+    output:
+        decoded="results/labels/decoded.csv",
+        rejected="results/labels/rejected.csv",
+    log:
+        "logs/labels/decode_labels.log",
+    conda:
+        "../envs/data.yaml"
+    threads: 4
+    script:
+        "../workflow_scripts/decode_labels.py"
+
+
+rule category_tree:
+    input:
+        "results/labels/decoded.csv",
+    output:
+        directory("results/trees/{category}"),
+    log:
+        "logs/trees/{category}.log",
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../workflow_scripts/category_tree.py"
+
+
+rule regroup:
+    input:
+        "results/trees/{category}",
+    output:
+        directory("results/regrouped/{category}"),
+    log:
+        "logs/regroup/{category}.log",
+    conda:
+        "../envs/data.yaml"
+    params:
+        spec=lambda wildcards: (config.get("regroup") or {}).get(wildcards.category),
+    script:
+        "../workflow_scripts/regroup.py"

@@ -1,0 +1,74 @@
+"""The cheap image check: header and end marker, no decoding."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from fashionai.images import check_image, check_images
+
+
+def image_bytes(fmt: str, size: int = 8) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (size, size), (200, 30, 60)).save(buffer, fmt)
+    return buffer.getvalue()
+
+
+def write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "GIF", "BMP"])
+def test_complete_images_pass(tmp_path, fmt):
+    assert check_image(write(tmp_path / f"x.{fmt.lower()}", image_bytes(fmt))) is None
+
+
+def test_png_named_jpg_passes(tmp_path):
+    assert check_image(str(write(tmp_path / "x.jpg", image_bytes("PNG")))) is None
+
+
+def test_jpeg_with_trailing_bytes_passes(tmp_path):
+    data = image_bytes("JPEG", 64) + b"\x00" * 300
+    assert check_image(write(tmp_path / "x.jpg", data)) is None
+
+
+def test_large_jpeg_passes(tmp_path):
+    noise = Image.effect_noise((256, 256), 100).convert("RGB")
+    buffer = io.BytesIO()
+    noise.save(buffer, "JPEG")
+    assert len(buffer.getvalue()) > 4096
+    assert check_image(write(tmp_path / "x.jpg", buffer.getvalue())) is None
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"", "empty file"),
+        (b"hello, I am text and not an image", "not an image (unknown header)"),
+        (b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        ", "not an image (unknown header)"),
+        (image_bytes("JPEG", 64)[:-200], "truncated JPEG (no end marker)"),
+        (image_bytes("PNG", 64)[:-20], "truncated PNG (no IEND)"),
+    ],
+)
+def test_bad_files(tmp_path, data, reason):
+    assert check_image(write(tmp_path / "x.jpg", data)) == reason
+
+
+def test_missing_and_directory(tmp_path):
+    assert check_image(tmp_path / "nope.jpg") == "missing"
+    assert check_image("") == "missing"
+    assert check_image(tmp_path) == "not a regular file"
+
+
+@pytest.mark.parametrize("threads", [1, 4])
+def test_check_images_keeps_order(tmp_path, threads):
+    good = str(write(tmp_path / "good.jpg", image_bytes("JPEG")))
+    empty = str(write(tmp_path / "empty.jpg", b""))
+    paths = [good, str(tmp_path / "missing.jpg"), empty, good] * 50
+    results = check_images(paths, threads=threads)
+    assert results == [None, "missing", "empty file", None] * 50
+    assert check_images([], threads=threads) == []

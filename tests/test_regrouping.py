@@ -1,0 +1,148 @@
+"""Regroup plans: identity, the defaults, chains, and every configuration error."""
+
+from __future__ import annotations
+
+import pytest
+
+from fashionai.attributes import ATTRIBUTES, CATEGORIES
+from fashionai.regrouping import (
+    DEFAULT_REGROUP,
+    LabelGroup,
+    plan_regroup,
+    validate_regroup_config,
+)
+
+LAPEL = "lapel_design_labels"
+VALID = "valid names: Invisible, Notched, Collarless, Shawl Collar, Plus Size Shawl"
+SLEEVE = "sleeve_length_labels"
+
+
+def members(plan) -> dict[str, tuple[str, ...]]:
+    return {group.name: group.members for group in plan.groups}
+
+
+@pytest.mark.parametrize("spec", [None, {}, {"merge": None, "drop": None}, {"merge": {}}])
+def test_identity(spec):
+    plan = plan_regroup("pant_length_labels", spec)
+    assert plan.category == "pant_length_labels"
+    assert [g.name for g in plan.groups] == list(ATTRIBUTES["pant_length_labels"])
+    assert plan.groups[3] == LabelGroup("3_4_length", "3/4 Length", ("3/4 Length",))
+    assert plan.dropped == ()
+
+
+def test_default_lapel_and_neck():
+    lapel = plan_regroup(LAPEL, DEFAULT_REGROUP[LAPEL])
+    assert members(lapel) == {
+        "Invisible": ("Invisible", "Collarless"),
+        "Notched": ("Notched",),
+        "Shawl Collar": ("Shawl Collar", "Plus Size Shawl"),
+    }
+    assert [g.slug for g in lapel.groups] == ["invisible", "notched", "shawl_collar"]
+    neck = plan_regroup("neck_design_labels", DEFAULT_REGROUP["neck_design_labels"])
+    assert members(neck)["Turtle Neck"] == ("Turtle Neck", "Low Turtle Neck")
+    assert len(neck.groups) == 4
+
+
+def test_default_sleeve():
+    plan = plan_regroup(SLEEVE, DEFAULT_REGROUP[SLEEVE])
+    assert members(plan) == {
+        "Sleeveless": ("Sleeveless",),
+        "Short Sleeves": ("Cup Sleeves", "Short Sleeves"),
+        "Elbow Sleeves": ("Elbow Sleeves", "3/4 Sleeves"),
+        "Long Sleeves": ("Wrist Length", "Long Sleeves", "Extra Long Sleeves"),
+    }
+    assert plan.dropped == ("Invisible",)
+    assert plan.target_of("Invisible") is None
+    assert plan.target_of("Cup Sleeves").slug == "short_sleeves"
+    assert plan.target_of("Long Sleeves").name == "Long Sleeves"
+
+
+def test_defaults_match_the_config_defaults():
+    validate_regroup_config(DEFAULT_REGROUP, CATEGORIES)
+    assert set(DEFAULT_REGROUP) == {LAPEL, "neck_design_labels", SLEEVE}
+
+
+def test_chains_resolve_to_the_end():
+    spec = {"merge": {"Micro Length": "High Waist Length", "High Waist Length": "Regular Length"}}
+    plan = plan_regroup("coat_length_labels", spec)
+    assert members(plan)["Regular Length"] == (
+        "High Waist Length",
+        "Regular Length",
+        "Micro Length",
+    )
+    assert "High Waist Length" not in members(plan)
+    assert plan.target_of("Micro Length").name == "Regular Length"
+
+
+def test_target_of_unknown_name():
+    plan = plan_regroup(LAPEL, None)
+    with pytest.raises(ValueError, match="'Hood' is not a class of lapel_design_labels"):
+        plan.target_of("Hood")
+
+
+@pytest.mark.parametrize(
+    ("spec", "words"),
+    [
+        ({"merge": {}, "rename": {}}, ["unknown key 'rename'", "allowed keys: merge, drop"]),
+        ({"merge": {"Hood": "Invisible"}}, ["merge from 'Hood' is not a class", VALID]),
+        ({"merge": {"Notched": "Hood"}}, ["merge into 'Hood' is not a class", VALID]),
+        ({"drop": ["Hood"]}, ["drop 'Hood' is not a class", VALID]),
+        (
+            {"merge": {"Notched": "Collarless"}, "drop": ["Collarless"]},
+            ["'Notched' is merged into 'Collarless', which is dropped", VALID],
+        ),
+        (
+            {"merge": {"Notched": "Collarless", "Collarless": "Invisible"}, "drop": ["Invisible"]},
+            ["'Notched' is merged into 'Invisible', which is dropped", VALID],
+        ),
+        (
+            {"merge": {"Notched": "Invisible"}, "drop": ["Notched"]},
+            ["'Notched' is both merged and dropped", VALID],
+        ),
+        (
+            {"merge": {"Notched": "Collarless", "Collarless": "Notched"}},
+            ["cycle: Notched -> Collarless -> Notched", VALID],
+        ),
+        ({"merge": {"Notched": "Notched"}}, ["cycle: Notched -> Notched", VALID]),
+        (
+            {"drop": ["Invisible", "Notched", "Collarless", "Shawl Collar", "Plus Size Shawl"]},
+            ["every class is dropped", VALID],
+        ),
+        (
+            {
+                "merge": {"Notched": "Invisible"},
+                "drop": ["Collarless", "Shawl Collar", "Plus Size Shawl", "Invisible"],
+            },
+            ["which is dropped", VALID],
+        ),  # fmt: skip
+        ({"merge": ["Notched", "Invisible"]}, ["'merge' must map label names"]),
+        ({"drop": "Invisible"}, ["'drop' must be a list"]),
+        (["merge"], ["expected a mapping"]),
+    ],
+)
+def test_errors_name_the_category_and_the_name(spec, words):
+    with pytest.raises(ValueError) as info:
+        plan_regroup(LAPEL, spec)
+    message = str(info.value)
+    assert "regroup of lapel_design_labels" in message
+    for word in words:
+        assert word in message
+
+
+def test_unknown_category():
+    with pytest.raises(ValueError, match="'hat_labels' is not a known attribute"):
+        plan_regroup("hat_labels", None)
+
+
+def test_validate_regroup_config():
+    validate_regroup_config(None, CATEGORIES)
+    validate_regroup_config({}, ["skirt_length_labels"])
+    validate_regroup_config({SLEEVE: None}, [SLEEVE])
+    with pytest.raises(ValueError, match="'shoe_labels' is not a known attribute"):
+        validate_regroup_config({"shoe_labels": {"drop": ["Invisible"]}}, CATEGORIES)
+    with pytest.raises(ValueError, match="'skirt' is not a known attribute"):
+        validate_regroup_config({}, ["skirt"])
+    with pytest.raises(ValueError, match="regroup of sleeve_length_labels: drop 'Hood'"):
+        validate_regroup_config({SLEEVE: {"drop": ["Hood"]}}, CATEGORIES)
+    with pytest.raises(ValueError, match="expected a mapping from attribute"):
+        validate_regroup_config([SLEEVE], CATEGORIES)

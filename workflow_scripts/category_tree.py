@@ -1,0 +1,16 @@
+"""Rule category_tree: one folder per label of a category, images hard-linked into it."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
+import pandas as pd
+
+from fashionai.joblog import job_log
+from fashionai.trees import build_category_tree
+
+with job_log(snakemake.log[0]) as log:
+    category = snakemake.wildcards.category
+    decoded = pd.read_csv(snakemake.input[0], dtype={"attribute": str}, keep_default_na=False)
+    decoded = decoded[decoded["attribute"] == category]
+    build_category_tree(decoded, category, Path(snakemake.output[0]), log=log)

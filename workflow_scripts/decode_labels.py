@@ -1,0 +1,19 @@
+"""Rule decode_labels: y/n/m codes to class names; every unusable row listed with its reason."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
+import pandas as pd
+
+from fashionai.decoding import decode_labels, reconcile
+from fashionai.joblog import job_log
+
+with job_log(snakemake.log[0]) as log:
+    merged = pd.read_csv(snakemake.input[0], dtype=str, keep_default_na=False)
+    merged["round"] = merged["round"].astype(int)
+    merged["line"] = merged["line"].astype(int)
+    decoded, rejected = decode_labels(merged, threads=max(4, snakemake.threads * 4))
+    log(reconcile(merged, decoded, rejected))
+    decoded.to_csv(snakemake.output.decoded, index=False)
+    rejected.to_csv(snakemake.output.rejected, index=False)

@@ -1,0 +1,18 @@
+"""Rule extract_archive: one archive into its own folder, refusing anything unsafe."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
+from fashionai.archives import extract_archive
+from fashionai.joblog import job_log
+
+with job_log(snakemake.log[0]) as log:
+    summary = extract_archive(
+        Path(snakemake.input[0]),
+        Path(snakemake.output[0]),
+        max_ratio=snakemake.params.max_ratio,
+        max_bytes=snakemake.params.max_bytes,
+        log=log,
+    )
+    log(f"{summary.files} files, {summary.bytes} bytes, {summary.skipped} sidecars skipped")

@@ -1,0 +1,21 @@
+"""Rule train: one classifier per category, keeping the weights of the best validation epoch."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
+from fashionai.joblog import job_log
+from fashionai.training.run import train_category
+from fashionai.training.settings import TrainSettings
+
+with job_log(snakemake.log[0]) as log:
+    settings = TrainSettings.from_config(snakemake.params.settings)
+    log(f"settings: {settings}")
+    result = train_category(
+        Path(snakemake.input.tree),
+        Path(snakemake.output.model).parent,
+        settings,
+        threads=snakemake.threads,
+        log=log,
+    )
+    log(f"best val_accuracy {result['best_val_accuracy']:.4f} at epoch {result['best_epoch']}")
