@@ -5,9 +5,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
 from fashionai.joblog import job_log
-from fashionai.training.weights import fetch_weights
 
 with job_log(snakemake.log[0]) as log:
+    # Imported here so that TensorFlow's start-up messages land in the job's log.
+    from fashionai.training.weights import fetch_weights
+
     fetch_weights(
         snakemake.wildcards.backbone, Path(snakemake.output[0]), url=snakemake.params.url, log=log
     )

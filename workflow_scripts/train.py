@@ -5,10 +5,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
 from fashionai.joblog import job_log
-from fashionai.training.run import train_category
 from fashionai.training.settings import TrainSettings
 
 with job_log(snakemake.log[0]) as log:
+    # Imported here so that TensorFlow's start-up messages land in the job's log.
+    from fashionai.training.run import train_category
+
     settings = TrainSettings.from_config(snakemake.params.settings)
     log(f"settings: {settings}")
     result = train_category(

@@ -1,0 +1,109 @@
+"""Callbacks of a training run: history and early stopping, resumable backup, progress log.
+
+Order them ``ModelCheckpoint`` -> :class:`ProgressRecorder` -> :class:`EpochLogger` ->
+:class:`ResumableBackup`: the recorder reads the checkpoint's decision, the backup persists
+what the recorder recorded.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import keras
+
+from fashionai.training.resume import Backup, RunState
+
+
+class ProgressRecorder(keras.callbacks.Callback):
+    """Records each epoch in the run state: history row, best epoch, early stopping.
+
+    The best epoch is the one ``checkpoint`` (a ``ModelCheckpoint`` on ``val_accuracy`` that
+    runs just before) saved; its ``initial_value_threshold`` is the best of earlier attempts,
+    so a resumed run keeps the true best. Early stopping works like Keras' ``EarlyStopping``
+    on ``val_accuracy`` but from the saved state, so its patience survives a restart: the
+    phase stops after ``patience`` epochs without improvement, counted from the best epoch
+    or from the start of the current phase, whichever is later.
+    """
+
+    def __init__(
+        self, state: RunState, checkpoint: keras.callbacks.ModelCheckpoint, patience: int
+    ) -> None:
+        super().__init__()
+        self.state = state
+        self.checkpoint = checkpoint
+        self.patience = patience
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        logs = logs or {}
+        state = self.state
+        state.record_epoch(epoch, logs)
+        best = self.checkpoint.best
+        improved = best is not None and not math.isinf(best) and best != state.best_val_accuracy
+        if improved:
+            state.best_epoch = epoch
+            state.best_val_accuracy = float(best)
+            state.best_weights = Backup.best_name(epoch)
+        reference = max(-1 if state.best_epoch is None else state.best_epoch, state.phase_start - 1)
+        if not improved and epoch - reference >= self.patience:
+            state.stopped = True
+            self.model.stop_training = True
+
+
+class ResumableBackup(keras.callbacks.BackupAndRestore):
+    """``BackupAndRestore`` whose training metadata is the run state (``state.json``).
+
+    Keras restores the latest weights and continues the epoch count from the state's
+    ``epoch``; saving writes the weights and then the state, both atomically, so a run killed
+    at any moment continues from its last finished epoch with each epoch recorded once.
+    """
+
+    def __init__(self, backup: Backup, state: RunState, elapsed: Callable[[], float]) -> None:
+        super().__init__(str(backup.folder), save_freq="epoch", delete_checkpoint=False)
+        self.backup = backup
+        self.state = state
+        self.elapsed = elapsed
+        self._weights_path = str(backup.latest_weights)
+        self._training_metadata_path = str(backup.state_path)
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        # The weights saved when a phase starts hold the previous phase's optimizer state,
+        # which does not fit: Keras warns and skips it, as it should.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*Skipping variable loading for optimizer")
+            super().on_train_begin(logs)
+
+    def _save_model(self) -> None:
+        self.state.epoch = self._current_epoch
+        self.state.seconds = self.elapsed()
+        self.backup.save(self.model, self.state)
+
+
+class EpochLogger(keras.callbacks.Callback):
+    """One log line per epoch: index (0-based, as in history.csv), metrics, seconds."""
+
+    def __init__(self, log: Callable[[str], None], state: RunState, epochs: int) -> None:
+        super().__init__()
+        self.log = log
+        self.state = state
+        self.epochs = epochs
+        self._start = time.monotonic()
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._start = time.monotonic()
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        logs = logs or {}
+        marks = " best" if self.state.best_epoch == epoch else ""
+        if self.state.stopped:
+            marks += " (early stop)"
+        self.log(
+            f"epoch {epoch}/{self.epochs - 1} [{self.state.phase}] "
+            f"loss {logs.get('loss', math.nan):.4f} acc {logs.get('accuracy', math.nan):.4f} "
+            f"val_loss {logs.get('val_loss', math.nan):.4f} "
+            f"val_acc {logs.get('val_accuracy', math.nan):.4f} "
+            f"{time.monotonic() - self._start:.1f} s{marks}"
+        )

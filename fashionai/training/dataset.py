@@ -1,0 +1,163 @@
+"""A regrouped category tree as a table, its stratified split, and tf.data pipelines.
+
+Tree layout: ``<tree>/labels.json`` and ``<tree>/<slug>/<image files>``; class index = the
+position of the class in ``labels.json``'s ``classes``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+from fashionai.training.images import IMAGE_EXTENSIONS, decode, decode_and_resize
+
+COLUMNS = ["image", "image_name", "label", "label_index"]
+SPLIT_COLUMNS = [*COLUMNS, "subset"]
+TRAIN, VALIDATION = "train", "validation"
+
+
+def read_labels(tree_dir: Path) -> dict[str, Any]:
+    """The tree's ``labels.json``, checked for the keys training uses."""
+    path = Path(tree_dir) / "labels.json"
+    try:
+        labels = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ValueError(f"{path} is missing: not a regrouped category tree") from None
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path} is not valid JSON: {error}") from None
+    classes = labels.get("classes") if isinstance(labels, dict) else None
+    if not isinstance(classes, list) or not classes or "category" not in labels:
+        raise ValueError(f"{path}: expected 'category' and a non-empty 'classes' list")
+    for position, entry in enumerate(classes):
+        if not isinstance(entry, dict) or "slug" not in entry:
+            raise ValueError(f"{path}: class #{position} has no 'slug'")
+        if entry.get("index", position) != position:
+            raise ValueError(
+                f"{path}: class {entry['slug']!r} has index {entry['index']}, "
+                f"but it is at position {position}"
+            )
+    return labels
+
+
+def list_images(tree_dir: Path, slugs: Sequence[str] | None = None) -> pd.DataFrame:
+    """Every image file of the tree: columns image (path), image_name, label, label_index.
+
+    ``slugs`` (default: the classes of ``labels.json``) gives the class order; a class folder
+    may be missing (no images). A folder that is not a class raises ValueError; hidden files
+    and files without an image extension are left out. Sorted by class, then file name.
+    """
+    tree_dir = Path(tree_dir)
+    if slugs is None:
+        slugs = [entry["slug"] for entry in read_labels(tree_dir)["classes"]]
+    folders = {entry.name for entry in os.scandir(tree_dir) if entry.is_dir()}
+    strays = sorted(folders - set(slugs))
+    if strays:
+        raise ValueError(
+            f"{tree_dir / strays[0]} is not a class of {tree_dir / 'labels.json'} "
+            f"(classes: {', '.join(slugs)})"
+        )
+    names: list[str] = []
+    labels: list[str] = []
+    for slug in slugs:
+        if slug in folders:
+            found = [entry.name for entry in os.scandir(tree_dir / slug) if entry.is_file()]
+            names.extend(found)
+            labels.extend([slug] * len(found))
+    frame = pd.DataFrame({"image_name": names, "label": labels}, dtype=object)
+    lowered = frame["image_name"].str.lower()
+    keep = lowered.str.endswith(IMAGE_EXTENSIONS) & ~frame["image_name"].str.startswith(".")
+    frame = frame[keep]
+    index_of = {slug: i for i, slug in enumerate(slugs)}
+    frame = frame.assign(
+        image=str(tree_dir) + os.sep + frame["label"] + os.sep + frame["image_name"],
+        label_index=frame["label"].map(index_of).astype(np.int64),
+    )
+    frame = frame.sort_values(["label_index", "image_name"], kind="stable")
+    return frame[COLUMNS].reset_index(drop=True)
+
+
+def split_dataset(frame: pd.DataFrame, validation_split: float, seed: int) -> pd.DataFrame:
+    """``frame`` with a ``subset`` column: ``"train"`` or ``"validation"``, stratified by class.
+
+    Each class sends ``round(n * validation_split)`` of its ``n`` images to validation, but at
+    least one and at most ``n - 1`` when ``n >= 2`` (a single image trains). Reproducible:
+    the same frame and seed give the same split (numpy Generator, classes in index order).
+    """
+    if not 0 < validation_split < 1:
+        raise ValueError(f"validation_split must be between 0 and 1, not {validation_split}")
+    rng = np.random.default_rng(seed)
+    subset = np.full(len(frame), TRAIN, dtype=object)
+    label_index = frame["label_index"].to_numpy()
+    for label in np.unique(label_index):
+        rows = np.flatnonzero(label_index == label)
+        n = len(rows)
+        if n < 2:
+            continue
+        n_val = min(max(int(np.floor(n * validation_split + 0.5)), 1), n - 1)
+        subset[rows[rng.permutation(n)[:n_val]]] = VALIDATION
+    return frame.assign(subset=subset)
+
+
+def make_dataset(
+    paths: Sequence[str],
+    labels: Sequence[int],
+    image_size: int,
+    batch_size: int,
+    training: bool,
+    seed: int,
+    threads: int | None = None,
+) -> tf.data.Dataset:
+    """Batches of (float32 images 0..255, int labels), decoded in parallel, never all in memory.
+
+    Training data is reshuffled every epoch (reproducibly from ``seed``). Images that fail to
+    decode are dropped (:func:`find_undecodable` counts them beforehand). ``threads`` caps
+    tf.data's own thread pool (None: TensorFlow's default).
+    """
+    data = tf.data.Dataset.from_tensor_slices(
+        (np.asarray(paths, dtype=str), np.asarray(labels, dtype=np.int32))
+    )
+    if training:
+        data = data.shuffle(max(len(paths), 1), seed=seed, reshuffle_each_iteration=True)
+    data = data.map(
+        lambda path, label: (decode_and_resize(path, image_size), label),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
+    data = data.ignore_errors().batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    return data.with_options(_options(threads))
+
+
+def find_undecodable(paths: Sequence[str], threads: int | None = None) -> list[str]:
+    """The files among ``paths`` that the training decoder rejects (missing, empty, corrupt).
+
+    A full decode of every file in parallel, without resizing or keeping the pixels. The image
+    shape is the output, so TensorFlow cannot optimise the decoding away.
+    """
+    paths = [str(path) for path in paths]
+    if not paths:
+        return []
+    data = tf.data.Dataset.from_tensor_slices(
+        (np.arange(len(paths), dtype=np.int64), np.asarray(paths, dtype=str))
+    )
+    data = data.map(
+        lambda index, path: (index, tf.shape(decode(path))),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
+    data = data.ignore_errors().batch(4096).with_options(_options(threads))
+    decoded = np.zeros(len(paths), dtype=bool)
+    for indices, _ in data.as_numpy_iterator():
+        decoded[indices] = True
+    return [paths[i] for i in np.flatnonzero(~decoded)]
+
+
+def _options(threads: int | None) -> tf.data.Options:
+    options = tf.data.Options()
+    if threads:
+        options.threading.private_threadpool_size = threads
+    return options

@@ -1,0 +1,75 @@
+"""Threads, GPUs, the distribution strategy and the precision policy of a training job."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+
+def configure_devices(
+    threads: int, mixed_precision: bool, log: Callable[[str], None] = print
+) -> tf.distribute.Strategy:
+    """Set TensorFlow's threads, GPU memory growth and precision; return the strategy.
+
+    ``threads`` (the job's Snakemake threads) bounds TensorFlow's op thread pools. Several
+    visible GPUs give a ``MirroredStrategy`` (the job sees the GPUs its scheduler gives it,
+    e.g. via ``CUDA_VISIBLE_DEVICES``), otherwise the default strategy. ``mixed_float16``
+    applies only on a GPU; on CPU it is ignored, and logged.
+    """
+    _set_threads(threads, log)
+    gpus = tf.config.list_physical_devices("GPU")
+    for gpu in gpus:
+        try:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        except RuntimeError as error:  # the GPU is initialised already
+            log(f"could not turn on memory growth for {gpu.name}: {error}")
+    if mixed_precision and not gpus:
+        log("mixed_precision: ignored on CPU (no GPU visible); training in float32")
+    policy = "mixed_float16" if mixed_precision and gpus else "float32"
+    keras.mixed_precision.set_global_policy(policy)
+    if len(gpus) > 1:
+        strategy: tf.distribute.Strategy = tf.distribute.MirroredStrategy()
+    else:
+        strategy = tf.distribute.get_strategy()
+    info = describe_devices(strategy)
+    log(
+        f"devices: {', '.join(info['devices'])}; strategy {info['strategy']} with "
+        f"{info['replicas']} replica(s); precision policy {info['precision_policy']}; "
+        f"TensorFlow threads intra-op {info['intra_op_threads']}, "
+        f"inter-op {info['inter_op_threads']}"
+    )
+    return strategy
+
+
+def describe_devices(strategy: tf.distribute.Strategy) -> dict[str, Any]:
+    """What a run used, for ``training.json``."""
+    return {
+        "devices": [device.name for device in tf.config.list_logical_devices()],
+        "gpus": [device.name for device in tf.config.list_physical_devices("GPU")],
+        "strategy": type(strategy).__name__,
+        "replicas": strategy.num_replicas_in_sync,
+        "precision_policy": keras.mixed_precision.global_policy().name,
+        "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
+        "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+    }
+
+
+def _set_threads(threads: int, log: Callable[[str], None]) -> None:
+    if threads < 1:
+        raise ValueError(f"threads must be at least 1, not {threads}")
+    inter = min(threads, 2)
+    if (
+        tf.config.threading.get_intra_op_parallelism_threads() == threads
+        and tf.config.threading.get_inter_op_parallelism_threads() == inter
+    ):
+        return
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(inter)
+    except RuntimeError:  # TensorFlow's runtime started already in this process
+        log(f"TensorFlow is initialised already: its thread pools stay as they are, not {threads}")

@@ -1,0 +1,139 @@
+"""The classifier: augmentation -> feature extractor -> head, as in Keras' transfer-learning guide.
+
+Three reusable functional models, composed into the full model:
+
+- ``feature_extractor``: 0..255 images -> backbone preprocessing -> backbone (called with
+  ``training=False``) -> global average pooling: one feature vector per image;
+- ``head``: feature vectors -> dropout -> dense softmax (float32 also under mixed precision);
+- the full model: images -> augmentation (training only) -> feature_extractor -> head.
+
+A head trained on cached features therefore drops into the full model unchanged.
+
+Keras 3 lets the ``training`` flag of ``fit`` override the ``training=False`` of the backbone
+call (keras-team/keras#20285), so batch normalization is kept in inference mode the way that
+does work: its layers stay non-trainable (``trainable=False`` BN layers always use their moving
+statistics), also after :func:`set_backbone_trainable` unfreezes the rest of the backbone.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+from keras import layers
+
+from fashionai.training.augment import build_augmentation
+from fashionai.training.backbones import build_backbone, preprocessing_layer
+from fashionai.training.settings import TrainSettings
+
+FEATURE_EXTRACTOR = "feature_extractor"
+HEAD = "head"
+
+
+@dataclass(frozen=True)
+class Classifier:
+    """The full model and its parts (the same layer objects, sharing weights)."""
+
+    model: keras.Model
+    feature_extractor: keras.Model
+    head: keras.Model
+    backbone: keras.Model
+
+
+def build_feature_extractor(
+    backbone_name: str, image_size: int, weights: str | Path | None
+) -> keras.Model:
+    """Images (0..255) -> preprocessing -> frozen-BN backbone -> pooled features."""
+    backbone = build_backbone(backbone_name, image_size, weights)
+    backbone.trainable = False
+    inputs = keras.Input((image_size, image_size, 3), name="image")
+    preprocess = preprocessing_layer(backbone_name)
+    x = preprocess(inputs) if preprocess is not None else inputs
+    x = backbone(x, training=False)
+    outputs = layers.GlobalAveragePooling2D(name="pool")(x)
+    return keras.Model(inputs, outputs, name=FEATURE_EXTRACTOR)
+
+
+def build_head(n_features: int, n_classes: int, dropout: float) -> keras.Model:
+    """Pooled features -> dropout -> dense softmax over ``n_classes`` (float32 output)."""
+    inputs = keras.Input((n_features,), name="features")
+    x = layers.Dropout(dropout, name="dropout")(inputs) if dropout > 0 else inputs
+    outputs = layers.Dense(n_classes, activation="softmax", dtype="float32", name="predictions")(x)
+    return keras.Model(inputs, outputs, name=HEAD)
+
+
+def compose(
+    feature_extractor: keras.Model,
+    head: keras.Model,
+    augmentation: keras.Model | None = None,
+    name: str = "classifier",
+) -> keras.Model:
+    """The full model: images -> augmentation (if any) -> feature_extractor -> head."""
+    inputs = keras.Input(feature_extractor.input_shape[1:], name="image")
+    x = augmentation(inputs) if augmentation is not None else inputs
+    outputs = head(feature_extractor(x))
+    return keras.Model(inputs, outputs, name=name)
+
+
+def build_classifier(
+    settings: TrainSettings, n_classes: int, name: str = "classifier"
+) -> Classifier:
+    """The classifier ``settings`` describe, backbone frozen."""
+    feature_extractor = build_feature_extractor(
+        settings.backbone, settings.image_size, settings.weights
+    )
+    head = build_head(feature_extractor.output_shape[-1], n_classes, settings.dropout)
+    augmentation = build_augmentation(settings.augmentations, settings.seed)
+    model = compose(feature_extractor, head, augmentation, name=name)
+    return classifier_parts(model)
+
+
+def classifier_parts(model: keras.Model) -> Classifier:
+    """The parts of a full model built by :func:`compose` (also after ``load_model``)."""
+    feature_extractor = model.get_layer(FEATURE_EXTRACTOR)
+    head = model.get_layer(HEAD)
+    nested = [layer for layer in feature_extractor.layers if isinstance(layer, keras.Model)]
+    if len(nested) != 1:
+        raise ValueError(f"{model.name}: expected one backbone inside {FEATURE_EXTRACTOR}")
+    return Classifier(model, feature_extractor, head, nested[0])
+
+
+def set_backbone_trainable(model: keras.Model, trainable: bool) -> keras.Model:
+    """Freeze or unfreeze the backbone of ``model``; its BatchNorm layers always stay frozen.
+
+    Recompile the model afterwards. Returns the backbone.
+    """
+    backbone = classifier_parts(model).backbone
+    backbone.trainable = trainable
+    if trainable:
+        for layer in _all_layers(backbone):
+            if isinstance(layer, layers.BatchNormalization):
+                layer.trainable = False
+    return backbone
+
+
+def compile_classifier(model: keras.Model, learning_rate: float) -> None:
+    """Adam, sparse categorical cross-entropy, accuracy (history keys: loss, accuracy...)."""
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss=keras.losses.SparseCategoricalCrossentropy(),
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+    )
+
+
+def load_weights_quietly(model: keras.Model, path: Path) -> None:
+    """``model.load_weights`` without the warning about optimizer state saved in another phase."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*Skipping variable loading for optimizer.*")
+        model.load_weights(str(path))
+
+
+def _all_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    found = []
+    for layer in model.layers:
+        found.append(layer)
+        if hasattr(layer, "layers"):
+            found.extend(_all_layers(layer))
+    return found

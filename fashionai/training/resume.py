@@ -1,0 +1,143 @@
+"""The state of a training run, kept in ``<out_dir>/.backup/`` until the run succeeds.
+
+Snakemake deletes the declared outputs of a failed job, so everything a killed run needs to
+continue lives in this undeclared folder:
+
+- ``state.json``: :class:`RunState` (finished epochs, phase, best epoch, the history rows).
+  It doubles as the training metadata of Keras' ``BackupAndRestore``, which reads its
+  ``epoch`` key (epochs finished) to continue the epoch count;
+- ``latest.weights.h5``: model and optimizer at the end of the last finished epoch;
+- ``best-NNNN.weights.h5``: the best epoch so far (Keras' ``ModelCheckpoint`` numbers epochs
+  from 1 in file names); ``state.json`` names the current one.
+
+Each file is written under a temporary name and renamed, weights before state, so the state
+never refers to an epoch whose weights are not on disk.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import keras
+
+HISTORY_COLUMNS = ["epoch", "accuracy", "loss", "val_accuracy", "val_loss"]
+STATE_VERSION = 1
+
+
+@dataclass
+class RunState:
+    """Where a run is. ``epoch`` counts finished epochs, i.e. the index of the next one."""
+
+    signature: dict[str, Any]
+    epoch: int = 0
+    phase: str = "head"
+    phase_start: int = 0
+    fine_tune_start_epoch: int | None = None
+    stopped: bool = False
+    best_epoch: int | None = None
+    best_val_accuracy: float | None = None
+    best_weights: str | None = None
+    history: list[dict[str, float]] = field(default_factory=list)
+    seconds: float = 0.0
+    attempts: int = 1
+    version: int = STATE_VERSION
+
+    def record_epoch(self, epoch: int, logs: Mapping[str, Any]) -> dict[str, float]:
+        """Add the history row of ``epoch``, replacing any row from ``epoch`` on."""
+        row: dict[str, float] = {"epoch": epoch}
+        for column in HISTORY_COLUMNS[1:]:
+            row[column] = float(logs.get(column, float("nan")))
+        self.history = [old for old in self.history if old["epoch"] < epoch] + [row]
+        return row
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=1, allow_nan=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> RunState:
+        data = json.loads(text)
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{key: value for key, value in data.items() if key in names})
+
+
+class Backup:
+    """The ``.backup`` folder of one output folder."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+        self.state_path = self.folder / "state.json"
+        self.latest_weights = self.folder / "latest.weights.h5"
+
+    def best_pattern(self) -> str:
+        """``ModelCheckpoint``'s file path, with Keras' 1-based ``{epoch}``."""
+        return str(self.folder / "best-{epoch:04d}.weights.h5")
+
+    @staticmethod
+    def best_name(epoch: int) -> str:
+        """The file ``ModelCheckpoint`` writes for the 0-based ``epoch``."""
+        return f"best-{epoch + 1:04d}.weights.h5"
+
+    def load(self, signature: dict[str, Any], log: Callable[[str], None]) -> RunState:
+        """The saved state if it belongs to this run (same signature), else a fresh state.
+
+        A backup of other settings or data is removed, with a log line.
+        """
+        if self.state_path.exists():
+            try:
+                state = RunState.from_json(self.state_path.read_text())
+            except (ValueError, TypeError) as error:
+                log(f"{self.state_path} is unreadable ({error}): starting afresh")
+            else:
+                if state.signature == signature and state.version == STATE_VERSION:
+                    state.attempts += 1
+                    self.prune(state)
+                    log(
+                        f"resuming from {self.folder}: {state.epoch} epoch(s) finished, "
+                        f"phase {state.phase}, best epoch {state.best_epoch}"
+                    )
+                    return state
+                log(f"{self.folder} holds a run with other settings or data: starting afresh")
+        if self.folder.exists():
+            shutil.rmtree(self.folder)
+        self.folder.mkdir(parents=True)
+        return RunState(signature=signature)
+
+    def save(self, model: keras.Model, state: RunState) -> None:
+        """Latest weights, then the state (each written atomically), then prune old bests."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tmp = self.folder / "latest.partial.weights.h5"
+        model.save_weights(str(tmp))
+        os.replace(tmp, self.latest_weights)
+        self.save_state(state)
+        self.prune(state)
+
+    def save_state(self, state: RunState) -> None:
+        write_atomic(self.state_path, state.to_json())
+
+    def prune(self, state: RunState) -> None:
+        """Remove best-epoch files the state does not refer to (left by an interrupted epoch)."""
+        for path in self.folder.glob("best-*.weights.h5"):
+            if path.name != state.best_weights:
+                path.unlink()
+
+    def remove(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through ``.<name>.partial`` in the same folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        partial.write_text(text)
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise

@@ -1,0 +1,140 @@
+"""ImageNet no-top weights: where Keras gets them, and a one-time download to a local file.
+
+Jobs on cluster nodes often have no internet: the workflow fetches the file once (rule
+``fetch_weights``) and training loads it as a local path. The URLs and MD5 hashes are those in
+``keras/src/applications/{resnet,inception_resnet_v2,efficientnet_v2,mobilenet_v3}.py``
+(a test checks them against the installed Keras).
+
+Keras' files are in the legacy HDF5 weights format, which Keras loads by layer order only
+from a file whose name ends in ``.h5`` but not ``.weights.h5`` (that suffix selects the
+Keras 3 format): :func:`check_weights_file` catches a name that does not fit the content.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+_KERAS = "https://storage.googleapis.com/tensorflow/keras-applications/"
+
+# backbone -> (no-top weights URL, MD5 of the file)
+IMAGENET_NO_TOP: dict[str, tuple[str, str]] = {
+    "ResNet50V2": (
+        _KERAS + "resnet/resnet50v2_weights_tf_dim_ordering_tf_kernels_notop.h5",
+        "fac2f116257151a9d068a22e544a4917",
+    ),
+    "InceptionResNetV2": (
+        _KERAS + "inception_resnet_v2/"
+        "inception_resnet_v2_weights_tf_dim_ordering_tf_kernels_notop.h5",
+        "d19885ff4a710c122648d3b5c3b684e4",
+    ),
+    "EfficientNetV2B0": (
+        _KERAS + "efficientnet_v2/efficientnetv2-b0_notop.h5",
+        "893217f2bb855e2983157299931e43ff",
+    ),
+    "MobileNetV3Small": (
+        _KERAS + "mobilenet_v3/weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5",
+        "d3e8ec802a04aa4fc771ee12a9a9b836",
+    ),
+}
+
+_CHUNK = 1 << 20
+
+
+def imagenet_weights_url(backbone: str) -> str:
+    """The URL of the ImageNet no-top weights Keras itself downloads for ``backbone``."""
+    try:
+        return IMAGENET_NO_TOP[backbone][0]
+    except KeyError:
+        known = ", ".join(IMAGENET_NO_TOP)
+        raise ValueError(
+            f"backbone {backbone!r} has no ImageNet weights; backbones with them: {known}"
+        ) from None
+
+
+def fetch_weights(
+    backbone: str,
+    dest: Path,
+    url: str | None = None,
+    log: Callable[[str], None] = print,
+    md5: str | None = None,
+) -> Path:
+    """Download ``backbone``'s no-top weights to ``dest`` once; return ``dest``.
+
+    ``url`` defaults to :func:`imagenet_weights_url` (then the file is checked against Keras'
+    MD5 unless ``md5`` is given); ``file://`` URLs work too. The file is written next to
+    ``dest`` under a temporary name and renamed when complete, so ``dest`` is never partial.
+    """
+    dest = Path(dest)
+    if url is None:
+        url = imagenet_weights_url(backbone)
+        md5 = md5 or IMAGENET_NO_TOP[backbone][1]
+    if dest.name.endswith(".weights.h5") or dest.suffix not in (".h5", ".hdf5"):
+        raise ValueError(
+            f"{dest}: name the weights file *.h5 (not *.weights.h5): Keras picks the loader "
+            "of its legacy weights format by that suffix"
+        )
+    if dest.exists():
+        log(f"{dest} exists: not downloading {url} again")
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    log(f"downloading {backbone} weights from {url}")
+    tmp = dest.with_name(f".{dest.name}.partial")
+    try:
+        digest = hashlib.md5()
+        with tmp.open("wb") as out, urllib.request.urlopen(url) as response:
+            while chunk := response.read(_CHUNK):
+                digest.update(chunk)
+                out.write(chunk)
+        if md5 is not None and digest.hexdigest() != md5:
+            raise ValueError(
+                f"{url}: MD5 {digest.hexdigest()} differs from the expected {md5}; "
+                "the download is corrupt or not the expected file"
+            )
+        check_weights_file(tmp, name=dest.name)
+        os.replace(tmp, dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    log(f"wrote {dest} ({dest.stat().st_size / 1e6:.1f} MB)")
+    return dest
+
+
+def weights_format(path: Path) -> str:
+    """``"legacy"`` (Keras 2 / keras.applications HDF5) or ``"keras3"`` (``.weights.h5``)."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as handle:
+            legacy = "layer_names" in handle.attrs or "model_weights" in handle
+    except OSError as error:
+        raise ValueError(f"weights file {path} is not an HDF5 file: {error}") from error
+    return "legacy" if legacy else "keras3"
+
+
+def check_weights_file(path: Path, name: str | None = None) -> None:
+    """Raise ValueError naming ``path`` if it is missing or its name does not fit its format.
+
+    ``name`` is the file name to judge (default: ``path``'s own), for a file still to be renamed.
+    """
+    path = Path(path)
+    name = name or path.name
+    if not path.is_file():
+        raise ValueError(f"weights file {path} does not exist")
+    if not name.endswith((".h5", ".hdf5", ".keras")):
+        raise ValueError(f"weights file {path}: expected an .h5 / .weights.h5 file")
+    if name.endswith(".keras"):
+        return
+    fmt = weights_format(path)
+    if fmt == "legacy" and name.endswith(".weights.h5"):
+        raise ValueError(
+            f"weights file {path} is in Keras' legacy HDF5 format: rename it to *.h5 "
+            "(the .weights.h5 suffix makes Keras read it as the Keras 3 format)"
+        )
+    if fmt == "keras3" and not name.endswith(".weights.h5"):
+        raise ValueError(
+            f"weights file {path} is in the Keras 3 weights format: rename it to *.weights.h5"
+        )

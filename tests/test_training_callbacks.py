@@ -1,0 +1,126 @@
+"""Run state and the recorder: history rows once each, best epoch, resumable early stopping."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from training_helpers import limit_threads
+
+limit_threads()
+
+from fashionai.training.callbacks import EpochLogger, ProgressRecorder  # noqa: E402
+from fashionai.training.resume import Backup, RunState  # noqa: E402
+
+
+class FakeCheckpoint:
+    """What ProgressRecorder reads of a ModelCheckpoint on val_accuracy (mode max)."""
+
+    def __init__(self, best: float | None = None) -> None:
+        self.best = best
+
+    def see(self, value: float) -> None:
+        if self.best is None or value > self.best:
+            self.best = value
+
+
+def run_epochs(state: RunState, values: list[float], first: int, patience: int) -> list[int]:
+    """Feed val_accuracy values from epoch ``first`` on; return the epochs that ran."""
+    checkpoint = FakeCheckpoint(state.best_val_accuracy)
+    recorder = ProgressRecorder(state, checkpoint, patience)
+    model = SimpleNamespace(stop_training=False)
+    recorder.set_model(model)
+    ran = []
+    for epoch, value in enumerate(values, start=first):
+        checkpoint.see(value)
+        recorder.on_epoch_end(epoch, {"val_accuracy": value, "accuracy": 0.5, "loss": 1.0,
+                                      "val_loss": 1.0})  # fmt: skip
+        ran.append(epoch)
+        if model.stop_training:
+            break
+    return ran
+
+
+def test_best_epoch_and_early_stopping_like_keras() -> None:
+    state = RunState(signature={})
+    ran = run_epochs(state, [0.5, 0.6, 0.6, 0.55, 0.7, 0.1, 0.1, 0.1, 0.9], first=0, patience=3)
+    assert ran == [0, 1, 2, 3, 4, 5, 6, 7]  # three epochs after the best (4) without a better one
+    assert (state.best_epoch, state.best_val_accuracy) == (4, 0.7)
+    assert state.best_weights == "best-0005.weights.h5"
+    assert state.stopped
+    assert [row["epoch"] for row in state.history] == ran
+
+
+def test_patience_survives_a_restart_and_counts_from_the_phase_start() -> None:
+    state = RunState(signature={})
+    run_epochs(state, [0.5, 0.8, 0.7], first=0, patience=3)
+    # Restarted (state reloaded) after epoch 2: epoch 4 is the third without improvement.
+    restored = RunState.from_json(state.to_json())
+    assert run_epochs(restored, [0.7, 0.7, 0.7], first=3, patience=3) == [3, 4]
+    assert restored.stopped and restored.best_epoch == 1
+    # A new phase from epoch 5 gets a fresh patience, the best epoch is kept.
+    restored.phase, restored.phase_start, restored.stopped = "fine_tune", 5, False
+    assert run_epochs(restored, [0.7, 0.75, 0.8, 0.8], first=5, patience=3) == [5, 6, 7]
+    assert restored.best_epoch == 1
+
+
+def test_rerun_epoch_replaces_its_row() -> None:
+    state = RunState(signature={})
+    for epoch in range(4):
+        state.record_epoch(epoch, {"val_accuracy": epoch / 10})
+    state.record_epoch(2, {"val_accuracy": 0.9})
+    assert [row["epoch"] for row in state.history] == [0, 1, 2]
+    assert state.history[-1]["val_accuracy"] == 0.9
+
+
+def test_backup_resumes_only_the_same_run(tmp_path: Path) -> None:
+    backup = Backup(tmp_path / ".backup")
+    logged: list[str] = []
+    state = backup.load({"settings": 1}, logged.append)
+    state.epoch, state.best_weights = 3, "best-0002.weights.h5"
+    (backup.folder / "best-0002.weights.h5").write_text("w")
+    (backup.folder / "best-0004.weights.h5").write_text("left by an interrupted epoch")
+    backup.save_state(state)
+    again = backup.load({"settings": 1}, logged.append)
+    assert again.epoch == 3 and again.attempts == 2 and "resuming" in logged[-1]
+    assert sorted(p.name for p in backup.folder.iterdir()) == ["best-0002.weights.h5",
+                                                               "state.json"]  # fmt: skip
+    other = backup.load({"settings": 2}, logged.append)
+    assert other.epoch == 0 and "other settings" in logged[-1]
+    assert list(backup.folder.iterdir()) == []
+
+
+def test_epoch_logger_writes_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    lines: list[str] = []
+    state = RunState(signature={}, best_epoch=2)
+    logger = EpochLogger(lines.append, state, epochs=10)
+    logger.on_epoch_begin(2)
+    logger.on_epoch_end(2, {"loss": 0.5, "accuracy": 0.75, "val_loss": 0.6, "val_accuracy": 0.7})
+    assert len(lines) == 1
+    assert lines[0].startswith("epoch 2/9 [head] loss 0.5000 acc 0.7500 val_loss 0.6000")
+    assert "val_acc 0.7000" in lines[0] and lines[0].endswith("s best")
+
+
+def test_keras_checkpoint_keeps_the_best_of_an_earlier_attempt(tmp_path: Path) -> None:
+    """A resumed run's ModelCheckpoint starts from the saved best: worse epochs are not best."""
+    import keras
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    state = RunState(signature={}, epoch=3, best_epoch=1, best_val_accuracy=0.8,
+                     best_weights="best-0002.weights.h5")  # fmt: skip
+    checkpoint = keras.callbacks.ModelCheckpoint(
+        str(tmp_path / "best-{epoch:04d}.weights.h5"), monitor="val_accuracy", mode="max",
+        save_best_only=True, save_weights_only=True, initial_value_threshold=0.8,
+    )  # fmt: skip
+    recorder = ProgressRecorder(state, checkpoint, patience=10)
+    for callback in (checkpoint, recorder):
+        callback.set_model(model)
+    for epoch, value in ((3, 0.7), (4, 0.8), (5, 0.9)):
+        logs = {"val_accuracy": value}
+        checkpoint.on_epoch_end(epoch, logs)
+        recorder.on_epoch_end(epoch, logs)
+        if epoch < 5:
+            assert state.best_epoch == 1 and not list(tmp_path.iterdir())
+    assert (state.best_epoch, state.best_val_accuracy) == (5, 0.9)
+    assert [p.name for p in tmp_path.iterdir()] == [state.best_weights] == ["best-0006.weights.h5"]

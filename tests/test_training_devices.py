@@ -1,0 +1,30 @@
+"""configure_devices on this CPU-only machine: default strategy, float32, devices logged."""
+
+from __future__ import annotations
+
+from training_helpers import limit_threads
+
+limit_threads()
+
+import keras  # noqa: E402
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from fashionai.training.devices import configure_devices, describe_devices  # noqa: E402
+
+
+def test_cpu_gets_the_default_strategy_and_no_mixed_precision() -> None:
+    assert not tf.config.list_physical_devices("GPU")
+    lines: list[str] = []
+    strategy = configure_devices(threads=1, mixed_precision=True, log=lines.append)
+    assert strategy.num_replicas_in_sync == 1
+    assert keras.mixed_precision.global_policy().name == "float32"
+    assert any("mixed_precision: ignored on CPU" in line for line in lines)
+    assert any(line.startswith("devices: ") and "CPU" in line for line in lines)
+    info = describe_devices(strategy)
+    assert info["gpus"] == [] and info["replicas"] == 1 and info["precision_policy"] == "float32"
+
+
+def test_threads_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="threads"):
+        configure_devices(threads=0, mixed_precision=False, log=print)

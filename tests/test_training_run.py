@@ -1,0 +1,203 @@
+"""train_category end to end with SmallCNN on tiny shape images: outputs, phases, resumption."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+from training_helpers import add_corrupt_files, limit_threads, make_tree, subprocess_env
+
+limit_threads()
+
+import keras  # noqa: E402
+
+import fashionai.training.run as run_module  # noqa: E402
+from fashionai.training.callbacks import ResumableBackup  # noqa: E402
+from fashionai.training.images import load_images  # noqa: E402
+from fashionai.training.model import build_classifier  # noqa: E402
+from fashionai.training.run import train_category  # noqa: E402
+from fashionai.training.settings import TrainSettings  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+OUTPUTS = ["model.keras", "best.weights.h5", "history.csv", "split.csv", "training.json"]
+HISTORY_COLUMNS = ["epoch", "accuracy", "loss", "val_accuracy", "val_loss"]
+
+
+def small(**overrides: object) -> TrainSettings:
+    base = dict(backbone="SmallCNN", weights=None, image_size=16, batch_size=8, epochs=2,
+                patience=5, learning_rate=1e-2, seed=3)  # fmt: skip
+    return TrainSettings(**{**base, **overrides})
+
+
+def check_history(out: Path, summary: dict) -> pd.DataFrame:
+    history = pd.read_csv(out / "history.csv")
+    assert list(history.columns) == HISTORY_COLUMNS
+    assert history["epoch"].tolist() == list(range(len(history)))
+    assert summary["epochs_run"] == len(history)
+    best = int(history["val_accuracy"].idxmax())  # first epoch with the highest value
+    assert summary["best_epoch"] == best
+    assert summary["best_val_accuracy"] == pytest.approx(history["val_accuracy"][best])
+    return history
+
+
+@pytest.fixture(scope="module")
+def frozen(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
+    """A frozen-backbone run on a tree with three undecodable files in it."""
+    root = tmp_path_factory.mktemp("frozen")
+    tree = make_tree(root / "tree", per_class=6, size=24)
+    corrupt = add_corrupt_files(tree)
+    settings = small(augmentations=("flip",))
+    lines: list[str] = []
+    summary = train_category(tree, root / "out", settings, threads=1, log=lines.append)
+    return SimpleNamespace(tree=tree, out=root / "out", settings=settings, summary=summary,
+                           lines=lines, corrupt=corrupt)  # fmt: skip
+
+
+def test_frozen_run_writes_every_output(frozen: SimpleNamespace) -> None:
+    out, summary = frozen.out, frozen.summary
+    assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUTS)  # .backup/ removed
+    assert json.loads((out / "training.json").read_text()) == summary
+    history = check_history(out, summary)
+    assert history["epoch"].tolist() == [0, 1]
+    assert summary["fine_tune_start_epoch"] is None
+    assert summary["category"] == "collar_design_labels"
+    assert [c["slug"] for c in summary["classes"]] == ["circle", "square", "triangle"]
+    assert summary["settings"] == frozen.settings.to_dict()
+    assert summary["devices"]["replicas"] == 1 and summary["seconds"] > 0
+    split = pd.read_csv(out / "split.csv")
+    assert list(split.columns) == ["image", "image_name", "label", "label_index", "subset"]
+    assert set(split["subset"]) == {"train", "validation"}
+    assert summary["images"] == split["subset"].value_counts().to_dict()
+    assert len(split) == 18 and set(split["label_index"]) == {0, 1, 2}
+    assert any(line.startswith("epoch 1/1 [head] loss") for line in frozen.lines)
+
+
+def test_undecodable_images_are_skipped_and_counted(frozen: SimpleNamespace) -> None:
+    summary = frozen.summary
+    assert summary["skipped_images"] == 3
+    assert sorted(summary["skipped_files"]) == sorted(map(str, frozen.corrupt))
+    split = pd.read_csv(frozen.out / "split.csv")
+    assert not set(split["image"]) & set(summary["skipped_files"])
+    log = "\n".join(frozen.lines)
+    assert "skipping 3 image(s)" in log and all(str(p) in log for p in frozen.corrupt)
+
+
+def test_model_keras_holds_the_best_weights(frozen: SimpleNamespace) -> None:
+    paths = pd.read_csv(frozen.out / "split.csv")["image"].tolist()[:4]
+    images = load_images(paths, 16)
+    saved = keras.models.load_model(frozen.out / "model.keras")
+    rebuilt = build_classifier(frozen.settings, 3).model
+    rebuilt.load_weights(frozen.out / "best.weights.h5")
+    np.testing.assert_allclose(
+        saved.predict(images, verbose=0), rebuilt.predict(images, verbose=0), rtol=1e-5
+    )
+
+
+def test_model_keras_loads_and_predicts_in_a_fresh_process(frozen: SimpleNamespace) -> None:
+    image = pd.read_csv(frozen.out / "split.csv")["image"][0]
+    code = (
+        "import json, sys, keras\n"
+        "from fashionai.training.images import load_images\n"
+        "model = keras.models.load_model(sys.argv[1])\n"
+        "print(json.dumps(model.predict(load_images([sys.argv[2]], 16), verbose=0).tolist()))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(frozen.out / "model.keras"), image],
+        capture_output=True, text=True, env=subprocess_env(), timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    probabilities = np.array(json.loads(result.stdout.strip().splitlines()[-1]))
+    assert probabilities.shape == (1, 3)
+    assert probabilities.sum() == pytest.approx(1, abs=1e-5)
+    local = keras.models.load_model(frozen.out / "model.keras").predict(
+        load_images([image], 16), verbose=0
+    )
+    np.testing.assert_allclose(probabilities, local, rtol=1e-4, atol=1e-6)
+
+
+def test_fine_tuning_learns_the_shapes_and_records_both_phases(tmp_path: Path) -> None:
+    tree = make_tree(tmp_path / "tree", per_class=10, size=24, seed=5)
+    settings = small(fine_tune=True, head_epochs=1, epochs=6, patience=6)
+    lines: list[str] = []
+    summary = train_category(tree, tmp_path / "out", settings, log=lines.append)
+    history = check_history(tmp_path / "out", summary)
+    assert history["epoch"].tolist() == [0, 1, 2, 3, 4, 5]
+    assert summary["fine_tune_start_epoch"] == 1
+    assert any("[fine_tune]" in line for line in lines)
+    # Three classes: chance is 1/3.
+    assert summary["best_val_accuracy"] >= 0.75, history
+
+
+class Interrupted(Exception):
+    pass
+
+
+def test_killed_run_continues_from_its_last_finished_epoch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed right after epoch 2 (in the fine-tuning phase) was backed up, then rerun."""
+
+    class KilledAfterEpoch2(ResumableBackup):
+        def _save_model(self) -> None:
+            super()._save_model()
+            if self._current_epoch == 3:
+                raise Interrupted
+
+    tree = make_tree(tmp_path / "tree", per_class=6, size=24)
+    out = tmp_path / "out"
+    settings = small(fine_tune=True, head_epochs=2, epochs=5)
+    monkeypatch.setattr(run_module, "ResumableBackup", KilledAfterEpoch2)
+    first: list[str] = []
+    with pytest.raises(Interrupted):
+        train_category(tree, out, settings, log=first.append)
+    assert [p.name for p in out.iterdir()] == [".backup"]  # no declared output yet
+    assert json.loads((out / ".backup" / "state.json").read_text())["epoch"] == 3
+
+    monkeypatch.setattr(run_module, "ResumableBackup", ResumableBackup)
+    second: list[str] = []
+    summary = train_category(tree, out, settings, log=second.append)
+    history = check_history(out, summary)
+    assert history["epoch"].tolist() == [0, 1, 2, 3, 4]
+    assert any("resuming" in line and "3 epoch(s) finished" in line for line in second)
+    rerun = [line.split()[1] for line in second if line.startswith("epoch ")]
+    assert rerun == ["3/4", "4/4"]
+    assert summary["fine_tune_start_epoch"] == 2 and summary["attempts"] == 2
+    assert not (out / ".backup").exists()
+
+
+def test_epoch_interrupted_before_its_backup_is_run_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed at the end of epoch 1 before it was backed up: epoch 1 runs again, once."""
+    tree = make_tree(tmp_path / "tree", per_class=6, size=24)
+    out = tmp_path / "out"
+    settings = small(epochs=3)
+
+    def dying_log(line: str) -> None:
+        if line.startswith("epoch 1/"):
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        train_category(tree, out, settings, log=dying_log)
+    lines: list[str] = []
+    summary = train_category(tree, out, settings, log=lines.append)
+    assert check_history(out, summary)["epoch"].tolist() == [0, 1, 2]
+    assert [line.split()[1] for line in lines if line.startswith("epoch ")] == ["1/2", "2/2"]
+
+
+def test_a_backup_of_other_settings_is_not_resumed(tmp_path: Path) -> None:
+    tree = make_tree(tmp_path / "tree", per_class=4, size=24)
+    out = tmp_path / "out"
+    (out / ".backup").mkdir(parents=True)
+    (out / ".backup" / "state.json").write_text(json.dumps({"signature": {}, "epoch": 7}))
+    lines: list[str] = []
+    summary = train_category(tree, out, small(epochs=1), log=lines.append)
+    assert summary["epochs_run"] == 1 and summary["attempts"] == 1
+    assert any("other settings" in line for line in lines)

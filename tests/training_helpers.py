@@ -1,0 +1,106 @@
+"""Small regrouped category trees for the training tests: one coloured shape per class."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+SHAPES = (("circle", (220, 40, 40)), ("square", (40, 200, 40)), ("triangle", (40, 60, 230)))
+
+
+def limit_threads() -> None:
+    """Keep TensorFlow to one thread per pool (the machine is shared); no-op once started."""
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:
+        pass
+
+
+def shape_image(kind: str, colour: tuple[int, int, int], size: int, rng) -> Image.Image:
+    """A ``kind`` shape of ``colour`` at a random place on a noisy grey background."""
+    background = rng.integers(90, 140, size=(size, size, 3), dtype=np.uint8)
+    image = Image.fromarray(background)
+    draw = ImageDraw.Draw(image)
+    extent = int(rng.integers(size // 2, size - 2))
+    x0, y0 = (int(v) for v in rng.integers(0, size - extent + 1, size=2))
+    box = (x0, y0, x0 + extent - 1, y0 + extent - 1)
+    if kind == "circle":
+        draw.ellipse(box, fill=colour)
+    elif kind == "square":
+        draw.rectangle(box, fill=colour)
+    else:
+        draw.polygon([(x0, y0 + extent - 1), (x0 + extent - 1, y0 + extent - 1),
+                      (x0 + extent // 2, y0)], fill=colour)  # fmt: skip
+    return image
+
+
+def make_tree(
+    root: Path,
+    per_class: int | tuple[int, ...] = 8,
+    size: int = 24,
+    seed: int = 0,
+    category: str = "collar_design_labels",
+    odd_files: bool = True,
+) -> Path:
+    """A regrouped tree ``root/<slug>/*.jpg`` + ``labels.json`` with three shape classes.
+
+    ``odd_files`` adds a PNG named ``.jpg`` and a grayscale JPEG (both valid).
+    """
+    rng = np.random.default_rng(seed)
+    counts = (per_class,) * len(SHAPES) if isinstance(per_class, int) else per_class
+    classes = []
+    for index, ((kind, colour), count) in enumerate(zip(SHAPES, counts, strict=True)):
+        folder = root / kind
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(count):
+            image = shape_image(kind, colour, size, rng)
+            path = folder / f"{kind}_{i:03d}.jpg"
+            if odd_files and index == 0 and i == 0:
+                image.save(path, format="PNG")
+            elif odd_files and index == 1 and i == 0:
+                image.convert("L").save(path, format="JPEG")
+            else:
+                image.save(path, format="JPEG", quality=95)
+        classes.append(
+            {"index": index, "slug": kind, "name": kind.title(), "members": [kind.title()]}
+        )
+    labels = {
+        "category": category,
+        "classes": classes,
+        "dropped": [],
+        "counts": {kind: count for (kind, _), count in zip(SHAPES, counts, strict=True)},
+    }
+    (root / "labels.json").write_text(json.dumps(labels, indent=1))
+    return root
+
+
+def add_corrupt_files(root: Path) -> list[Path]:
+    """A zero-byte file, a truncated JPEG and a text file, all named ``.jpg``, in the tree."""
+    folders = sorted(p for p in root.iterdir() if p.is_dir())
+    empty = folders[0] / "zz_empty.jpg"
+    empty.write_bytes(b"")
+    source = next(folders[1].glob("*.jpg")).read_bytes()
+    truncated = folders[1] / "zz_truncated.jpg"
+    truncated.write_bytes(source[: len(source) // 2])
+    text = folders[2] / "zz_text.jpg"
+    text.write_text("not an image\n")
+    return [empty, truncated, text]
+
+
+def subprocess_env() -> dict[str, str]:
+    """Environment for a child Python: quiet, single-threaded TensorFlow, repo importable."""
+    env = dict(os.environ)
+    env.update(
+        TF_CPP_MIN_LOG_LEVEL="2",
+        TF_NUM_INTRAOP_THREADS="1",
+        TF_NUM_INTEROP_THREADS="1",
+        PYTHONPATH=str(Path(__file__).resolve().parents[1]),
+    )
+    return env

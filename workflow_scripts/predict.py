@@ -1,0 +1,21 @@
+"""Rule predict: the competition's submission file for the questions of a test archive."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
+from fashionai.joblog import job_log
+
+with job_log(snakemake.log[0]) as log:
+    # Imported here so that TensorFlow's start-up messages land in the job's log.
+    from fashionai.submit import write_submission
+    from fashionai.training.devices import configure_devices
+
+    configure_devices(snakemake.threads, mixed_precision=False, log=log)
+    write_submission(
+        Path(snakemake.input.questions),
+        {c: Path(f"results/models/{c}") for c in snakemake.params.categories},
+        Path(snakemake.output[0]),
+        batch_size=snakemake.params.batch_size,
+        log=log,
+    )
