@@ -28,3 +28,24 @@ def test_cpu_gets_the_default_strategy_and_no_mixed_precision() -> None:
 def test_threads_must_be_positive() -> None:
     with pytest.raises(ValueError, match="threads"):
         configure_devices(threads=0, mixed_precision=False, log=print)
+
+
+def test_deterministic_kernels_on_request() -> None:
+    """In a child process: op determinism is global and cannot be switched off again."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "from fashionai.training.devices import configure_devices\n"
+        "configure_devices(threads=1, mixed_precision=False, log=print)\n"
+        "from tensorflow.python.framework.config import is_op_determinism_enabled\n"
+        "print('determinism', is_op_determinism_enabled())\n"
+    )
+    env = {**os.environ, "FASHIONAI_DETERMINISTIC": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert "deterministic kernels" in result.stdout
+    assert "determinism True" in result.stdout

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
 import keras
 import tensorflow as tf
+
+# Set to 1 for bit-for-bit reproducible GPU runs (TensorFlow's op determinism; slower).
+DETERMINISTIC_ENV = "FASHIONAI_DETERMINISTIC"
 
 
 def configure_devices(
@@ -20,6 +24,9 @@ def configure_devices(
     applies only on a GPU; on CPU it is ignored, and logged.
     """
     _set_threads(threads, log)
+    if os.environ.get(DETERMINISTIC_ENV) == "1":
+        tf.config.experimental.enable_op_determinism()
+        log(f"{DETERMINISTIC_ENV}=1: deterministic kernels (slower on GPU)")
     gpus = tf.config.list_physical_devices("GPU")
     for gpu in gpus:
         try:
