@@ -8,6 +8,7 @@ rows and are not counted anywhere.
 
 from __future__ import annotations
 
+import codecs
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -42,17 +43,29 @@ def read_annotation_file(path: Path) -> pd.DataFrame:
 
     Fields are split at the first two commas and stripped; a line with fewer than three fields
     gets empty strings for the missing ones (anything after a second comma stays in ``code``).
-    A UTF-8 byte-order mark and CRLF (or lone CR) line ends are tolerated. Lines holding only
-    whitespace are not rows, and their numbers are skipped.
+    A UTF-8 byte-order mark (at the start of the file, or of any line, as in files joined with
+    ``cat``) and CRLF (or lone CR) line ends are tolerated. Lines holding only whitespace are
+    not rows, and their numbers are skipped. Bytes that are not UTF-8 make the whole file fail
+    with a ValueError naming the file and the first such line (a decision: a file in another
+    encoding would otherwise be half read, and no row may be dropped without a trace).
     """
     data = Path(path).read_bytes()
+    bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
     try:
-        text = data.decode("utf-8-sig")
+        text = data[bom:].decode("utf-8")
     except UnicodeDecodeError as error:
-        line = data[: error.start].count(b"\n") + 1
-        raise ValueError(f"{path}: line {line} is not valid UTF-8 ({error.reason})") from None
+        # Numbered like the rows: CRLF, LF and a lone CR each end a line. (Positions are taken
+        # after the BOM: utf-8-sig would report them 3 bytes short.)
+        before = data[: bom + error.start].replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        line = before.count(b"\n") + 1
+        raise ValueError(
+            f"{path}: line {line} is not valid UTF-8 ({error.reason} at byte "
+            f"{bom + error.start:,}); annotation files must be UTF-8, so the whole file is "
+            "refused rather than guessed"
+        ) from None
     text = text.replace("\r\n", "\n").replace("\r", "\n")  # CRLF and old Mac line ends
-    lines = pd.Series(text.split("\n"), dtype=object).str.strip()
+    # A BOM at the start of a later line (label files joined with cat) is not part of the path.
+    lines = pd.Series(text.split("\n"), dtype=object).str.strip().str.lstrip("\ufeff").str.strip()
     lines = lines[lines != ""]
     fields = lines.str.split(",", n=2, expand=True) if len(lines) else pd.DataFrame()
     fields = fields.reindex(columns=[0, 1, 2]).fillna("")

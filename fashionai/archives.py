@@ -10,12 +10,21 @@ in chunks and may not yield more bytes than it declared; tar members also pass t
 ``data`` filter as a second line of defence. macOS ``._*`` sidecars and ``__MACOSX/`` entries
 are checked like the rest but not written.
 
+A damaged download is refused as a whole, never extracted in part: a tar must end with its
+end-of-archive marker (tarfile itself stops quietly at a truncated or unreadable header, which
+would lose every member after it), and a ``.tar.gz`` is read to the end of its gzip stream so
+that its CRC and length are checked. A truncated zip has no central directory and is refused at
+once; a zip member whose data does not match its CRC fails while it is written. Either way the
+error names the archive (and the member where there is one) and no ``.partial`` folder is left.
+
 A ``.tar.gz`` is decompressed twice (once to list and check, once to write): the price of
 refusing a hostile archive before anything lands on disk.
 """
 
 from __future__ import annotations
 
+import gzip
+import lzma
 import os
 import re
 import shutil
@@ -23,8 +32,7 @@ import stat
 import tarfile
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -34,11 +42,18 @@ _CHUNK = 1 << 20
 _FILE, _DIR, _SYMLINK, _HARDLINK = "file", "directory", "symbolic link", "hard link"
 _DRIVE = re.compile(r"^[A-Za-z]:")
 # Errors of the archive libraries while reading member data: corrupt or tampered archives.
-_DATA_ERRORS = (tarfile.TarError, zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError)
+_DATA_ERRORS = (
+    tarfile.TarError, zipfile.BadZipFile, zlib.error, gzip.BadGzipFile, lzma.LZMAError, EOFError,
+    NotImplementedError,
+)  # fmt: skip
 
 
 class UnsafeArchiveError(ValueError):
     """An archive member that would be written outside its folder, or is not plain data."""
+
+
+class CorruptArchiveError(ValueError):
+    """An archive that is truncated or damaged (an incomplete download, a bad disk)."""
 
 
 @dataclass
@@ -138,6 +153,41 @@ def _tar_entries(tar: tarfile.TarFile, archive: Path) -> list[_Entry]:
             )  # fmt: skip
             raise UnsafeArchiveError(f"{archive}: member {member.name!r} is {kind}; refused")
     return entries
+
+
+def _check_tar_end(tar: tarfile.TarFile, archive: Path, entries: list[_Entry]) -> None:
+    """Refuse a tar whose member list did not end at its end-of-archive marker.
+
+    ``tarfile`` stops listing without an error at a header it cannot read or at the end of the
+    file, so a cut or damaged archive would look complete with members missing. Here the block
+    where listing stopped must be a zero block, and the rest of the stream zeros too; reading to
+    the end also makes gzip check its CRC and length.
+    """
+    fileobj = tar.fileobj
+    assert fileobj is not None
+    after = f"after member {entries[-1].name!r}" if entries else "before its first member"
+    fileobj.seek(tar.offset)
+    block = fileobj.read(tarfile.BLOCKSIZE)
+    if len(block) < tarfile.BLOCKSIZE:
+        raise CorruptArchiveError(
+            f"{archive}: truncated archive: it ends {after} (byte {tar.offset:,} of the tar "
+            "stream) without tar's end-of-archive marker; download it again"
+        )
+    if block.strip(b"\0"):
+        raise CorruptArchiveError(
+            f"{archive}: corrupt archive: unreadable tar header at byte {tar.offset:,} of the "
+            f"tar stream, {after}; the members after it cannot be listed"
+        )
+    position = tar.offset + len(block)
+    while chunk := fileobj.read(_CHUNK):
+        if chunk.strip(b"\0"):
+            position += len(chunk) - len(chunk.lstrip(b"\0"))
+            raise CorruptArchiveError(
+                f"{archive}: corrupt archive: data at byte {position:,} of the tar stream after "
+                f"an end-of-archive marker at byte {tar.offset:,} ({after}): a zeroed header "
+                "would hide the members after it (concatenated tars are not supported either)"
+            )
+        position += len(chunk)
 
 
 def _zip_entries(zip_file: zipfile.ZipFile, archive: Path) -> list[_Entry]:
@@ -260,30 +310,50 @@ def _replace(path: str) -> None:
         os.unlink(path)
 
 
-@contextmanager
-def _open_archive(archive: Path, kind: str) -> Iterator[tarfile.TarFile | zipfile.ZipFile]:
-    if kind == "zip":
-        with zipfile.ZipFile(archive) as handle:
-            yield handle
-    else:
-        with tarfile.open(archive, "r:*") as handle:
-            yield handle
-
-
 def _detect(archive: Path) -> str:
     """``"tar"`` or ``"zip"`` by content; the file name only decides which is tried first."""
     order = ("zip", "tar") if archive.name.lower().endswith(".zip") else ("tar", "zip")
     for kind in order:
         if (zipfile.is_zipfile if kind == "zip" else tarfile.is_tarfile)(archive):
             return kind
+    with open(archive, "rb") as handle:
+        head = handle.read(4)
+    if not head:
+        raise CorruptArchiveError(f"{archive}: empty file, not an archive")
+    if head.startswith(b"PK\x03\x04"):
+        raise CorruptArchiveError(
+            f"{archive}: starts like a zip archive but has no readable central directory at its "
+            "end: truncated or corrupt (an incomplete download?)"
+        )
+    if head.startswith(b"\x1f\x8b"):
+        raise CorruptArchiveError(
+            f"{archive}: gzip-compressed, but its start is not a readable tar: corrupt "
+            "(an incomplete or damaged download?)"
+        )
     raise ValueError(f"{archive}: neither a tar (plain or gzip) nor a zip archive")
 
 
+def _open_checked(archive: Path, kind: str) -> tarfile.TarFile | zipfile.ZipFile:
+    """The opened archive; a damaged one raises CorruptArchiveError naming it."""
+    try:
+        if kind == "zip":
+            return zipfile.ZipFile(archive)
+        return tarfile.open(archive, "r:*")
+    except (*_DATA_ERRORS, OSError) as error:
+        raise CorruptArchiveError(
+            f"{archive}: cannot open it as a {kind} archive (truncated or corrupt?): {error}"
+        ) from error
+
+
 def publish_directory(partial: Path, destination: Path) -> None:
-    """Rename the finished ``partial`` folder to ``destination``, replacing an old one."""
+    """Rename the finished ``partial`` folder to ``destination``, replacing an old one.
+
+    An old ``destination`` is first moved aside to ``<destination>.old`` and removed at the end;
+    one left behind by a run killed in between is removed by the next publication.
+    """
+    old = destination.parent / (destination.name + ".old")
+    _remove(old)
     if os.path.lexists(destination):
-        old = destination.parent / (destination.name + ".old")
-        _remove(old)
         os.rename(destination, old)
         os.rename(partial, destination)
         _remove(old)
@@ -310,24 +380,29 @@ def extract_archive(
     """Extract a tar, tar.gz or zip ``archive`` into ``destination`` safely and atomically.
 
     Raises UnsafeArchiveError (naming the archive and the member) before writing anything if a
-    member is unsafe or the declared total exceeds ``min(max_ratio * archive size, max_bytes)``.
+    member is unsafe or the declared total exceeds ``min(max_ratio * archive size, max_bytes)``,
+    and CorruptArchiveError (naming the archive) if it is truncated or damaged. On any error
+    neither ``destination`` nor ``<destination>.partial`` is left behind.
     """
     archive, destination = Path(archive), Path(destination)
+    partial = destination.parent / (destination.name + ".partial")
+    _remove(partial)  # left by a killed run; removed even if this run fails too
     if not archive.is_file():
         raise FileNotFoundError(f"{archive}: archive not found")
     kind = _detect(archive)
     size = archive.stat().st_size
     limit = min(max_ratio * size, max_bytes)
-    partial = destination.parent / (destination.name + ".partial")
-    _remove(partial)
-    with _open_archive(archive, kind) as handle:
+    with _open_checked(archive, kind) as handle:
         try:
             if isinstance(handle, zipfile.ZipFile):
                 entries = _zip_entries(handle, archive)
             else:
                 entries = _tar_entries(handle, archive)
-        except _DATA_ERRORS as error:
-            raise ValueError(f"{archive}: cannot read the member list: {error}") from error
+                _check_tar_end(handle, archive, entries)
+        except (*_DATA_ERRORS, OSError) as error:
+            raise CorruptArchiveError(
+                f"{archive}: truncated or corrupt archive, cannot read its member list: {error}"
+            ) from error
         _check_entries(entries, archive, limit, size)
         log(f"{archive}: {len(entries):,} members checked ({kind}); extracting to {destination}")
         partial.mkdir(parents=True)

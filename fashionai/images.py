@@ -1,17 +1,31 @@
-"""A cheap check that an image file is there and complete, without decoding it.
+"""A cheap check that an image file is there, complete and of a sane size, without decoding it.
 
-Reads the first 16 bytes (the format's signature) and the last kilobyte (JPEG's end marker,
-PNG's IEND chunk): enough to catch missing, empty, non-image and truncated files among 180k
-images in seconds. The formats are those Keras reads: JPEG, PNG, GIF, BMP, recognised by
-content, so a PNG inside a file named ``.jpg`` is fine.
+Reads the start of the file (the format's signature and header) and the last kilobyte (JPEG's
+end marker, PNG's IEND chunk): enough to catch missing, empty, non-image and truncated files
+among 180k images in seconds. The formats are those Keras reads: JPEG, PNG, GIF, BMP,
+recognised by content, so a PNG inside a file named ``.jpg`` is fine.
+
+The header also declares the image's width and height: JPEG in its frame header (the SOFn
+marker, found by walking the segment headers and seeking over their bodies), PNG in IHDR, GIF
+in the logical screen descriptor, BMP in the DIB header. An image declaring more than
+``MAX_PIXELS`` pixels (40 megapixels; FashionAI images are about 512 x 512 = 0.26 MP) is
+rejected here, because decoding it at training time would try to allocate width x height x 3
+bytes: a "decompression bomb" of a few hundred bytes can declare 100000 x 100000 pixels (30 GB).
+An image declaring zero width or height is rejected too.
 """
 
 from __future__ import annotations
 
 import os
+import stat
+import struct
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import BinaryIO
+
+MAX_PIXELS = 40_000_000
+"""The largest width x height ``check_image`` accepts (40 megapixels: 120 MB decoded as RGB)."""
 
 MISSING = "missing"
 EMPTY = "empty file"
@@ -19,36 +33,150 @@ UNKNOWN = "not an image (unknown header)"
 TRUNCATED_JPEG = "truncated JPEG (no end marker)"
 TRUNCATED_PNG = "truncated PNG (no IEND)"
 NOT_A_FILE = "not a regular file"
+NO_JPEG_FRAME = "corrupt JPEG (no frame header before the image data)"
+CORRUPT_JPEG = "corrupt JPEG header"
+CORRUPT_PNG = "corrupt PNG (no IHDR header)"
+CORRUPT_BMP = "corrupt BMP header"
+TRUNCATED_HEADER = "truncated image header"
+TOO_LARGE = "image dimensions {width}x{height} exceed the limit of {limit:,} pixels"
+NO_PIXELS = "image dimensions {width}x{height}: no pixels"
 
+_HEAD = 32
 _TAIL = 1024
 _CHUNK = 64  # paths per thread-pool task
 _JPEG = b"\xff\xd8\xff"
 _PNG = b"\x89PNG\r\n\x1a\n"
+# JPEG frame headers: SOF0-SOF15 except DHT (C4), JPG (C8) and DAC (CC).
+_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+# Markers without a length field: TEM, RST0-RST7, SOI.
+_JPEG_STANDALONE = frozenset({0x01, *range(0xD0, 0xD9)})
+_JPEG_MAX_SEGMENTS = 1000  # real files have about 5-20 before the frame header
+_JPEG_MAX_JUNK = 1 << 16  # stray bytes before a marker that a decoder would skip
+_BMP_DIB_SIZES = frozenset({12, 16, 40, 52, 56, 64, 108, 124})
+
+
+class _Truncated(Exception):
+    """The file ends inside its header."""
+
+
+def _read(handle: BinaryIO, count: int) -> bytes:
+    data = handle.read(count)
+    if len(data) < count:
+        raise _Truncated
+    return data
+
+
+def _jpeg_size(handle: BinaryIO) -> tuple[int, int] | str:
+    """Width and height from the JPEG frame header, else a reason; _Truncated at the end."""
+    handle.seek(2)  # after SOI
+    junk = 0
+    for _ in range(_JPEG_MAX_SEGMENTS):
+        byte = _read(handle, 1)
+        if byte != b"\xff":  # decoders skip stray bytes between segments, with a warning
+            junk += 1
+            if junk > _JPEG_MAX_JUNK:
+                return CORRUPT_JPEG
+            continue
+        code = _read(handle, 1)[0]
+        while code == 0xFF:  # fill bytes
+            code = _read(handle, 1)[0]
+        if code == 0x00 or code in _JPEG_STANDALONE:
+            continue
+        if code in (0xD9, 0xDA):  # end of image or start of scan before any frame header
+            return NO_JPEG_FRAME
+        length = struct.unpack(">H", _read(handle, 2))[0]
+        if length < 2:
+            return CORRUPT_JPEG
+        if code in _JPEG_SOF:
+            _precision, height, width = struct.unpack(">BHH", _read(handle, 5))
+            return width, height
+        handle.seek(length - 2, os.SEEK_CUR)
+    return CORRUPT_JPEG
+
+
+def _bmp_size(head: bytes) -> tuple[int, int] | str:
+    if len(head) < 26:
+        raise _Truncated
+    dib = struct.unpack_from("<I", head, 14)[0]
+    if dib not in _BMP_DIB_SIZES:
+        return CORRUPT_BMP
+    if dib == 12:  # OS/2 BITMAPCOREHEADER: unsigned 16-bit
+        return struct.unpack_from("<HH", head, 18)
+    width, height = struct.unpack_from("<ii", head, 18)
+    return width, abs(height)  # negative height: rows stored top-down
+
+
+def _size_problem(size: tuple[int, int] | str) -> str | None:
+    if isinstance(size, str):
+        return size
+    width, height = size
+    if width <= 0 or height <= 0:
+        return NO_PIXELS.format(width=width, height=height)
+    if width * height > MAX_PIXELS:
+        return TOO_LARGE.format(width=width, height=height, limit=MAX_PIXELS)
+    return None
+
+
+def _check_open(handle: BinaryIO, size: int) -> str | None:
+    head = handle.read(_HEAD)
+    handle.seek(max(0, size - _TAIL))
+    tail = handle.read(_TAIL)
+    try:
+        if head.startswith(_JPEG):
+            if b"\xff\xd9" not in tail:
+                return TRUNCATED_JPEG
+            return _size_problem(_jpeg_size(handle))
+        if head.startswith(_PNG):
+            if b"IEND" not in tail:
+                return TRUNCATED_PNG
+            if len(head) < 24:
+                raise _Truncated
+            if head[12:16] != b"IHDR":
+                return CORRUPT_PNG
+            return _size_problem(struct.unpack_from(">II", head, 16))
+        if head[:6] in (b"GIF87a", b"GIF89a"):
+            if len(head) < 10:
+                raise _Truncated
+            return _size_problem(struct.unpack_from("<HH", head, 6))
+        if head[:2] == b"BM":
+            return _size_problem(_bmp_size(head))
+    except _Truncated:
+        return TRUNCATED_JPEG if head.startswith(_JPEG) else TRUNCATED_HEADER
+    return UNKNOWN
 
 
 def check_image(path: str | Path) -> str | None:
-    """None if ``path`` looks like a complete image, else a short reason."""
+    """None if ``path`` looks like a complete image of at most MAX_PIXELS, else a short reason.
+
+    Never raises for a bad file or path. Reads about 1 kB at each end of the file, plus the
+    JPEG segment headers before the frame header.
+    """
     try:
-        with open(path, "rb") as handle:
-            size = os.fstat(handle.fileno()).st_size
-            if size == 0:
-                return EMPTY
-            head = handle.read(16)
-            handle.seek(max(0, size - _TAIL))
-            tail = handle.read(_TAIL)
+        # O_NONBLOCK: a FIFO or device opens at once (and is refused below) instead of hanging.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         return MISSING
     except IsADirectoryError:
         return NOT_A_FILE
     except OSError as error:
         return f"cannot read ({error.strerror or error})"
-    if head.startswith(_JPEG):
-        return None if b"\xff\xd9" in tail else TRUNCATED_JPEG
-    if head.startswith(_PNG):
-        return None if b"IEND" in tail else TRUNCATED_PNG
-    if head[:6] in (b"GIF87a", b"GIF89a") or head[:2] == b"BM":
-        return None
-    return UNKNOWN
+    except ValueError as error:  # e.g. a NUL character in the path
+        return f"cannot read ({error})"
+    try:
+        info = os.fstat(fd)
+    except OSError as error:
+        os.close(fd)
+        return f"cannot read ({error.strerror or error})"
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        return NOT_A_FILE
+    try:
+        with os.fdopen(fd, "rb") as handle:
+            if info.st_size == 0:
+                return EMPTY
+            return _check_open(handle, info.st_size)
+    except OSError as error:
+        return f"cannot read ({error.strerror or error})"
 
 
 def _check_chunk(paths: Sequence[str]) -> list[str | None]:
