@@ -16,6 +16,7 @@ include: "rules/synthetic.smk"
 include: "rules/data.smk"
 include: "rules/stats.smk"
 include: "rules/train.smk"
+include: "rules/features.smk"
 include: "rules/evaluate.smk"
 
 

@@ -87,6 +87,33 @@ def train_settings():
     return settings
 
 
+def features_input(wildcards):
+    """The category's feature cache (rule features) when the frozen epochs train on it."""
+    if TRAIN["cache_features"]:
+        return f"results/features/{wildcards.category}"
+    return []
+
+
+# The train: keys the cached features depend on. They are the params of rule features, so a
+# change reruns it (and then training); the batch size does not change the features.
+FEATURE_KEYS = (
+    "backbone",
+    "weights",
+    "image_size",
+    "augmentations",
+    "views",
+    "seed",
+    "validation_split",
+    "mixed_precision",
+)
+
+
+def feature_settings():
+    """The settings rule features computes with, fetched weights resolved like training's."""
+    settings = train_settings()
+    return {key: settings[key] for key in FEATURE_KEYS}
+
+
 def question_archive_id():
     """The extraction folder name of the test archive, when prediction is configured."""
     return archive_id(config["questions"])

@@ -19,6 +19,7 @@ rule train:
     input:
         tree="results/regrouped/{category}",
         weights=weights_input,
+        features=features_input,
     output:
         model="results/models/{category}/model.keras",
         weights="results/models/{category}/best.weights.h5",

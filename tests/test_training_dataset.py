@@ -142,3 +142,46 @@ def test_training_pipeline_shuffles_validation_keeps_order(tree: Path) -> None:
     epochs = [next(shuffled.as_numpy_iterator())[1].tolist() for _ in range(3)]
     assert all(sorted(epoch) == sorted(labels) for epoch in epochs)
     assert any(epoch != labels for epoch in epochs)
+
+
+def test_image_cache_is_written_once_then_read_instead_of_the_files(tree: Path) -> None:
+    corrupt = add_corrupt_files(tree)
+    frame = list_images(tree)
+    paths, labels = frame["image"].tolist(), frame["label_index"].tolist()
+    cache = tree.parent / "cache"
+    cache.mkdir()
+    plain = make_dataset(paths, labels, 12, batch_size=5, training=False, seed=0)
+    cached = make_dataset(paths, labels, 12, 5, training=False, seed=0, cache=cache / "val")
+    expected = np.concatenate([x for x, _ in plain.as_numpy_iterator()])
+    first = np.concatenate([x for x, _ in cached.as_numpy_iterator()])
+    np.testing.assert_array_equal(first, np.round(expected))  # whole grey levels, same order
+    assert len(first) == len(frame) - len(corrupt) and any(cache.iterdir())
+    for path in paths:  # later passes read the cache, not the files
+        Path(path).unlink()
+    np.testing.assert_array_equal(np.concatenate([x for x, _ in cached.as_numpy_iterator()]), first)
+    training = make_dataset(paths, labels, 12, 4, training=True, seed=0, cache=cache / "train")
+    assert list(training.as_numpy_iterator()) == []  # no cache there: the files are gone
+
+
+def test_jpegs_are_decoded_at_a_reduced_scale_close_to_an_exact_resize(tmp_path: Path) -> None:
+    """A 96 px JPEG for 24 px inputs decodes at 1/4 scale, closer to the exact antialiased
+    resize than a plain bilinear resize; other formats take the antialiased resize."""
+    import tensorflow as tf
+    from training_helpers import shape_image
+
+    rng = np.random.default_rng(0)
+    for fmt in ("JPEG", "PNG"):
+        errors = {"ours": [], "bilinear": []}
+        for i in range(4):
+            path = tmp_path / f"{i}.{fmt.lower()}"
+            shape_image("circle", (220, 40, 40), 96, rng).save(path, format=fmt, quality=90)
+            decoded = tf.io.decode_image(tf.io.read_file(str(path)), channels=3)
+            exact = tf.image.resize(decoded, (24, 24), antialias=True).numpy()
+            ours = decode_and_resize(str(path), 24).numpy()
+            assert ours.shape == (24, 24, 3)
+            errors["ours"].append(np.abs(ours - exact).mean())
+            errors["bilinear"].append(np.abs(tf.image.resize(decoded, (24, 24)) - exact).mean())
+        if fmt == "PNG":
+            assert max(errors["ours"]) < 1e-3
+        else:
+            assert np.mean(errors["ours"]) < min(3.0, np.mean(errors["bilinear"])), errors

@@ -23,6 +23,7 @@ def test_defaults_match_the_design() -> None:
     assert settings.augmentations == () and settings.fine_tune is False
     assert (settings.learning_rate, settings.head_epochs, settings.dropout) == (1e-3, 10, 0.2)
     assert settings.class_weights is True and settings.mixed_precision is False
+    assert settings.views is None and settings.cache_features and settings.cache_images
 
 
 def test_from_config_takes_every_key() -> None:
@@ -31,7 +32,7 @@ def test_from_config_takes_every_key() -> None:
         "batch_size": 16, "epochs": 30, "patience": 5, "validation_split": 0.25, "seed": 1,
         "augmentations": ["flip", "contrast"], "fine_tune": True, "gpus": 2,
         "learning_rate": 0.01, "head_epochs": 3, "dropout": 0.0, "class_weights": False,
-        "mixed_precision": True,
+        "mixed_precision": True, "views": 4, "cache_features": False, "cache_images": False,
     }  # fmt: skip
     settings = TrainSettings.from_config(mapping)
     assert settings.augmentations == ("flip", "contrast")
@@ -66,6 +67,10 @@ def test_from_config_takes_every_key() -> None:
         ("dropout", 1.0),
         ("class_weights", 1),
         ("mixed_precision", None),
+        ("views", 0),
+        ("views", 2),  # without augmentations every view is the same
+        ("cache_features", "no"),
+        ("cache_images", 0),
     ],
 )
 def test_bad_values_name_the_key_and_the_value(key: str, value: object) -> None:
@@ -111,3 +116,10 @@ def test_settings_do_not_import_tensorflow() -> None:
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True, env=subprocess_env())
+
+
+def test_feature_views_default_to_one_per_augmentation_plus_the_image() -> None:
+    assert TrainSettings().feature_views == 1
+    assert TrainSettings(augmentations=("flip", "contrast")).feature_views == 3
+    assert TrainSettings(augmentations=("flip",), views=5).feature_views == 5
+    assert TrainSettings(augmentations=("flip",), views=1).feature_views == 1

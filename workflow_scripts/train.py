@@ -13,11 +13,13 @@ with job_log(snakemake.log[0]) as log:
 
     settings = TrainSettings.from_config(snakemake.params.settings)
     log(f"settings: {settings}")
+    features = snakemake.input.get("features")  # rule features' cache, with cache_features
     result = train_category(
         Path(snakemake.input.tree),
         Path(snakemake.output.model).parent,
         settings,
         threads=snakemake.threads,
         log=log,
+        features=Path(features) if features else None,
     )
     log(f"best val_accuracy {result['best_val_accuracy']:.4f} at epoch {result['best_epoch']}")

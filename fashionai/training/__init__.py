@@ -9,6 +9,8 @@ the workflow can validate settings without loading TensorFlow):
 - ``backbones``: the supported backbones and how they are built and preprocessed.
 - ``augment``: the named random augmentation layers.
 - ``model``: feature extractor + head composed into the full classifier; fine-tuning switch.
+- ``features``: the frozen backbone's features computed once and cached on disk (rule
+  ``features``), so frozen epochs train the head alone on them.
 - ``devices``: threads, GPUs, distribution strategy, mixed precision.
 - ``resume``: the run state kept in ``.backup/`` so a killed run continues where it stopped.
 - ``callbacks``: per-epoch logging, history/best/early stopping, the resumable backup.

@@ -30,12 +30,17 @@ class ProgressRecorder(keras.callbacks.Callback):
     """
 
     def __init__(
-        self, state: RunState, checkpoint: keras.callbacks.ModelCheckpoint, patience: int
+        self,
+        state: RunState,
+        checkpoint: keras.callbacks.ModelCheckpoint,
+        patience: int,
+        best_name: Callable[[int], str] = Backup.best_name,
     ) -> None:
         super().__init__()
         self.state = state
         self.checkpoint = checkpoint
         self.patience = patience
+        self.best_name = best_name
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         logs = logs or {}
@@ -46,7 +51,7 @@ class ProgressRecorder(keras.callbacks.Callback):
         if improved:
             state.best_epoch = epoch
             state.best_val_accuracy = float(best)
-            state.best_weights = Backup.best_name(epoch)
+            state.best_weights = self.best_name(epoch)
         reference = max(-1 if state.best_epoch is None else state.best_epoch, state.phase_start - 1)
         if not improved and epoch - reference >= self.patience:
             state.stopped = True
@@ -59,14 +64,22 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
     Keras restores the latest weights and continues the epoch count from the state's
     ``epoch``; saving writes the weights and then the state, both atomically, so a run killed
     at any moment continues from its last finished epoch with each epoch recorded once.
+    ``head``: the model trained is the head alone, on cached features (its own weights file).
     """
 
-    def __init__(self, backup: Backup, state: RunState, elapsed: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        backup: Backup,
+        state: RunState,
+        elapsed: Callable[[], float],
+        head: bool = False,
+    ) -> None:
         super().__init__(str(backup.folder), save_freq="epoch", delete_checkpoint=False)
         self.backup = backup
         self.state = state
         self.elapsed = elapsed
-        self._weights_path = str(backup.latest_weights)
+        self.head = head
+        self._weights_path = str(backup.latest(head))
         self._training_metadata_path = str(backup.state_path)
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
@@ -79,7 +92,7 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
     def _save_model(self) -> None:
         self.state.epoch = self._current_epoch
         self.state.seconds = self.elapsed()
-        self.backup.save(self.model, self.state)
+        self.backup.save(self.model, self.state, head=self.head)
 
 
 class EpochLogger(keras.callbacks.Callback):

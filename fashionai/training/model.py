@@ -94,10 +94,15 @@ def classifier_parts(model: keras.Model) -> Classifier:
     """The parts of a full model built by :func:`compose` (also after ``load_model``)."""
     feature_extractor = model.get_layer(FEATURE_EXTRACTOR)
     head = model.get_layer(HEAD)
+    return Classifier(model, feature_extractor, head, backbone_of(feature_extractor))
+
+
+def backbone_of(feature_extractor: keras.Model) -> keras.Model:
+    """The backbone inside a feature extractor built by :func:`build_feature_extractor`."""
     nested = [layer for layer in feature_extractor.layers if isinstance(layer, keras.Model)]
     if len(nested) != 1:
-        raise ValueError(f"{model.name}: expected one backbone inside {FEATURE_EXTRACTOR}")
-    return Classifier(model, feature_extractor, head, nested[0])
+        raise ValueError(f"{feature_extractor.name}: expected one backbone inside")
+    return nested[0]
 
 
 def set_backbone_trainable(model: keras.Model, trainable: bool) -> keras.Model:

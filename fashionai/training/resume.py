@@ -9,6 +9,11 @@ continue lives in this undeclared folder:
 - ``latest.weights.h5``: model and optimizer at the end of the last finished epoch;
 - ``best-NNNN.weights.h5``: the best epoch so far (Keras' ``ModelCheckpoint`` numbers epochs
   from 1 in file names); ``state.json`` names the current one.
+- while the head trains alone on cached features, ``latest.head.weights.h5`` and
+  ``best-NNNN.head.weights.h5`` hold the head only (the frozen backbone does not change: it
+  comes from its weights file or the feature cache), so an epoch's backup costs kilobytes;
+- ``features/`` (a feature cache of the run's own, when no shared one is given) and
+  ``images/`` (the resized images cached while the backbone trains).
 
 Each file is written under a temporary name and renamed, weights before state, so the state
 never refers to an epoch whose weights are not on disk.
@@ -74,20 +79,33 @@ class Backup:
         self.folder = Path(folder)
         self.state_path = self.folder / "state.json"
         self.latest_weights = self.folder / "latest.weights.h5"
+        self.latest_head_weights = self.folder / "latest.head.weights.h5"
 
-    def best_pattern(self) -> str:
+    def latest(self, head: bool = False) -> Path:
+        """The latest weights of the whole model, or of the head alone."""
+        return self.latest_head_weights if head else self.latest_weights
+
+    def best_pattern(self, head: bool = False) -> str:
         """``ModelCheckpoint``'s file path, with Keras' 1-based ``{epoch}``."""
-        return str(self.folder / "best-{epoch:04d}.weights.h5")
+        return str(self.folder / ("best-{epoch:04d}" + _suffix(head)))
 
     @staticmethod
-    def best_name(epoch: int) -> str:
+    def best_name(epoch: int, head: bool = False) -> str:
         """The file ``ModelCheckpoint`` writes for the 0-based ``epoch``."""
-        return f"best-{epoch + 1:04d}.weights.h5"
+        return f"best-{epoch + 1:04d}{_suffix(head)}"
 
-    def load(self, signature: dict[str, Any], log: Callable[[str], None]) -> RunState:
+    @staticmethod
+    def holds_head_only(name: str) -> bool:
+        """Whether the weights file ``name`` holds the head alone (not the whole model)."""
+        return name.endswith(_suffix(True))
+
+    def load(
+        self, signature: dict[str, Any], log: Callable[[str], None], keep: tuple[str, ...] = ()
+    ) -> RunState:
         """The saved state if it belongs to this run (same signature), else a fresh state.
 
-        A backup of other settings or data is removed, with a log line.
+        A backup of other settings or data is removed, with a log line, except its entries
+        named in ``keep`` (caches that check their own validity).
         """
         if self.state_path.exists():
             try:
@@ -105,16 +123,25 @@ class Backup:
                     return state
                 log(f"{self.folder} holds a run with other settings or data: starting afresh")
         if self.folder.exists():
-            shutil.rmtree(self.folder)
-        self.folder.mkdir(parents=True)
+            for entry in self.folder.iterdir():
+                if entry.name in keep:
+                    continue
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry)
+                else:
+                    entry.unlink()
+        self.folder.mkdir(parents=True, exist_ok=True)
         return RunState(signature=signature)
 
-    def save(self, model: keras.Model, state: RunState) -> None:
-        """Latest weights, then the state (each written atomically), then prune old bests."""
+    def save(self, model: keras.Model, state: RunState, head: bool = False) -> None:
+        """Latest weights, then the state (each written atomically), then prune old bests.
+
+        ``head``: ``model`` is the head alone, trained on cached features.
+        """
         self.folder.mkdir(parents=True, exist_ok=True)
-        tmp = self.folder / "latest.partial.weights.h5"
+        tmp = self.folder / f"latest.partial{_suffix(head)}"
         model.save_weights(str(tmp))
-        os.replace(tmp, self.latest_weights)
+        os.replace(tmp, self.latest(head))
         self.save_state(state)
         self.prune(state)
 
@@ -129,6 +156,10 @@ class Backup:
 
     def remove(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _suffix(head: bool) -> str:
+    return ".head.weights.h5" if head else ".weights.h5"
 
 
 def write_atomic(path: Path, text: str) -> None:

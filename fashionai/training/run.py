@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import shutil
 import time
 import warnings
 from collections.abc import Callable
@@ -18,17 +20,25 @@ import tensorflow as tf
 
 from fashionai.training.callbacks import EpochLogger, ProgressRecorder, ResumableBackup
 from fashionai.training.dataset import (
+    MAX_LOGGED_FILES,
     SPLIT_COLUMNS,
     TRAIN,
     VALIDATION,
-    find_undecodable,
-    list_images,
+    log_split,
     make_dataset,
+    prepare_split,
     read_labels,
-    split_dataset,
 )
 from fashionai.training.devices import configure_devices, describe_devices
+from fashionai.training.features import (
+    IN_MEMORY_BYTES,
+    FeatureCache,
+    ensure_features,
+    feature_dependencies,
+    open_features,
+)
 from fashionai.training.model import (
+    Classifier,
     build_classifier,
     compile_classifier,
     load_weights_quietly,
@@ -43,7 +53,8 @@ WEIGHTS_FILE = "best.weights.h5"
 HISTORY_FILE = "history.csv"
 SPLIT_FILE = "split.csv"
 SUMMARY_FILE = "training.json"
-MAX_LOGGED_FILES = 20
+FEATURES_DIR = "features"  # in .backup/: the run's own feature cache, when none is given
+IMAGE_CACHE_DIR = "images"  # in .backup/: resized images cached while the backbone trains
 
 Log = Callable[[str], None]
 
@@ -74,14 +85,21 @@ class _Job:
 
     settings: TrainSettings
     strategy: tf.distribute.Strategy
-    model: keras.Model
+    classifier: Classifier
     backup: Backup
     state: RunState
-    train_data: tf.data.Dataset
-    validation_data: tf.data.Dataset
+    train: pd.DataFrame
+    validation: pd.DataFrame
+    features: FeatureCache | None
     class_weight: dict[int, float] | None
+    threads: int
+    max_in_memory_bytes: int
     elapsed: Callable[[], float]
     log: Log
+
+    @property
+    def model(self) -> keras.Model:
+        return self.classifier.model
 
 
 def train_category(
@@ -91,6 +109,8 @@ def train_category(
     *,
     threads: int = 1,
     log: Log = print,
+    features: Path | None = None,
+    max_in_memory_bytes: int = IN_MEMORY_BYTES,
 ) -> dict[str, Any]:
     """Train on ``tree_dir`` (a regrouped category tree) and write the results to ``out_dir``.
 
@@ -99,6 +119,13 @@ def train_category(
     all at the end. Until then the run lives in ``out_dir/.backup/``: rerun after a crash or
     kill, it continues from its last finished epoch. Undecodable images are skipped, counted
     and listed. ``threads`` bounds TensorFlow's thread pools.
+
+    With ``settings.cache_features`` the frozen-backbone epochs train the head on cached
+    features (:mod:`fashionai.training.features`): those in ``features`` (the workflow's rule
+    ``features``; the split comes from there too; a stale cache raises ``StaleFeatures``), or
+    without it a cache of the run's own in ``.backup/features``. Caches larger than
+    ``max_in_memory_bytes`` are read batch by batch from their memory-mapped files. Epochs
+    with a trainable backbone always read the images.
     """
     started = time.monotonic()
     tree_dir, out_dir = Path(tree_dir), Path(out_dir)
@@ -106,20 +133,41 @@ def train_category(
     slugs = [entry["slug"] for entry in labels["classes"]]
     log(f"training {labels['category']}: {len(slugs)} classes from {tree_dir}")
     strategy = configure_devices(threads, settings.mixed_precision, log=log)
-    keras.utils.set_random_seed(settings.seed)
+    backup = Backup(out_dir / BACKUP_DIR)
 
-    split, skipped = _prepare_split(tree_dir, slugs, settings, threads, log)
+    cache = None
+    if settings.cache_features:
+        if features is not None:
+            cache = open_features(features, feature_dependencies(tree_dir, settings))
+            computed = False
+        else:
+            cache, computed = ensure_features(
+                tree_dir, backup.folder / FEATURES_DIR, settings, threads=threads, log=log
+            )
+        split, skipped = cache.split(tree_dir), cache.skipped
+        if not computed:  # else the extraction logged them
+            log(f"split and features from {cache.folder}")
+            _log_skipped(skipped, log)
+            log_split(split, slugs, log)
+    else:
+        split, skipped = prepare_split(
+            tree_dir, slugs, settings.validation_split, settings.seed, threads, log
+        )
     train = split[split["subset"] == TRAIN]
     validation = split[split["subset"] == VALIDATION]
-    backup = Backup(out_dir / BACKUP_DIR)
-    state = backup.load(_signature(settings, split), log)
+    state = backup.load(_signature(settings, split), log, keep=(FEATURES_DIR,))
     previous_seconds = state.seconds
 
     def elapsed() -> float:
         return previous_seconds + time.monotonic() - started
 
+    keras.utils.set_random_seed(settings.seed)
     with strategy.scope():
         classifier = build_classifier(settings, len(slugs), name=labels["category"])
+        if cache is not None:
+            cache.load_backbone_weights(classifier.backbone)
+    if cache is not None:
+        cache.check_extractor(classifier.feature_extractor, validation, log)
     log(
         f"model: {settings.backbone} ({classifier.backbone.count_params():,} parameters) "
         f"+ head ({classifier.head.count_params():,}), input {settings.image_size} px, "
@@ -133,12 +181,15 @@ def train_category(
     job = _Job(
         settings=settings,
         strategy=strategy,
-        model=classifier.model,
+        classifier=classifier,
         backup=backup,
         state=state,
-        train_data=_pipeline(train, settings, training=True, threads=threads),
-        validation_data=_pipeline(validation, settings, training=False, threads=threads),
+        train=train,
+        validation=validation,
+        features=cache,
         class_weight=class_weight,
+        threads=threads,
+        max_in_memory_bytes=max_in_memory_bytes,
         elapsed=elapsed,
         log=log,
     )
@@ -166,6 +217,7 @@ def train_category(
         "class_weights": (
             {slug: class_weight[i] for i, slug in enumerate(slugs)} if class_weight else None
         ),
+        "features": cache.describe(max_in_memory_bytes) if cache is not None else None,
         "attempts": state.attempts,
         "seconds": round(elapsed(), 1),
         "devices": describe_devices(strategy),
@@ -180,7 +232,11 @@ def train_category(
 
 
 def _pipeline(
-    subset: pd.DataFrame, settings: TrainSettings, training: bool, threads: int
+    subset: pd.DataFrame,
+    settings: TrainSettings,
+    training: bool,
+    threads: int,
+    cache: Path | None = None,
 ) -> tf.data.Dataset:
     return make_dataset(
         subset["image"].tolist(),
@@ -190,51 +246,91 @@ def _pipeline(
         training=training,
         seed=settings.seed,
         threads=threads,
+        cache=cache,
+    )
+
+
+def _phase_data(job: _Job, phase: Phase, on_features: bool) -> tuple[tf.data.Dataset, ...]:
+    """The training and validation pipelines of ``phase``: cached features or images."""
+    settings, threads = job.settings, job.threads
+    if on_features:
+        assert job.features is not None
+        return (
+            job.features.train_dataset(
+                settings.batch_size, settings.seed, threads, job.max_in_memory_bytes
+            ),
+            job.features.validation_dataset(settings.batch_size, threads, job.max_in_memory_bytes),
+        )
+    cache = None
+    if phase.backbone_trainable and settings.cache_images:
+        cache = job.backup.folder / IMAGE_CACHE_DIR
+        shutil.rmtree(cache, ignore_errors=True)  # a killed attempt's cache may be partial
+        cache.mkdir(parents=True)
+    return (
+        _pipeline(job.train, settings, True, threads, cache and cache / TRAIN),
+        _pipeline(job.validation, settings, False, threads, cache and cache / VALIDATION),
     )
 
 
 def _run_phase(job: _Job, phase: Phase) -> None:
-    """Train ``phase`` from where the run state says the run is."""
-    state, model = job.state, job.model
+    """Train ``phase`` from where the run state says the run is.
+
+    With a feature cache and a frozen backbone, ``fit`` trains the head alone on the cached
+    features; its backups and best epochs are then files of the head's weights.
+    """
+    state = job.state
+    on_features = job.features is not None and not phase.backbone_trainable
+    trained = job.classifier.head if on_features else job.model
     entering = state.phase != phase.name
     if entering:
         _enter_phase(job, phase)
     with job.strategy.scope():
-        set_backbone_trainable(model, phase.backbone_trainable)
-        compile_classifier(model, phase.learning_rate)
+        set_backbone_trainable(job.model, phase.backbone_trainable)
+        compile_classifier(trained, phase.learning_rate)
     if entering:  # a run killed from here on restarts in this phase
         state.seconds = job.elapsed()
-        job.backup.save(model, state)
+        job.backup.save(trained, state, head=on_features)
     if state.stopped or state.epoch >= phase.end_epoch:
         return
+    if on_features:
+        assert job.features is not None
+        source = (
+            f"on cached features ({job.features.views} view(s) per training image, read from "
+            f"{'memory' if job.features.fits(job.max_in_memory_bytes) else 'the memory map'})"
+        )
+    else:
+        cached = phase.backbone_trainable and job.settings.cache_images
+        source = "on images" + (" (resized images cached after the first epoch)" if cached else "")
     job.log(
         f"phase {phase.name}: epochs {state.epoch}..{phase.end_epoch - 1}, backbone "
         f"{'trainable (BatchNorm frozen)' if phase.backbone_trainable else 'frozen'}, "
-        f"learning rate {phase.learning_rate:g}"
+        f"learning rate {phase.learning_rate:g}, {source}"
     )
+    train_data, validation_data = _phase_data(job, phase, on_features)
     checkpoint = keras.callbacks.ModelCheckpoint(
-        job.backup.best_pattern(),
+        job.backup.best_pattern(head=on_features),
         monitor="val_accuracy",
         mode="max",
         save_best_only=True,
         save_weights_only=True,
         initial_value_threshold=state.best_val_accuracy,
     )
+    best_name = functools.partial(Backup.best_name, head=on_features)
     with warnings.catch_warnings():
         # tf.data pipelines that skip bad images have no known length: Keras says so.
         warnings.filterwarnings("ignore", message=".*Your input ran out of data")
-        model.fit(
-            job.train_data,
-            validation_data=job.validation_data,
+        trained.fit(
+            train_data,
+            validation_data=validation_data,
             epochs=phase.end_epoch,
             initial_epoch=state.epoch,
             class_weight=job.class_weight,
             shuffle=False,  # the training pipeline shuffles
             callbacks=[
                 checkpoint,
-                ProgressRecorder(state, checkpoint, job.settings.patience),
+                ProgressRecorder(state, checkpoint, job.settings.patience, best_name),
                 EpochLogger(job.log, state, job.settings.epochs),
-                ResumableBackup(job.backup, state, job.elapsed),
+                ResumableBackup(job.backup, state, job.elapsed, head=on_features),
             ],
             verbose=0,
         )
@@ -244,7 +340,7 @@ def _enter_phase(job: _Job, phase: Phase) -> None:
     """Start ``phase`` from the best weights so far, the epoch count continuing."""
     state = job.state
     if state.best_weights is not None:
-        load_weights_quietly(job.model, job.backup.folder / state.best_weights)
+        _load_best(job)
         job.log(f"phase {phase.name} starts from the best epoch so far ({state.best_epoch})")
     state.phase = phase.name
     state.phase_start = state.epoch
@@ -259,11 +355,19 @@ def _restore_best(job: _Job) -> None:
     The optimizer is built now (a small state: the head's) because ``load_model`` builds it
     and warns about saved state that does not fit.
     """
-    load_weights_quietly(job.model, job.backup.folder / job.state.best_weights)
+    _load_best(job)
     with job.strategy.scope():
         set_backbone_trainable(job.model, False)
         compile_classifier(job.model, job.settings.learning_rate)
         job.model.optimizer.build(job.model.trainable_variables)
+
+
+def _load_best(job: _Job) -> None:
+    """The best epoch's weights: of the head alone (trained on features) or the whole model."""
+    name = job.state.best_weights
+    assert name is not None
+    target = job.classifier.head if Backup.holds_head_only(name) else job.model
+    load_weights_quietly(target, job.backup.folder / name)
 
 
 def balanced_class_weights(labels: np.ndarray, n_classes: int) -> dict[int, float]:
@@ -276,40 +380,24 @@ def balanced_class_weights(labels: np.ndarray, n_classes: int) -> dict[int, floa
     }
 
 
-def _prepare_split(
-    tree_dir: Path, slugs: list[str], settings: TrainSettings, threads: int, log: Log
-) -> tuple[pd.DataFrame, list[str]]:
-    """The decodable images split into train/validation, and the skipped files."""
-    frame = list_images(tree_dir, slugs)
-    if frame.empty:
-        raise ValueError(f"{tree_dir}: no images to train on")
-    skipped = find_undecodable(frame["image"].tolist(), threads=threads)
+def _log_skipped(skipped: list[str], log: Log) -> None:
     if skipped:
         log(f"skipping {len(skipped)} image(s) that do not decode:")
         for path in skipped[:MAX_LOGGED_FILES]:
             log(f"  {path}")
         if len(skipped) > MAX_LOGGED_FILES:
             log(f"  ... and {len(skipped) - MAX_LOGGED_FILES} more (listed in training.json)")
-        frame = frame[~frame["image"].isin(skipped)].reset_index(drop=True)
-    split = split_dataset(frame, settings.validation_split, settings.seed)
-    counts = pd.crosstab(split["label"], split["subset"]).reindex(
-        index=slugs, columns=[TRAIN, VALIDATION], fill_value=0
-    )
-    for slug, (n_train, n_val) in counts.iterrows():
-        note = "" if n_val else "  (no validation image)"
-        log(f"  {slug}: {n_train} train, {n_val} validation{note}")
-    if not (split["subset"] == VALIDATION).any():
-        raise ValueError(f"{tree_dir}: no class has the 2 images needed for a validation set")
-    return split, skipped
 
 
 def _signature(settings: TrainSettings, split: pd.DataFrame) -> dict[str, Any]:
-    """What a backup must match to be resumed: the settings (but gpus) and the exact split."""
+    """What a backup must match to be resumed: the settings (but gpus and the image cache,
+    which do not change the results) and the exact split."""
     digest = hashlib.sha256()
     for row in split[["image", "label_index", "subset"]].itertuples(index=False):
         digest.update(f"{row.image}\t{row.label_index}\t{row.subset}\n".encode())
     settings_data = settings.to_dict()
     settings_data.pop("gpus")
+    settings_data.pop("cache_images")
     return {"settings": settings_data, "split_sha256": digest.hexdigest()}
 
 

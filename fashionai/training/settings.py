@@ -19,6 +19,12 @@ class TrainSettings:
     ``fine_tune``: False trains the head on the frozen backbone for ``epochs``; True trains
     the head for ``head_epochs`` first, then the whole network at ``learning_rate / 10``
     up to ``epochs`` epochs in all.
+    ``cache_features``: while the backbone is frozen, train the head on the backbone's pooled
+    features, computed once per image and view (:mod:`fashionai.training.features`) instead
+    of every epoch; ``views`` is how many views of each training image are cached (None: one
+    per augmentation plus the image itself, see :attr:`feature_views`).
+    ``cache_images``: while the backbone trains, keep the decoded and resized images in a
+    file cache after the first epoch instead of decoding them every epoch.
     """
 
     backbone: str = DEFAULT_BACKBONE
@@ -37,6 +43,14 @@ class TrainSettings:
     dropout: float = 0.2
     class_weights: bool = True
     mixed_precision: bool = False
+    views: int | None = None
+    cache_features: bool = True
+    cache_images: bool = True
+
+    @property
+    def feature_views(self) -> int:
+        """Views cached per training image: ``views``, or one per augmentation plus one."""
+        return self.views if self.views is not None else len(self.augmentations) + 1
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "augmentations", tuple(self.augmentations))
@@ -120,8 +134,10 @@ def _validate(settings: TrainSettings) -> None:
         ("head_epochs", 1),
     ):
         _check_int(settings, key, minimum)
-    for key in ("fine_tune", "class_weights", "mixed_precision"):
+    for key in ("fine_tune", "class_weights", "mixed_precision", "cache_features", "cache_images"):
         _check_bool(settings, key)
+    if settings.views is not None:
+        _check_int(settings, "views", 1)
 
     split = _number(settings, "validation_split")
     if not 0 < split < 1:
@@ -147,3 +163,9 @@ def _validate(settings: TrainSettings) -> None:
         raise _fail("augmentations", list(settings.augmentations), f"({error})") from None
     if len(set(settings.augmentations)) != len(settings.augmentations):
         raise _fail("augmentations", list(settings.augmentations), "lists a name twice")
+    if settings.views is not None and settings.views > 1 and not settings.augmentations:
+        raise _fail(
+            "views",
+            settings.views,
+            "needs train.augmentations: without them every view is the same",
+        )

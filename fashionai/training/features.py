@@ -1,0 +1,545 @@
+"""The frozen backbone's pooled features, computed once per image and kept on disk (float16).
+
+While the backbone is frozen (``fine_tune: false``, and the head phase of fine-tuning) every
+epoch would push every image through the same backbone to get the same features again. Instead
+the backbone runs once per image and view, the pooled features go to disk, and the head trains
+on them: E epochs cost about one backbone pass plus E passes of one dense layer.
+
+A cache folder (``results/features/{category}/`` in the workflow, rule ``features``):
+
+- ``train_features.npy``: float16 ``(views, n_train, dim)``. View 0 is the image itself,
+  views 1.. are the training augmentations drawn at random (seeded). Each epoch the head sees
+  one view of every training image, drawn at random, so an epoch is still one pass over the
+  training images;
+- ``validation_features.npy``: float16 ``(n_validation, dim)``, never augmented;
+- ``train_labels.npy``, ``validation_labels.npy``: int32 class indices of those rows;
+- ``split.csv``: the split the rows follow (the train rows, then the validation rows, in the
+  file's order), made by :func:`~fashionai.training.dataset.prepare_split`, the function
+  training uses without a cache; the training job takes it from here;
+- ``backbone.weights.h5``: with ``weights: null`` only, the randomly initialised backbone the
+  features came from (the trained model is built around these weights; a weights file like
+  any other, ``train.weights`` can name it);
+- ``manifest.json``, written last: ``dependencies`` (backbone, a hash of the weights file,
+  image size, augmentations, views, seed, validation share, precision, a fingerprint of the
+  tree's files and labels) and what the folder holds. A cache whose dependencies differ from
+  the current ones is stale: :func:`open_features` refuses it, :func:`ensure_features`
+  recomputes it.
+
+Memory stays bounded: features are written batch by batch into memory-mapped ``.npy`` files.
+They are read back whole when the cache takes at most :data:`IN_MEMORY_BYTES` ("fits"), else
+batch by batch from the memory map inside the tf.data pipeline.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+from fashionai.training.augment import build_augmentation
+from fashionai.training.dataset import (
+    SPLIT_COLUMNS,
+    TRAIN,
+    VALIDATION,
+    dataset_options,
+    prepare_split,
+    read_labels,
+)
+from fashionai.training.devices import configure_devices
+from fashionai.training.images import decode_and_resize, load_images
+from fashionai.training.model import backbone_of, build_feature_extractor
+from fashionai.training.resume import write_atomic
+from fashionai.training.settings import TrainSettings
+
+FORMAT_VERSION = 1  # bump when the same inputs would give other features (decoder, extractor)
+# A cache "fits" in memory when its feature arrays take at most this many bytes; a larger one
+# is read batch by batch from its memory-mapped files.
+IN_MEMORY_BYTES = 1024**3
+MANIFEST = "manifest.json"
+SPLIT_FILE = "split.csv"
+BACKBONE_WEIGHTS = "backbone.weights.h5"
+FLOAT16_MAX = float(np.finfo(np.float16).max)
+# The training job recomputes the features of this many validation images with its own
+# feature extractor and refuses the cache if they differ by more than this (relative L2).
+CHECK_IMAGES = 8
+CHECK_TOLERANCE = 0.05
+
+Log = Callable[[str], None]
+
+
+class StaleFeatures(ValueError):
+    """A feature cache that is missing, incomplete, or computed from other settings or data."""
+
+
+def features_file(subset: str) -> str:
+    return f"{subset}_features.npy"
+
+
+def labels_file(subset: str) -> str:
+    return f"{subset}_labels.npy"
+
+
+def tree_fingerprint(tree_dir: Path) -> dict[str, Any]:
+    """``labels.json`` and every file of the class folders (path, size, mtime), hashed.
+
+    Stat calls only (seconds for 100k files), like Make: a file replaced in place with the same
+    size and modification time is not noticed.
+    """
+    tree_dir = Path(tree_dir)
+    digest = hashlib.sha256((tree_dir / "labels.json").read_bytes())
+    count = 0
+    folders = sorted((e for e in os.scandir(tree_dir) if e.is_dir()), key=lambda e: e.name)
+    for folder in folders:
+        for entry in sorted(os.scandir(folder.path), key=lambda e: e.name):
+            if entry.is_file():
+                stat = entry.stat()
+                line = f"{folder.name}/{entry.name}\t{stat.st_size}\t{stat.st_mtime_ns}\n"
+                digest.update(line.encode())
+                count += 1
+    return {"files": count, "sha256": digest.hexdigest()}
+
+
+def weights_fingerprint(weights: str | None) -> dict[str, Any] | None:
+    """None (random init), Keras' own ImageNet weights, or a weights file's size and SHA-256."""
+    if weights is None:
+        return None
+    if weights == "imagenet":
+        return {"imagenet": f"keras {keras.__version__}"}
+    path = Path(weights)
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return {"file": path.name, "bytes": path.stat().st_size, "sha256": digest.hexdigest()}
+
+
+def feature_dependencies(tree_dir: Path, settings: TrainSettings) -> dict[str, Any]:
+    """Everything the cached features depend on; a cache with other values is stale."""
+    return {
+        "format": FORMAT_VERSION,
+        "backbone": settings.backbone,
+        "weights": weights_fingerprint(settings.weights),
+        "image_size": settings.image_size,
+        "augmentations": list(settings.augmentations),
+        "views": settings.feature_views,
+        "seed": settings.seed,
+        "validation_split": settings.validation_split,
+        "mixed_precision": settings.mixed_precision,
+        "tree": tree_fingerprint(tree_dir),
+    }
+
+
+class FeatureCache:
+    """A complete, checked cache folder: its split, its features as tf.data pipelines."""
+
+    def __init__(self, folder: Path, manifest: dict[str, Any]) -> None:
+        self.folder = Path(folder)
+        self.manifest = manifest
+
+    @property
+    def views(self) -> int:
+        return int(self.manifest["views"])
+
+    @property
+    def dim(self) -> int:
+        return int(self.manifest["dim"])
+
+    @property
+    def skipped(self) -> list[str]:
+        return list(self.manifest["skipped_files"])
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the feature arrays (train views and validation)."""
+        return int(self.manifest["bytes"])
+
+    def fits(self, max_in_memory_bytes: int = IN_MEMORY_BYTES) -> bool:
+        """Whether the features are read into memory (else from the memory map, by batch)."""
+        return self.nbytes <= max_in_memory_bytes
+
+    def split(self, tree_dir: Path) -> pd.DataFrame:
+        """The split the features follow, image paths under ``tree_dir``."""
+        names = dict.fromkeys(["image", "image_name", "label"], object)  # as list_images'
+        split = pd.read_csv(self.folder / SPLIT_FILE, dtype=names)
+        split["image"] = (
+            str(Path(tree_dir)) + os.sep + split["label"] + os.sep + split["image_name"]
+        )
+        return split[SPLIT_COLUMNS]
+
+    def describe(self, max_in_memory_bytes: int = IN_MEMORY_BYTES) -> dict[str, Any]:
+        """For ``training.json``."""
+        return {
+            "cache": str(self.folder),
+            "views": self.views,
+            "dim": self.dim,
+            "bytes": self.nbytes,
+            "read_from": "memory" if self.fits(max_in_memory_bytes) else "memory map",
+            "extract_seconds": self.manifest["seconds"],
+        }
+
+    def train_dataset(
+        self,
+        batch_size: int,
+        seed: int,
+        threads: int | None = None,
+        max_in_memory_bytes: int = IN_MEMORY_BYTES,
+    ) -> tf.data.Dataset:
+        """(float32 features, int32 labels) batches: every training image once per epoch, in a
+        new seeded order, each as one of its cached views drawn at random."""
+        n = int(self.manifest["images"][TRAIN])
+        rows = tf.data.Dataset.range(n).shuffle(max(n, 1), seed=seed, reshuffle_each_iteration=True)
+        if self.views > 1:
+            views = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+            rows = tf.data.Dataset.zip(rows, views).map(
+                lambda row, draw: tf.math.floormod(draw, self.views) * n + row
+            )
+        return self._batches(TRAIN, rows.batch(batch_size), threads, max_in_memory_bytes)
+
+    def validation_dataset(
+        self,
+        batch_size: int,
+        threads: int | None = None,
+        max_in_memory_bytes: int = IN_MEMORY_BYTES,
+    ) -> tf.data.Dataset:
+        """(float32 features, int32 labels) batches of the validation images, in order."""
+        n = int(self.manifest["images"][VALIDATION])
+        rows = tf.data.Dataset.range(n).batch(batch_size)
+        return self._batches(VALIDATION, rows, threads, max_in_memory_bytes)
+
+    def _batches(
+        self, subset: str, rows: tf.data.Dataset, threads: int | None, max_in_memory_bytes: int
+    ) -> tf.data.Dataset:
+        """Batches of row indices (view * n + image) -> (features, labels)."""
+        labels = np.load(self.folder / labels_file(subset))
+        n, dim = len(labels), self.dim
+        path = self.folder / features_file(subset)
+        if self.fits(max_in_memory_bytes):
+            table = tf.constant(np.load(path).reshape(-1, dim))
+            label_table = tf.constant(labels)
+
+            def fetch(batch: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+                return tf.gather(table, batch), tf.gather(label_table, batch % n)
+
+        else:
+            mapped = np.load(path, mmap_mode="r").reshape(-1, dim)
+
+            def read(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                # Rows read in file order (sequential reads), returned in the batch's order.
+                order = np.argsort(batch)
+                features = np.empty((len(batch), dim), dtype=np.float16)
+                features[order] = mapped[batch[order]]
+                return features, labels[batch % n]
+
+            def fetch(batch: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+                return tf.numpy_function(read, [batch], (tf.float16, tf.int32), stateful=False)
+
+        def to_model(batch: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+            features, batch_labels = fetch(batch)
+            features = tf.ensure_shape(tf.cast(features, tf.float32), [None, dim])
+            return features, tf.ensure_shape(batch_labels, [None])
+
+        # An unknown length, like the image pipelines' (they drop undecodable files): Keras
+        # then makes one iterator per epoch, not two, and the seeded shuffle gives the batches
+        # of training on the images in the same order, epoch after epoch.
+        data = rows.filter(lambda batch: True).map(to_model, num_parallel_calls=tf.data.AUTOTUNE)
+        return data.prefetch(tf.data.AUTOTUNE).with_options(dataset_options(threads))
+
+    def load_backbone_weights(self, backbone: keras.Model) -> None:
+        """Put the randomly initialised backbone the features came from into ``backbone``."""
+        name = self.manifest.get("backbone_weights")
+        if name:
+            backbone.load_weights(self.folder / name)
+
+    def check_extractor(self, extractor: keras.Model, validation: pd.DataFrame, log: Log) -> None:
+        """Recompute a few validation features with ``extractor``; StaleFeatures if they differ.
+
+        The model saved at the end is ``extractor`` + the head trained on the cache: this makes
+        sure the head trained on what that extractor computes.
+        """
+        paths = validation["image"].tolist()[:CHECK_IMAGES]
+        if not paths:
+            return
+        images = load_images(paths, int(self.manifest["dependencies"]["image_size"]))
+        fresh = np.asarray(extractor(images, training=False), dtype=np.float32)
+        cached = np.load(self.folder / features_file(VALIDATION), mmap_mode="r")[: len(paths)]
+        cached = np.asarray(cached, dtype=np.float32)
+        difference = float(np.linalg.norm(fresh - cached) / max(np.linalg.norm(cached), 1e-12))
+        if not difference <= CHECK_TOLERANCE:
+            raise StaleFeatures(
+                f"{self.folder}: the model's feature extractor computes other features than the "
+                f"cache holds (relative difference {difference:.3f} on {len(paths)} validation "
+                f"images): delete the folder to recompute it"
+            )
+        log(
+            f"feature cache {self.folder}: the model's extractor reproduces its features "
+            f"(relative difference {difference:.1e} on {len(paths)} images)"
+        )
+
+
+def open_features(folder: Path, dependencies: dict[str, Any]) -> FeatureCache:
+    """The cache in ``folder`` if it is complete and computed from ``dependencies``.
+
+    Raises :class:`StaleFeatures` naming what differs otherwise.
+    """
+    folder = Path(folder)
+    path = folder / MANIFEST
+    try:
+        manifest = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise StaleFeatures(f"{folder} holds no feature cache ({MANIFEST} is missing)") from None
+    except json.JSONDecodeError as error:
+        raise StaleFeatures(f"{path} is not valid JSON: {error}") from None
+    cached = manifest.get("dependencies") if isinstance(manifest, dict) else None
+    if cached != dependencies:
+        cached = cached if isinstance(cached, dict) else {}
+        changed = sorted(
+            k for k in {*cached, *dependencies} if cached.get(k) != dependencies.get(k)
+        )
+        details = "; ".join(
+            f"{key}: {_short(cached.get(key))} -> {_short(dependencies.get(key))}"
+            for key in changed
+        )
+        raise StaleFeatures(f"{folder} is stale, computed from other inputs ({details})")
+    cache = FeatureCache(folder, manifest)
+    expected = {
+        features_file(TRAIN): (cache.views, manifest["images"][TRAIN], cache.dim),
+        features_file(VALIDATION): (manifest["images"][VALIDATION], cache.dim),
+    }
+    for name, shape in expected.items():
+        try:
+            found = np.load(folder / name, mmap_mode="r").shape
+        except (OSError, ValueError) as error:
+            raise StaleFeatures(f"{folder / name} is unreadable: {error}") from None
+        if found != shape:
+            raise StaleFeatures(f"{folder / name} has shape {found}, its manifest says {shape}")
+    return cache
+
+
+def ensure_features(
+    tree_dir: Path,
+    folder: Path,
+    settings: TrainSettings,
+    *,
+    threads: int = 1,
+    log: Log = print,
+    batch_size: int | None = None,
+) -> tuple[FeatureCache, bool]:
+    """The cache in ``folder``, recomputed first if it is missing or stale; and whether it was.
+
+    Devices must be configured already (as :func:`extract_features` does).
+    """
+    dependencies = feature_dependencies(tree_dir, settings)
+    try:
+        cache = open_features(folder, dependencies)
+    except StaleFeatures as reason:
+        if (Path(folder) / MANIFEST).exists():
+            log(f"{reason}: recomputing")
+        cache = _extract(tree_dir, folder, settings, dependencies, threads, log, batch_size)
+        return cache, True
+    log(f"reusing the feature cache {folder} ({cache.nbytes / 1e6:.1f} MB)")
+    return cache, False
+
+
+def extract_features(
+    tree_dir: Path,
+    folder: Path,
+    settings: TrainSettings,
+    *,
+    threads: int = 1,
+    log: Log = print,
+    batch_size: int | None = None,
+) -> FeatureCache:
+    """Compute the cache of ``tree_dir`` for ``settings`` into ``folder`` (replaced whole).
+
+    The job of rule ``features``: configures TensorFlow's threads and precision like a training
+    job, splits the tree exactly as training would, runs the frozen feature extractor once per
+    image and view (``batch_size`` images at a time, default the training batch size) and
+    writes the folder under a temporary name, renamed when complete.
+    """
+    configure_devices(threads, settings.mixed_precision, log=log)
+    dependencies = feature_dependencies(tree_dir, settings)
+    return _extract(tree_dir, folder, settings, dependencies, threads, log, batch_size)
+
+
+def _extract(
+    tree_dir: Path,
+    folder: Path,
+    settings: TrainSettings,
+    dependencies: dict[str, Any],
+    threads: int,
+    log: Log,
+    batch_size: int | None,
+) -> FeatureCache:
+    started = time.monotonic()
+    tree_dir, folder = Path(tree_dir), Path(folder)
+    labels = read_labels(tree_dir)
+    slugs = [entry["slug"] for entry in labels["classes"]]
+    log(f"features of {labels['category']} from {tree_dir} into {folder}")
+    split, skipped = prepare_split(
+        tree_dir, slugs, settings.validation_split, settings.seed, threads, log
+    )
+    # The seed and build order of train_category, so a random init is the same there.
+    keras.utils.set_random_seed(settings.seed)
+    extractor = build_feature_extractor(settings.backbone, settings.image_size, settings.weights)
+    views = settings.feature_views
+    augmentation = build_augmentation(settings.augmentations, settings.seed) if views > 1 else None
+    dim = int(extractor.output_shape[-1])
+    log(
+        f"extractor: {settings.backbone} at {settings.image_size} px -> {dim} features; "
+        f"{views} view(s) per training image"
+        + (
+            f" (the image + {views - 1} drawn from {list(settings.augmentations)})"
+            if views > 1
+            else ""
+        )
+    )
+    functions = _view_functions(extractor, augmentation, settings.image_size)
+    partial = folder.with_name(f".{folder.name}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    batch_size = batch_size or settings.batch_size
+    sizes = {}
+    for subset, subset_views in ((TRAIN, views), (VALIDATION, 1)):
+        rows = split[split["subset"] == subset]
+        sizes[subset] = len(rows)
+        shape = (subset_views, len(rows), dim) if subset == TRAIN else (len(rows), dim)
+        array = np.lib.format.open_memmap(
+            partial / features_file(subset), mode="w+", dtype=np.float16, shape=shape
+        )
+        outputs = [array[view] for view in range(subset_views)] if subset == TRAIN else [array]
+        _run_extractor(
+            functions,
+            rows["image"].tolist(),
+            outputs,
+            settings.image_size,
+            batch_size,
+            threads,
+            log,
+            subset,
+        )
+        array.flush()
+        del array, outputs
+        np.save(partial / labels_file(subset), rows["label_index"].to_numpy(dtype=np.int32))
+    write_atomic(partial / SPLIT_FILE, split[SPLIT_COLUMNS].to_csv(index=False))
+    if settings.weights is None:
+        backbone_of(extractor).save_weights(partial / BACKBONE_WEIGHTS)
+    nbytes = 2 * dim * (views * sizes[TRAIN] + sizes[VALIDATION])
+    manifest = {
+        "dependencies": dependencies,
+        "category": labels["category"],
+        "classes": slugs,
+        "views": views,
+        "dim": dim,
+        "dtype": "float16",
+        "images": sizes,
+        "bytes": nbytes,
+        "skipped_files": skipped,
+        "backbone_weights": BACKBONE_WEIGHTS if settings.weights is None else None,
+        "seconds": round(time.monotonic() - started, 2),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+    }
+    write_atomic(partial / MANIFEST, json.dumps(manifest, indent=1) + "\n")
+    if folder.exists():
+        shutil.rmtree(folder)
+    os.replace(partial, folder)
+    log(
+        f"wrote {folder}: {sizes[TRAIN]} train x {views} view(s) + {sizes[VALIDATION]} "
+        f"validation features ({nbytes / 1e6:.1f} MB) in {manifest['seconds']:.1f} s"
+    )
+    return FeatureCache(folder, manifest)
+
+
+def _view_functions(
+    extractor: keras.Model, augmentation: keras.Model | None, image_size: int
+) -> list[Callable[[tf.Tensor], tf.Tensor]]:
+    """Batch of images -> features, traced once: as they are, and (if any) augmented."""
+    spec = tf.TensorSpec([None, image_size, image_size, 3], tf.float32)
+
+    @tf.function(input_signature=[spec])
+    def plain(images: tf.Tensor) -> tf.Tensor:
+        return extractor(images, training=False)
+
+    if augmentation is None:
+        return [plain]
+
+    @tf.function(input_signature=[spec])
+    def augmented(images: tf.Tensor) -> tf.Tensor:
+        return extractor(augmentation(images, training=True), training=False)
+
+    return [plain, augmented]
+
+
+def _run_extractor(
+    functions: list[Callable[[tf.Tensor], tf.Tensor]],
+    paths: list[str],
+    outputs: list[np.ndarray],
+    image_size: int,
+    batch_size: int,
+    threads: int,
+    log: Log,
+    subset: str,
+) -> None:
+    """Write the features of ``paths`` into ``outputs`` (one row array per view).
+
+    Each batch is decoded once (in parallel, prefetched while the extractor runs) and goes
+    through the extractor once per view: as it is (view 0), then augmented.
+    """
+    n = len(paths)
+    if n == 0:
+        return
+    data = tf.data.Dataset.from_tensor_slices((np.arange(n, dtype=np.int64), np.asarray(paths)))
+    data = data.map(
+        lambda index, path: (index, decode_and_resize(path, image_size)),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
+    data = data.ignore_errors().batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    data = data.with_options(dataset_options(threads))
+    done = np.zeros(n, dtype=bool)
+    started = time.monotonic()
+    next_report = started + 60
+    for indices, images in data:
+        rows = indices.numpy()
+        for view, output in enumerate(outputs):
+            function = functions[min(view, len(functions) - 1)]
+            features = np.asarray(function(images), dtype=np.float32)
+            peak = float(np.max(np.abs(features))) if features.size else 0.0
+            if not peak <= FLOAT16_MAX:
+                raise ValueError(
+                    f"features of {paths[rows[0]]} and its batch reach {peak:g}, beyond float16: "
+                    "set train.cache_features: false"
+                )
+            output[rows] = features
+        done[rows] = True
+        if time.monotonic() > next_report:
+            count = int(done.sum())
+            rate = count / (time.monotonic() - started)
+            log(f"  {subset}: {count}/{n} images ({rate:.1f} images/s)")
+            next_report += 60
+    missing = np.flatnonzero(~done)
+    if len(missing):
+        raise ValueError(
+            f"{len(missing)} {subset} image(s) did not decode while computing features, "
+            f"e.g. {paths[missing[0]]}: they decoded when the split was made; rerun the job"
+        )
+    seconds = time.monotonic() - started
+    log(
+        f"  {subset}: {n} images x {len(outputs)} view(s) in {seconds:.1f} s "
+        f"({n * len(outputs) / max(seconds, 1e-9):.1f} features/s)"
+    )
+
+
+def _short(value: Any) -> str:
+    """A dependency value for a message: hashes shortened."""
+    text = json.dumps(value, sort_keys=True)
+    return text if len(text) <= 80 else text[:77] + "..."

@@ -1,0 +1,23 @@
+# The frozen backbone's features, computed once per category and image (view) and cached, so
+# that the epochs with a frozen backbone train the head alone on them (train.cache_features).
+
+
+rule features:
+    input:
+        tree="results/regrouped/{category}",
+        weights=weights_input,
+    output:
+        directory("results/features/{category}"),
+    log:
+        "logs/features/{category}.log",
+    conda:
+        "../envs/train.yaml"
+    threads: TRAIN["threads"]
+    resources:
+        gpu=TRAIN["gpus"],
+        mem_mb=8000,
+        runtime=12 * 60,
+    params:
+        settings=feature_settings(),
+    script:
+        "../workflow_scripts/extract_features.py"

@@ -1,0 +1,223 @@
+"""The frozen-backbone feature cache: contents, training on it, the saved model, staleness,
+reading through the memory map. SmallCNN on tiny shape images."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+from training_helpers import add_corrupt_files, limit_threads, make_tree
+
+limit_threads()
+
+import keras  # noqa: E402
+
+from fashionai.training.backbones import build_backbone  # noqa: E402
+from fashionai.training.dataset import prepare_split  # noqa: E402
+from fashionai.training.features import (  # noqa: E402
+    StaleFeatures,
+    ensure_features,
+    extract_features,
+    feature_dependencies,
+    open_features,
+    weights_fingerprint,
+)
+from fashionai.training.images import load_images  # noqa: E402
+from fashionai.training.model import build_feature_extractor  # noqa: E402
+from fashionai.training.run import train_category  # noqa: E402
+from fashionai.training.settings import TrainSettings  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+SLUGS = ["circle", "square", "triangle"]
+
+
+def small(**overrides: object) -> TrainSettings:
+    base = dict(backbone="SmallCNN", weights=None, image_size=16, batch_size=8, epochs=3,
+                patience=5, learning_rate=1e-2, seed=3)  # fmt: skip
+    return TrainSettings(**{**base, **overrides})
+
+
+@pytest.fixture(scope="module")
+def cached(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
+    """A tree with three undecodable files, its cache with 2 views (flip), a run on it."""
+    root = tmp_path_factory.mktemp("features")
+    tree = make_tree(root / "tree", per_class=8, size=24, seed=1)
+    corrupt = add_corrupt_files(tree)
+    settings = small(augmentations=("flip",))
+    lines: list[str] = []
+    cache = extract_features(tree, root / "features", settings, log=lines.append)
+    summary = train_category(
+        tree, root / "model", settings, log=lines.append, features=root / "features"
+    )
+    return SimpleNamespace(root=root, tree=tree, corrupt=corrupt, settings=settings,
+                           cache=cache, summary=summary, lines=lines)  # fmt: skip
+
+
+def test_cache_holds_the_training_split_and_its_features(cached: SimpleNamespace) -> None:
+    folder, cache = cached.root / "features", cached.cache
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "backbone.weights.h5", "manifest.json", "split.csv", "train_features.npy",
+        "train_labels.npy", "validation_features.npy", "validation_labels.npy",
+    ]  # fmt: skip
+    split, skipped = prepare_split(cached.tree, SLUGS, 0.3, 3, log=lambda line: None)
+    pd.testing.assert_frame_equal(cache.split(cached.tree), split)
+    assert sorted(cache.skipped) == sorted(skipped) == sorted(map(str, cached.corrupt))
+    train, validation = split[split["subset"] == "train"], split[split["subset"] == "validation"]
+    features = np.load(folder / "train_features.npy")
+    assert features.dtype == np.float16 and features.shape == (2, len(train), 128)
+    np.testing.assert_array_equal(np.load(folder / "train_labels.npy"), train["label_index"])
+    np.testing.assert_array_equal(
+        np.load(folder / "validation_labels.npy"), validation["label_index"]
+    )
+    # View 0 and the validation features are the plain images through the cached extractor.
+    extractor = build_feature_extractor("SmallCNN", 16, folder / "backbone.weights.h5")
+    for subset, rows in ((features[0], train), (np.load(folder / "validation_features.npy"),
+                                                 validation)):  # fmt: skip
+        fresh = extractor.predict(load_images(rows["image"].tolist(), 16), verbose=0)
+        np.testing.assert_allclose(rows_of(subset), fresh, rtol=2e-3, atol=2e-3)
+    # View 1 is flipped at random: some rows differ from view 0.
+    assert not np.allclose(features[0], features[1], atol=1e-3)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["dependencies"] == feature_dependencies(cached.tree, cached.settings)
+    assert manifest["images"] == {"train": len(train), "validation": len(validation)}
+
+
+def rows_of(array: np.ndarray) -> np.ndarray:
+    return np.asarray(array, dtype=np.float32)
+
+
+def test_training_on_the_cache_saves_the_whole_model(cached: SimpleNamespace) -> None:
+    out, summary = cached.root / "model", cached.summary
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["model.keras", "best.weights.h5", "history.csv", "split.csv", "training.json"]
+    )
+    pd.testing.assert_frame_equal(
+        pd.read_csv(out / "split.csv"), cached.cache.split(cached.tree), check_dtype=False
+    )
+    assert summary["skipped_images"] == 3 and summary["features"]["views"] == 2
+    assert summary["features"]["read_from"] == "memory"
+    assert any("on cached features (2 view(s)" in line for line in cached.lines)
+    # The saved model takes images: its predictions are the trained head's on the features.
+    split = pd.read_csv(out / "split.csv")
+    validation = split[split["subset"] == "validation"]
+    saved = keras.models.load_model(out / "model.keras")
+    on_images = saved.predict(load_images(validation["image"].tolist(), 16), verbose=0)
+    features = np.load(cached.root / "features" / "validation_features.npy").astype(np.float32)
+    on_features = saved.get_layer("head").predict(features, verbose=0)
+    np.testing.assert_allclose(on_images, on_features, atol=2e-3)
+    assert np.allclose(on_images.sum(axis=1), 1, atol=1e-5)
+    history = pd.read_csv(out / "history.csv")
+    assert history["epoch"].tolist() == [0, 1, 2]
+    accuracy = (on_images.argmax(axis=1) == validation["label_index"].to_numpy()).mean()
+    assert accuracy == pytest.approx(summary["best_val_accuracy"], abs=1e-6)
+
+
+def test_head_on_cached_features_trains_like_the_model_on_images(tmp_path: Path) -> None:
+    """Without augmentation, the same batches and dropout masks: the same epochs, whether the
+    features come from memory, from the memory map, or from the backbone every epoch."""
+    tree = make_tree(tmp_path / "tree", per_class=8, size=24, seed=2, odd_files=False)
+    settings = small(epochs=4)
+    images = train_category(tree, tmp_path / "images", dataclasses.replace(
+        settings, cache_features=False))  # fmt: skip
+    in_memory = train_category(tree, tmp_path / "memory", settings)
+    lines: list[str] = []
+    mapped = train_category(
+        tree, tmp_path / "mapped", settings, max_in_memory_bytes=1, log=lines.append
+    )
+    assert mapped["features"]["read_from"] == "memory map"
+    assert any("read from the memory map" in line for line in lines)
+    histories = [pd.read_csv(tmp_path / name / "history.csv") for name in
+                 ("images", "memory", "mapped")]  # fmt: skip
+    pd.testing.assert_frame_equal(histories[1], histories[2])
+    pd.testing.assert_frame_equal(histories[0], histories[1], atol=2e-3)
+    assert images["best_epoch"] == in_memory["best_epoch"] == mapped["best_epoch"]
+    assert images["features"] is None
+
+
+def test_memory_map_and_memory_give_the_same_batches(cached: SimpleNamespace) -> None:
+    cache = cached.cache
+    for big, tiny in (
+        (cache.train_dataset(4, seed=1), cache.train_dataset(4, seed=1, max_in_memory_bytes=0)),
+        (cache.validation_dataset(4), cache.validation_dataset(4, max_in_memory_bytes=0)),
+    ):
+        batches = list(zip(big.as_numpy_iterator(), tiny.as_numpy_iterator(), strict=True))
+        assert batches
+        for (x1, y1), (x2, y2) in batches:
+            assert x1.dtype == np.float32 and x1.shape[1] == 128
+            np.testing.assert_array_equal(x1, x2)
+            np.testing.assert_array_equal(y1, y2)
+    # Every training image once per epoch, each as one of its views.
+    train = np.load(cached.root / "features" / "train_features.npy").astype(np.float32)
+    seen = np.concatenate([x for x, _ in cache.train_dataset(5, seed=2).as_numpy_iterator()])
+    assert len(seen) == train.shape[1]
+    matches = [np.flatnonzero((np.abs(train - row).max(axis=-1) == 0).any(axis=0)) for row in seen]
+    assert sorted(int(m[0]) for m in matches) == list(range(train.shape[1]))
+
+
+def test_a_stale_cache_is_refused_then_recomputed(cached: SimpleNamespace, tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    shutil.copytree(cached.tree, tree)
+    folder = tmp_path / "features"
+    lines: list[str] = []
+    cache, computed = ensure_features(tree, folder, cached.settings, log=lines.append)
+    assert computed
+    assert ensure_features(tree, folder, cached.settings, log=lines.append)[1] is False
+    assert any("reusing the feature cache" in line for line in lines)
+
+    for change in (
+        {"image_size": 24},
+        {"views": 1},
+        {"augmentations": ()},
+        {"seed": 4},
+        {"validation_split": 0.4},
+        {"backbone": "MobileNetV3Small", "image_size": 32},
+    ):
+        changed = dataclasses.replace(cached.settings, **change)  # fmt: skip
+        key = next(iter(change))
+        with pytest.raises(StaleFeatures, match=key):
+            open_features(folder, feature_dependencies(tree, changed))
+    with pytest.raises(StaleFeatures, match="stale"):
+        train_category(tree, tmp_path / "out", dataclasses.replace(cached.settings, seed=9),
+                       features=folder)  # fmt: skip
+
+    # A new image in the tree: its fingerprint changes; the cache is recomputed with it.
+    shutil.copy(next((tree / "square").glob("*_001.jpg")), tree / "square" / "square_new.jpg")
+    with pytest.raises(StaleFeatures, match="tree"):
+        open_features(folder, feature_dependencies(tree, cached.settings))
+    lines.clear()
+    cache, computed = ensure_features(tree, folder, cached.settings, log=lines.append)
+    assert computed and any("recomputing" in line for line in lines)
+    assert str(tree / "square" / "square_new.jpg") in cache.split(tree)["image"].tolist()
+
+    # Incomplete (no manifest) and damaged caches are refused too.
+    (folder / "manifest.json").unlink()
+    with pytest.raises(StaleFeatures, match="manifest.json is missing"):
+        open_features(folder, feature_dependencies(tree, cached.settings))
+
+
+def test_weights_files_are_told_apart_by_content(tmp_path: Path) -> None:
+    first, second = tmp_path / "a.weights.h5", tmp_path / "b.weights.h5"
+    first.write_bytes(b"weights one")
+    second.write_bytes(b"weights two")
+    assert weights_fingerprint(str(first)) != weights_fingerprint(str(second))
+    second.write_bytes(b"weights one")
+    assert weights_fingerprint(str(first))["sha256"] == weights_fingerprint(str(second))["sha256"]
+    assert weights_fingerprint(None) is None and "imagenet" in weights_fingerprint("imagenet")
+
+
+def test_extractor_that_does_not_match_the_cache_is_refused(
+    cached: SimpleNamespace, tmp_path: Path
+) -> None:
+    folder = tmp_path / "features"
+    shutil.copytree(cached.root / "features", folder)
+    other = build_backbone("SmallCNN", 16, None)  # another random initialisation
+    other.save_weights(folder / "backbone.weights.h5")
+    with pytest.raises(StaleFeatures, match="other features"):
+        train_category(cached.tree, tmp_path / "out", cached.settings, features=folder)
