@@ -126,11 +126,7 @@ def prepare_split(
         raise ValueError(f"{tree_dir}: no images to train on")
     skipped = find_undecodable(frame["image"].tolist(), threads=threads)
     if skipped:
-        log(f"skipping {len(skipped)} image(s) that do not decode:")
-        for path in skipped[:MAX_LOGGED_FILES]:
-            log(f"  {path}")
-        if len(skipped) > MAX_LOGGED_FILES:
-            log(f"  ... and {len(skipped) - MAX_LOGGED_FILES} more (listed in training.json)")
+        log_skipped(skipped, log)
         frame = frame[~frame["image"].isin(skipped)].reset_index(drop=True)
     split = split_dataset(frame, validation_split, seed)
     log_split(split, slugs, log)
@@ -252,3 +248,13 @@ def dataset_options(threads: int | None) -> tf.data.Options:
     if threads:
         options.threading.private_threadpool_size = threads
     return options
+
+
+def log_skipped(skipped: Sequence[str], log: Callable[[str], None]) -> None:
+    """Log the images that do not decode: the first few by name, then how many more."""
+    if skipped:
+        log(f"skipping {len(skipped)} image(s) that do not decode:")
+        for path in skipped[:MAX_LOGGED_FILES]:
+            log(f"  {path}")
+        if len(skipped) > MAX_LOGGED_FILES:
+            log(f"  ... and {len(skipped) - MAX_LOGGED_FILES} more (listed in training.json)")

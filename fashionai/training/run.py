@@ -20,10 +20,10 @@ import tensorflow as tf
 
 from fashionai.training.callbacks import EpochLogger, ProgressRecorder, ResumableBackup
 from fashionai.training.dataset import (
-    MAX_LOGGED_FILES,
     SPLIT_COLUMNS,
     TRAIN,
     VALIDATION,
+    log_skipped,
     log_split,
     make_dataset,
     prepare_split,
@@ -147,7 +147,7 @@ def train_category(
         split, skipped = cache.split(tree_dir), cache.skipped
         if not computed:  # else the extraction logged them
             log(f"split and features from {cache.folder}")
-            _log_skipped(skipped, log)
+            log_skipped(skipped, log)
             log_split(split, slugs, log)
     else:
         split, skipped = prepare_split(
@@ -378,15 +378,6 @@ def balanced_class_weights(labels: np.ndarray, n_classes: int) -> dict[int, floa
         i: float(len(labels) / (present * count)) if count else 1.0
         for i, count in enumerate(counts)
     }
-
-
-def _log_skipped(skipped: list[str], log: Log) -> None:
-    if skipped:
-        log(f"skipping {len(skipped)} image(s) that do not decode:")
-        for path in skipped[:MAX_LOGGED_FILES]:
-            log(f"  {path}")
-        if len(skipped) > MAX_LOGGED_FILES:
-            log(f"  ... and {len(skipped) - MAX_LOGGED_FILES} more (listed in training.json)")
 
 
 def _signature(settings: TrainSettings, split: pd.DataFrame) -> dict[str, Any]:
