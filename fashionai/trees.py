@@ -17,7 +17,8 @@ import errno
 import json
 import os
 import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,31 @@ def _partial(out_dir: Path) -> Path:
         partial.unlink()
     partial.mkdir(parents=True)
     return partial
+
+
+@contextmanager
+def _building(out_dir: Path, slugs: Iterable[str]) -> Iterator[Path]:
+    """A fresh ``.partial`` folder with one empty folder per slug, removed on any failure."""
+    partial = _partial(out_dir)
+    try:
+        for slug in slugs:
+            (partial / slug).mkdir()
+        yield partial
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+
+
+def _publish(
+    partial: Path, out_dir: Path, labels: dict[str, Any], linker: _Linker, log: Callable
+) -> None:
+    """Write ``labels.json``, rename the finished tree into place and log what it holds."""
+    _write_labels(partial, labels)
+    publish_directory(partial, out_dir)
+    category, classes, counts = labels["category"], labels["classes"], labels["counts"]
+    log(f"{category}: {sum(counts.values()):,} images in {len(classes)} labels -> {out_dir}")
+    _log_counts(log, classes, counts)
+    log(f"{category}: {linker.summary()}")
 
 
 class _Linker:
@@ -123,10 +149,7 @@ def build_category_tree(
     )
     fail(image_name.duplicated(), "image_name appears twice in the category")
 
-    partial = _partial(out_dir)
-    try:
-        for slug in slugs:
-            (partial / slug).mkdir()
+    with _building(out_dir, slugs) as partial:
         linker = _Linker(log, out_dir.name)
         folder = np.asarray(slugs, dtype=object)[label_index.to_numpy(dtype="int64")]
         for src, slug, name in zip(image.to_numpy(), folder, image_name.to_numpy(), strict=True):
@@ -139,14 +162,7 @@ def build_category_tree(
             for i, (slug, name) in enumerate(zip(slugs, names, strict=True))
         ]
         labels = {"category": category, "classes": classes, "dropped": [], "counts": counts}
-        _write_labels(partial, labels)
-        publish_directory(partial, out_dir)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
-    log(f"{category}: {len(rows):,} images in {len(slugs)} labels -> {out_dir}")
-    _log_counts(log, classes, counts)
-    log(f"{category}: {linker.summary()}")
+        _publish(partial, out_dir, labels, linker, log)
     return counts
 
 
@@ -161,10 +177,7 @@ def regroup_tree(
             f"{tree_dir / LABELS_FILE}: category {labels['category']!r} does not match the "
             f"regroup plan's {plan.category!r}"
         )
-    partial = _partial(out_dir)
-    try:
-        for group in plan.groups:
-            (partial / group.slug).mkdir()
+    with _building(out_dir, [group.slug for group in plan.groups]) as partial:
         linker = _Linker(log, out_dir.name)
         counts = {group.slug: 0 for group in plan.groups}
         origin: dict[tuple[str, str], str] = {}  # (group slug, image name) -> source label
@@ -194,14 +207,7 @@ def regroup_tree(
             "dropped": list(plan.dropped),
             "counts": counts,
         }
-        _write_labels(partial, out)
-        publish_directory(partial, out_dir)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
-    log(f"{plan.category}: {sum(counts.values()):,} images in {len(classes)} labels -> {out_dir}")
-    _log_counts(log, classes, counts)
-    log(f"{plan.category}: {linker.summary()}")
+        _publish(partial, out_dir, out, linker, log)
     return counts
 
 
