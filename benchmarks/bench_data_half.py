@@ -52,8 +52,7 @@ PHASES = {  # job script -> the phase it is counted in, in pipeline order
     "decode_labels": "decoding",
     "category_tree": "trees",
     "regroup": "regroup",
-    "plot_label_distribution": "plots",
-    "plot_preview_grids": "plots",
+    "plot_label_statistics": "plots",
 }
 PHASE_ORDER = list(dict.fromkeys(PHASES.values()))
 
@@ -214,12 +213,22 @@ def workflow_config(dataset: Path) -> dict:
     }
 
 
-def ours(dataset: Path, workdir: Path, out: Path, name: str, targets: list[str], cores: int):
-    """Snakemake on ``targets`` in a fresh ``workdir``; wall time, peak RSS and per-job records."""
+def ours(
+    dataset: Path,
+    workdir: Path,
+    out: Path,
+    name: str,
+    targets: list[str],
+    cores: int,
+    fresh: bool = True,
+):
+    """Snakemake on ``targets`` in ``workdir`` (fresh unless told otherwise); wall time, peak
+    RSS and per-job records."""
     import yaml
 
-    remove(workdir)
-    workdir.mkdir(parents=True)
+    if fresh:
+        remove(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "bench-config.yaml"
     config.write_text(yaml.safe_dump(workflow_config(dataset)))
     hook = out / "hook"
@@ -322,7 +331,8 @@ def _mb(kb: int) -> str:
 
 
 def report(info: dict, trials: list[dict], cores: int) -> str:
-    best = {key: min(trials, key=lambda t, k=key: t[k]["seconds"])[key] for key in trials[0]}
+    best = {key: min(trials, key=lambda t, k=key: t[k]["seconds"])[key] for key in STEPS}
+    fixed = {key: min(t["fixed"][key]["seconds"] for t in trials) for key in STEPS}
     base, flo = best["baseline"]["seconds"], best["floor"]["seconds"]
     lines = [
         f"FashionAI data half: {info['rows']:,} annotation rows, {info['image_size']} px images, "
@@ -336,6 +346,7 @@ def report(info: dict, trials: list[dict], cores: int) -> str:
         ("baseline: original algorithm, pre-extracted", "baseline"),
         ("ours: `data` (extraction ... plots)", "data"),
         ("ours: 8 x results/regrouped/{category}", "regrouped"),
+        ("ours: `data` again, nothing to do (Snakemake)", "noop"),
     ]
     for label, key in rows:
         step = best[key]
@@ -351,9 +362,22 @@ def report(info: dict, trials: list[dict], cores: int) -> str:
         f"(baseline process incl. python start: {best['baseline']['process_seconds']:.1f} s)"
     )
     if len(trials) > 1:
-        for key in ("floor", "baseline", "data", "regrouped"):
+        for key in STEPS:
             values = ", ".join(f"{t[key]['seconds']:.1f}" for t in trials)
             lines.append(f"  all runs, {key}: {values}")
+    marginal = {key: best[key]["seconds"] - fixed[key] for key in STEPS}
+    lines += [
+        "",
+        f"fixed and marginal costs: the same steps on {FIXED_ROWS} rows (5 images per class); "
+        f"marginal = {info['rows']:,} rows minus {FIXED_ROWS} rows",
+        f"{'step':<46}{'fixed s':>9}{'marginal s':>11}{'/baseline':>11}{'/floor':>8}",
+    ]
+    for label, key in rows[:-1]:
+        per_base = marginal[key] / marginal["baseline"]
+        per_floor = marginal[key] / marginal["floor"]
+        lines.append(
+            f"{label:<46}{fixed[key]:>9.1f}{marginal[key]:>11.1f}{per_base:>11.2f}{per_floor:>8.2f}"
+        )
     for key, title in (("data", "`data`"), ("regrouped", "regrouped only")):
         run = best[key]
         lines += [
@@ -382,6 +406,48 @@ def report(info: dict, trials: list[dict], cores: int) -> str:
     return "\n".join(lines)
 
 
+STEPS = ("floor", "baseline", "data", "regrouped", "noop")
+# Rows of the dataset that measures fixed costs: 5 images per class, so that every archive
+# has annotation rows of every attribute (the baseline's read_csv fails on an empty file).
+FIXED_ROWS = 5 * CLASSES
+
+
+def measure_steps(
+    dataset: Path, info: dict, scratch: Path, out: Path, cores: int, keep: bool
+) -> dict[str, dict]:
+    """Floor, baseline and both workflow runs on ``dataset``, each in fresh folders."""
+    out.mkdir(parents=True, exist_ok=True)
+    measurements = {}
+    log("  floor (tar, tar, unzip)")
+    measurements["floor"], extracted = floor(dataset, scratch / "floor", out)
+    log(f"  {measurements['floor']['seconds']:.1f} s; baseline on that extraction")
+    measurements["baseline"] = baseline(extracted, scratch / "baseline", out)
+    if measurements["baseline"]["moved"] != info["rows"]:
+        raise SystemExit(f"baseline moved {measurements['baseline']['moved']} images")
+    log(f"  {measurements['baseline']['seconds']:.1f} s; ours: data")
+    if not keep:
+        remove(scratch / "floor")
+        remove(scratch / "baseline")
+    measurements["data"] = ours(dataset, scratch / "workflow-data", out, "data", ["data"], cores)
+    log(f"  {measurements['data']['seconds']:.1f} s; ours: data again, nothing to do")
+    measurements["noop"] = ours(
+        dataset, scratch / "workflow-data", out, "noop", ["data"], cores, fresh=False
+    )
+    if any(phase in measurements["noop"]["split"] for phase in PHASE_ORDER):
+        raise SystemExit("the second `data` run ran jobs: the first one left something undone")
+    log(f"  {measurements['noop']['seconds']:.1f} s; ours: regrouped trees only")
+    if not keep:
+        remove(scratch / "workflow-data")
+    targets = [f"results/regrouped/{category}" for category in ATTRIBUTES]
+    measurements["regrouped"] = ours(
+        dataset, scratch / "workflow-regrouped", out, "regrouped", targets, cores
+    )
+    log(f"  {measurements['regrouped']['seconds']:.1f} s")
+    if not keep:
+        remove(scratch / "workflow-regrouped")
+    return measurements
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=100_000, help="approximate annotation rows")
@@ -398,35 +464,18 @@ def main(argv: list[str] | None = None) -> int:
 
     workdir = args.workdir.resolve()
     dataset, info = ensure_dataset(workdir, args.rows, args.image_size, args.seed)
+    tiny, tiny_info = ensure_dataset(workdir, FIXED_ROWS, args.image_size, args.seed)
     scratch = workdir / "scratch"
     trials = []
     for trial in range(1, args.repeat + 1):
         out = workdir / "measurements" / f"run{trial}"
-        out.mkdir(parents=True, exist_ok=True)
-        measurements = {}
-        log(f"run {trial}/{args.repeat}: floor (tar, tar, unzip)")
-        measurements["floor"], extracted = floor(dataset, scratch / "floor", out)
-        log(f"  {measurements['floor']['seconds']:.1f} s; baseline on that extraction")
-        measurements["baseline"] = baseline(extracted, scratch / "baseline", out)
-        if measurements["baseline"]["moved"] != info["rows"]:
-            raise SystemExit(f"baseline moved {measurements['baseline']['moved']} images")
-        log(f"  {measurements['baseline']['seconds']:.1f} s; ours: data")
-        if not args.keep:
-            remove(scratch / "floor")
-            remove(scratch / "baseline")
-        measurements["data"] = ours(
-            dataset, scratch / "workflow-data", out, "data", ["data"], args.cores
+        log(f"run {trial}/{args.repeat}: {info['rows']:,} rows")
+        measurements = measure_steps(dataset, info, scratch, out, args.cores, args.keep)
+        log(f"run {trial}/{args.repeat}: fixed costs, {tiny_info['rows']} rows")
+        fixed = measure_steps(
+            tiny, tiny_info, scratch / "fixed", out / "fixed", args.cores, keep=False
         )
-        log(f"  {measurements['data']['seconds']:.1f} s; ours: regrouped trees only")
-        if not args.keep:
-            remove(scratch / "workflow-data")
-        targets = [f"results/regrouped/{category}" for category in ATTRIBUTES]
-        measurements["regrouped"] = ours(
-            dataset, scratch / "workflow-regrouped", out, "regrouped", targets, args.cores
-        )
-        log(f"  {measurements['regrouped']['seconds']:.1f} s")
-        if not args.keep:
-            remove(scratch / "workflow-regrouped")
+        measurements["fixed"] = {key: fixed[key] for key in STEPS}
         trials.append(measurements)
 
     table = report(info, trials, args.cores)

@@ -106,12 +106,12 @@ def _conflict_reasons(frame: pd.DataFrame, reason: np.ndarray) -> None:
     reason[conflict] = CONFLICTING_CODES
 
 
-def _image_reasons(frame: pd.DataFrame, reason: np.ndarray, threads: int) -> None:
+def _image_reasons(frame: pd.DataFrame, reason: np.ndarray, workers: int) -> None:
     """Check each image of a still-valid row once; reject rows whose image is bad."""
     ok = reason == ""
     paths = frame.loc[ok, "image"]
     unique = pd.unique(paths)
-    results = images.check_images(list(unique), threads=threads)
+    results = images.check_images(list(unique), workers=workers)
     found = dict(zip(unique, results, strict=True))
     detail = paths.map(found).astype(object)
     bad = detail.notna().to_numpy()
@@ -155,7 +155,7 @@ def _deduplicated(good: pd.DataFrame) -> pd.DataFrame:
 
 
 def decode_labels(
-    merged: pd.DataFrame, *, check_images: bool = True, threads: int = 8
+    merged: pd.DataFrame, *, check_images: bool = True, workers: int = 4
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``(decoded, rejected)`` from the merged annotation rows (see the module docstring)."""
     frame = _normalised(merged)
@@ -164,7 +164,7 @@ def decode_labels(
     _code_reasons(frame, reason)
     _conflict_reasons(frame, reason)
     if check_images:
-        _image_reasons(frame, reason, threads)
+        _image_reasons(frame, reason, workers)
 
     decoded = _deduplicated(frame.loc[reason == ""])
     label_index = np.zeros(len(decoded), dtype="int64")

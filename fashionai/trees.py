@@ -20,14 +20,14 @@ import shutil
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from fashionai.archives import publish_directory
 from fashionai.attributes import ATTRIBUTES, slugify
 from fashionai.regrouping import RegroupPlan
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 LABELS_FILE = "labels.json"
 _PROGRESS_EVERY = 10000
@@ -35,7 +35,7 @@ _PROGRESS_EVERY = 10000
 _NO_LINK = {errno.EXDEV, errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK}
 
 
-def link_or_copy(src: Path, dst: Path) -> bool:
+def link_or_copy(src: str | Path, dst: str | Path) -> bool:
     """Hard-link ``src`` to ``dst``; copy where links are impossible. True if it linked."""
     try:
         os.link(src, dst)
@@ -89,8 +89,9 @@ class _Linker:
         self.log, self.label = log, label
         self.linked = self.copied = 0
 
-    def add(self, src: Path | str, dst: Path) -> None:
-        if link_or_copy(Path(src), dst):
+    def add(self, src: str, dst: str) -> None:
+        """Link ``src`` to ``dst`` (plain strings: a Path per image costs more than the link)."""
+        if link_or_copy(src, dst):
             self.linked += 1
         else:
             self.copied += 1
@@ -120,6 +121,9 @@ def build_category_tree(
     log: Callable[[str], None] = print,
 ) -> dict[str, int]:
     """Write the tree of ``category`` from the decoded labels; returns images per slug."""
+    import numpy as np  # here, not at the top: regroup jobs import this module without them
+    import pandas as pd
+
     if category not in ATTRIBUTES:
         raise ValueError(f"{category!r} is not a known attribute; known: {', '.join(ATTRIBUTES)}")
     needed = ["attribute", "image_name", "image", "label_index"]
@@ -152,8 +156,9 @@ def build_category_tree(
     with _building(out_dir, slugs) as partial:
         linker = _Linker(log, out_dir.name)
         folder = np.asarray(slugs, dtype=object)[label_index.to_numpy(dtype="int64")]
-        for src, slug, name in zip(image.to_numpy(), folder, image_name.to_numpy(), strict=True):
-            linker.add(src, partial / slug / name)
+        targets = str(partial) + os.sep + folder + os.sep + image_name.to_numpy(dtype=object)
+        for src, dst in zip(image.to_numpy(dtype=object), targets, strict=True):
+            linker.add(src, dst)
         counts = {slug: 0 for slug in slugs}
         for slug, count in pd.Series(folder, dtype=object).value_counts().items():
             counts[slug] = int(count)
@@ -182,12 +187,13 @@ def regroup_tree(
         counts = {group.slug: 0 for group in plan.groups}
         origin: dict[tuple[str, str], str] = {}  # (group slug, image name) -> source label
         for entry in labels["classes"]:
-            source = tree_dir / entry["slug"]
+            source = str(tree_dir / entry["slug"]) + os.sep
             files = sorted(e.name for e in os.scandir(source) if e.is_file())
             group = plan.target_of(entry["name"])
             if group is None:
                 log(f"  dropped {entry['name']}: {len(files):,} images left out")
                 continue
+            target = str(partial / group.slug) + os.sep
             for name in files:
                 other = origin.setdefault((group.slug, name), entry["name"])
                 if other != entry["name"]:
@@ -195,7 +201,7 @@ def regroup_tree(
                         f"regroup of {plan.category}: image {name!r} is in both "
                         f"{other!r} and {entry['name']!r}, which merge into {group.name!r}"
                     )
-                linker.add(source / name, partial / group.slug / name)
+                linker.add(source + name, target + name)
             counts[group.slug] += len(files)
         classes = [
             {"index": i, "slug": g.slug, "name": g.name, "members": list(g.members)}

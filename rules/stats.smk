@@ -1,31 +1,20 @@
-# Label statistics: the figures used to decide which labels to merge or drop.
+# Label statistics: the figures used to decide which labels to merge or drop. One job per
+# category draws both figures (a job's start and matplotlib's import cost more than the plots).
 
 
-rule label_distribution:
+rule label_statistics:
     input:
         tree="results/trees/{category}",
         regrouped="results/regrouped/{category}",
     output:
-        report(
+        distribution=report(
             "results/plots/{category}/label_distribution.png",
             caption="../report/label_distribution.rst",
             category="Label statistics",
             subcategory="{category}",
             labels={"category": "{category}", "figure": "label distribution"},
         ),
-    log:
-        "logs/plots/{category}/label_distribution.log",
-    conda:
-        "../envs/plot.yaml"
-    script:
-        "../workflow_scripts/plot_label_distribution.py"
-
-
-rule preview_grids:
-    input:
-        "results/trees/{category}",
-    output:
-        report(
+        previews=report(
             directory("results/plots/{category}/previews"),
             patterns=["{label}.png"],
             caption="../report/preview_grids.rst",
@@ -34,11 +23,11 @@ rule preview_grids:
             labels={"category": "{category}", "figure": "preview: {label}"},
         ),
     log:
-        "logs/plots/{category}/preview_grids.log",
+        "logs/plots/{category}/label_statistics.log",
     conda:
         "../envs/plot.yaml"
     params:
         per_label=9,
         seed=config["train"]["seed"],
     script:
-        "../workflow_scripts/plot_preview_grids.py"
+        "../workflow_scripts/plot_label_statistics.py"

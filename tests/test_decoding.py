@@ -115,7 +115,7 @@ def test_image_rejections(rows):
     rows.add("cut.jpg", COLLAR, "nnynn", data=jpeg()[:-50])
     rows.add("unsafe.jpg", COLLAR, "nnynn", image="")
     rows.add("good.jpg", COLLAR, "nnynn")
-    decoded, rejected = d.decode_labels(rows.frame(), threads=2)
+    decoded, rejected = d.decode_labels(rows.frame(), workers=2)
     assert rejected["reason"].tolist() == [
         d.IMAGE_MISSING,
         "image unreadable: empty file",

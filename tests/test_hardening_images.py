@@ -266,7 +266,7 @@ def test_decode_labels_rejects_bad_images_with_reasons(tmp_path):
     annotations.write_text("\n".join(lines) + "\n")
 
     merged = merge_annotations([("round1", root)])
-    decoded, rejected = decode_labels(merged, threads=4)
+    decoded, rejected = decode_labels(merged, workers=4)
     reconcile(merged, decoded, rejected)
     assert sorted(decoded["image_name"]) == sorted(n for n, r in expected.items() if r is None)
     assert (decoded["label"] == "Knee Length").all()
@@ -282,12 +282,13 @@ def test_decode_labels_rejects_bad_images_with_reasons(tmp_path):
     assert len(bombs) == sum("bomb" in name for name in CASES)
 
 
-def test_check_images_threads_agree_with_single(tmp_path):
+def test_check_images_workers_agree_with_single(tmp_path, monkeypatch):
+    monkeypatch.setattr("fashionai.images._PARALLEL_FROM", 1)  # the forked workers, too
     paths = []
     for name, (data, _) in CASES.items():
         path = tmp_path / f"{name}.jpg"
         path.write_bytes(data)
         paths.append(str(path))
     paths = paths * 5
-    assert check_images(paths, threads=4) == check_images(paths, threads=1)
-    assert check_images(paths, threads=1) == [CASES[Path(p).stem][1] for p in paths]
+    assert check_images(paths, workers=4) == check_images(paths, workers=1)
+    assert check_images(paths, workers=1) == [CASES[Path(p).stem][1] for p in paths]

@@ -259,7 +259,7 @@ def run_pipeline(root: Path, files: dict[str, tuple[list[Line], str, bool, bool]
             path.write_bytes(GOOD_JPEG if state == "good" else GOOD_JPEG[: len(GOOD_JPEG) // 2])
 
     merged = merge_annotations(extracted)
-    decoded, rejected = d.decode_labels(merged, check_images=images is not None, threads=2)
+    decoded, rejected = d.decode_labels(merged, check_images=images is not None, workers=2)
     report = d.reconcile(merged, decoded, rejected)  # raises if the counts do not add up
     assert f"of {len(merged):,} read" in report
     check_decoded_rows_are_valid(decoded)

@@ -64,11 +64,39 @@ def test_missing_and_directory(tmp_path):
     assert check_image(tmp_path) == "not a regular file"
 
 
-@pytest.mark.parametrize("threads", [1, 4])
-def test_check_images_keeps_order(tmp_path, threads):
+@pytest.mark.parametrize("workers", [1, 4])
+def test_check_images_keeps_order(tmp_path, monkeypatch, workers):
+    # Small enough limits that these 200 paths go to forked workers in several chunks.
+    monkeypatch.setattr("fashionai.images._PARALLEL_FROM", 1)
+    monkeypatch.setattr("fashionai.images._CHUNK", 8)
     good = str(write(tmp_path / "good.jpg", image_bytes("JPEG")))
     empty = str(write(tmp_path / "empty.jpg", b""))
     paths = [good, str(tmp_path / "missing.jpg"), empty, good] * 50
-    results = check_images(paths, threads=threads)
+    results = check_images(paths, workers=workers)
     assert results == [None, "missing", "empty file", None] * 50
-    assert check_images([], threads=threads) == []
+    assert check_images([], workers=workers) == []
+
+
+def with_app_segment(jpeg: bytes, body_bytes: int) -> bytes:
+    """``jpeg`` with an APP1 segment of ``body_bytes`` inserted right after SOI (like EXIF)."""
+    segment = b"\xff\xe1" + (body_bytes + 2).to_bytes(2, "big") + b"\x00" * body_bytes
+    return jpeg[:2] + segment + jpeg[2:]
+
+
+def declaring(jpeg: bytes, width: int, height: int) -> bytes:
+    """``jpeg`` with its baseline frame header (SOF0) patched to declare ``width x height``."""
+    at = jpeg.index(b"\xff\xc0")
+    return jpeg[: at + 5] + height.to_bytes(2, "big") + width.to_bytes(2, "big") + jpeg[at + 9 :]
+
+
+@pytest.mark.parametrize("body_bytes", [4000, 4085, 4090, 20000, 65000])
+def test_frame_header_beyond_the_first_read(tmp_path, body_bytes):
+    """The first 4 kB are read at once; segments past them are read where they lie."""
+    jpeg = with_app_segment(image_bytes("JPEG", 16), body_bytes)
+    assert check_image(write(tmp_path / "ok.jpg", jpeg)) is None
+    bomb = declaring(jpeg, 60000, 60000)
+    reason = check_image(write(tmp_path / "bomb.jpg", bomb))
+    assert reason == "image dimensions 60000x60000 exceed the limit of 40,000,000 pixels"
+    at = bomb.index(b"\xff\xc0")
+    cut = bomb[: at + 6] + b"\xff\xd9"  # ends inside the frame header, end marker kept
+    assert check_image(write(tmp_path / "cut.jpg", cut)) == "truncated JPEG (no end marker)"

@@ -14,9 +14,11 @@ from PIL import Image
 from fashionai.attributes import classes, slugify
 from fashionai.plots.label_stats import (
     DPI,
+    PreviewLayout,
     load_thumbnail,
     plot_label_distribution,
     plot_preview_grids,
+    tile_caption,
 )
 from fashionai.synthetic import render_image
 
@@ -111,23 +113,86 @@ def test_label_distribution_rejects_other_category(
         plot_label_distribution(tree, regrouped, tmp_path / "x.png")
 
 
+def png_pixels(path: Path) -> np.ndarray:
+    with Image.open(path) as image:
+        assert image.format == "PNG"
+        return np.asarray(image.convert("RGB")).astype(int)
+
+
+def crop(pixels: np.ndarray, layout: PreviewLayout, x: int, y: int, w: int, h: int) -> np.ndarray:
+    """The PNG pixels of the mosaic rectangle (x, y, w, h)."""
+    left, top = layout.mosaic_left + x, layout.mosaic_top + y
+    return pixels[top : top + h, left : left + w]
+
+
+def ink(pixels: np.ndarray) -> np.ndarray:
+    """Text (or other dark) pixels."""
+    return pixels.max(axis=-1) < 160
+
+
+def red(pixels: np.ndarray) -> np.ndarray:
+    return (pixels[..., 0] > 150) & (pixels[..., 1] < 80) & (pixels[..., 2] < 80)
+
+
 def test_preview_grids(trees: tuple[Path, Path], tmp_path: Path) -> None:
     tree, regrouped = trees
     out = tmp_path / "preview"
     paths = plot_preview_grids(tree, out, per_label=9, seed=3)
+    # One PNG per label, in label order, the empty label (3/4 Sleeves) included.
     assert paths == [out / f"{slugify(n)}.png" for n in classes(CATEGORY)]
-    sizes = {p.stem: png_size(p) for p in paths}
-    empty = sizes["3_4_sleeves"]  # no images: a small "no images" figure
-    assert empty == (round(6 * DPI), round(3 * DPI))
-    full = sizes["short_sleeves"]  # 10 images + 4 odd files: a full 3x3 grid, with odd tiles
-    assert full[0] > 700 and full[1] > full[0]
-    single = sizes["cup_sleeves"]  # one tile
-    assert single != empty and single[1] < full[1]
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in paths)
+    # Every grid has the same size: 3 columns of 192 px tiles, captions, a title.
+    layout = PreviewLayout.for_count(9)
+    assert (layout.cols, layout.rows) == (3, 3)
+    assert layout.figure_size == (3 * 192 + 2 * 12 + 2 * 14, 74 + 3 * (192 + 34) + 2 * 12 + 14)
+    assert {png_size(p) for p in paths} == {layout.figure_size}
 
     regrouped_paths = plot_preview_grids(regrouped, tmp_path / "regrouped", per_label=4)
     assert [p.stem for p in regrouped_paths] == [slugify(n) for n in GROUPS]
-    for path in regrouped_paths:
-        assert png_size(path)[0] > 500
+    small = PreviewLayout.for_count(4)
+    assert (small.cols, small.rows) == (2, 2) and small.figure_size[0] == 480  # title room
+    assert {png_size(p) for p in regrouped_paths} == {small.figure_size}
+
+
+def test_preview_mosaic_holds_the_thumbnails(trees: tuple[Path, Path], tmp_path: Path) -> None:
+    """A tile is the image's own pixels, each enlarged to a block, drawn without resampling."""
+    tree, _ = trees
+    paths = plot_preview_grids(tree, tmp_path / "p", per_label=9, seed=3)
+    layout = PreviewLayout.for_count(9)
+    # Wrist Length: 2 images of 48 px, shown in cells 0 and 1 at 4x, each pixel a 4x4 block.
+    (wrist,) = [p for p in paths if p.stem == "wrist_length"]
+    pixels = png_pixels(wrist)
+    for i, image in enumerate(sorted((tree / "wrist_length").iterdir())):
+        thumbnail = load_thumbnail(image)
+        assert thumbnail.shape == (48, 48, 3)
+        expected = thumbnail.repeat(4, axis=0).repeat(4, axis=1)
+        x, y = layout.cell(i)
+        assert np.array_equal(crop(pixels, layout, x, y, 192, 192), expected)
+        caption = crop(pixels, layout, x, y + 192, 192, layout.caption)
+        assert ink(caption).sum() > 100  # file name and size under the tile
+        assert not red(caption).any()
+    for i in range(2, 9):  # the unused cells and their captions stay white
+        x, y = layout.cell(i)
+        assert (crop(pixels, layout, x, y, 192, 192 + layout.caption) == 255).all()
+    # Titles: category and label, and the image count, above the mosaic.
+    header = pixels[: layout.mosaic_top]
+    assert ink(header).sum() > 500
+
+
+def test_preview_of_an_empty_label(trees: tuple[Path, Path], tmp_path: Path) -> None:
+    tree, _ = trees
+    (tree / "invisible").rename(tmp_path / "elsewhere")  # a label without a folder at all
+    paths = plot_preview_grids(tree, tmp_path / "p", per_label=9)
+    layout = PreviewLayout.for_count(9)
+    for stem in ("3_4_sleeves", "invisible"):  # an empty folder, a missing folder
+        (path,) = [p for p in paths if p.stem == stem]
+        assert png_size(path) == layout.figure_size
+        pixels = png_pixels(path)
+        mosaic = crop(pixels, layout, 0, 0, layout.width, layout.height)
+        assert (mosaic == 238).all(axis=-1).sum() < 100  # no tile background (but text edges)
+        x, y = layout.width // 2, layout.height // 2
+        assert ink(crop(pixels, layout, x - 100, y - 20, 200, 40)).sum() > 200  # "no images"
+        assert ink(mosaic).sum() == ink(crop(pixels, layout, x - 100, y - 20, 200, 40)).sum()
 
 
 def test_unreadable_images_become_tiles(trees: tuple[Path, Path], tmp_path: Path) -> None:
@@ -135,17 +200,64 @@ def test_unreadable_images_become_tiles(trees: tuple[Path, Path], tmp_path: Path
     odd = tree / "short_sleeves"
     for path in odd.iterdir():
         if path.name.startswith("0"):
-            path.unlink()  # leave only the odd files
+            path.unlink()  # leave only the odd files: aaa (PNG data), bbb (grey), eee, fff
     assert load_thumbnail(odd / f"{'e' * 32}.jpg") is None
     paths = plot_preview_grids(tree, tmp_path / "odd", per_label=9)
     assert paths[3].stem == "short_sleeves"
-    width, height = png_size(paths[3])
-    assert (width, height) != (round(6 * DPI), round(3 * DPI))  # not the "no images" figure
-    assert height < width  # 4 tiles: two rows of a 3-column grid
-    with Image.open(paths[3]) as image:
-        rgb = np.asarray(image.convert("RGB")).astype(int)
-    red_text = (rgb[..., 0] > 150) & (rgb[..., 1] < 80) & (rgb[..., 2] < 80)
-    assert red_text.sum() > 50  # the "unreadable" placeholder text
+    layout = PreviewLayout.for_count(9)
+    assert png_size(paths[3]) == layout.figure_size
+    pixels = png_pixels(paths[3])
+    # Cell 0: the 40x30 blue image at 4x, 160x120, centred on a light grey cell.
+    x, y = layout.cell(0)
+    assert layout.placement(0, (120, 160)) == (x + 16, y + 36)
+    assert (crop(pixels, layout, x + 16, y + 36, 160, 120) == [0, 0, 255]).all()
+    assert (crop(pixels, layout, x, y, 192, 36) == 238).all()
+    # Cell 1: the 30x40 grey JPEG at 4x, 120x160.
+    x, y = layout.cell(1)
+    tile = crop(pixels, layout, x + 36, y + 16, 120, 160)
+    assert np.abs(tile - 128).max() <= 2 and (crop(pixels, layout, x, y, 36, 192) == 238).all()
+    # Cells 2 and 3: the empty and the garbage file, darker placeholders saying "unreadable"
+    # in red, also in their caption; the readable tiles have no red.
+    for i in (2, 3):
+        x, y = layout.cell(i)
+        tile = crop(pixels, layout, x, y, 192, 192)
+        assert red(tile).sum() > 50 and ((tile == 225).all(axis=-1)).mean() > 0.8
+        assert red(crop(pixels, layout, x, y + 192, 192, layout.caption)).sum() > 20
+    for i in (0, 1):
+        x, y = layout.cell(i)
+        assert not red(crop(pixels, layout, x, y, 192, 192 + layout.caption)).any()
+
+
+def test_tile_captions(tmp_path: Path) -> None:
+    image = tmp_path / f"{'c' * 32}.jpg"
+    Image.new("RGB", (512, 384), "red").save(image, "JPEG", quality=95)
+    size = image.stat().st_size
+    assert size > 1024
+    assert tile_caption(image, (512, 384)) == ("cccccccc….jpg", f"512×384 px, {size / 1024:.1f} kB")
+    empty = tmp_path / "short.jpg"
+    empty.write_bytes(b"")
+    assert tile_caption(empty, None) == ("short.jpg", "unreadable, 0 bytes")
+
+
+def test_preview_layout_composes_tiles() -> None:
+    layout = PreviewLayout(cols=2, rows=2, tile=8, gap=2, caption=3)
+    assert (layout.width, layout.height) == (18, 24)
+    assert [layout.cell(i) for i in range(4)] == [(0, 0), (10, 0), (0, 13), (10, 13)]
+    wide = np.full((4, 8, 3), 7, np.uint8)
+    tall = np.arange(2 * 6 * 3, dtype=np.uint8).reshape(6, 2, 3)
+    mosaic = layout.compose([wide, None, tall])
+    assert mosaic.shape == (24, 18, 4) and (mosaic[..., 3] == 255).all()
+    rgb = mosaic[..., :3]
+    assert (rgb[2:6, 0:8] == 7).all()  # centred vertically
+    assert (rgb[0:2, 0:8] == 238).all() and (rgb[6:8, 0:8] == 238).all()
+    assert (rgb[0:8, 10:18] == 225).all()  # placeholder
+    assert np.array_equal(rgb[14:20, 3:5], tall)  # centred horizontally in cell 2
+    assert (rgb[13:21, 10:18] == 255).all()  # no tile: white
+    assert (rgb[8:13] == 255).all()  # caption rows and gap
+    with pytest.raises(ValueError, match="do not fit"):
+        layout.compose([None] * 5)
+    with pytest.raises(ValueError, match="larger"):
+        layout.compose([np.zeros((9, 4, 3), np.uint8)])
 
 
 def test_preview_is_seeded(trees: tuple[Path, Path], tmp_path: Path) -> None:
@@ -160,6 +272,12 @@ def test_preview_is_seeded(trees: tuple[Path, Path], tmp_path: Path) -> None:
             return np.asarray(image)
 
     assert np.array_equal(pixels("a", 1), pixels("b", 1))
+    assert not np.array_equal(pixels("a", 1), pixels("c", 2))
+
+
+def test_preview_rejects_no_images_per_label(trees: tuple[Path, Path], tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="per_label"):
+        plot_preview_grids(trees[0], tmp_path / "p", per_label=0)
 
 
 def test_load_thumbnail(tmp_path: Path) -> None:

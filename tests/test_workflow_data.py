@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from PIL import Image
 
 from fashionai.attributes import ATTRIBUTES, slugify
+from fashionai.plots.label_stats import PreviewLayout
 from fashionai.regrouping import DEFAULT_REGROUP, plan_regroup
 from tests.workflow_helpers import run_snakemake, tiny_config
 
@@ -84,11 +86,21 @@ def test_regrouped_trees_follow_the_default_merges_and_drops(data_run: Path) -> 
 
 
 def test_label_statistics_figures_exist(data_run: Path) -> None:
+    """One label_statistics job per category wrote both figures."""
     for category, names in ATTRIBUTES.items():
         plots = data_run / "results/plots" / category
         assert (plots / "label_distribution.png").stat().st_size > 10_000
         previews = sorted(p.name for p in (plots / "previews").glob("*.png"))
         assert previews == sorted(f"{slugify(n)}.png" for n in names)
+        sizes = set()
+        for name in previews:
+            with Image.open(plots / "previews" / name) as image:
+                assert image.format == "PNG"
+                sizes.add(image.size)
+        assert sizes == {PreviewLayout.for_count(9).figure_size}
+        log = (data_run / "logs/plots" / category / "label_statistics.log").read_text()
+        assert "label_distribution.png" in log
+        assert f"wrote {len(names)} preview grids" in log
 
 
 def test_a_rerun_has_nothing_to_do(data_run: Path) -> None:

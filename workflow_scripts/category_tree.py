@@ -11,6 +11,11 @@ from fashionai.trees import build_category_tree
 
 with job_log(snakemake.log[0]) as log:
     category = snakemake.wildcards.category
-    decoded = pd.read_csv(snakemake.input[0], dtype={"attribute": str}, keep_default_na=False)
+    decoded = pd.read_csv(
+        snakemake.input[0],
+        usecols=["attribute", "image_name", "image", "label_index"],
+        dtype={"attribute": str, "image_name": str, "image": str},
+        keep_default_na=False,
+    )
     decoded = decoded[decoded["attribute"] == category]
     build_category_tree(decoded, category, Path(snakemake.output[0]), log=log)
