@@ -9,8 +9,11 @@ One command (run from anywhere; it finds the repository from its own path)::
 2. floor: GNU ``tar -xf`` of the two tars and ``unzip -q`` of the zip, one after the other;
 3. baseline: ``benchmarks/baseline_original.py`` (the original algorithm) on that fresh
    extraction; the extraction itself is not counted, as the issue asks;
-4. ours: ``snakemake --cores 2 data`` in a fresh working directory, extraction included, and
-   again with only the 8 ``results/regrouped/{category}`` targets (no plots).
+4. ours: ``snakemake --cores 2 data`` in a fresh working directory, extraction included; the
+   same command again with nothing left to do (Snakemake's own cost); and ``snakemake`` with
+   only the 8 ``results/regrouped/{category}`` targets (no plots) in another fresh directory;
+5. fixed costs: steps 2-4 again on a dataset of 270 rows (5 images per class). The difference
+   to the big run is the marginal cost of the rows, printed as ratios too.
 
 Peak memory is ``getrusage(RUSAGE_CHILDREN).ru_maxrss`` of a small wrapper process around each
 command: the largest resident set of any process below it (Snakemake and every job). The
