@@ -143,7 +143,7 @@ def stop_cluster(directory: Path) -> None:
     )
 
 
-def snakemake_command(workdir: Path, *extra: str) -> list[str]:
+def snakemake_command(workdir: Path, *extra: str, targets: list[str] = TARGETS) -> list[str]:
     """The user's command, `snakemake --profile profiles/slurm`, on the tiny test data."""
     return [
         str(SNAKEMAKE),
@@ -152,7 +152,7 @@ def snakemake_command(workdir: Path, *extra: str) -> list[str]:
         "--profile", str(PROFILE),
         "--configfile", str(REPO / "config.yaml"), str(workdir / "test-config.yaml"),
         *extra,
-        *TARGETS,
+        *targets,
     ]  # fmt: skip
 
 
@@ -170,7 +170,9 @@ class Run:
     slurm_jobs: dict[str, tuple[str, str]]  # Slurm job id -> (comment, state), from squeue
 
 
-def run_on_slurm(cluster: Cluster, workdir: Path, record: Path, *extra: str) -> str:
+def run_on_slurm(
+    cluster: Cluster, workdir: Path, record: Path, *extra: str, targets: list[str] = TARGETS
+) -> str:
     """`snakemake --profile profiles/slurm` with the test's options; its log, checked."""
     env = {
         **cluster.env(),
@@ -193,6 +195,7 @@ def run_on_slurm(cluster: Cluster, workdir: Path, record: Path, *extra: str) -> 
         # The node has this machine's CPUs; decode_labels asks for 4 threads.
         "--max-threads", str(os.cpu_count() or 1),
         *extra,
+        targets=targets,
     )  # fmt: skip
     process = subprocess.Popen(
         command,
@@ -340,15 +343,23 @@ def test_every_job_that_is_not_local_went_through_sbatch(slurm_run: Run) -> None
 
 
 @pytest.fixture(scope="module")
-def training_rerun(slurm_run: Run, cluster: Cluster) -> str:
-    """The log of a second run that trains both categories again, their inputs all ready.
+def training_rerun(
+    slurm_run: Run, cluster: Cluster, tmp_path_factory: pytest.TempPathFactory
+) -> str:
+    """The log of a run that trains both categories again, their inputs all ready.
 
     In the first run the training jobs become ready whenever their category's features are
     done, so whether they overlap there depends on timing; here both are ready at the start.
+    It runs in a copy of the first run's folder, which the other tests keep checking.
     """
-    record = slurm_run.workdir / "sbatch-calls-rerun.txt"
-    log = run_on_slurm(cluster, slurm_run.workdir, record, "--forcerun", "train")
-    (slurm_run.workdir / "snakemake-output-rerun.txt").write_text(log)
+    workdir = tmp_path_factory.mktemp("slurm-rerun") / "run"
+    shutil.copytree(slurm_run.workdir, workdir, symlinks=True)
+    # --until: only the training jobs (--forcerun alone also pulls in the default target).
+    log = run_on_slurm(
+        cluster, workdir, workdir / "sbatch-calls-rerun.txt", "--forcerun", "train",
+        "--until", "train", targets=[],
+    )  # fmt: skip
+    (workdir / "snakemake-output-rerun.txt").write_text(log)
     return log
 
 
