@@ -19,6 +19,7 @@ import pytest
 
 from fashionai import archives
 from fashionai.archives import UnsafeArchiveError, archive_id, extract_archive
+from tests.archive_helpers import tar_file, tar_special
 
 JPEG = b"\xff\xd8\xff\xe0" + bytes(100) + b"\xff\xd9"
 CSV = b"Images/skirt_length_labels/a.jpg,skirt_length_labels,nynnnn\n"
@@ -34,22 +35,10 @@ GOOD = {
 # Helpers
 
 
-def _tar_file(tar: tarfile.TarFile, name: str, data: bytes) -> None:
-    info = tarfile.TarInfo(name)
-    info.size = len(data)
-    tar.addfile(info, io.BytesIO(data))
-
-
-def _tar_special(tar: tarfile.TarFile, name: str, kind: bytes, link: str = "") -> None:
-    info = tarfile.TarInfo(name)
-    info.type, info.linkname = kind, link
-    tar.addfile(info)
-
-
 def make_tar(path: Path, files: dict[str, bytes], mode: str = "w") -> Path:
     with tarfile.open(path, mode) as tar:
         for name, data in files.items():
-            _tar_file(tar, name, data)
+            tar_file(tar, name, data)
     return path
 
 
@@ -146,11 +135,11 @@ def test_extracts_zip_and_skips_macos_metadata(tmp_path):
 def test_tar_directories_links_inside_and_dot_slash_names(tmp_path):
     archive = tmp_path / "a.tar"
     with tarfile.open(archive, "w") as tar:
-        _tar_special(tar, "./base", tarfile.DIRTYPE)
-        _tar_file(tar, "./base/x.jpg", JPEG)
-        _tar_special(tar, "base/hard.jpg", tarfile.LNKTYPE, "./base/x.jpg")
-        _tar_special(tar, "base/sub/soft.jpg", tarfile.SYMTYPE, "../x.jpg")
-        _tar_file(tar, "base/y/../z.jpg", JPEG)  # '..' that stays inside is fine
+        tar_special(tar, "./base", tarfile.DIRTYPE)
+        tar_file(tar, "./base/x.jpg", JPEG)
+        tar_special(tar, "base/hard.jpg", tarfile.LNKTYPE, "./base/x.jpg")
+        tar_special(tar, "base/sub/soft.jpg", tarfile.SYMTYPE, "../x.jpg")
+        tar_file(tar, "base/y/../z.jpg", JPEG)  # '..' that stays inside is fine
     dest = tmp_path / "a"
     summary = extract_archive(archive, dest, log=lambda _: None)
     assert summary.files == 4
@@ -204,7 +193,7 @@ def test_progress_and_leftovers(tmp_path):
 
 def _hostile_tar(path: Path, add) -> Path:
     with tarfile.open(path, "w") as tar:
-        _tar_file(tar, "base/Annotations/label.csv", CSV)  # a good member comes first
+        tar_file(tar, "base/Annotations/label.csv", CSV)  # a good member comes first
         add(tar)
     return path
 
@@ -212,37 +201,37 @@ def _hostile_tar(path: Path, add) -> Path:
 @pytest.mark.parametrize(
     ("member", "add", "words"),
     [
-        ("../evil", lambda t: _tar_file(t, "../evil", b"x"), ["outside"]),
-        ("base/../../evil", lambda t: _tar_file(t, "base/../../evil", b"x"), ["outside"]),
-        ("/abs/evil", lambda t: _tar_file(t, "/abs/evil", b"x"), ["absolute path"]),
+        ("../evil", lambda t: tar_file(t, "../evil", b"x"), ["outside"]),
+        ("base/../../evil", lambda t: tar_file(t, "base/../../evil", b"x"), ["outside"]),
+        ("/abs/evil", lambda t: tar_file(t, "/abs/evil", b"x"), ["absolute path"]),
         (
             "base/passwd",
-            lambda t: _tar_special(t, "base/passwd", tarfile.SYMTYPE, "/etc/passwd"),
+            lambda t: tar_special(t, "base/passwd", tarfile.SYMTYPE, "/etc/passwd"),
             ["symbolic link", "/etc/passwd"],
         ),
         (
             "base/up",
-            lambda t: _tar_special(t, "base/up", tarfile.SYMTYPE, "../../x"),
+            lambda t: tar_special(t, "base/up", tarfile.SYMTYPE, "../../x"),
             ["symbolic link", "outside"],
         ),
         (
             "base/hard",
-            lambda t: _tar_special(t, "base/hard", tarfile.LNKTYPE, "../outside"),
+            lambda t: tar_special(t, "base/hard", tarfile.LNKTYPE, "../outside"),
             ["hard link", "outside"],
         ),
         (
             "base/hard",
-            lambda t: _tar_special(t, "base/hard", tarfile.LNKTYPE, "/etc/passwd"),
+            lambda t: tar_special(t, "base/hard", tarfile.LNKTYPE, "/etc/passwd"),
             ["hard link", "absolute"],
         ),
         (
             "base/hard",
-            lambda t: _tar_special(t, "base/hard", tarfile.LNKTYPE, "base/later"),
+            lambda t: tar_special(t, "base/hard", tarfile.LNKTYPE, "base/later"),
             ["not an earlier file"],
         ),
-        ("base/tty", lambda t: _tar_special(t, "base/tty", tarfile.CHRTYPE), ["character device"]),
-        ("base/disk", lambda t: _tar_special(t, "base/disk", tarfile.BLKTYPE), ["block device"]),
-        ("base/pipe", lambda t: _tar_special(t, "base/pipe", tarfile.FIFOTYPE), ["FIFO"]),
+        ("base/tty", lambda t: tar_special(t, "base/tty", tarfile.CHRTYPE), ["character device"]),
+        ("base/disk", lambda t: tar_special(t, "base/disk", tarfile.BLKTYPE), ["block device"]),
+        ("base/pipe", lambda t: tar_special(t, "base/pipe", tarfile.FIFOTYPE), ["FIFO"]),
     ],
 )
 def test_hostile_tar_members_are_refused(tmp_path, member, add, words):
@@ -253,8 +242,8 @@ def test_hostile_tar_members_are_refused(tmp_path, member, add, words):
 def test_symlink_chain_escaping_is_refused(tmp_path):
     # d/l1 -> .. is inside, and l2 -> d/l1/.. looks inside lexically but is really outside.
     def add(tar):
-        _tar_special(tar, "base/d/l1", tarfile.SYMTYPE, "..")
-        _tar_special(tar, "base/l2", tarfile.SYMTYPE, "d/l1/../..")
+        tar_special(tar, "base/d/l1", tarfile.SYMTYPE, "..")
+        tar_special(tar, "base/l2", tarfile.SYMTYPE, "d/l1/../..")
 
     archive = _hostile_tar(tmp_path / "chain.tar", add)
     assert_refused(tmp_path, archive, "base/l2", "goes through symbolic link member")
@@ -262,8 +251,8 @@ def test_symlink_chain_escaping_is_refused(tmp_path):
 
 def test_member_written_through_a_symlink_is_refused(tmp_path):
     def add(tar):
-        _tar_special(tar, "base/link", tarfile.SYMTYPE, "Images")
-        _tar_file(tar, "base/link/x.jpg", JPEG)
+        tar_special(tar, "base/link", tarfile.SYMTYPE, "Images")
+        tar_file(tar, "base/link/x.jpg", JPEG)
 
     archive = _hostile_tar(tmp_path / "through.tar", add)
     assert_refused(tmp_path, archive, "base/link/x.jpg", "'base/link'")
@@ -390,11 +379,11 @@ FAST = {
 
 def _fast_tar(path: Path, mode: str = "w", fmt: int = tarfile.GNU_FORMAT) -> Path:
     with tarfile.open(path, mode, format=fmt) as tar:
-        _tar_special(tar, "base", tarfile.DIRTYPE)
+        tar_special(tar, "base", tarfile.DIRTYPE)
         for name, data in FAST.items():
-            _tar_file(tar, name, data)
-        _tar_special(tar, "base/Images/hard.jpg", tarfile.LNKTYPE, "base/Annotations/label.csv")
-        _tar_special(tar, "base/Images/soft.jpg", tarfile.SYMTYPE, "skirt_length_labels/a.jpg")
+            tar_file(tar, name, data)
+        tar_special(tar, "base/Images/hard.jpg", tarfile.LNKTYPE, "base/Annotations/label.csv")
+        tar_special(tar, "base/Images/soft.jpg", tarfile.SYMTYPE, "skirt_length_labels/a.jpg")
     return path
 
 
@@ -453,7 +442,7 @@ def test_tar_listed_by_tarfile_extracts_identical_files(tmp_path, fmt):
     long_name = "base/Images/" + "x" * 150 + ".jpg"
     archive = _fast_tar(tmp_path / "a.tar", fmt=fmt)
     with tarfile.open(archive, "a", format=fmt) as tar:
-        _tar_file(tar, long_name, BIG[:5000])
+        tar_file(tar, long_name, BIG[:5000])
     with tarfile.open(archive) as tar:
         assert archives._scan_tar(tar) is None
     extract_archive(archive, tmp_path / "a", log=lambda _: None)
@@ -661,14 +650,14 @@ def _tarfile_view(archive: Path) -> tuple[list[tuple], int]:
 def test_scan_reads_what_tarfile_reads(tmp_path, case, fmt, mode):
     archive = tmp_path / "a.tar"
     with tarfile.open(archive, mode, format=fmt) as tar:
-        _tar_special(tar, "base/", tarfile.DIRTYPE)
+        tar_special(tar, "base/", tarfile.DIRTYPE)
         v7 = tarfile.TarInfo("base/old/")  # a V7 directory: a regular file named with a slash
         v7.type = tarfile.AREGTYPE
         tar.addfile(v7)
         for name, data in SCAN_CASES[case].items():
-            _tar_file(tar, name, data)
-        _tar_special(tar, "base/hard", tarfile.LNKTYPE, "base/a.jpg")
-        _tar_special(tar, "base/soft", tarfile.SYMTYPE, "a.jpg")
+            tar_file(tar, name, data)
+        tar_special(tar, "base/hard", tarfile.LNKTYPE, "base/a.jpg")
+        tar_special(tar, "base/soft", tarfile.SYMTYPE, "a.jpg")
         tar.addfile(tarfile.TarInfo("last"), io.BytesIO(b""))
     expected, end = _tarfile_view(archive)
     with tarfile.open(archive) as tar:

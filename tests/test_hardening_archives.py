@@ -24,6 +24,7 @@ import pytest
 import yaml
 
 from fashionai.archives import CorruptArchiveError, UnsafeArchiveError, extract_archive
+from tests.archive_helpers import tar_file, tar_special
 from tests.workflow_helpers import run_snakemake, tiny_config
 
 CSV = b"Images/skirt_length_labels/a.jpg,skirt_length_labels,nynnnn\n"
@@ -94,18 +95,6 @@ def refuse(
 
 # ----------------------------------------------------------------------------------------------
 # Building archives
-
-
-def tar_file(tar: tarfile.TarFile, name: str, data: bytes = b"x") -> None:
-    info = tarfile.TarInfo(name)
-    info.size = len(data)
-    tar.addfile(info, io.BytesIO(data))
-
-
-def tar_special(tar: tarfile.TarFile, name: str, kind: bytes, link: str = "") -> None:
-    info = tarfile.TarInfo(name)
-    info.type, info.linkname = kind, link
-    tar.addfile(info)
 
 
 def hostile_tar(
