@@ -15,7 +15,7 @@ from fashionai.attributes import classes, slugify
 from fashionai.plots.label_stats import (
     DPI,
     PreviewLayout,
-    load_thumbnail,
+    load_tile,
     plot_label_distribution,
     plot_preview_grids,
     tile_caption,
@@ -163,9 +163,11 @@ def test_preview_mosaic_holds_the_thumbnails(trees: tuple[Path, Path], tmp_path:
     (wrist,) = [p for p in paths if p.stem == "wrist_length"]
     pixels = png_pixels(wrist)
     for i, image in enumerate(sorted((tree / "wrist_length").iterdir())):
-        thumbnail = load_thumbnail(image)
-        assert thumbnail.shape == (48, 48, 3)
-        expected = thumbnail.repeat(4, axis=0).repeat(4, axis=1)
+        tile, original = load_tile(image)
+        assert original == (48, 48)
+        source = np.asarray(Image.open(image).convert("RGB"))
+        expected = source.repeat(4, axis=0).repeat(4, axis=1)
+        assert np.array_equal(tile, expected)
         x, y = layout.cell(i)
         assert np.array_equal(crop(pixels, layout, x, y, 192, 192), expected)
         caption = crop(pixels, layout, x, y + 192, 192, layout.caption)
@@ -201,7 +203,7 @@ def test_unreadable_images_become_tiles(trees: tuple[Path, Path], tmp_path: Path
     for path in odd.iterdir():
         if path.name.startswith("0"):
             path.unlink()  # leave only the odd files: aaa (PNG data), bbb (grey), eee, fff
-    assert load_thumbnail(odd / f"{'e' * 32}.jpg") is None
+    assert load_tile(odd / f"{'e' * 32}.jpg") is None
     paths = plot_preview_grids(tree, tmp_path / "odd", per_label=9)
     assert paths[3].stem == "short_sleeves"
     layout = PreviewLayout.for_count(9)
@@ -280,18 +282,21 @@ def test_preview_rejects_no_images_per_label(trees: tuple[Path, Path], tmp_path:
         plot_preview_grids(trees[0], tmp_path / "p", per_label=0)
 
 
-def test_load_thumbnail(tmp_path: Path) -> None:
+def test_load_tile(tmp_path: Path) -> None:
     big = tmp_path / "big.jpg"
     Image.fromarray(render_image("coat_length_labels", 3, np.random.default_rng(0), 512)).save(big)
-    thumb = load_thumbnail(big, 100)
-    assert thumb is not None and thumb.shape[2] == 3 and max(thumb.shape[:2]) <= 100
+    tile, original = load_tile(big, 100)
+    assert original == (512, 512) and tile.shape == (100, 100, 3)
 
     png = tmp_path / "png.jpg"
     Image.new("RGB", (20, 10), "blue").save(png, "PNG")
-    assert load_thumbnail(png).shape == (10, 20, 3)
+    tile, original = load_tile(png, 20)
+    assert original == (20, 10) and tile.shape == (10, 20, 3)
+    tile, _ = load_tile(png, 45)  # enlarged 2x, not 2.25x: whole blocks
+    assert tile.shape == (20, 40, 3) and (tile == (0, 0, 255)).all()
     gray = tmp_path / "gray.jpg"
     Image.new("L", (16, 16), 10).save(gray, "JPEG")
-    assert load_thumbnail(gray).shape == (16, 16, 3)
+    assert load_tile(gray, 16)[0].shape == (16, 16, 3)
 
     buffer = io.BytesIO()
     Image.fromarray(render_image("coat_length_labels", 3, np.random.default_rng(0), 64)).save(
@@ -302,4 +307,4 @@ def test_load_thumbnail(tmp_path: Path) -> None:
     empty = tmp_path / "empty.jpg"
     empty.write_bytes(b"")
     for path in (truncated, empty, tmp_path / "missing.jpg"):
-        assert load_thumbnail(path) is None
+        assert load_tile(path) is None

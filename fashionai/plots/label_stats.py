@@ -232,27 +232,15 @@ class PreviewLayout:
         return mosaic
 
 
-def load_thumbnail(path: Path, size: int = THUMBNAIL_PX) -> np.ndarray | None:
-    """The image as an RGB array no larger than ``size``; None if it cannot be read.
+def load_tile(path: Path, size: int = THUMBNAIL_PX) -> tuple[np.ndarray, tuple[int, int]] | None:
+    """The image fitted to a ``size`` px square, as RGB, and its original (width, height);
+    None if it cannot be read.
 
-    Any format Pillow knows is fine (PNG data in a .jpg, grayscale...). JPEGs are decoded at a
-    reduced scale (``draft``), so large images stay fast.
+    Any format Pillow knows is fine (PNG data in a .jpg, grayscale...). A larger image is
+    reduced (JPEG ``draft``, a reduced-scale decode, then ``thumbnail``); a smaller one is
+    enlarged by a whole factor, each pixel a block as in matplotlib's ``imshow``: the tiles show
+    what the images hold, and such PNGs compress 3x better than smoothly enlarged ones.
     """
-    try:
-        with Image.open(path) as image:
-            image.draft("RGB", (size, size))
-            rgb = image.convert("RGB")
-            rgb.thumbnail((size, size))
-            return np.asarray(rgb)
-    except Exception:  # corrupt, truncated, empty or unknown: the caller shows a placeholder
-        return None
-
-
-def _load_tile(path: Path, size: int) -> tuple[np.ndarray | None, tuple[int, int] | None]:
-    """The image fitted to a ``size`` px square and its original (width, height); (None, None)
-    if it cannot be read. A larger image is reduced (JPEG ``draft``, then ``thumbnail``); a
-    smaller one is enlarged by a whole factor, each pixel a block as in matplotlib's
-    ``imshow``: the tiles show what the images hold, and such PNGs compress 3x better."""
     try:
         with Image.open(path) as image:
             original = image.size
@@ -263,8 +251,8 @@ def _load_tile(path: Path, size: int) -> tuple[np.ndarray | None, tuple[int, int
         if factor > 1:
             rgb = rgb.resize((rgb.width * factor, rgb.height * factor), Image.Resampling.NEAREST)
         return np.asarray(rgb), original
-    except Exception:  # corrupt, truncated, empty or unknown: a placeholder tile
-        return None, None
+    except Exception:  # corrupt, truncated, empty or unknown: the caller shows a placeholder
+        return None
 
 
 def _file_size(path: Path) -> str:
@@ -340,7 +328,7 @@ class _PreviewFigure:
     def draw(self, title: str, subtitle: str, chosen: list[Path], out_png: Path) -> None:
         tiles, sizes = [], []
         for path in chosen:
-            pixels, size = _load_tile(path, self.layout.tile)
+            pixels, size = load_tile(path, self.layout.tile) or (None, None)
             tiles.append(pixels)
             sizes.append(size)
         self.layout.compose(tiles, out=self.mosaic)
