@@ -62,7 +62,7 @@ def test_list_images_allows_empty_classes_and_rejects_strays(tree: Path) -> None
 
 
 def test_missing_labels_json_is_named(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="labels.json is missing"):
+    with pytest.raises(FileNotFoundError, match="labels.json: missing"):
         list_images(tmp_path)
 
 

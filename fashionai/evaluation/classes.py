@@ -8,29 +8,11 @@ probability matrix is the group whose ``index`` is ``g``.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from fashionai.attributes import classes as official_classes
-
-
-def load_classes(labels_json: Path | str) -> tuple[str, list[dict[str, Any]]]:
-    """Read ``labels.json``: the category and its groups sorted by ``index`` (validated)."""
-    path = Path(labels_json)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        category = data["category"]
-        groups = data["classes"]
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise ValueError(f"{path}: not a regrouped labels file ({error})") from error
-    try:
-        ordered = sorted_groups(groups, category)
-    except ValueError as error:
-        raise ValueError(f"{path}: {error}") from error
-    return category, ordered
 
 
 def sorted_groups(groups: list[dict[str, Any]], category: str) -> list[dict[str, Any]]:

@@ -6,17 +6,16 @@ position of the class in ``labels.json``'s ``classes``.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import tensorflow as tf
 
 from fashionai.training.images import IMAGE_EXTENSIONS, decode, decode_and_resize
+from fashionai.trees import read_labels
 
 COLUMNS = ["image", "image_name", "label", "label_index"]
 SPLIT_COLUMNS = [*COLUMNS, "subset"]
@@ -24,29 +23,6 @@ TRAIN, VALIDATION = "train", "validation"
 MAX_LOGGED_FILES = 20
 # The shuffle buffer behind an image file cache holds at most this many bytes of images.
 SHUFFLE_BUFFER_BYTES = 256 * 1024**2
-
-
-def read_labels(tree_dir: Path) -> dict[str, Any]:
-    """The tree's ``labels.json``, checked for the keys training uses."""
-    path = Path(tree_dir) / "labels.json"
-    try:
-        labels = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ValueError(f"{path} is missing: not a regrouped category tree") from None
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path} is not valid JSON: {error}") from None
-    classes = labels.get("classes") if isinstance(labels, dict) else None
-    if not isinstance(classes, list) or not classes or "category" not in labels:
-        raise ValueError(f"{path}: expected 'category' and a non-empty 'classes' list")
-    for position, entry in enumerate(classes):
-        if not isinstance(entry, dict) or "slug" not in entry:
-            raise ValueError(f"{path}: class #{position} has no 'slug'")
-        if entry.get("index", position) != position:
-            raise ValueError(
-                f"{path}: class {entry['slug']!r} has index {entry['index']}, "
-                f"but it is at position {position}"
-            )
-    return labels
 
 
 def list_images(tree_dir: Path, slugs: Sequence[str] | None = None) -> pd.DataFrame:

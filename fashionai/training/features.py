@@ -53,13 +53,13 @@ from fashionai.training.dataset import (
     VALIDATION,
     dataset_options,
     prepare_split,
-    read_labels,
 )
 from fashionai.training.devices import configure_devices
 from fashionai.training.images import decode_and_resize, load_images
 from fashionai.training.model import backbone_of, build_feature_extractor
 from fashionai.training.resume import write_atomic
 from fashionai.training.settings import TrainSettings
+from fashionai.trees import read_labels
 
 FORMAT_VERSION = 1  # bump when the same inputs would give other features (decoder, extractor)
 # A cache "fits" in memory when its feature arrays take at most this many bytes; a larger one

@@ -27,7 +27,6 @@ from fashionai.training.dataset import (
     log_split,
     make_dataset,
     prepare_split,
-    read_labels,
 )
 from fashionai.training.devices import configure_devices, describe_devices
 from fashionai.training.features import (
@@ -46,6 +45,7 @@ from fashionai.training.model import (
 )
 from fashionai.training.resume import HISTORY_COLUMNS, Backup, RunState, write_atomic
 from fashionai.training.settings import TrainSettings
+from fashionai.trees import read_labels
 
 BACKUP_DIR = ".backup"
 MODEL_FILE = "model.keras"
