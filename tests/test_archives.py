@@ -19,7 +19,7 @@ import pytest
 
 from fashionai import archives
 from fashionai.archives import UnsafeArchiveError, archive_id, extract_archive
-from tests.archive_helpers import tar_file, tar_special
+from tests.archive_helpers import patch_zip_size, tar_file, tar_special
 
 JPEG = b"\xff\xd8\xff\xe0" + bytes(100) + b"\xff\xd9"
 CSV = b"Images/skirt_length_labels/a.jpg,skirt_length_labels,nynnnn\n"
@@ -323,32 +323,13 @@ def test_zip_bomb_by_declared_ratio_is_refused(tmp_path):
         extract_archive(archive, tmp_path / "no", max_ratio=10_000, max_bytes=1000, log=print)
 
 
-def _patch_sizes(path: Path, member: str, new_size: int) -> None:
-    """Make the local and central headers of ``member`` declare ``new_size`` bytes."""
-    data = bytearray(path.read_bytes())
-    name = member.encode()
-    local = data.find(b"PK\x03\x04")
-    while local != -1:
-        name_len = struct.unpack_from("<H", data, local + 26)[0]
-        if data[local + 30 : local + 30 + name_len] == name:
-            struct.pack_into("<I", data, local + 22, new_size)
-        local = data.find(b"PK\x03\x04", local + 4)
-    central = data.find(b"PK\x01\x02")
-    while central != -1:
-        name_len = struct.unpack_from("<H", data, central + 28)[0]
-        if data[central + 46 : central + 46 + name_len] == name:
-            struct.pack_into("<I", data, central + 24, new_size)
-        central = data.find(b"PK\x01\x02", central + 4)
-    path.write_bytes(bytes(data))
-
-
 @pytest.mark.parametrize(("declared", "words"), [(10, "does not match"), (3000, "ends after")])
 def test_zip_member_whose_declared_size_lies_is_refused(tmp_path, declared, words):
     archive = tmp_path / "liar.zip"
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as zf:
         zf.writestr("train/Annotations/label.csv", CSV)
         zf.writestr("train/Images/big.jpg", JPEG * 10)
-    _patch_sizes(archive, "train/Images/big.jpg", declared)
+    patch_zip_size(archive, "train/Images/big.jpg", declared)
     with zipfile.ZipFile(archive) as zf:
         assert zf.getinfo("train/Images/big.jpg").file_size == declared
     # The good member is written first; the failure must remove it with the partial folder.

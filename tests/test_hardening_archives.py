@@ -24,7 +24,7 @@ import pytest
 import yaml
 
 from fashionai.archives import CorruptArchiveError, UnsafeArchiveError, extract_archive
-from tests.archive_helpers import tar_file, tar_special
+from tests.archive_helpers import patch_zip_size, tar_file, tar_special
 from tests.workflow_helpers import run_snakemake, tiny_config
 
 CSV = b"Images/skirt_length_labels/a.jpg,skirt_length_labels,nynnnn\n"
@@ -287,21 +287,6 @@ def test_zip_absolute_name_inside_scratch_is_refused(scratch):
 
 # ----------------------------------------------------------------------------------------------
 # Zip members whose declared size lies
-
-
-def patch_zip_size(path: Path, member: str, new_size: int) -> None:
-    """Make the local and central headers of ``member`` declare ``new_size`` bytes."""
-    data = bytearray(path.read_bytes())
-    name = member.encode()
-    for signature, name_len_at, size_at, header in ((b"PK\x03\x04", 26, 22, 30),
-                                                    (b"PK\x01\x02", 28, 24, 46)):  # fmt: skip
-        at = data.find(signature)
-        while at != -1:
-            length = struct.unpack_from("<H", data, at + name_len_at)[0]
-            if data[at + header : at + header + length] == name:
-                struct.pack_into("<I", data, at + size_at, new_size)
-            at = data.find(signature, at + 4)
-    path.write_bytes(bytes(data))
 
 
 @pytest.mark.parametrize("compression", [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED])
