@@ -1,0 +1,86 @@
+"""Atomic outputs: a file or folder appears whole under its final name, or not at all.
+
+Every writer of the package builds its output under a partial name beside the final one (the
+same file system, so the closing rename is atomic) and renames it into place when complete. A
+failure removes the partial output; one left by a killed process is removed by the next
+attempt. Partial names keep the final name's suffixes (``.partial.model.keras``,
+``.partial.best.weights.h5``), because Keras and h5py choose the format by suffix.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+PARTIAL_PREFIX = ".partial."
+OLD_PREFIX = ".old."
+
+
+def partial_path(path: str | Path) -> Path:
+    """Where ``path`` is built before it is renamed into place."""
+    path = Path(path)
+    return path.with_name(PARTIAL_PREFIX + path.name)
+
+
+def remove(path: str | Path) -> None:
+    """Remove a file, link or folder tree at ``path`` if there is one (links not followed)."""
+    path = Path(path)
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif os.path.lexists(path):
+        path.unlink()
+
+
+@contextmanager
+def atomic_file(path: str | Path) -> Iterator[Path]:
+    """Yield the partial path to write ``path`` through; renamed into place on success."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = partial_path(path)
+    remove(partial)
+    try:
+        yield partial
+        os.replace(partial, path)
+    except BaseException:
+        remove(partial)
+        raise
+
+
+def write_text(path: str | Path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    with atomic_file(path) as partial:
+        partial.write_text(text, encoding="utf-8")
+
+
+@contextmanager
+def atomic_folder(path: str | Path) -> Iterator[Path]:
+    """Yield a fresh, empty partial folder; it replaces ``path`` on success.
+
+    An old ``path`` is moved aside to ``.old.<name>`` and removed after the rename, so a
+    process killed at any moment leaves either the old folder or the new one under ``path``.
+    """
+    path = Path(path)
+    partial = partial_path(path)
+    remove(partial)
+    partial.mkdir(parents=True)
+    try:
+        yield partial
+        publish_folder(partial, path)
+    except BaseException:
+        remove(partial)
+        raise
+
+
+def publish_folder(partial: Path, destination: Path) -> None:
+    """Rename the finished folder ``partial`` to ``destination``, replacing an old one."""
+    old = destination.with_name(OLD_PREFIX + destination.name)
+    remove(old)
+    if os.path.lexists(destination):
+        os.rename(destination, old)
+        os.rename(partial, destination)
+        remove(old)
+    else:
+        os.rename(partial, destination)
