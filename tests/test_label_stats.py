@@ -1,4 +1,8 @@
-"""Label-statistics figures: distribution before/after regrouping and per-label preview grids."""
+"""Label-statistics figures: distribution before/after regrouping and per-label preview grids.
+
+The figures are read back from their artists: the bars' lengths, the tick labels, the tiles'
+images and captions.
+"""
 
 from __future__ import annotations
 
@@ -12,25 +16,38 @@ import pytest
 from PIL import Image
 
 from fashionai.attributes import classes, slugify
+from fashionai.plots import label_stats
 from fashionai.plots.label_stats import (
-    DPI,
-    PreviewLayout,
     load_tile,
     plot_label_distribution,
     plot_preview_grids,
-    tile_caption,
+    preview_figure,
 )
 from fashionai.synthetic import render_image
 
 CATEGORY = "sleeve_length_labels"
-COUNTS = {"Invisible": 3, "Sleeveless": 4, "Cup Sleeves": 1, "Short Sleeves": 10,
-          "Elbow Sleeves": 2, "3/4 Sleeves": 0, "Wrist Length": 2, "Long Sleeves": 5,
-          "Extra Long Sleeves": 1}  # fmt: skip
+COUNTS = {
+    "Invisible": 3,
+    "Sleeveless": 4,
+    "Cup Sleeves": 1,
+    "Short Sleeves": 10,
+    "Elbow Sleeves": 2,
+    "3/4 Sleeves": 0,
+    "Wrist Length": 2,
+    "Long Sleeves": 5,
+    "Extra Long Sleeves": 1,
+}
 GROUPS = {
     "Sleeveless": ["Sleeveless"],
     "Short Sleeves": ["Cup Sleeves", "Short Sleeves"],
     "Elbow Sleeves": ["Elbow Sleeves", "3/4 Sleeves"],
     "Long Sleeves": ["Wrist Length", "Long Sleeves", "Extra Long Sleeves"],
+}
+ODD = {  # extra files in Short Sleeves: name -> (width, height) or None if unreadable
+    f"{'a' * 32}.jpg": (40, 30),  # PNG data behind a .jpg name
+    f"{'b' * 32}.jpg": (30, 40),  # grayscale JPEG
+    f"{'e' * 32}.jpg": None,  # zero bytes
+    f"{'f' * 32}.jpg": None,  # not an image at all
 }
 
 
@@ -39,10 +56,7 @@ def write_labels(tree: Path, groups: dict[str, list[str]], dropped: list[str]) -
         {"index": i, "slug": slugify(name), "name": name, "members": members}
         for i, (name, members) in enumerate(groups.items())
     ]
-    counts = {
-        e["slug"]: sum(1 for p in (tree / e["slug"]).iterdir() if not p.name.startswith("."))
-        for e in entries
-    }
+    counts = {e["slug"]: 0 for e in entries}  # the figures count the files themselves
     labels = {"category": CATEGORY, "classes": entries, "dropped": dropped, "counts": counts}
     (tree / "labels.json").write_text(json.dumps(labels))
 
@@ -57,10 +71,9 @@ def trees(tmp_path: Path) -> tuple[Path, Path]:
         folder.mkdir(parents=True)
         for i in range(COUNTS[name]):
             image = Image.fromarray(render_image(CATEGORY, k, rng, 48))
-            path = folder / f"{k:02d}{i:030x}.jpg"
-            image.save(path, "JPEG", quality=90)
+            image.save(folder / f"{k:02d}{i:030x}.jpg", "JPEG", quality=90)
     odd = tree / "short_sleeves"
-    (odd / f"{'e' * 32}.jpg").write_bytes(b"")  # zero bytes
+    (odd / f"{'e' * 32}.jpg").write_bytes(b"")
     (odd / f"{'f' * 32}.jpg").write_bytes(b"not an image at all")
     (odd / f"._{'0' * 30}00.jpg").write_bytes(b"\x00\x05\x16\x07")  # macOS sidecar: skipped
     Image.new("RGB", (40, 30), "blue").save(odd / f"{'a' * 32}.jpg", "PNG")
@@ -79,206 +92,166 @@ def trees(tmp_path: Path) -> tuple[Path, Path]:
     return tree, regrouped
 
 
-def png_size(path: Path) -> tuple[int, int]:
-    with Image.open(path) as image:
-        assert image.format == "PNG"
-        return image.size
+def bars(ax) -> tuple[list[str], list[int]]:
+    """The tick labels and bar lengths of a horizontal bar chart, top to bottom."""
+    return [t.get_text() for t in ax.get_yticklabels()], [int(p.get_width()) for p in ax.patches]
 
 
-def test_label_distribution(trees: tuple[Path, Path], tmp_path: Path) -> None:
+def test_label_distribution_bars_are_the_tree_counts(trees, tmp_path: Path) -> None:
     tree, regrouped = trees
     out = tmp_path / "plots" / "label_distribution.png"
-    plot_label_distribution(tree, regrouped, out)
-    width, height = png_size(out)
-    assert width >= 13 * DPI - 2 and height >= 5 * DPI
+    fig = plot_label_distribution(tree, regrouped, out)
+    before, after = fig.axes
+    # Before: every official class in official order, as many images as its folder holds.
+    assert bars(before) == (list(classes(CATEGORY)), [3, 4, 1, 14, 2, 0, 2, 5, 1])
+    assert [p.get_hatch() for p in before.patches] == ["//"] + [None] * 8  # Invisible dropped
+    assert before.get_title() == "Before regrouping: 9 labels, 32 images"
+    # After: the groups with their merged labels, then the dropped label with its images.
+    names = [
+        "Sleeveless",
+        "Short Sleeves\n+ Cup Sleeves",
+        "Elbow Sleeves\n+ 3/4 Sleeves",
+        "Long Sleeves\n+ Wrist Length, Extra Long Sleeves",
+        "Invisible\n(dropped)",
+    ]
+    assert bars(after) == (names, [4, 15, 2, 8, 3])
+    assert after.get_title() == "After regrouping: 4 labels, 29 images (3 dropped)"
+    # A merged label's bar has the colour of its group.
+    colours = [p.get_facecolor() for p in before.patches]
+    assert colours[2] == colours[3] == after.patches[1].get_facecolor()
+    assert colours[6] == colours[7] == colours[8] == after.patches[3].get_facecolor()
+    assert len(set(colours[1:])) == 4
     with Image.open(out) as image:
-        assert np.asarray(image.convert("L")).std() > 10  # not blank
+        assert image.format == "PNG" and image.width == 1300
+    assert sorted(p.name for p in out.parent.iterdir()) == ["label_distribution.png"]
 
 
-def test_label_distribution_without_regrouping(trees: tuple[Path, Path], tmp_path: Path) -> None:
+def test_label_distribution_without_regrouping(trees, tmp_path: Path) -> None:
     tree, _ = trees
-    out = tmp_path / "same.png"
-    plot_label_distribution(tree, tree, out)
-    assert png_size(out)[0] > 1000
+    fig = plot_label_distribution(tree, tree, tmp_path / "same.png")
+    assert bars(fig.axes[0]) == bars(fig.axes[1])
+    assert not fig.axes[1].get_title().endswith("dropped)")
 
 
-def test_label_distribution_rejects_other_category(
-    trees: tuple[Path, Path], tmp_path: Path
-) -> None:
+def test_label_distribution_rejects_other_category(trees, tmp_path: Path) -> None:
     tree, regrouped = trees
     labels = json.loads((regrouped / "labels.json").read_text())
     labels["category"] = "coat_length_labels"
     (regrouped / "labels.json").write_text(json.dumps(labels))
-    with pytest.raises(ValueError, match="coat_length_labels"):
+    with pytest.raises(ValueError, match=f"{regrouped}: category 'coat_length_labels'"):
         plot_label_distribution(tree, regrouped, tmp_path / "x.png")
+    assert not (tmp_path / "x.png").exists()
 
 
-def png_pixels(path: Path) -> np.ndarray:
-    with Image.open(path) as image:
-        assert image.format == "PNG"
-        return np.asarray(image.convert("RGB")).astype(int)
+@pytest.fixture
+def drawn(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, list[Path]]]:
+    """The (title, paths) of every preview figure drawn."""
+    calls = []
+    original = label_stats.preview_figure
+
+    def record(title: str, paths: list[Path], per_label: int):
+        calls.append((title, paths))
+        return original(title, paths, per_label)
+
+    monkeypatch.setattr(label_stats, "preview_figure", record)
+    return calls
 
 
-def crop(pixels: np.ndarray, layout: PreviewLayout, x: int, y: int, w: int, h: int) -> np.ndarray:
-    """The PNG pixels of the mosaic rectangle (x, y, w, h)."""
-    left, top = layout.mosaic_left + x, layout.mosaic_top + y
-    return pixels[top : top + h, left : left + w]
-
-
-def ink(pixels: np.ndarray) -> np.ndarray:
-    """Text (or other dark) pixels."""
-    return pixels.max(axis=-1) < 160
-
-
-def red(pixels: np.ndarray) -> np.ndarray:
-    return (pixels[..., 0] > 150) & (pixels[..., 1] < 80) & (pixels[..., 2] < 80)
-
-
-def test_preview_grids(trees: tuple[Path, Path], tmp_path: Path) -> None:
-    tree, regrouped = trees
+def test_preview_grids(trees, tmp_path: Path, drawn) -> None:
+    tree, _ = trees
     out = tmp_path / "preview"
     paths = plot_preview_grids(tree, out, per_label=9, seed=3)
     # One PNG per label, in label order, the empty label (3/4 Sleeves) included.
     assert paths == [out / f"{slugify(n)}.png" for n in classes(CATEGORY)]
-    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in paths)
-    # Every grid has the same size: 3 columns of 192 px tiles, captions, a title.
-    layout = PreviewLayout.for_count(9)
-    assert (layout.cols, layout.rows) == (3, 3)
-    assert layout.figure_size == (3 * 192 + 2 * 12 + 2 * 14, 74 + 3 * (192 + 34) + 2 * 12 + 14)
-    assert {png_size(p) for p in paths} == {layout.figure_size}
-
-    regrouped_paths = plot_preview_grids(regrouped, tmp_path / "regrouped", per_label=4)
-    assert [p.stem for p in regrouped_paths] == [slugify(n) for n in GROUPS]
-    small = PreviewLayout.for_count(4)
-    assert (small.cols, small.rows) == (2, 2) and small.figure_size[0] == 480  # title room
-    assert {png_size(p) for p in regrouped_paths} == {small.figure_size}
-
-
-def test_preview_mosaic_holds_the_thumbnails(trees: tuple[Path, Path], tmp_path: Path) -> None:
-    """A tile is the image's own pixels, each enlarged to a block, drawn without resampling."""
-    tree, _ = trees
-    paths = plot_preview_grids(tree, tmp_path / "p", per_label=9, seed=3)
-    layout = PreviewLayout.for_count(9)
-    # Wrist Length: 2 images of 48 px, shown in cells 0 and 1 at 4x, each pixel a 4x4 block.
-    (wrist,) = [p for p in paths if p.stem == "wrist_length"]
-    pixels = png_pixels(wrist)
-    for i, image in enumerate(sorted((tree / "wrist_length").iterdir())):
-        tile, original = load_tile(image)
-        assert original == (48, 48)
-        source = np.asarray(Image.open(image).convert("RGB"))
-        expected = source.repeat(4, axis=0).repeat(4, axis=1)
-        assert np.array_equal(tile, expected)
-        x, y = layout.cell(i)
-        assert np.array_equal(crop(pixels, layout, x, y, 192, 192), expected)
-        caption = crop(pixels, layout, x, y + 192, 192, layout.caption)
-        assert ink(caption).sum() > 100  # file name and size under the tile
-        assert not red(caption).any()
-    for i in range(2, 9):  # the unused cells and their captions stay white
-        x, y = layout.cell(i)
-        assert (crop(pixels, layout, x, y, 192, 192 + layout.caption) == 255).all()
-    # Titles: category and label, and the image count, above the mosaic.
-    header = pixels[: layout.mosaic_top]
-    assert ink(header).sum() > 500
-
-
-def test_preview_of_an_empty_label(trees: tuple[Path, Path], tmp_path: Path) -> None:
-    tree, _ = trees
-    (tree / "invisible").rename(tmp_path / "elsewhere")  # a label without a folder at all
-    paths = plot_preview_grids(tree, tmp_path / "p", per_label=9)
-    layout = PreviewLayout.for_count(9)
-    for stem in ("3_4_sleeves", "invisible"):  # an empty folder, a missing folder
-        (path,) = [p for p in paths if p.stem == stem]
-        assert png_size(path) == layout.figure_size
-        pixels = png_pixels(path)
-        mosaic = crop(pixels, layout, 0, 0, layout.width, layout.height)
-        assert (mosaic == 238).all(axis=-1).sum() < 100  # no tile background (but text edges)
-        x, y = layout.width // 2, layout.height // 2
-        assert ink(crop(pixels, layout, x - 100, y - 20, 200, 40)).sum() > 200  # "no images"
-        assert ink(mosaic).sum() == ink(crop(pixels, layout, x - 100, y - 20, 200, 40)).sum()
-
-
-def test_unreadable_images_become_tiles(trees: tuple[Path, Path], tmp_path: Path) -> None:
-    tree, _ = trees
-    odd = tree / "short_sleeves"
-    for path in odd.iterdir():
-        if path.name.startswith("0"):
-            path.unlink()  # leave only the odd files: aaa (PNG data), bbb (grey), eee, fff
-    assert load_tile(odd / f"{'e' * 32}.jpg") is None
-    paths = plot_preview_grids(tree, tmp_path / "odd", per_label=9)
-    assert paths[3].stem == "short_sleeves"
-    layout = PreviewLayout.for_count(9)
-    assert png_size(paths[3]) == layout.figure_size
-    pixels = png_pixels(paths[3])
-    # Cell 0: the 40x30 blue image at 4x, 160x120, centred on a light grey cell.
-    x, y = layout.cell(0)
-    assert layout.placement(0, (120, 160)) == (x + 16, y + 36)
-    assert (crop(pixels, layout, x + 16, y + 36, 160, 120) == [0, 0, 255]).all()
-    assert (crop(pixels, layout, x, y, 192, 36) == 238).all()
-    # Cell 1: the 30x40 grey JPEG at 4x, 120x160.
-    x, y = layout.cell(1)
-    tile = crop(pixels, layout, x + 36, y + 16, 120, 160)
-    assert np.abs(tile - 128).max() <= 2 and (crop(pixels, layout, x, y, 36, 192) == 238).all()
-    # Cells 2 and 3: the empty and the garbage file, darker placeholders saying "unreadable"
-    # in red, also in their caption; the readable tiles have no red.
-    for i in (2, 3):
-        x, y = layout.cell(i)
-        tile = crop(pixels, layout, x, y, 192, 192)
-        assert red(tile).sum() > 50 and ((tile == 225).all(axis=-1)).mean() > 0.8
-        assert red(crop(pixels, layout, x, y + 192, 192, layout.caption)).sum() > 20
-    for i in (0, 1):
-        x, y = layout.cell(i)
-        assert not red(crop(pixels, layout, x, y, 192, 192 + layout.caption)).any()
-
-
-def test_tile_captions(tmp_path: Path) -> None:
-    image = tmp_path / f"{'c' * 32}.jpg"
-    Image.new("RGB", (512, 384), "red").save(image, "JPEG", quality=95)
-    size = image.stat().st_size
-    assert size > 1024
-    assert tile_caption(image, (512, 384)) == ("cccccccc….jpg", f"512×384 px, {size / 1024:.1f} kB")
-    empty = tmp_path / "short.jpg"
-    empty.write_bytes(b"")
-    assert tile_caption(empty, None) == ("short.jpg", "unreadable, 0 bytes")
-
-
-def test_preview_layout_composes_tiles() -> None:
-    layout = PreviewLayout(cols=2, rows=2, tile=8, gap=2, caption=3)
-    assert (layout.width, layout.height) == (18, 24)
-    assert [layout.cell(i) for i in range(4)] == [(0, 0), (10, 0), (0, 13), (10, 13)]
-    wide = np.full((4, 8, 3), 7, np.uint8)
-    tall = np.arange(2 * 6 * 3, dtype=np.uint8).reshape(6, 2, 3)
-    mosaic = layout.compose([wide, None, tall])
-    assert mosaic.shape == (24, 18, 4) and (mosaic[..., 3] == 255).all()
-    rgb = mosaic[..., :3]
-    assert (rgb[2:6, 0:8] == 7).all()  # centred vertically
-    assert (rgb[0:2, 0:8] == 238).all() and (rgb[6:8, 0:8] == 238).all()
-    assert (rgb[0:8, 10:18] == 225).all()  # placeholder
-    assert np.array_equal(rgb[14:20, 3:5], tall)  # centred horizontally in cell 2
-    assert (rgb[13:21, 10:18] == 255).all()  # no tile: white
-    assert (rgb[8:13] == 255).all()  # caption rows and gap
-    with pytest.raises(ValueError, match="do not fit"):
-        layout.compose([None] * 5)
-    with pytest.raises(ValueError, match="larger"):
-        layout.compose([np.zeros((9, 4, 3), np.uint8)])
-
-
-def test_preview_is_seeded(trees: tuple[Path, Path], tmp_path: Path) -> None:
-    tree, _ = trees
-
-    def pixels(folder: str, seed: int) -> np.ndarray:
-        (path,) = [
-            p for p in plot_preview_grids(tree, tmp_path / folder, per_label=2, seed=seed)
-            if p.stem == "short_sleeves"
-        ]  # fmt: skip
+    assert sorted(out.iterdir()) == sorted(paths)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["preview", "regrouped", "trees"]
+    sizes = set()
+    for path in paths:
         with Image.open(path) as image:
-            return np.asarray(image)
+            assert image.format == "PNG"
+            sizes.add(image.size)
+    assert sizes == {(720, 810)}  # every grid the same size
+    titles = {title.split("\n")[0].split(": ")[1]: title for title, _ in drawn}
+    assert titles["Short Sleeves"] == f"{CATEGORY}: Short Sleeves\n14 images, 9 chosen at random"
+    assert titles["Cup Sleeves"] == f"{CATEGORY}: Cup Sleeves\n1 image"
+    assert titles["3/4 Sleeves"] == f"{CATEGORY}: 3/4 Sleeves\n0 images"
+    chosen = dict(zip(titles, (p for _, p in drawn), strict=True))
+    assert len(chosen["Short Sleeves"]) == 9 and len(set(chosen["Short Sleeves"])) == 9
+    assert chosen["Long Sleeves"] == sorted((tree / "long_sleeves").iterdir())
+    assert all(p.parent == tree / "short_sleeves" for p in chosen["Short Sleeves"])
+    assert not any(p.name.startswith(".") for p in chosen["Short Sleeves"])
 
-    assert np.array_equal(pixels("a", 1), pixels("b", 1))
-    assert not np.array_equal(pixels("a", 1), pixels("c", 2))
+
+def test_preview_titles_name_merged_labels(trees, tmp_path: Path, drawn) -> None:
+    _, regrouped = trees
+    plot_preview_grids(regrouped, tmp_path / "p", per_label=4)
+    assert drawn[3][0] == (
+        f"{CATEGORY}: Long Sleeves\n8 images, 4 chosen at random; "
+        "merged: Wrist Length, Extra Long Sleeves"
+    )
 
 
-def test_preview_rejects_no_images_per_label(trees: tuple[Path, Path], tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="per_label"):
+def test_preview_figure_shows_each_image_with_its_caption(trees) -> None:
+    folder = trees[0] / "short_sleeves"
+    paths = [folder / name for name in ODD]
+    fig = preview_figure("the title", paths, per_label=9)
+    assert fig.get_suptitle() == "the title"
+    assert len(fig.axes) == 9 and not any(ax.axison for ax in fig.axes)
+    for ax, (name, size) in zip(fig.axes, ODD.items(), strict=False):
+        caption = ax.texts[-1].get_text()
+        assert caption.startswith(f"{name[:12]}….jpg\n")
+        file_size = (folder / name).stat().st_size
+        if size is None:  # a hatched placeholder saying "unreadable", the caption too
+            assert not ax.images and ax.patches[0].get_hatch() == "//"
+            assert ax.texts[0].get_text() == "unreadable"
+            assert caption.endswith(f"\nunreadable, {file_size} bytes")
+        else:
+            (image,) = ax.images
+            assert image.get_array().shape == (size[1], size[0], 3)
+            assert caption.endswith(f"\n{size[0]}×{size[1]} px, {file_size} bytes")
+            assert not ax.patches
+    assert np.array_equal(fig.axes[0].images[0].get_array()[0, 0], [0, 0, 255])
+    for ax in fig.axes[len(ODD) :]:  # unused cells stay empty
+        assert not ax.images and not ax.texts and not ax.patches
+
+
+def test_preview_of_an_empty_label() -> None:
+    fig = preview_figure("empty", [], per_label=4)
+    assert len(fig.axes) == 4 and not any(ax.images or ax.texts for ax in fig.axes)
+    assert [t.get_text() for t in fig.texts] == ["empty", "no images"]  # suptitle, then text
+
+
+def test_preview_is_seeded(trees, tmp_path: Path, drawn) -> None:
+    tree, _ = trees
+
+    def chosen(folder: str, seed: int) -> list[Path]:
+        start = len(drawn)
+        plot_preview_grids(tree, tmp_path / folder, per_label=2, seed=seed)
+        return [paths for _, paths in drawn[start:]]
+
+    assert chosen("a", 1) == chosen("b", 1)
+    assert chosen("a", 1) != chosen("c", 2)
+
+
+def test_preview_failure_leaves_no_folder(trees, tmp_path: Path, monkeypatch) -> None:
+    """A job killed or failing halfway leaves the old folder or none, never a partial one."""
+    out = tmp_path / "previews"
+    calls = []
+
+    def fail_third(title: str, paths: list[Path], per_label: int):
+        calls.append(title)
+        if len(calls) == 3:
+            raise RuntimeError("disk full")
+        return preview_figure(title, paths, per_label)
+
+    monkeypatch.setattr(label_stats, "preview_figure", fail_third)
+    with pytest.raises(RuntimeError, match="disk full"):
+        plot_preview_grids(trees[0], out, per_label=2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["regrouped", "trees"]
+
+
+def test_preview_rejects_no_images_per_label(trees, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="per_label must be at least 1, not 0"):
         plot_preview_grids(trees[0], tmp_path / "p", per_label=0)
 
 
@@ -287,13 +260,10 @@ def test_load_tile(tmp_path: Path) -> None:
     Image.fromarray(render_image("coat_length_labels", 3, np.random.default_rng(0), 512)).save(big)
     tile, original = load_tile(big, 100)
     assert original == (512, 512) and tile.shape == (100, 100, 3)
-
     png = tmp_path / "png.jpg"
     Image.new("RGB", (20, 10), "blue").save(png, "PNG")
-    tile, original = load_tile(png, 20)
-    assert original == (20, 10) and tile.shape == (10, 20, 3)
-    tile, _ = load_tile(png, 45)  # enlarged 2x, not 2.25x: whole blocks
-    assert tile.shape == (20, 40, 3) and (tile == (0, 0, 255)).all()
+    tile, original = load_tile(png, 45)  # small images are not enlarged
+    assert original == (20, 10) and tile.shape == (10, 20, 3) and (tile == (0, 0, 255)).all()
     gray = tmp_path / "gray.jpg"
     Image.new("L", (16, 16), 10).save(gray, "JPEG")
     assert load_tile(gray, 16)[0].shape == (16, 16, 3)
