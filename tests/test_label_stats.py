@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from matplotlib.figure import Figure
 from PIL import Image
 
 from fashionai.attributes import classes, slugify
@@ -221,14 +222,20 @@ def test_preview_of_an_empty_label() -> None:
     assert [t.get_text() for t in fig.texts] == ["empty", "no images"]  # suptitle, then text
 
 
-def test_preview_is_seeded(trees, tmp_path: Path, drawn) -> None:
-    tree, _ = trees
+def test_preview_is_seeded(trees, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    drawn = []
 
-    def chosen(folder: str, seed: int) -> list[Path]:
-        start = len(drawn)
+    def record(title: str, paths: list[Path], per_label: int) -> Figure:
+        drawn.append(paths)
+        return Figure(figsize=(1, 1))  # drawing is not what this test is about
+
+    def chosen(folder: str, seed: int) -> list[list[Path]]:
+        drawn.clear()
         plot_preview_grids(tree, tmp_path / folder, per_label=2, seed=seed)
-        return [paths for _, paths in drawn[start:]]
+        return list(drawn)
 
+    monkeypatch.setattr(label_stats, "preview_figure", record)
+    tree, _ = trees
     assert chosen("a", 1) == chosen("b", 1)
     assert chosen("a", 1) != chosen("c", 2)
 
