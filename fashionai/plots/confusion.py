@@ -8,8 +8,9 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+
+from fashionai.atomic import atomic_file
 
 LABEL_WIDTH = 16  # characters per line of a wrapped class name
 
@@ -19,10 +20,10 @@ def plot_confusion_matrix(
     class_names: Sequence[str],
     out_png: Path | str,
     title: str,
-) -> Path:
+) -> Figure:
     """Write a PNG with two panels: the counts (true class per row, predicted per column) and
-    the rows normalised to 1 (recall on the diagonal; an empty row stays 0). Uses the Agg
-    canvas directly, so no display and no global backend change. Returns the PNG path."""
+    the rows normalised to 1 (recall on the diagonal; an empty row stays 0). Returns the
+    figure."""
     counts = np.asarray(matrix, dtype=np.int64)
     k = len(class_names)
     if counts.shape != (k, k):
@@ -32,16 +33,14 @@ def plot_confusion_matrix(
     labels = [textwrap.fill(str(name), LABEL_WIDTH) for name in class_names]
 
     side = max(4.0, 0.62 * k + 2.2)  # inches per panel
-    fig = Figure(figsize=(2 * side + 1.2, side), layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = Figure(figsize=(2 * side + 1.2, side), dpi=110, layout="constrained")
     left, right = fig.subplots(1, 2)
     _panel(left, counts, labels, f"counts (n = {int(counts.sum())})", "{:d}", "Blues")
     _panel(right, rates, labels, "row-normalised (recall on diagonal)", "{:.2f}", "Greens", 1.0)
     fig.suptitle(title, fontsize="x-large")
-    out = Path(out_png)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    return out
+    with atomic_file(out_png) as partial:
+        fig.savefig(partial, format="png")
+    return fig
 
 
 def _panel(
