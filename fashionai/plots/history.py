@@ -12,6 +12,8 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 from matplotlib.transforms import blended_transform_factory
 
+from fashionai.atomic import atomic_file
+
 TRAIN_COLOUR = "tab:blue"
 VALIDATION_COLOUR = "tab:orange"
 BEST_COLOUR = "tab:green"
@@ -20,11 +22,11 @@ MARKERS_UP_TO = 40  # epochs; beyond that, plain lines read better
 TICK_EVERY_EPOCH_UP_TO = 15
 
 
-def plot_history(history_csv: Path, training_json: Path, out_png: Path) -> Path:
+def plot_history(history_csv: Path, training_json: Path, out_png: Path) -> Figure:
     """Two panels (accuracy, loss) of training and validation curves, written to ``out_png``.
 
     The best epoch (``training.json``) gets a vertical line and its validation accuracy an
-    annotation; the fine-tuning phase, if any, is shaded. Uses Matplotlib's Agg canvas only.
+    annotation; the fine-tuning phase, if any, is shaded. Returns the figure.
     """
     history = pd.read_csv(history_csv)
     summary = json.loads(Path(training_json).read_text())
@@ -41,18 +43,24 @@ def plot_history(history_csv: Path, training_json: Path, out_png: Path) -> Path:
     epochs = history["epoch"]
     marker = "o" if len(history) <= MARKERS_UP_TO else None
 
-    figure = Figure(figsize=(11, 4.8), layout="constrained")
+    figure = Figure(figsize=(11, 4.8), dpi=110, layout="constrained")
     accuracy_axes, loss_axes = figure.subplots(1, 2)
     for axes, metric in ((accuracy_axes, "accuracy"), (loss_axes, "loss")):
         if fine_tune_start is not None:
             _shade_fine_tuning(axes, int(epochs.min()), fine_tune_start, int(epochs.max()))
-        axes.plot(epochs, history[metric], color=TRAIN_COLOUR, marker=marker, markersize=3,
-                  label="training")  # fmt: skip
-        axes.plot(epochs, history[f"val_{metric}"], color=VALIDATION_COLOUR, marker=marker,
-                  markersize=3, label="validation")  # fmt: skip
+        line = {"marker": marker, "markersize": 3}
+        axes.plot(epochs, history[metric], color=TRAIN_COLOUR, label="training", **line)
+        axes.plot(
+            epochs, history[f"val_{metric}"], color=VALIDATION_COLOUR, **line, label="validation"
+        )
         if best_epoch is not None:
-            axes.axvline(best_epoch, color=BEST_COLOUR, linestyle="--", linewidth=1.2,
-                         label="best epoch (val_accuracy)")  # fmt: skip
+            axes.axvline(
+                best_epoch,
+                color=BEST_COLOUR,
+                linestyle="--",
+                linewidth=1.2,
+                label="best epoch (val_accuracy)",
+            )
         axes.set_xlabel("epoch")
         axes.set_ylabel(metric)
         if len(history) <= TICK_EVERY_EPOCH_UP_TO:
@@ -64,8 +72,8 @@ def plot_history(history_csv: Path, training_json: Path, out_png: Path) -> Path:
 
     accuracy_axes.set_ylim(0, 1.05)
     if best_epoch is not None and best_accuracy is not None:
-        accuracy_axes.plot([best_epoch], [best_accuracy], marker="*", markersize=13,
-                           color=BEST_COLOUR, markeredgecolor="white", zorder=5)  # fmt: skip
+        star = {"marker": "*", "markersize": 13, "markeredgecolor": "white", "zorder": 5}
+        accuracy_axes.plot([best_epoch], [best_accuracy], color=BEST_COLOUR, **star)
         # At the foot of the best-epoch line, where accuracy curves rarely go.
         right_half = best_epoch > (epochs.min() + epochs.max()) / 2
         foot = blended_transform_factory(accuracy_axes.transData, accuracy_axes.transAxes)
@@ -93,19 +101,18 @@ def plot_history(history_csv: Path, training_json: Path, out_png: Path) -> Path:
         f"({settings.get('image_size', '?')} px, {mode}), "
         f"{len(history)} epoch{'s' if len(history) != 1 else ''}"
     )
-    out_png = Path(out_png)
-    out_png.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(out_png, dpi=110)
-    return out_png
+    with atomic_file(out_png) as partial:
+        figure.savefig(partial, format="png")
+    return figure
 
 
 def _shade_fine_tuning(axes: Axes, first: int, start: int, last: int) -> None:
     """Shade the fine-tuning epochs ``start``..``last`` and name the band above the panel."""
-    axes.axvspan(start - 0.5, last + 0.5, color=FINE_TUNE_COLOUR, alpha=0.13, linewidth=0,
-                 label="fine-tuning (backbone trainable)")  # fmt: skip
+    label = "fine-tuning (backbone trainable)"
+    axes.axvspan(start - 0.5, last + 0.5, color=FINE_TUNE_COLOUR, alpha=0.13, lw=0, label=label)
     above = blended_transform_factory(axes.transData, axes.transAxes)
     late = start - first > 0.6 * (last - first)  # left-aligned text would run off the panel
-    axes.text(last + 0.4 if late else start - 0.4, 1.01,
-              f"fine-tuning from epoch {start}" + ("" if late else " \u2192"),
-              transform=above, va="bottom", ha="right" if late else "left", fontsize=9,
-              color=FINE_TUNE_COLOUR)  # fmt: skip
+    text = f"fine-tuning from epoch {start}" + ("" if late else " \u2192")
+    style = {"fontsize": 9, "color": FINE_TUNE_COLOUR, "va": "bottom"}
+    x, ha = (last + 0.4, "right") if late else (start - 0.4, "left")
+    axes.text(x, 1.01, text, transform=above, ha=ha, **style)
