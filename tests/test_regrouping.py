@@ -1,12 +1,14 @@
-"""Regroup plans: identity, the defaults, chains, and every configuration error."""
+"""Regroup plans: identity, the defaults of config.yaml, chains, and every configuration error."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+import yaml
 
 from fashionai.attributes import ATTRIBUTES, CATEGORIES
 from fashionai.regrouping import (
-    DEFAULT_REGROUP,
     LabelGroup,
     plan_regroup,
     validate_regroup_config,
@@ -30,21 +32,34 @@ def test_identity(spec):
     assert plan.dropped == ()
 
 
-def test_default_lapel_and_neck():
-    lapel = plan_regroup(LAPEL, DEFAULT_REGROUP[LAPEL])
-    assert members(lapel) == {
+@pytest.fixture(scope="module")
+def configured() -> dict:
+    """The ``regroup:`` block of the repository's config.yaml: the defaults users get."""
+    config = yaml.safe_load((Path(__file__).parents[1] / "config.yaml").read_text())
+    validate_regroup_config(config["regroup"], config["categories"])
+    return {
+        category: plan_regroup(category, config["regroup"].get(category))
+        for category in config["categories"]
+    }
+
+
+def test_config_yaml_regroups_lapel_and_neck(configured):
+    assert members(configured[LAPEL]) == {
         "Invisible": ("Invisible", "Collarless"),
         "Notched": ("Notched",),
         "Shawl Collar": ("Shawl Collar", "Plus Size Shawl"),
     }
-    assert [g.slug for g in lapel.groups] == ["invisible", "notched", "shawl_collar"]
-    neck = plan_regroup("neck_design_labels", DEFAULT_REGROUP["neck_design_labels"])
-    assert members(neck)["Turtle Neck"] == ("Turtle Neck", "Low Turtle Neck")
-    assert len(neck.groups) == 4
+    assert [g.slug for g in configured[LAPEL].groups] == ["invisible", "notched", "shawl_collar"]
+    assert members(configured["neck_design_labels"]) == {
+        "Invisible": ("Invisible",),
+        "Turtle Neck": ("Turtle Neck", "Low Turtle Neck"),
+        "Ruffle Semi-High Collar": ("Ruffle Semi-High Collar",),
+        "Draped Collar": ("Draped Collar",),
+    }
 
 
-def test_default_sleeve():
-    plan = plan_regroup(SLEEVE, DEFAULT_REGROUP[SLEEVE])
+def test_config_yaml_regroups_sleeve(configured):
+    plan = configured[SLEEVE]
     assert members(plan) == {
         "Sleeveless": ("Sleeveless",),
         "Short Sleeves": ("Cup Sleeves", "Short Sleeves"),
@@ -54,12 +69,16 @@ def test_default_sleeve():
     assert plan.dropped == ("Invisible",)
     assert plan.target_of("Invisible") is None
     assert plan.target_of("Cup Sleeves").slug == "short_sleeves"
-    assert plan.target_of("Long Sleeves").name == "Long Sleeves"
 
 
-def test_defaults_match_the_config_defaults():
-    validate_regroup_config(DEFAULT_REGROUP, CATEGORIES)
-    assert set(DEFAULT_REGROUP) == {LAPEL, "neck_design_labels", SLEEVE}
+def test_config_yaml_keeps_the_other_categories_as_they_are(configured):
+    assert set(configured) == set(CATEGORIES)
+    regrouped = {LAPEL, "neck_design_labels", SLEEVE}
+    for category in set(CATEGORIES) - regrouped:
+        assert [g.members for g in configured[category].groups] == [
+            (name,) for name in ATTRIBUTES[category]
+        ]
+        assert configured[category].dropped == ()
 
 
 def test_chains_resolve_to_the_end():
