@@ -133,7 +133,7 @@ def test_target_of_unknown_name():
                 "drop": ["Collarless", "Shawl Collar", "Plus Size Shawl", "Invisible"],
             },
             ["which is dropped", VALID],
-        ),  # fmt: skip
+        ),
         ({"merge": ["Notched", "Invisible"]}, ["'merge' must map label names"]),
         ({"drop": "Invisible"}, ["'drop' must be a list"]),
         (["merge"], ["expected a mapping"]),

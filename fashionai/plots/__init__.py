@@ -1,5 +1,5 @@
 """Figures of the workflow: label statistics, preview grids, learning curves, confusion matrices.
 
-Every module draws on matplotlib's Agg canvas directly (``Figure`` + ``FigureCanvasAgg``), so
-nothing needs a display and the global pyplot backend is never changed.
+Every module draws on a plain matplotlib ``Figure`` (no pyplot), so nothing needs a display,
+a figure is freed with its last reference, and the global pyplot backend is never changed.
 """
