@@ -9,25 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from fashionai.attributes import ATTRIBUTES, slugify
 
-DEFAULT_REGROUP: dict[str, dict[str, Any]] = {
-    "lapel_design_labels": {
-        "merge": {"Collarless": "Invisible", "Plus Size Shawl": "Shawl Collar"},
-    },
-    "neck_design_labels": {"merge": {"Low Turtle Neck": "Turtle Neck"}},
-    "sleeve_length_labels": {
-        "drop": ["Invisible"],
-        "merge": {
-            "Extra Long Sleeves": "Long Sleeves",
-            "Wrist Length": "Long Sleeves",
-            "3/4 Sleeves": "Elbow Sleeves",
-            "Cup Sleeves": "Short Sleeves",
-        },
-    },
-}
 _SPEC_KEYS = ("merge", "drop")
 
 

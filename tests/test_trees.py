@@ -12,8 +12,9 @@ import pytest
 
 from fashionai import trees
 from fashionai.attributes import ATTRIBUTES, slugify
-from fashionai.regrouping import DEFAULT_REGROUP, plan_regroup
+from fashionai.regrouping import plan_regroup
 from fashionai.trees import build_category_tree, link_or_copy, read_labels, regroup_tree
+from tests.workflow_helpers import CONFIG_REGROUP
 
 SLEEVE = "sleeve_length_labels"
 
@@ -159,7 +160,7 @@ def test_category_tree_unknown_category_and_missing_image(tmp_path):
 
 def test_regroup_tree(sleeve_tree, tmp_path):
     tree, _ = sleeve_tree
-    plan = plan_regroup(SLEEVE, DEFAULT_REGROUP[SLEEVE])
+    plan = plan_regroup(SLEEVE, CONFIG_REGROUP[SLEEVE])
     out = tmp_path / "regrouped" / SLEEVE
     messages: list[str] = []
     counts = regroup_tree(tree, out, plan, log=messages.append)
@@ -205,7 +206,7 @@ def test_regroup_errors(sleeve_tree, tmp_path):
         regroup_tree(tree, out, plan_regroup("skirt_length_labels", None), log=print)
     # the same image name in two labels that merge: impossible from decoding, caught anyway
     os.link(tree / "long_sleeves/long.jpg", tree / "wrist_length/long.jpg")
-    plan = plan_regroup(SLEEVE, DEFAULT_REGROUP[SLEEVE])
+    plan = plan_regroup(SLEEVE, CONFIG_REGROUP[SLEEVE])
     with pytest.raises(ValueError, match="image 'long.jpg' is in both") as info:
         regroup_tree(tree, out, plan, log=print)
     assert "merge into 'Long Sleeves'" in str(info.value)

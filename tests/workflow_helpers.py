@@ -11,6 +11,8 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
+# The regrouping a user gets by default: the regroup: block of the repository's config.yaml.
+CONFIG_REGROUP: dict = yaml.safe_load((REPO / "config.yaml").read_text())["regroup"]
 
 
 def tiny_config(**overrides: object) -> dict:
