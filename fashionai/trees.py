@@ -7,8 +7,9 @@ Layout: ``<tree>/<slug>/<image_name>`` and ``<tree>/labels.json``::
      "dropped": ["official name", ...],
      "counts": {"slug": n_images, ...}}
 
-Trees are written into ``<tree>.partial`` and renamed when complete. Images are hard links to
-the extracted files (a copy only across file systems), so a tree costs almost no disk space.
+Trees are built in a partial folder (:mod:`fashionai.atomic`) and renamed when complete.
+Images are hard links to the extracted files (a copy only across file systems), so a tree costs
+almost no disk space.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fashionai.archives import publish_directory
+from fashionai.atomic import atomic_folder
 from fashionai.attributes import ATTRIBUTES, slugify
 from fashionai.regrouping import RegroupPlan
 
@@ -47,35 +48,20 @@ def link_or_copy(src: str | Path, dst: str | Path) -> bool:
     return False
 
 
-def _partial(out_dir: Path) -> Path:
-    partial = out_dir.parent / (out_dir.name + ".partial")
-    if partial.is_dir() and not partial.is_symlink():
-        shutil.rmtree(partial)
-    elif os.path.lexists(partial):
-        partial.unlink()
-    partial.mkdir(parents=True)
-    return partial
-
-
 @contextmanager
 def _building(out_dir: Path, slugs: Iterable[str]) -> Iterator[Path]:
-    """A fresh ``.partial`` folder with one empty folder per slug, removed on any failure."""
-    partial = _partial(out_dir)
-    try:
+    """A fresh partial folder with one empty folder per slug, published as ``out_dir``."""
+    with atomic_folder(out_dir) as partial:
         for slug in slugs:
             (partial / slug).mkdir()
         yield partial
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
 
 
 def _publish(
     partial: Path, out_dir: Path, labels: dict[str, Any], linker: _Linker, log: Callable
 ) -> None:
-    """Write ``labels.json``, rename the finished tree into place and log what it holds."""
+    """Write ``labels.json`` and log what the tree holds; ``_building`` renames it into place."""
     _write_labels(partial, labels)
-    publish_directory(partial, out_dir)
     category, classes, counts = labels["category"], labels["classes"], labels["counts"]
     log(f"{category}: {sum(counts.values()):,} images in {len(classes)} labels -> {out_dir}")
     _log_counts(log, classes, counts)

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from fashionai import trees
+from fashionai.atomic import partial_path
 from fashionai.attributes import ATTRIBUTES, slugify
 from fashionai.regrouping import plan_regroup
 from fashionai.trees import build_category_tree, link_or_copy, read_labels, regroup_tree
@@ -93,7 +94,7 @@ def test_category_tree(sleeve_tree, tmp_path):
         path = tree / slugify(row["label"]) / row["image_name"]
         assert path.stat().st_ino == Path(row["image"]).stat().st_ino
         assert path.stat().st_nlink == 2
-    assert not (tree.parent / f"{SLEEVE}.partial").exists()
+    assert not partial_path(tree).exists()
     labels = json.loads((tree / "labels.json").read_text())
     assert labels["category"] == SLEEVE
     assert labels["dropped"] == []
@@ -117,12 +118,12 @@ def test_category_tree_returns_counts_logs_and_replaces(tmp_path):
     tree = tmp_path / "tree"
     tree.mkdir()
     (tree / "stale.txt").write_text("old")
-    (tmp_path / "tree.partial").mkdir()  # left over by a killed run
+    partial_path(tmp_path / "tree").mkdir()  # left over by a killed run
     messages: list[str] = []
     counts = build_category_tree(decoded, "skirt_length_labels", tree, log=messages.append)
     assert counts["short_length"] == 1 and sum(counts.values()) == 1
     assert not (tree / "stale.txt").exists()
-    assert not (tmp_path / "tree.partial").exists()
+    assert not partial_path(tmp_path / "tree").exists()
     text = "\n".join(messages)
     assert "1 hard-linked, 0 copied" in text
     assert "short_length (Short Length): 1 images" in text
@@ -144,7 +145,7 @@ def test_category_tree_bad_rows(tmp_path, rows, words):
         build_category_tree(decoded, "skirt_length_labels", tmp_path / "tree", log=print)
     assert words in str(info.value)
     assert not (tmp_path / "tree").exists()
-    assert not (tmp_path / "tree.partial").exists()
+    assert not partial_path(tmp_path / "tree").exists()
 
 
 def test_category_tree_unknown_category_and_missing_image(tmp_path):
@@ -155,7 +156,7 @@ def test_category_tree_unknown_category_and_missing_image(tmp_path):
     with pytest.raises(FileNotFoundError, match="a.jpg"):
         build_category_tree(decoded, "skirt_length_labels", tmp_path / "tree", log=print)
     assert not (tmp_path / "tree").exists()
-    assert not (tmp_path / "tree.partial").exists()
+    assert not partial_path(tmp_path / "tree").exists()
 
 
 def test_regroup_tree(sleeve_tree, tmp_path):
@@ -189,7 +190,7 @@ def test_regroup_tree(sleeve_tree, tmp_path):
         "dropped": ["Invisible"],
         "counts": counts,
     }  # fmt: skip
-    assert not (tmp_path / "regrouped" / f"{SLEEVE}.partial").exists()
+    assert not partial_path(tmp_path / "regrouped" / SLEEVE).exists()
 
 
 def test_regroup_identity_copies_the_tree_shape(sleeve_tree, tmp_path):
@@ -210,7 +211,7 @@ def test_regroup_errors(sleeve_tree, tmp_path):
     with pytest.raises(ValueError, match="image 'long.jpg' is in both") as info:
         regroup_tree(tree, out, plan, log=print)
     assert "merge into 'Long Sleeves'" in str(info.value)
-    assert not out.exists() and not (tmp_path / "out.partial").exists()
+    assert not out.exists() and not partial_path(tmp_path / "out").exists()
 
 
 def test_read_labels_errors(sleeve_tree, tmp_path):
