@@ -74,7 +74,8 @@ def check_archives(config: Mapping[str, Any]) -> None:
     The folder is ``results/extracted/<archive_id>``; names that differ only in case collide
     too (they are one folder on case-insensitive file systems). A name starting with ``.`` is
     refused: the workflow keeps those for partial outputs (``.partial.<name>``, ``.old.<name>``),
-    so such an archive's folder could be another extraction's scratch folder.
+    so such an archive's folder could be another extraction's scratch folder. Braces are
+    refused too: Snakemake reads them in a path as wildcards.
     """
     archives = [(f"archives[{index}]", path) for index, path in enumerate(config["archives"])]
     if config["questions"]:
@@ -87,6 +88,11 @@ def check_archives(config: Mapping[str, Any]) -> None:
                 f"{key} = {path!r}: its extraction folder name {folder!r} starts with '.', which "
                 f"is kept for partial outputs ({PARTIAL_PREFIX}<name>, {OLD_PREFIX}<name>); "
                 "rename the file"
+            )
+        if "{" in folder or "}" in folder:
+            raise ConfigError(
+                f"{key} = {path!r}: braces in an archive's name are read by Snakemake as "
+                "wildcards; rename the file"
             )
         if folder.casefold() in folders:
             other_key, other = folders[folder.casefold()]
