@@ -1,60 +1,175 @@
-"""Checks of the workflow configuration that a JSON schema cannot express.
+"""The workflow configuration: checked once, before any job, with every default filled in.
 
-The schema (schemas/config.schema.yaml) checks types, ranges and names; this module checks what
-depends on the files and on the class table. Both run when the workflow starts, before any job.
+``schemas/config.schema.yaml`` is the one place for each key's type, range, names and default.
+:func:`validate_config` checks a configuration against it, fills the defaults in, then checks
+what a schema cannot express: files that must exist, archives whose extraction folders would
+collide, label names of the class table, and ``train`` keys that depend on each other. The rest
+of the code reads every key without a fallback of its own. Importing this module is cheap (the
+workflow does it at parse time): no numpy, pandas, Pillow or TensorFlow.
+
+Messages read ``<key> = <value>: <problem>``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import copy
+import functools
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
 
 from fashionai.archives import archive_id
-from fashionai.regrouping import validate_regroup_config
+from fashionai.atomic import OLD_PREFIX, PARTIAL_PREFIX
+from fashionai.regrouping import plan_regroup
+from fashionai.training.backbones import BACKBONES
+
+SCHEMA_FILE = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
 
 
 class ConfigError(ValueError):
     """A configuration value that cannot work; the message names the key and the value."""
 
 
-def _produced_by_workflow(path: str, config: Mapping) -> bool:
-    """True for archives the workflow generates itself (the synthetic dataset)."""
-    synthetic_dir = (config.get("synthetic") or {}).get("out_dir", "resources/synthetic")
-    return Path(path).parent == Path(synthetic_dir)
+@functools.cache
+def load_schema() -> dict[str, Any]:
+    """The configuration schema (schemas/config.schema.yaml)."""
+    with SCHEMA_FILE.open(encoding="utf-8") as file:
+        return yaml.safe_load(file)
 
 
-def check_config(config: Mapping, workdir: Path) -> None:
-    """Raise ConfigError naming the key and value of the first problem found."""
-    archives = config["archives"]
-    ids: dict[str, str] = {}
-    for index, path in enumerate(archives):
-        key = f"archives[{index}]"
-        if not (workdir / path).is_file() and not _produced_by_workflow(path, config):
-            raise ConfigError(f"{key}: archive {path!r} does not exist (relative to {workdir})")
-        identifier = archive_id(path)
-        if identifier in ids:
+def schema_defaults(section: str) -> dict[str, Any]:
+    """The schema's default of every key of a section such as ``train``."""
+    properties = load_schema()["properties"][section]["properties"]
+    return {
+        key: copy.deepcopy(spec["default"]) for key, spec in properties.items() if "default" in spec
+    }
+
+
+def validate_config(config: dict[str, Any]) -> dict[str, Any]:
+    """Check ``config`` and fill its defaults in place; raise ConfigError at the first problem.
+
+    Relative paths are relative to the working directory (the workflow's). Returns ``config``.
+    """
+    schema = load_schema()
+    validator = _filling_defaults(jsonschema.validators.validator_for(schema))(schema)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(config))
+    if error is not None:
+        raise ConfigError(_describe(error))
+    check_archives(config)
+    for category, spec in (config["regroup"] or {}).items():
+        try:
+            plan_regroup(category, spec)
+        except ValueError as problem:
+            raise ConfigError(f"regroup.{category} = {spec!r}: {problem}") from None
+    check_train(config["train"], where="train")
+    return config
+
+
+def check_archives(config: Mapping[str, Any]) -> None:
+    """Each archive (training and questions) extracts into a folder of its own, and exists.
+
+    The folder is ``results/extracted/<archive_id>``; names that differ only in case collide
+    too (they are one folder on case-insensitive file systems). A name starting with ``.`` is
+    refused: the workflow keeps those for partial outputs (``.partial.<name>``, ``.old.<name>``),
+    so such an archive's folder could be another extraction's scratch folder. Braces are
+    refused too: Snakemake reads them in a path as wildcards.
+    """
+    archives = [(f"archives[{index}]", path) for index, path in enumerate(config["archives"])]
+    if config["questions"]:
+        archives.append(("questions", config["questions"]))
+    folders: dict[str, tuple[str, str]] = {}
+    for key, path in archives:
+        folder = archive_id(path)
+        if folder.startswith((".", PARTIAL_PREFIX, OLD_PREFIX)):
             raise ConfigError(
-                f"{key}: archive {path!r} has the same name as {ids[identifier]!r}; "
-                "each archive needs a distinct file name"
+                f"{key} = {path!r}: its extraction folder name {folder!r} starts with '.', which "
+                f"is kept for partial outputs ({PARTIAL_PREFIX}<name>, {OLD_PREFIX}<name>); "
+                "rename the file"
             )
-        ids[identifier] = path
-    questions = config.get("questions")
-    if (
-        questions
-        and not (workdir / questions).is_file()
-        and not _produced_by_workflow(questions, config)
-    ):
-        raise ConfigError(f"questions: archive {questions!r} does not exist")
-    try:
-        validate_regroup_config(config.get("regroup") or {}, config["categories"])
-    except (KeyError, ValueError) as error:
-        raise ConfigError(f"regroup: {error}") from None
-    train = config["train"]
-    weights = train.get("weights")
-    if weights not in (None, "imagenet") and not (workdir / weights).is_file():
-        raise ConfigError(f"train.weights: weights file {weights!r} does not exist")
-    if train.get("backbone") == "SmallCNN" and weights == "imagenet":
+        if "{" in folder or "}" in folder:
+            raise ConfigError(
+                f"{key} = {path!r}: braces in an archive's name are read by Snakemake as "
+                "wildcards; rename the file"
+            )
+        if folder.casefold() in folders:
+            other_key, other = folders[folder.casefold()]
+            raise ConfigError(
+                f"{key} = {path!r}: extracts into the same folder results/extracted/{folder} as "
+                f"{other_key} = {other!r}; give each archive a distinct name"
+            )
+        folders[folder.casefold()] = (key, path)
+    out_dir = Path(config["synthetic"]["out_dir"])
+    for key, path in archives:
+        if Path(path).parent != out_dir and not Path(path).is_file():  # out_dir: generated
+            raise ConfigError(f"{key} = {path!r}: no such file (relative to {Path.cwd()})")
+
+
+def check_train(settings: Mapping[str, Any], where: str = "train") -> None:
+    """Check the keys of a train mapping that depend on each other or on files.
+
+    ``settings``: a schema-valid train mapping with its defaults (``train:``, or an experiment's
+    settings merged over it); ``where`` is its name in messages (``train``).
+    """
+    backbone = settings["backbone"]
+    spec = BACKBONES[backbone]
+    weights = settings["weights"]
+    if weights == "imagenet" and not spec.imagenet:
         raise ConfigError(
-            "train.weights: 'imagenet' weights do not exist for train.backbone 'SmallCNN'; "
-            "use null or a local weights file"
+            f"{where}.weights = 'imagenet': there are no ImageNet weights for {where}.backbone "
+            f"{backbone!r}; use null or a local weights file"
         )
+    if weights not in (None, "imagenet") and not Path(weights).is_file():
+        raise ConfigError(f"{where}.weights = {weights!r}: no such file (relative to {Path.cwd()})")
+    if settings["image_size"] < spec.min_size:
+        raise ConfigError(
+            f"{where}.image_size = {settings['image_size']!r}: {where}.backbone {backbone!r} "
+            f"needs at least {spec.min_size} px"
+        )
+    if settings["fine_tune"] and settings["head_epochs"] >= settings["epochs"]:
+        raise ConfigError(
+            f"{where}.head_epochs = {settings['head_epochs']!r}: must be below {where}.epochs "
+            f"({settings['epochs']!r}) with {where}.fine_tune: true"
+        )
+    views = settings["views"]
+    if views is not None and views > 1 and not settings["augmentations"]:
+        raise ConfigError(
+            f"{where}.views = {views!r}: more than one view needs {where}.augmentations "
+            "(without them every view is the same image)"
+        )
+
+
+def _filling_defaults(validator_class: type) -> type:
+    """A validator class that sets each missing property to its schema default first."""
+    check_properties = validator_class.VALIDATORS["properties"]
+
+    def properties(validator, properties, instance, schema) -> Iterable:
+        if validator.is_type(instance, "object"):
+            for name, subschema in properties.items():
+                if "default" in subschema and name not in instance:
+                    instance[name] = copy.deepcopy(subschema["default"])
+        yield from check_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(validator_class, {"properties": properties})
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    """``key = value: problem`` for a schema error."""
+    path = error.absolute_path
+    key = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in path)
+    key = key.lstrip(".")
+    if "propertyNames" in error.absolute_schema_path:
+        return f"{key}.{error.instance}: not a known key; {error.message}"
+    if error.validator == "additionalProperties":
+        known = error.schema.get("properties", {})
+        name = next(name for name in error.instance if name not in known)
+        return (
+            f"{key + '.' if key else ''}{name} = {error.instance[name]!r}: not a known key; "
+            f"known keys: {', '.join(known)}"
+        )
+    if error.validator == "required":
+        name = next(name for name in error.validator_value if name not in error.instance)
+        return f"{key + '.' if key else ''}{name}: missing; it has no default"
+    return f"{key or 'config'} = {error.instance!r}: {error.message}"

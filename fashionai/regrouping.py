@@ -111,16 +111,3 @@ def plan_regroup(category: str, spec: Mapping | None) -> RegroupPlan:
     if not groups:
         raise ValueError(f"{where}: every class is dropped; keep at least one; {valid}")
     return RegroupPlan(category, groups, tuple(n for n in names if n in dropped))
-
-
-def validate_regroup_config(regroup: Mapping | None, categories: Sequence[str]) -> None:
-    """Check the ``regroup`` configuration: known category keys, and every plan builds."""
-    for category in categories:
-        _known_category(category)
-    if regroup is None:
-        return
-    if not isinstance(regroup, Mapping):
-        raise ValueError(f"regroup: expected a mapping from attribute to spec, got {regroup!r}")
-    for category, spec in regroup.items():
-        _known_category(category)
-        plan_regroup(category, spec)

@@ -1,31 +1,34 @@
-# Configuration checks, constants and input functions shared by the rules.
+# Configuration checks, constants and input functions shared by the rules. Parsing stays
+# light: nothing here imports numpy, pandas, Pillow, matplotlib or TensorFlow.
 import os
+import re
 import sys
-from pathlib import Path
-
-from snakemake.utils import validate
 
 sys.path.insert(0, workflow.basedir)
 
 from fashionai.archives import archive_id
-from fashionai.config import check_config
-from fashionai.synthetic import ARCHIVE_NAMES
+from fashionai.config import validate_config
+from fashionai.outputs import WEIGHTS_FILE, model_dir
 
-validate(config, "../schemas/config.schema.yaml")
-check_config(config, Path.cwd())
+validate_config(config)  # the schema's defaults filled in; raises before any job runs
 
 CATEGORIES = list(config["categories"])
 ARCHIVES = {archive_id(path): path for path in config["archives"]}
 EXTRACTABLE = dict(ARCHIVES)
-if config.get("questions"):
+if config["questions"]:
     EXTRACTABLE[archive_id(config["questions"])] = config["questions"]
 TRAIN = config["train"]
 SYNTHETIC = config["synthetic"]
 
 
+def one_of(names):
+    """A wildcard constraint matching exactly these names (regex characters escaped)."""
+    return "|".join(re.escape(name) for name in names)
+
+
 wildcard_constraints:
-    category="|".join(CATEGORIES),
-    archive="|".join(EXTRACTABLE),
+    category=one_of(CATEGORIES),
+    archive=one_of(EXTRACTABLE),
 
 
 def archive_path(wildcards):
@@ -64,23 +67,24 @@ def all_outputs():
     outputs = data_outputs() + ["results/summary.csv", "results/summary.md"]
     for category in CATEGORIES:
         outputs += [
-            f"results/models/{category}/best.weights.h5",
+            f"{model_dir(category)}/{WEIGHTS_FILE}",
             f"results/plots/{category}/learning_curves.png",
             f"results/eval/{category}/metrics.json",
             f"results/eval/{category}/confusion_matrix.png",
         ]
-    if config.get("questions"):
+    if config["questions"]:
         outputs.append("results/submission.csv")
     return outputs
 
 
+# The train: keys that only the workflow reads (fetching weights, the jobs' threads): left out of
+# the training settings, so that changing them does not rerun training.
+WORKFLOW_TRAIN_KEYS = ("fetch_weights", "weights_url", "threads")
+
+
 def train_settings():
     """The train: config as the training script takes it, with fetched weights resolved."""
-    settings = {
-        k: v
-        for k, v in TRAIN.items()
-        if k not in ("fetch_weights", "weights_url", "threads")
-    }
+    settings = {k: v for k, v in TRAIN.items() if k not in WORKFLOW_TRAIN_KEYS}
     fetched = weights_input(None)
     if fetched:
         settings["weights"] = fetched

@@ -1,4 +1,5 @@
 # The synthetic dataset in the real archive layout, for the demo and the tests.
+from fashionai.synthetic import ARCHIVE_NAMES
 
 
 rule make_synthetic:

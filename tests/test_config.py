@@ -1,46 +1,208 @@
-"""Bad configuration is refused before any job runs, with a message naming key and value."""
+"""Bad configuration is refused before any job runs, with a message naming the key and the value.
+
+Each refused case runs the workflow for real (no dry run): a refusal that came late, from a job,
+would leave results/ or resources/ behind, and the test checks that neither exists.
+"""
 
 from __future__ import annotations
 
+import io
+import os
+import tarfile
+import zipfile
 from pathlib import Path
 
 import pytest
 
-from tests.workflow_helpers import run_snakemake, tiny_config
+from tests.workflow_helpers import REPO, run_snakemake, tiny_config
 
-
-def dry_run(tmp_path: Path, **overrides: object):
-    return run_snakemake(tmp_path, tiny_config(**overrides), "data", extra=("--dry-run",))
+SYNTHETIC = "resources/synthetic"
+HEAVY = ("numpy", "pandas", "PIL", "matplotlib", "tensorflow", "keras")
 
 
 def test_tiny_config_plans(tmp_path: Path) -> None:
-    result = dry_run(tmp_path)
+    result = run_snakemake(tmp_path, tiny_config(), "data", extra=("--dry-run",))
     assert result.returncode == 0, result.stderr
     assert "make_synthetic" in result.stdout + result.stderr
 
 
-@pytest.mark.parametrize(
-    ("overrides", "expected"),
-    [
-        ({"train": {"backbone": "ResNet9000"}}, "ResNet9000"),
-        ({"train": {"epochs": 0}}, "epochs"),
-        ({"train": {"batch_size": -4}}, "batch_size"),
-        ({"train": {"validation_split": 1.5}}, "validation_split"),
-        ({"train": {"augmentations": ["flip", "zoom"]}}, "zoom"),
-        ({"train": {"typo_key": 1}}, "typo_key"),
-        ({"categories": ["hat_length_labels"]}, "hat_length_labels"),
-        ({"regroup": {"neck_design_labels": {"merge": {"Polo Neck": "Turtle Neck"}}}}, "Polo Neck"),
-        ({"regroup": {"sleeve_length_labels": {"drop": ["Very Long"]}}}, "Very Long"),
-        ({"archives": ["resources/raw/missing_round.tar"]}, "missing_round.tar"),
-        ({"archives": ["resources/raw/labels.rar"]}, "labels.rar"),
-        ({"train": {"weights": "resources/weights/nowhere.h5"}}, "nowhere.h5"),
-        ({"train": {"weights": "imagenet"}}, "SmallCNN"),
-        ({"extract": {"max_ratio": 0}}, "max_ratio"),
-    ],
-)
-def test_bad_config_is_refused_naming_the_key(tmp_path: Path, overrides, expected: str) -> None:
-    result = dry_run(tmp_path, **overrides)
-    assert result.returncode != 0
+# case: (config overrides, fragments the message must hold: the key and the value)
+REFUSED = {
+    "unknown backbone": (
+        {"train": {"backbone": "ResNet9000"}},
+        ["train.backbone = 'ResNet9000': "],
+    ),
+    "zero epochs": ({"train": {"epochs": 0}}, ["train.epochs = 0: "]),
+    "negative batch size": ({"train": {"batch_size": -4}}, ["train.batch_size = -4: "]),
+    "validation split above 1": (
+        {"train": {"validation_split": 1.5}},
+        ["train.validation_split = 1.5: "],
+    ),
+    "unknown augmentation": (
+        {"train": {"augmentations": ["flip", "zoom"]}},
+        ["train.augmentations[1] = 'zoom': "],
+    ),
+    "unknown train key": ({"train": {"typo_key": 7}}, ["train.typo_key = 7: not a known key"]),
+    "negative seed": ({"train": {"seed": -1}}, ["train.seed = -1: "]),
+    "zero max ratio": ({"extract": {"max_ratio": 0}}, ["extract.max_ratio = 0: "]),
+    "unknown category": (
+        {"categories": ["hat_length_labels"]},
+        ["categories[0] = 'hat_length_labels': "],
+    ),
+    "unknown regroup category": (
+        {"regroup": {"hat_labels": {"drop": ["Invisible"]}}},
+        ["regroup.hat_labels: not a known"],
+    ),
+    "unknown merge label": (
+        {"regroup": {"neck_design_labels": {"merge": {"Polo Neck": "Turtle Neck"}}}},
+        ["regroup.neck_design_labels = ", "merge from 'Polo Neck' is not a class"],
+    ),
+    "unknown drop label": (
+        {"regroup": {"sleeve_length_labels": {"drop": ["Very Long"]}}},
+        ["regroup.sleeve_length_labels = ", "drop 'Very Long' is not a class"],
+    ),
+    "missing archive": (
+        {"archives": ["resources/raw/missing_round.tar"]},
+        ["archives[0] = 'resources/raw/missing_round.tar': no such file"],
+    ),
+    "not an archive": (
+        {"archives": ["resources/raw/labels.rar"]},
+        ["archives[0] = 'resources/raw/labels.rar': "],
+    ),
+    "missing weights file": (
+        {"train": {"weights": "resources/weights/nowhere.h5"}},
+        ["train.weights = 'resources/weights/nowhere.h5': no such file"],
+    ),
+    "SmallCNN with imagenet": (
+        {"train": {"weights": "imagenet"}},
+        ["train.weights = 'imagenet': there are no ImageNet weights", "'SmallCNN'"],
+    ),
+    "head epochs not below epochs": (
+        {"train": {"fine_tune": True, "epochs": 2, "head_epochs": 2}},
+        ["train.head_epochs = 2: must be below train.epochs (2)"],
+    ),
+    "views without augmentations": (
+        {"train": {"views": 3}},
+        ["train.views = 3: more than one view needs"],
+    ),
+    "image size below the backbone minimum": (
+        {"train": {"backbone": "MobileNetV3Small", "image_size": 24}},
+        ["train.image_size = 24: train.backbone 'MobileNetV3Small' needs at least 32 px"],
+    ),
+    "tar and zip of one name": (
+        {"archives": ["resources/raw/round.tar", "resources/raw/round.zip"]},
+        ["archives[1] = 'resources/raw/round.zip'", "archives[0] = 'resources/raw/round.tar'"],
+    ),
+    "names differing in case": (
+        {"archives": ["resources/raw/Round.tar", "resources/raw/round.tar.gz"]},
+        ["archives[1] = 'resources/raw/round.tar.gz'", "archives[0] = 'resources/raw/Round.tar'"],
+    ),
+    "questions named like a training archive": (
+        {"questions": f"{SYNTHETIC}/warm_up_train_20180201.zip"},
+        [
+            f"questions = '{SYNTHETIC}/warm_up_train_20180201.zip'",
+            f"archives[1] = '{SYNTHETIC}/warm_up_train_20180201.tar'",
+        ],
+    ),
+    ".partial. archive name": (
+        {"archives": [f"{SYNTHETIC}/round.tar", f"{SYNTHETIC}/.partial.round.tar"]},
+        [f"archives[1] = '{SYNTHETIC}/.partial.round.tar': ", "'.partial.round' starts with"],
+    ),
+    ".old. archive name": (
+        {"archives": [f"{SYNTHETIC}/.old.round.zip"]},
+        [f"archives[0] = '{SYNTHETIC}/.old.round.zip': ", "'.old.round' starts with"],
+    ),
+    "braces in an archive name": (
+        {"archives": ["resources/raw/round{1}.tar"]},
+        ["archives[0] = 'resources/raw/round{1}.tar': braces"],
+    ),
+}
+
+
+@pytest.mark.parametrize(("overrides", "expected"), REFUSED.values(), ids=REFUSED)
+def test_bad_config_is_refused_before_any_job(
+    tmp_path: Path, overrides: dict, expected: list[str]
+) -> None:
+    result = run_snakemake(tmp_path, tiny_config(**overrides), "data")
     output = result.stdout + result.stderr
-    assert expected in output, output[-3000:]
+    assert result.returncode != 0, output[-3000:]
+    for fragment in expected:
+        assert fragment in output, output[-3000:]
     assert not (tmp_path / "results").exists()
+    assert not (tmp_path / "resources").exists()
+
+
+def _archive(path: Path) -> None:
+    """A tiny archive holding one text file, zip or tar by its suffix."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".zip":
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("Annotations/readme.txt", "hi")
+        return
+    with tarfile.open(path, "w") as archive:
+        member = tarfile.TarInfo("Annotations/readme.txt")
+        member.size = 2
+        archive.addfile(member, io.BytesIO(b"hi"))
+
+
+def test_archive_names_with_regex_characters_extract(tmp_path: Path) -> None:
+    names = {"warm_up (1)": "warm_up (1).tar", "round+2": "round+2.zip", "a[1]": "a[1].tar"}
+    for file in names.values():
+        _archive(tmp_path / "resources/raw" / file)
+    config = tiny_config(archives=[f"resources/raw/{file}" for file in names.values()])
+    planned = run_snakemake(tmp_path, config, "data", extra=("--dry-run",))
+    assert planned.returncode == 0, planned.stderr[-3000:]
+    folders = [f"results/extracted/{name}" for name in names]
+    for folder in folders:
+        assert f"output: {folder}\n" in planned.stdout, planned.stdout[-3000:]
+    extracted = run_snakemake(tmp_path, config, *folders)
+    assert extracted.returncode == 0, extracted.stderr[-3000:]
+    for folder in folders:
+        assert (tmp_path / folder / "Annotations/readme.txt").read_text() == "hi"
+
+
+# Installed as sitecustomize in the snakemake process: records each import of a heavy module
+# made while a frame of this repository (Snakefile, rules, the package) is on the stack.
+IMPORT_WATCH = """
+import builtins, os, sys
+
+_import = builtins.__import__
+_repo = os.environ["WATCH_REPO"] + os.sep
+_heavy = set(os.environ["WATCH_HEAVY"].split())
+
+
+def _watched(name, globals=None, locals=None, fromlist=(), level=0):
+    if level == 0 and name.partition(".")[0] in _heavy:
+        frame = sys._getframe(1)
+        while frame is not None:
+            file = frame.f_code.co_filename
+            if file.startswith(_repo) and "site-packages" not in file:
+                with open(os.environ["WATCH_REPORT"], "a") as report:
+                    report.write(f"{name} imported from {file}:{frame.f_lineno}\\n")
+                break
+            frame = frame.f_back
+    return _import(name, globals, locals, fromlist, level)
+
+
+builtins.__import__ = _watched
+"""
+
+
+def test_parsing_the_workflow_imports_nothing_heavy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(IMPORT_WATCH)
+    report = tmp_path / "imports.txt"
+    report.touch()
+    path = os.environ.get("PYTHONPATH")
+    monkeypatch.setenv("PYTHONPATH", f"{site}{os.pathsep}{path}" if path else str(site))
+    monkeypatch.setenv("WATCH_REPO", str(REPO))
+    monkeypatch.setenv("WATCH_HEAVY", " ".join(HEAVY))
+    monkeypatch.setenv("WATCH_REPORT", str(report))
+    config = tiny_config(questions=f"{SYNTHETIC}/fashionAI_attributes_test_a_20180222.tar")
+    result = run_snakemake(tmp_path / "work", config, extra=("--dry-run",))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "predict" in result.stdout  # the whole DAG was built, input functions included
+    assert report.read_text() == ""

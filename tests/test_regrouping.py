@@ -11,7 +11,6 @@ from fashionai.attributes import ATTRIBUTES, CATEGORIES
 from fashionai.regrouping import (
     LabelGroup,
     plan_regroup,
-    validate_regroup_config,
 )
 
 LAPEL = "lapel_design_labels"
@@ -36,7 +35,6 @@ def test_identity(spec):
 def configured() -> dict:
     """The ``regroup:`` block of the repository's config.yaml: the defaults users get."""
     config = yaml.safe_load((Path(__file__).parents[1] / "config.yaml").read_text())
-    validate_regroup_config(config["regroup"], config["categories"])
     return {
         category: plan_regroup(category, config["regroup"].get(category))
         for category in config["categories"]
@@ -151,17 +149,3 @@ def test_errors_name_the_category_and_the_name(spec, words):
 def test_unknown_category():
     with pytest.raises(ValueError, match="'hat_labels' is not a known attribute"):
         plan_regroup("hat_labels", None)
-
-
-def test_validate_regroup_config():
-    validate_regroup_config(None, CATEGORIES)
-    validate_regroup_config({}, ["skirt_length_labels"])
-    validate_regroup_config({SLEEVE: None}, [SLEEVE])
-    with pytest.raises(ValueError, match="'shoe_labels' is not a known attribute"):
-        validate_regroup_config({"shoe_labels": {"drop": ["Invisible"]}}, CATEGORIES)
-    with pytest.raises(ValueError, match="'skirt' is not a known attribute"):
-        validate_regroup_config({}, ["skirt"])
-    with pytest.raises(ValueError, match="regroup of sleeve_length_labels: drop 'Hood'"):
-        validate_regroup_config({SLEEVE: {"drop": ["Hood"]}}, CATEGORIES)
-    with pytest.raises(ValueError, match="expected a mapping from attribute"):
-        validate_regroup_config([SLEEVE], CATEGORIES)

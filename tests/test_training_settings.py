@@ -5,35 +5,58 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import fields
+from pathlib import Path
 
 import pytest
 from training_helpers import subprocess_env
 
+from fashionai.config import ConfigError, check_train, load_schema, schema_defaults, validate_config
+from fashionai.training.augment import AUGMENTATIONS
 from fashionai.training.backbones import BACKBONES, check_backbone
 from fashionai.training.settings import TrainSettings
 
 
-def test_defaults_match_the_design() -> None:
+def test_defaults_are_the_schema_defaults() -> None:
+    defaults = schema_defaults("train")
     settings = TrainSettings.from_config(None)
     assert settings == TrainSettings()
-    assert settings.backbone == "ResNet50V2" and settings.weights == "imagenet"
-    assert settings.image_size == 224
-    assert (settings.batch_size, settings.epochs, settings.patience) == (32, 60, 15)
-    assert (settings.validation_split, settings.seed, settings.gpus) == (0.3, 117, 1)
-    assert settings.augmentations == () and settings.fine_tune is False
-    assert (settings.learning_rate, settings.head_epochs, settings.dropout) == (1e-3, 10, 0.2)
-    assert settings.class_weights is True and settings.mixed_precision is False
-    assert settings.views is None and settings.cache_features and settings.cache_images
+    for field in fields(TrainSettings):
+        expected = defaults[field.name]
+        assert getattr(settings, field.name) == (
+            tuple(expected) if isinstance(expected, list) else expected
+        ), field.name
+    assert TrainSettings.from_config({"epochs": 3}) == TrainSettings(epochs=3)
+
+
+def test_schema_names_the_backbones_and_augmentations_of_the_code() -> None:
+    train = load_schema()["properties"]["train"]["properties"]
+    assert train["backbone"]["enum"] == list(BACKBONES)
+    assert train["augmentations"]["items"]["enum"] == list(AUGMENTATIONS)
 
 
 def test_from_config_takes_every_key() -> None:
     mapping = {
-        "backbone": "InceptionResNetV2", "weights": "resources/weights/x.h5", "image_size": 299,
-        "batch_size": 16, "epochs": 30, "patience": 5, "validation_split": 0.25, "seed": 1,
-        "augmentations": ["flip", "contrast"], "fine_tune": True, "gpus": 2,
-        "learning_rate": 0.01, "head_epochs": 3, "dropout": 0.0, "class_weights": False,
-        "mixed_precision": True, "views": 4, "cache_features": False, "cache_images": False,
-    }  # fmt: skip
+        "backbone": "InceptionResNetV2",
+        "weights": "resources/weights/x.h5",
+        "image_size": 299,
+        "batch_size": 16,
+        "epochs": 30,
+        "patience": 5,
+        "validation_split": 0.25,
+        "seed": 1,
+        "augmentations": ["flip", "contrast"],
+        "fine_tune": True,
+        "gpus": 2,
+        "learning_rate": 0.01,
+        "head_epochs": 3,
+        "dropout": 0.0,
+        "class_weights": False,
+        "mixed_precision": True,
+        "views": 4,
+        "cache_features": False,
+        "cache_images": False,
+    }
     settings = TrainSettings.from_config(mapping)
     assert settings.augmentations == ("flip", "contrast")
     data = settings.to_dict()
@@ -42,11 +65,19 @@ def test_from_config_takes_every_key() -> None:
     hash(settings)
 
 
+def config_with(**train: object) -> dict:
+    """A whole configuration whose train: block is ``train`` (the archives are generated)."""
+    return {
+        "archives": ["resources/synthetic/fashionAI_attributes_train_20180222.tar"],
+        "categories": ["skirt_length_labels"],
+        "train": {"backbone": "ResNet50V2", "weights": None, **train},
+    }
+
+
 @pytest.mark.parametrize(
     ("key", "value"),
     [
         ("backbone", "ResNet51"),
-        ("weights", ""),
         ("weights", 3),
         ("image_size", 16),  # below ResNet50V2's 32 px
         ("image_size", "224"),
@@ -57,7 +88,6 @@ def test_from_config_takes_every_key() -> None:
         ("validation_split", 0),
         ("validation_split", 1.5),
         ("seed", -1),
-        ("augmentations", ["flip", "zoom"]),
         ("augmentations", ["flip", "flip"]),
         ("augmentations", "flip"),
         ("fine_tune", "yes"),
@@ -71,32 +101,56 @@ def test_from_config_takes_every_key() -> None:
         ("views", 2),  # without augmentations every view is the same
         ("cache_features", "no"),
         ("cache_images", 0),
+        ("weights", "resources/weights/missing.h5"),
     ],
 )
-def test_bad_values_name_the_key_and_the_value(key: str, value: object) -> None:
-    with pytest.raises(ValueError) as error:
-        TrainSettings.from_config({key: value})
-    message = str(error.value)
-    assert f"train.{key}" in message
-    assert repr(value) in message or str(value) in message
+def test_bad_values_name_the_key_and_the_value(
+    key: str, value: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as error:
+        validate_config(config_with(**{key: value}))
+    assert str(error.value).startswith(f"train.{key} = {value!r}: ")
+
+
+def test_validation_fills_the_defaults_in() -> None:
+    config = validate_config(config_with(epochs=3))
+    assert config["train"] == {**schema_defaults("train"), "weights": None, "epochs": 3}
+    assert config["eval"] == schema_defaults("eval")
+    assert config["questions"] is None
 
 
 def test_unknown_key_is_rejected() -> None:
     with pytest.raises(ValueError, match=r"train\.learningrate.*0\.1.*known keys"):
         TrainSettings.from_config({"learningrate": 0.1})
+    with pytest.raises(ConfigError, match=r"^train\.learningrate = 0\.1: not a known key"):
+        validate_config(config_with(learningrate=0.1))
 
 
-def test_small_cnn_has_no_imagenet_weights() -> None:
-    with pytest.raises(ValueError, match=r"train\.weights: 'imagenet'.*SmallCNN"):
-        TrainSettings.from_config({"backbone": "SmallCNN"})
-    assert TrainSettings.from_config({"backbone": "SmallCNN", "weights": None, "image_size": 16})
+@pytest.mark.parametrize(
+    ("train", "message"),
+    [
+        ({"backbone": "SmallCNN", "weights": "imagenet"}, "ImageNet weights for train.backbone"),
+        ({"fine_tune": True, "epochs": 10}, "must be below train.epochs (10) with"),
+        ({"views": 2}, "more than one view needs train.augmentations"),
+        ({"image_size": 31}, "'ResNet50V2' needs at least 32 px"),
+        ({"backbone": "InceptionResNetV2", "image_size": 74}, "needs at least 75 px"),
+    ],
+)
+def test_check_train_names_where_the_settings_come_from(train: dict, message: str) -> None:
+    settings = {**schema_defaults("train"), **train}
+    with pytest.raises(ConfigError) as error:
+        check_train(settings, where="experiments.wide")
+    assert str(error.value).startswith("experiments.wide.")
+    assert message.replace("train.", "experiments.wide.") in str(error.value)
 
 
-def test_head_epochs_must_leave_fine_tuning_epochs() -> None:
-    with pytest.raises(ValueError, match=r"train\.head_epochs: 10 .*train\.epochs \(10\)"):
-        TrainSettings.from_config({"fine_tune": True, "epochs": 10})
+def test_dependent_train_values_that_fit() -> None:
     # Without fine-tuning head_epochs is not used, so it is not held against epochs.
-    assert TrainSettings.from_config({"epochs": 5}).epochs == 5
+    check_train({**schema_defaults("train"), "epochs": 5})
+    check_train({**schema_defaults("train"), "views": 2, "augmentations": ["flip"]})
+    small = {"backbone": "SmallCNN", "weights": None, "image_size": 8}
+    check_train({**schema_defaults("train"), **small})
 
 
 def test_check_backbone_lists_the_supported_ones() -> None:
@@ -109,11 +163,11 @@ def test_check_backbone_lists_the_supported_ones() -> None:
         assert name in str(error.value)
 
 
-def test_settings_do_not_import_tensorflow() -> None:
-    """The workflow checks settings at start-up: that must not load TensorFlow."""
+def test_settings_and_config_import_nothing_heavy() -> None:
+    """The workflow checks the configuration at parse time: no TensorFlow, numpy or Pillow."""
     code = (
-        "import sys; import fashionai.training.settings, fashionai.training.weights; "
-        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules"
+        "import sys, fashionai.config, fashionai.training.settings, fashionai.training.weights; "
+        "assert not {'tensorflow', 'keras', 'numpy', 'pandas', 'PIL'} & set(sys.modules)"
     )
     subprocess.run([sys.executable, "-c", code], check=True, env=subprocess_env())
 

@@ -61,7 +61,6 @@ BACKBONES: dict[str, BackboneSpec] = {
     "MobileNetV3Small": BackboneSpec("MobileNetV3Small", "mobilenet_v3", None, 32),
     SMALL_CNN: BackboneSpec(None, None, (1 / 255.0, 0.0), 8, imagenet=False),
 }
-DEFAULT_BACKBONE = "ResNet50V2"
 
 
 def check_backbone(name: str) -> None:
