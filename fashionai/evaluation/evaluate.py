@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from fashionai.atomic import atomic_file, write_text
@@ -101,14 +102,14 @@ def _scores(
 ) -> dict[str, Any]:
     """The metrics of the predicted rows of ``subset``, with ``flip_tta`` when there is TTA."""
     keep = ((rows["subset"] == subset) & rows["predicted"]).to_numpy()
-    truth = (rows.loc[keep, "label_index"], rows.loc[keep, "code"])
-    metrics = evaluate_predictions(
-        predictions.plain[keep], *truth, trained.classes, trained.category
-    )
+
+    def score(probabilities: np.ndarray) -> dict[str, Any]:
+        truth = rows.loc[keep, "label_index"], rows.loc[keep, "code"]
+        return evaluate_predictions(probabilities[keep], *truth, trained.classes, trained.category)
+
+    metrics = score(predictions.plain)
     if predictions.flipped_tta is not None:
-        flipped = evaluate_predictions(
-            predictions.flipped_tta[keep], *truth, trained.classes, trained.category
-        )
+        flipped = score(predictions.flipped_tta)
         metrics["flip_tta"] = {key: flipped[key] for key in TTA_KEYS}
     return metrics
 
