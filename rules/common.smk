@@ -9,7 +9,6 @@ sys.path.insert(0, workflow.basedir)
 
 from fashionai.archives import archive_id
 from fashionai.config import check_config
-from fashionai.synthetic import ARCHIVE_NAMES
 
 validate(config, "../schemas/config.schema.yaml")
 check_config(config, Path.cwd())

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from demo.synthetic import render_image
 from fashionai.attributes import classes, slugify
 from fashionai.plots.label_stats import (
     DPI,
@@ -20,7 +21,6 @@ from fashionai.plots.label_stats import (
     plot_preview_grids,
     tile_caption,
 )
-from fashionai.synthetic import render_image
 
 CATEGORY = "sleeve_length_labels"
 COUNTS = {"Invisible": 3, "Sleeveless": 4, "Cup Sleeves": 1, "Short Sleeves": 10,

@@ -15,8 +15,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from fashionai.attributes import ATTRIBUTES
-from fashionai.synthetic import (
+from demo.synthetic import (
     ANNOTATION_FILES,
     ARCHIVE_NAMES,
     ARCHIVE_ROOTS,
@@ -25,6 +24,7 @@ from fashionai.synthetic import (
     main,
     render_image,
 )
+from fashionai.attributes import ATTRIBUTES
 
 KEY_OF = {name: key for key, name in ARCHIVE_NAMES.items()}
 HEX_IMAGE = re.compile(r"Images/([a-z_]+)/([0-9a-f]{32})\.jpg")
