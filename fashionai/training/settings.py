@@ -30,6 +30,7 @@ class TrainSettings:
     backbone: str = DEFAULT_BACKBONE
     weights: str | None = "imagenet"
     image_size: int = 224
+    resize: str = "stretch"  # or "pad": see fashionai.training.images
     batch_size: int = 32
     epochs: int = 60
     patience: int = 15
