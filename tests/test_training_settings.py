@@ -33,6 +33,7 @@ def test_from_config_takes_every_key() -> None:
         "augmentations": ["flip", "contrast"], "fine_tune": True, "gpus": 2,
         "learning_rate": 0.01, "head_epochs": 3, "dropout": 0.0, "class_weights": False,
         "mixed_precision": True, "views": 4, "cache_features": False, "cache_images": False,
+        "resize": "pad",
     }  # fmt: skip
     settings = TrainSettings.from_config(mapping)
     assert settings.augmentations == ("flip", "contrast")
