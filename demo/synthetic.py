@@ -70,7 +70,7 @@ _MTIME = 1519257600  # 2018-02-22, fixed so that the same seed gives the same by
 _ZIP_DATE = (2018, 4, 18, 0, 0, 0)
 _JPEG_QUALITY = 90
 _MAYBE_FRACTION = 0.2
-_AMBIGUOUS_FRACTION = 0.3  # at difficulty 1: rows whose image shows the nearest class
+_AMBIGUOUS_FRACTION = 0.15  # at difficulty 1: rows whose image shows the nearest class
 # macOS AppleDouble header: what the real ._*.jpg sidecar files start with.
 _SIDECAR_BYTES = b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        " + bytes(50)
 
@@ -350,7 +350,7 @@ def _coordinates(
 def _clutter(pixels: np.ndarray, rng: np.random.Generator, difficulty: float) -> None:
     """Discs and bars of random colours in the background, more of them at higher difficulty."""
     gx, gy = _grid(pixels.shape[0])
-    for _ in range(int(rng.poisson(8.0 * difficulty))):
+    for _ in range(int(rng.poisson(4.0 * difficulty))):
         cx, cy, r = rng.uniform((0.0, 0.0, 0.03), (1.0, 1.0, 0.15))
         if rng.random() < 0.5:
             mask = _disk(gx, gy, cx, cy, r)
@@ -402,8 +402,8 @@ def render_image(
         raise ValueError(f"difficulty must be between 0 and 1, not {difficulty}")
     d = difficulty
     dx, dy, scale, hue_jitter, value_jitter, brightness, noise, tilt = rng.uniform(
-        (-0.07 - 0.08 * d, -0.05 - 0.08 * d, 0.8 - 0.2 * d, -0.025 - 0.1 * d, 0.85, 0.82, 2, -40),
-        (0.07 + 0.08 * d, 0.05 + 0.08 * d, 0.98, 0.025 + 0.1 * d, 1.1, 1.15, 9 + 16 * d, 40),
+        (-0.07 - 0.04 * d, -0.05 - 0.04 * d, 0.8 - 0.1 * d, -0.025 - 0.05 * d, 0.85, 0.82, 2, -40),
+        (0.07 + 0.04 * d, 0.05 + 0.04 * d, 0.98, 0.025 + 0.05 * d, 1.1, 1.15, 9 + 8 * d, 40),
     )
     x, y = _coordinates(size, class_index, dx, dy, scale)
 
@@ -415,9 +415,9 @@ def render_image(
 
     style_class, length = class_index, 0.0
     if d > 0:
-        if rng.random() < d:  # colour and pattern of any class
+        if rng.random() < 0.4 * d:  # colour and pattern of any class
             style_class = int(rng.integers(len(names)))
-        length = d * float(rng.uniform(-0.06, 0.06))
+        length = d * float(rng.uniform(-0.05, 0.05))
         _clutter(pixels, rng, d)
     style = _style(attribute, style_class)
     r, g, b = colorsys.hsv_to_rgb((style.hue + hue_jitter) % 1.0, 0.75, 1.0)
@@ -430,7 +430,7 @@ def render_image(
         _pattern_mask(style.pattern, x, y, max(0.075, 4.0 / size)),
         colour,
         pattern_colour,
-        accent=_ACCENT + (colour - _ACCENT) * (0.6 * d),  # details fade into the garment
+        accent=_ACCENT + (colour - _ACCENT) * (0.4 * d),  # details fade into the garment
         length=length,
     )
     _DRAW[attribute](canvas, class_index if class_index else 1)
