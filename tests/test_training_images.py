@@ -37,53 +37,51 @@ def png(tmp_path: Path, height: int, width: int) -> str:
     ],
 )
 def test_design_keeps_the_top_and_length_the_bottom(category: str, anchor: str) -> None:
-    assert pad_anchor(category) == anchor
+    assert pad_anchor("pad", category) == anchor
+    assert pad_anchor("stretch", category) is None
 
 
 def test_wide_design_image_is_padded_below(tmp_path: Path) -> None:
-    image = decode_and_resize(png(tmp_path, 10, 20), 20, "pad", pad_anchor("neck_design_labels"))
+    image = decode_and_resize(png(tmp_path, 10, 20), 20, pad_anchor("pad", "neck_design_labels"))
     assert image.shape == (20, 20, 3)
     assert np.all(image.numpy()[:10] == GREY)
     assert np.all(image.numpy()[10:] == 0)
 
 
 def test_wide_length_image_is_padded_above(tmp_path: Path) -> None:
-    image = decode_and_resize(png(tmp_path, 10, 20), 20, "pad", pad_anchor("pant_length_labels"))
+    image = decode_and_resize(png(tmp_path, 10, 20), 20, pad_anchor("pad", "pant_length_labels"))
     assert np.all(image.numpy()[:10] == 0)
     assert np.all(image.numpy()[10:] == GREY)
 
 
 @pytest.mark.parametrize("anchor", ["top", "bottom"])
 def test_tall_image_is_padded_left_and_right_equally(tmp_path: Path, anchor: str) -> None:
-    image = decode_and_resize(png(tmp_path, 20, 10), 20, "pad", anchor).numpy()
+    image = decode_and_resize(png(tmp_path, 20, 10), 20, anchor).numpy()
     assert np.all(image[:, :5] == 0)
     assert np.all(image[:, 5:15] == GREY)
     assert np.all(image[:, 15:] == 0)
 
 
 def test_padding_happens_before_resizing(tmp_path: Path) -> None:
-    image = decode_and_resize(png(tmp_path, 20, 40), 10, "pad", "top").numpy()
+    image = decode_and_resize(png(tmp_path, 20, 40), 10, "top").numpy()
     assert image.shape == (10, 10, 3)
     np.testing.assert_allclose(image[:4], GREY, atol=0.01)  # row 4-5: the blurred edge
     np.testing.assert_allclose(image[6:], 0, atol=0.01)
 
 
 def test_stretch_is_the_default_and_fills_the_square(tmp_path: Path) -> None:
-    path = png(tmp_path, 10, 20)
-    stretched = decode_and_resize(path, 20).numpy()
-    np.testing.assert_array_equal(stretched, decode_and_resize(path, 20, "stretch").numpy())
+    stretched = decode_and_resize(png(tmp_path, 10, 20), 20, pad_anchor("stretch", "")).numpy()
     assert np.all(stretched == GREY)
 
 
 def test_load_images_passes_the_mode_on(tmp_path: Path) -> None:
-    batch = load_images([png(tmp_path, 10, 20)], 20, "pad", "bottom")
+    batch = load_images([png(tmp_path, 10, 20)], 20, "bottom")
     assert np.all(batch[0, :10] == 0)
     assert np.all(batch[0, 10:] == GREY)
 
 
 def test_unknown_mode_and_anchor_are_refused_by_name(tmp_path: Path) -> None:
-    path = png(tmp_path, 10, 20)
-    with pytest.raises(ValueError, match="resize must be one of stretch, pad, not 'crop'"):
-        decode_and_resize(path, 20, "crop")
+    with pytest.raises(ValueError, match="train.resize must be one of stretch, pad, not 'crop'"):
+        pad_anchor("crop", "skirt_length_labels")
     with pytest.raises(ValueError, match="pad anchor must be top or bottom, not 'left'"):
-        decode_and_resize(path, 20, "pad", "left")
+        decode_and_resize(png(tmp_path, 10, 20), 20, "left")

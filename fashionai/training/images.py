@@ -15,7 +15,7 @@ prints it), half what a plain bilinear resize of the full image gives.
 
 ``train.resize`` chooses how a non-square image becomes square: ``stretch`` (the aspect ratio
 changes) or ``pad`` (black borders first, :func:`pad_to_square`), at training, evaluation and
-prediction alike.
+prediction alike: each passes ``pad=pad_anchor(resize, category)`` to the decoder.
 """
 
 from __future__ import annotations
@@ -60,13 +60,18 @@ def decode_for_size(path: tf.Tensor | str, image_size: int) -> tf.Tensor:
     return tf.ensure_shape(image, [None, None, 3])
 
 
-def pad_anchor(category: str) -> str:
-    """Where a wide image of ``category`` keeps its content when padded to a square.
+def pad_anchor(resize: str, category: str) -> str | None:
+    """How images of ``category`` become square under ``train.resize``.
 
+    None for ``stretch``; for ``pad``, the edge where a wide image keeps its content:
     ``bottom`` for the ``*_length_labels`` (hems sit at the bottom of the frame, the padding
     goes above), ``top`` for the rest, the ``*_design_labels`` (necklines and collars sit at
     the top, the padding goes below).
     """
+    if resize not in RESIZE_MODES:
+        raise ValueError(f"train.resize must be one of {', '.join(RESIZE_MODES)}, not {resize!r}")
+    if resize == "stretch":
+        return None
     return "bottom" if category.endswith("_length_labels") else "top"
 
 
@@ -84,21 +89,17 @@ def pad_to_square(image: tf.Tensor, anchor: str) -> tf.Tensor:
     return tf.image.pad_to_bounding_box(image, top, (side - width) // 2, side, side)
 
 
-def decode_and_resize(
-    path: tf.Tensor | str, image_size: int, resize: str = "stretch", anchor: str = "top"
-) -> tf.Tensor:
+def decode_and_resize(path: tf.Tensor | str, image_size: int, pad: str | None = None) -> tf.Tensor:
     """The image at ``path`` resized to ``image_size`` square, float32 in [0, 255].
 
-    DCT-scaled JPEG decoding (:func:`decode_for_size`); with ``resize="pad"`` padding to a
-    square at ``anchor`` (:func:`pad_to_square`, the anchor from :func:`pad_anchor`); then
-    bilinear, antialiased when a side still shrinks 2x or more. Raises
+    DCT-scaled JPEG decoding (:func:`decode_for_size`); with ``pad`` (``top`` or ``bottom``,
+    from :func:`pad_anchor`) padding to a square first (:func:`pad_to_square`), else the image
+    is stretched; then bilinear, antialiased when a side still shrinks 2x or more. Raises
     ``tf.errors.InvalidArgumentError`` / ``NotFoundError`` for a bad file.
     """
-    if resize not in RESIZE_MODES:
-        raise ValueError(f"resize must be one of {', '.join(RESIZE_MODES)}, not {resize!r}")
     image = decode_for_size(path, image_size)
-    if resize == "pad":
-        image = pad_to_square(image, anchor)
+    if pad is not None:
+        image = pad_to_square(image, pad)
     size = (image_size, image_size)
     shrinks_2x = tf.reduce_max(tf.shape(image)[:2]) >= 2 * image_size
     resized = tf.cond(
@@ -109,18 +110,16 @@ def decode_and_resize(
     return tf.clip_by_value(resized, 0.0, 255.0)
 
 
-def load_images(
-    paths: Sequence[str | Path], image_size: int, resize: str = "stretch", anchor: str = "top"
-) -> np.ndarray:
+def load_images(paths: Sequence[str | Path], image_size: int, pad: str | None = None) -> np.ndarray:
     """The images at ``paths`` as one float32 array ``(n, size, size, 3)``, for prediction.
 
-    ``resize`` and ``anchor`` as in :func:`decode_and_resize`. A file that cannot be read or
-    decoded raises ValueError naming it.
+    ``pad`` as in :func:`decode_and_resize`. A file that cannot be read or decoded raises
+    ValueError naming it.
     """
     images = np.empty((len(paths), image_size, image_size, 3), dtype=np.float32)
     for i, path in enumerate(paths):
         try:
-            images[i] = decode_and_resize(str(path), image_size, resize, anchor).numpy()
+            images[i] = decode_and_resize(str(path), image_size, pad).numpy()
         except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError) as error:
             raise ValueError(f"cannot decode image {path}: {error.message}") from None
     return images
