@@ -26,11 +26,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )  # fmt: skip
     predict.add_argument("--batch-size", type=int, default=32)
     predict.add_argument("images", nargs="+", type=Path, help="image files (JPEG, PNG, ...)")
+    commands.add_parser("devices", help="check that TensorFlow can train on this machine's GPUs")
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.command == "devices":
+        from fashionai.device_check import check_devices
+
+        return check_devices()
     missing = [str(p) for p in args.images if not p.is_file()]
     if missing:
         print(f"error: no such image file: {', '.join(missing)}", file=sys.stderr)
