@@ -6,12 +6,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
 from fashionai.evaluation.metric import evaluate_predictions
 from fashionai.evaluation.report import load_validation, write_metrics
+from fashionai.gpus import claim_gpus
 from fashionai.joblog import job_log
 from fashionai.plots.confusion import plot_confusion_matrix
 
 TTA_KEYS = ("accuracy", "basic_precision", "ap", "official_basic_precision", "official_ap")
 
 with job_log(snakemake.log[0]) as log:
+    claim_gpus(snakemake.resources.get("gpu", 0), log=log)  # before TensorFlow starts
     # Imported here so that TensorFlow's start-up messages land in the job's log.
     from fashionai.inference import load_trained_model, predict_files
     from fashionai.training.devices import configure_devices
