@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
+from itertools import combinations
 from pathlib import Path
 
 import pytest
 
 from fashionai import gpus
 from fashionai.gpus import Gpu, claim_gpus, gpu_pool, list_gpus
+from tests.workflow_helpers import REPO, run_snakemake, tiny_config
 
-REPO = Path(__file__).resolve().parents[1]
 STAND_IN = REPO / "tests" / "bin"
 UUID = "GPU-5ae0f00d-0000-4000-8000-{:012d}"
 
@@ -241,3 +244,39 @@ def test_a_job_waits_while_all_gpus_are_held_and_says_so(
     output, _ = waiter.communicate(timeout=30)
     assert waiter.returncode == 0
     assert "GPUs: claimed 0 of 0, 1 at " in output.splitlines()[-1]
+
+
+# End to end: the workflow on two stand-in GPUs, three categories, two training jobs at a time.
+
+CATEGORIES = ["collar_design_labels", "skirt_length_labels", "sleeve_length_labels"]
+
+
+@pytest.mark.slow
+def test_training_jobs_running_at_once_never_share_a_gpu(
+    fake_gpus: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each training job records the GPUs it had and when it ran (training.json)."""
+    for name, value in fake_gpus.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    config = tiny_config(categories=CATEGORIES, train={"gpus": 1, "cache_features": False})
+    targets = [f"results/models/{c}/training.json" for c in CATEGORIES]
+    result = run_snakemake(tmp_path / "run", config, *targets, extra=("--resources", "gpu=2"))
+    assert result.returncode == 0, result.stderr[-6000:]
+    jobs = []
+    for category in CATEGORIES:
+        summary = json.loads(
+            (tmp_path / "run/results/models" / category / "training.json").read_text()
+        )
+        log = (tmp_path / "run/logs/train" / f"{category}.log").read_text()
+        devices = summary["gpu_devices"]
+        assert devices in ("0", "1"), (category, devices)
+        assert f"GPUs: claimed {devices} of 0, 1 at " in log
+        assert f": CUDA_VISIBLE_DEVICES={devices}\n" in log
+        started = datetime.fromisoformat(summary["started"])
+        finished = datetime.fromisoformat(summary["finished"])
+        jobs.append((category, devices, started, finished))
+    at_once = [(a, b) for a, b in combinations(jobs, 2) if a[2] < b[3] and b[2] < a[3]]
+    assert at_once, f"no two training jobs ran at the same time, nothing was tested: {jobs}"
+    for a, b in at_once:
+        assert a[1] != b[1], f"{a[0]} and {b[0]} ran at the same time on GPU {a[1]}: {jobs}"
