@@ -4,9 +4,10 @@ Snakemake counts the ``gpu`` resource but does not say which GPU a job gets, so 
 script calls :func:`claim_gpus` first, before anything imports TensorFlow. It sets
 ``CUDA_VISIBLE_DEVICES`` to the job's own GPUs:
 
-- ``gpu=0``: ``""``, the job sees no GPU.
 - Inside a Slurm job that Slurm gave GPUs (``CUDA_VISIBLE_DEVICES``, ``SLURM_STEP_GPUS`` or
-  ``SLURM_JOB_GPUS``) and no more than the job asks for: Slurm's assignment, as it is.
+  ``SLURM_JOB_GPUS``), no more than the job asks for, or any with ``gpu=0`` (GPUs asked for
+  with ``--gres``): Slurm's assignment, as it is.
+- ``gpu=0`` otherwise: ``""``, the job sees no GPU.
 - Otherwise the job claims ``gpu`` free GPUs of the pool: the GPUs ``nvidia-smi -L`` lists, or
   those of a ``CUDA_VISIBLE_DEVICES`` set for the whole workflow (indices or UUIDs). A claim is
   an ``flock`` on one lock file per GPU (named by its UUID) in ``$FASHIONAI_GPU_LOCK_DIR``
@@ -138,17 +139,18 @@ def claim_gpus(
     count = int(count)
     if count < 0:
         raise ValueError(f"the gpu resource must be 0 or more, not {count}")
-    if count == 0:
-        environ[VISIBLE] = ""
-        log(f"GPUs: none asked for (gpu=0): {VISIBLE}=''")
-        return []
     assigned = slurm_assignment(environ)
-    if assigned is not None and len(assigned.split(",")) <= count:
+    # gpu=0 with GPUs from Slurm: the job asked for them another way (--gres in the profile).
+    if assigned is not None and (count == 0 or len(assigned.split(",")) <= count):
         slurm = ", ".join(
             f"{name}={environ[name]}" for name in SLURM_GPU_VARIABLES if name in environ
         )
         log(f"GPUs: Slurm job {environ['SLURM_JOB_ID']} was given {slurm}; used as it is")
         return environ[VISIBLE].split(",") if environ.get(VISIBLE) else None
+    if count == 0:
+        environ[VISIBLE] = ""
+        log(f"GPUs: none asked for (gpu=0): {VISIBLE}=''")
+        return []
     try:
         gpus, why_none = list_gpus(), "nvidia-smi lists no GPU"
     except NvidiaSmiError as error:

@@ -159,8 +159,14 @@ def test_a_slurm_job_keeps_the_gpus_slurm_gave_it(
 
 
 def test_slurm_jobs_asking_for_no_gpu_see_none(fake_gpus: dict[str, str]) -> None:
-    devices, _ = claim(0, environ := dict(fake_gpus, SLURM_JOB_ID="42", CUDA_VISIBLE_DEVICES="0"))
+    devices, _ = claim(0, environ := dict(fake_gpus, SLURM_JOB_ID="42"))
     assert devices == [] and environ["CUDA_VISIBLE_DEVICES"] == ""
+
+
+def test_slurm_gpus_asked_for_with_gres_are_kept(fake_gpus: dict[str, str]) -> None:
+    """train.gpus: 0 and --gres=gpu:1 in the profile (README): Slurm's GPU is the job's."""
+    devices, lines = claim(0, dict(fake_gpus, SLURM_JOB_ID="42", CUDA_VISIBLE_DEVICES="1"))
+    assert devices == ["1"] and "used as it is" in lines[0]
 
 
 def test_a_workflow_inside_a_slurm_allocation_places_its_jobs_on_the_allocation(
@@ -261,7 +267,9 @@ def test_training_jobs_running_at_once_never_share_a_gpu(
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     config = tiny_config(categories=CATEGORIES, train={"gpus": 1, "cache_features": False})
     targets = [f"results/models/{c}/training.json" for c in CATEGORIES]
-    result = run_snakemake(tmp_path / "run", config, *targets, extra=("--resources", "gpu=2"))
+    # The later --resources wins; --nolock (given already) ends its list of values.
+    extra = ("--resources", "gpu=2", "--nolock")
+    result = run_snakemake(tmp_path / "run", config, *targets, extra=extra)
     assert result.returncode == 0, result.stderr[-6000:]
     jobs = []
     for category in CATEGORIES:
