@@ -169,7 +169,7 @@ def claim_gpus(
             f"jobs on ({', '.join(entries)}): lower train.gpus"
         )
     lock_dir = Path(environ.get(LOCK_DIR_ENV) or DEFAULT_LOCK_DIR)
-    interval = float(environ.get(POLL_ENV) or DEFAULT_POLL_SECONDS)
+    interval = _seconds(environ.get(POLL_ENV) or str(DEFAULT_POLL_SECONDS))
     while (devices := _try_claim(pool, count, lock_dir)) is None:
         log(
             f"GPUs: waiting for {count} of {', '.join(entries)}: all held by other jobs "
@@ -183,6 +183,17 @@ def claim_gpus(
         f"{datetime.now().astimezone().isoformat(timespec='seconds')}: {VISIBLE}={environ[VISIBLE]}"
     )
     return devices
+
+
+def _seconds(value: str) -> float:
+    """The poll interval from ``$FASHIONAI_GPU_POLL_SECONDS``."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0:
+        raise ValueError(f"{POLL_ENV}={value!r}: not a positive number of seconds")
+    return seconds
 
 
 def _try_claim(pool: list[tuple[str, str]], count: int, lock_dir: Path) -> list[str] | None:

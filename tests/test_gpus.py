@@ -130,6 +130,12 @@ def test_more_gpus_than_the_machine_has_is_an_error(fake_gpus: dict[str, str]) -
         claim(3, dict(fake_gpus))
 
 
+@pytest.mark.parametrize("value", ["soon", "0"])
+def test_a_bad_poll_interval_is_named(fake_gpus: dict[str, str], value: str) -> None:
+    with pytest.raises(ValueError, match=rf"FASHIONAI_GPU_POLL_SECONDS='{value}': not a positive"):
+        claim(1, dict(fake_gpus, FASHIONAI_GPU_POLL_SECONDS=value))
+
+
 def test_a_negative_count_is_an_error(fake_gpus: dict[str, str]) -> None:
     with pytest.raises(ValueError, match="0 or more, not -1"):
         claim(-1, dict(fake_gpus))
