@@ -148,23 +148,10 @@ class FeatureCache:
         self.manifest: dict[str, Any] = json.loads(text)
         # Identifies these features: a recomputed cache is another cache (its time differs).
         self.fingerprint = hashlib.sha256(text).hexdigest()
-
-    @property
-    def views(self) -> int:
-        return int(self.manifest["views"])
-
-    @property
-    def dim(self) -> int:
-        return int(self.manifest["dim"])
-
-    @property
-    def skipped(self) -> list[str]:
-        return list(self.manifest["skipped_files"])
-
-    @property
-    def nbytes(self) -> int:
-        """Bytes of the feature arrays (train views and validation)."""
-        return int(self.manifest["bytes"])
+        self.views = int(self.manifest["views"])
+        self.dim = int(self.manifest["dim"])
+        self.skipped: list[str] = list(self.manifest["skipped_files"])
+        self.nbytes = int(self.manifest["bytes"])  # of the feature arrays
 
     def fits(self, max_in_memory_bytes: int = IN_MEMORY_BYTES) -> bool:
         """Whether the features are read into memory (else from the memory map, by batch)."""
@@ -299,10 +286,10 @@ def open_features(folder: Path, dependencies: dict[str, Any]) -> FeatureCache:
         cache = FeatureCache(folder)
     except FileNotFoundError:
         raise StaleFeatures(f"{folder} holds no feature cache ({MANIFEST} is missing)") from None
-    except json.JSONDecodeError as error:
-        raise StaleFeatures(f"{folder / MANIFEST} is not valid JSON: {error}") from None
+    except (ValueError, TypeError, KeyError) as error:
+        raise StaleFeatures(f"{folder / MANIFEST} is not a complete manifest: {error}") from None
     manifest = cache.manifest
-    cached = manifest.get("dependencies") if isinstance(manifest, dict) else None
+    cached = manifest.get("dependencies")
     if cached != dependencies:
         details = differences(cached if isinstance(cached, dict) else {}, dependencies)
         raise StaleFeatures(f"{folder} is stale, computed from other inputs ({details})")

@@ -115,10 +115,6 @@ class _Job:
     elapsed: Callable[[], float]
     log: Log
 
-    @property
-    def model(self) -> keras.Model:
-        return self.classifier.model
-
 
 def train_category(
     tree_dir: Path,
@@ -285,7 +281,7 @@ def run_phases(job: _Job) -> None:
     for phase in phases[names.index(job.state.phase) :]:
         _run_phase(job, phase)
     if job.state.best_weights is None:
-        raise RuntimeError(f"{job.model.name}: no epoch finished, nothing to save")
+        raise RuntimeError(f"{job.classifier.model.name}: no epoch finished, nothing to save")
 
 
 def _run_phase(job: _Job, phase: Phase) -> None:
@@ -297,12 +293,12 @@ def _run_phase(job: _Job, phase: Phase) -> None:
     """
     state = job.state
     on_features = job.data.features is not None and not phase.backbone_trainable
-    trained = job.classifier.head if on_features else job.model
+    trained = job.classifier.head if on_features else job.classifier.model
     entering = state.phase != phase.name
     if entering:
         _enter_phase(job, phase)
     with job.strategy.scope():
-        set_backbone_trainable(job.model, phase.backbone_trainable)
+        set_backbone_trainable(job.classifier.model, phase.backbone_trainable)
         compile_classifier(trained, phase.learning_rate)
         if not entering and state.latest_weights is not None:
             trained.optimizer.build(trained.trainable_variables)
@@ -408,7 +404,7 @@ def _load_best(job: _Job) -> None:
     """The best epoch's weights: of the head alone (trained on features) or the whole model."""
     name = job.state.best_weights
     assert name is not None
-    target = job.classifier.head if Backup.holds_head_only(name) else job.model
+    target = job.classifier.head if Backup.holds_head_only(name) else job.classifier.model
     load_weights_quietly(target, job.backup.folder / name)
 
 
@@ -419,7 +415,7 @@ def write_outputs(job: _Job, out_dir: Path, labels: dict[str, Any], started: str
     now (a small state: the head's) because ``load_model`` builds it and warns about saved
     state that does not fit. Returns the content of ``training.json``.
     """
-    state, data, model = job.state, job.data, job.model
+    state, data, model = job.state, job.data, job.classifier.model
     _load_best(job)
     with job.strategy.scope():
         set_backbone_trainable(model, False)
