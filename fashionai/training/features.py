@@ -61,7 +61,7 @@ from fashionai.training.resume import write_atomic
 from fashionai.training.settings import TrainSettings
 from fashionai.trees import read_labels
 
-FORMAT_VERSION = 1  # bump when the same inputs would give other features (decoder, extractor)
+FORMAT_VERSION = 2  # bump when the same inputs would give other features (decoder, extractor)
 # A cache "fits" in memory when its feature arrays take at most this many bytes; a larger one
 # is read batch by batch from its memory-mapped files.
 IN_MEMORY_BYTES = 1024**3
@@ -134,6 +134,7 @@ def feature_dependencies(tree_dir: Path, settings: TrainSettings) -> dict[str, A
         "views": settings.feature_views,
         "seed": settings.seed,
         "validation_split": settings.validation_split,
+        "test_split": settings.test_split,
         "mixed_precision": settings.mixed_precision,
         "tree": tree_fingerprint(tree_dir),
     }
@@ -155,8 +156,8 @@ class FeatureCache:
         return int(self.manifest["dim"])
 
     @property
-    def skipped(self) -> list[str]:
-        return list(self.manifest["skipped_files"])
+    def skipped(self) -> dict[str, str]:
+        return dict(self.manifest["skipped_files"])
 
     @property
     def nbytes(self) -> int:
@@ -386,7 +387,13 @@ def _extract(
     slugs = [entry["slug"] for entry in labels["classes"]]
     log(f"features of {labels['category']} from {tree_dir} into {folder}")
     split, skipped = prepare_split(
-        tree_dir, slugs, settings.validation_split, settings.seed, threads, log
+        tree_dir,
+        slugs,
+        settings.validation_split,
+        settings.seed,
+        threads,
+        log,
+        test_split=settings.test_split,
     )
     # The seed and build order of train_category, so a random init is the same there.
     keras.utils.set_random_seed(settings.seed)

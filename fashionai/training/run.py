@@ -151,7 +151,13 @@ def train_category(
             log_split(split, slugs, log)
     else:
         split, skipped = prepare_split(
-            tree_dir, slugs, settings.validation_split, settings.seed, threads, log
+            tree_dir,
+            slugs,
+            settings.validation_split,
+            settings.seed,
+            threads,
+            log,
+            test_split=settings.test_split,
         )
     train = split[split["subset"] == TRAIN]
     validation = split[split["subset"] == VALIDATION]

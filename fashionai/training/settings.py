@@ -33,7 +33,8 @@ class TrainSettings:
     batch_size: int = 32
     epochs: int = 60
     patience: int = 15
-    validation_split: float = 0.3
+    validation_split: float = 0.2
+    test_split: float = 0.1
     seed: int = 117
     augmentations: tuple[str, ...] = ()
     fine_tune: bool = False
@@ -142,6 +143,12 @@ def _validate(settings: TrainSettings) -> None:
     split = _number(settings, "validation_split")
     if not 0 < split < 1:
         raise _fail("validation_split", settings.validation_split, "must be between 0 and 1")
+    if not 0 <= _number(settings, "test_split") < 1 - split:
+        raise _fail(
+            "test_split",
+            settings.test_split,
+            "must be at least 0 and below 1 - train.validation_split",
+        )
     rate = _number(settings, "learning_rate")
     if not rate > 0:
         raise _fail("learning_rate", settings.learning_rate, "must be positive")
