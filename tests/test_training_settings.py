@@ -19,7 +19,8 @@ def test_defaults_match_the_design() -> None:
     assert settings.backbone == "ResNet50V2" and settings.weights == "imagenet"
     assert settings.image_size == 224
     assert (settings.batch_size, settings.epochs, settings.patience) == (32, 60, 15)
-    assert (settings.validation_split, settings.seed, settings.gpus) == (0.3, 117, 1)
+    assert (settings.validation_split, settings.test_split) == (0.2, 0.1)
+    assert (settings.seed, settings.gpus) == (117, 1)
     assert settings.augmentations == () and settings.fine_tune is False
     assert (settings.learning_rate, settings.head_epochs, settings.dropout) == (1e-3, 10, 0.2)
     assert settings.class_weights is True and settings.mixed_precision is False
@@ -30,6 +31,7 @@ def test_from_config_takes_every_key() -> None:
     mapping = {
         "backbone": "InceptionResNetV2", "weights": "resources/weights/x.h5", "image_size": 299,
         "batch_size": 16, "epochs": 30, "patience": 5, "validation_split": 0.25, "seed": 1,
+        "test_split": 0.05,
         "augmentations": ["flip", "contrast"], "fine_tune": True, "gpus": 2,
         "learning_rate": 0.01, "head_epochs": 3, "dropout": 0.0, "class_weights": False,
         "mixed_precision": True, "views": 4, "cache_features": False, "cache_images": False,
@@ -56,6 +58,8 @@ def test_from_config_takes_every_key() -> None:
         ("patience", 0),
         ("validation_split", 0),
         ("validation_split", 1.5),
+        ("test_split", -0.1),
+        ("test_split", 0.8),  # with validation_split 0.2 nothing is left to train on
         ("seed", -1),
         ("augmentations", ["flip", "zoom"]),
         ("augmentations", ["flip", "flip"]),
