@@ -37,8 +37,7 @@ CORRUPT = "corrupt or truncated image header ({error})"
 UNSUPPORTED = "unsupported image format {format} (training decodes JPEG, PNG, GIF and BMP)"
 TRUNCATED_JPEG = "truncated JPEG (no end marker)"
 TRUNCATED_PNG = "truncated PNG (no IEND)"
-TOO_LARGE = "image dimensions {width}x{height} exceed the limit of {limit:,} pixels"
-TOO_MANY_FRAMES = "{frames} frames of up to {width}x{height} exceed the limit of {limit:,} pixels"
+TOO_LARGE = "image dimensions {width}x{height}{frames} exceed the limit of {limit:,} pixels"
 BOMB = "image dimensions exceed the limit of {limit:,} pixels (Pillow: {error})"
 
 _JPEG_END = (b"\xff\xd9", TRUNCATED_JPEG)
@@ -49,22 +48,19 @@ _PARALLEL_FROM = 4096  # fewer paths are checked in this process: starting worke
 
 def _frame_problem(image: Image.Image) -> str | None:
     """Why the frames a decoder would produce hold too many pixels, else None."""
-    width, height = image.size
     frames = getattr(image, "n_frames", 1)
-    if frames == 1:
-        if width * height > MAX_PIXELS:
-            return TOO_LARGE.format(width=width, height=height, limit=MAX_PIXELS)
-        return None
-    pixels = 0
-    for frame in range(frames):
-        if image.format == "GIF":
+    pixels = image.width * image.height * frames
+    if image.format == "GIF" and frames > 1:
+        pixels = 0
+        for frame in range(frames):
             image.seek(frame)  # the canvas grows over a frame larger than the screen
-        pixels += image.width * image.height
-        if pixels > MAX_PIXELS:
-            return TOO_MANY_FRAMES.format(
-                frames=frames, width=image.width, height=image.height, limit=MAX_PIXELS
-            )
-    return None
+            pixels += image.width * image.height
+            if pixels > MAX_PIXELS:
+                break
+    if pixels <= MAX_PIXELS:
+        return None
+    count = f" x {frames} frames" if frames > 1 else ""
+    return TOO_LARGE.format(width=image.width, height=image.height, frames=count, limit=MAX_PIXELS)
 
 
 def _problem(path: str | Path, size: int) -> str | None:

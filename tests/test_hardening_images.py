@@ -116,7 +116,10 @@ CASES: dict[str, tuple[bytes, str | None]] = {
     "gif": (encode(rgb().convert("P"), "GIF"), None),
     "bmp": (encode(rgb(), "BMP"), None),
     "truncated-jpeg": (encode(rgb(64, 64), "JPEG")[:-300], images.TRUNCATED_JPEG),
-    "jpeg-cut-in-header": (encode(rgb(), "JPEG")[:40], "corrupt or truncated image header (Truncated"),
+    "jpeg-cut-in-header": (
+        encode(rgb(), "JPEG")[:40],
+        "corrupt or truncated image header (Truncated",
+    ),
     "truncated-png": (encode(rgb(64, 64), "PNG")[:-30], images.TRUNCATED_PNG),
     "zero-bytes": (b"", images.EMPTY),
     "text-named-jpg": (b"<html>404 Not Found</html>\n", images.UNKNOWN),
@@ -124,7 +127,10 @@ CASES: dict[str, tuple[bytes, str | None]] = {
         b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        " + bytes(60),
         images.UNKNOWN,
     ),
-    "text-starting-BM": (b"BMW service history, 2017-2018\n" * 3, "corrupt or truncated image header ("),
+    "text-starting-BM": (
+        b"BMW service history, 2017-2018\n" * 3,
+        "corrupt or truncated image header (",
+    ),
     "jpeg-without-frame-header": (
         b"\xff\xd8" + app_segment(0xE0, b"JFIF\0" + bytes(9)) + b"\xff\xda\x00\x02\xff\xd9",
         images.UNKNOWN,
@@ -331,18 +337,18 @@ FRAME_CASES = {
     "gif-later-frame-beyond-the-screen": (
         gif_frames((10, 10), (10, 10), (100, 100)),
         2,
-        "2 frames of up to 100x100 exceed the limit of 5,000 pixels",
+        "image dimensions 100x100 x 2 frames exceed the limit of 5,000 pixels",
     ),
     "gif-many-frames": (
         gif_frames((40, 40), *[(40, 40)] * 5),
         5,
-        "5 frames of up to 40x40 exceed the limit of 5,000 pixels",
+        "image dimensions 40x40 x 5 frames exceed the limit of 5,000 pixels",
     ),
     "apng-two-frames": (apng(2, (40, 40)), 2, None),
     "apng-many-frames": (
         apng(4, (40, 40)),
         4,
-        "4 frames of up to 40x40 exceed the limit of 5,000 pixels",
+        "image dimensions 40x40 x 4 frames exceed the limit of 5,000 pixels",
     ),
 }
 
