@@ -28,8 +28,9 @@ class Rows:
     def __init__(self, root: Path) -> None:
         self.root, self.rows = root, []
 
-    def add(self, name, attribute, code, *, archive="r1", round_=0, line=None, data=b"jpeg",
-            image=None) -> None:  # fmt: skip
+    def add(
+        self, name, attribute, code, *, archive="r1", round_=0, line=None, data=b"jpeg", image=None
+    ) -> None:
         image_path = f"Images/{attribute}/{name}" if name else ""
         if image is None:
             image = (self.root / archive / image_path).as_posix() if name else ""
@@ -39,9 +40,17 @@ class Rows:
         if line is None:
             line = 1 + sum(r[0] == archive for r in self.rows)
         self.rows.append(
-            (archive, round_, "base/Annotations/label.csv", line, image_path, attribute, code,
-             image)
-        )  # fmt: skip
+            (
+                archive,
+                round_,
+                "base/Annotations/label.csv",
+                line,
+                image_path,
+                attribute,
+                code,
+                image,
+            )
+        )
 
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame(self.rows, columns=MERGED_COLUMNS)
@@ -101,9 +110,20 @@ def test_code_rejections(rows, name, attribute, code, line, reason):
 
 
 def test_rejection_reasons_are_short_and_distinct():
-    reasons = [d.HEADER, d.MALFORMED, d.UNKNOWN_ATTRIBUTE, d.BAD_CHARACTER, d.WRONG_LENGTH,
-               d.NO_Y, d.MULTIPLE_Y, d.UNSAFE_PATH, d.CONFLICT_IN_FILE, d.CONFLICT_ACROSS_FILES,
-               d.IMAGE_MISSING, d.IMAGE_UNREADABLE]  # fmt: skip
+    reasons = [
+        d.HEADER,
+        d.MALFORMED,
+        d.UNKNOWN_ATTRIBUTE,
+        d.BAD_CHARACTER,
+        d.WRONG_LENGTH,
+        d.NO_Y,
+        d.MULTIPLE_Y,
+        d.UNSAFE_PATH,
+        d.CONFLICT_IN_FILE,
+        d.CONFLICT_ACROSS_FILES,
+        d.IMAGE_MISSING,
+        d.IMAGE_UNREADABLE,
+    ]
     assert len(set(reasons)) == len(reasons)
     assert all(len(r) < 70 and "," not in r.split("(")[0] for r in reasons)
 
