@@ -8,7 +8,9 @@ Checks, in this order (a row gets the first reason that applies):
 3. conflicts: the same (attribute, image name) with different codes among the rows that passed
    1-2 rejects all those rows, whatever round they come from; the reason says whether one
    label file lists the image several times or several files disagree, and names them;
-4. the image file (only rows that passed 1-3, each file once): missing or unreadable.
+4. the image file (only rows that passed 1-3, each file once): missing, or unreadable as
+   :func:`fashionai.images.check_image` sees it. Content decides, not the name: this is where
+   a file becomes an image of the dataset (training takes every file of the trees).
 
 The rows left are deduplicated on (attribute, image name): one decoded sample per key, with the
 image of the earliest round and ``source_rows`` = how many rows it stands for, so that
