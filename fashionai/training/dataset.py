@@ -251,7 +251,7 @@ def dataset_options(threads: int | None) -> tf.data.Options:
 def log_skipped(skipped: dict[str, str], log: Callable[[str], None]) -> None:
     """Log the files not trained on: the first few by name and reason, then how many more."""
     if skipped:
-        log(f"skipping {len(skipped)} file(s) that are not usable images:")
+        log(f"skipping {len(skipped)} image(s) that cannot be used:")
         for path, reason in list(skipped.items())[:MAX_LOGGED_FILES]:
             log(f"  {path}: {reason}")
         if len(skipped) > MAX_LOGGED_FILES:

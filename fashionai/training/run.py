@@ -217,7 +217,11 @@ def train_category(
         "fine_tune_start_epoch": state.fine_tune_start_epoch,
         "epochs_run": len(state.history),
         "stopped_early": state.stopped,
-        "images": {"train": len(train), "validation": len(validation)},
+        "images": {
+            "train": len(train),
+            "validation": len(validation),
+            "test": len(split) - len(train) - len(validation),
+        },
         "skipped_images": len(skipped),
         "skipped_files": skipped,
         "class_weights": (
