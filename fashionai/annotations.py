@@ -15,10 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
-MERGED_COLUMNS = [
-    "archive", "round", "annotation_file", "line", "image_path", "attribute", "code", "image",
-]  # fmt: skip
 ANNOTATION_COLUMNS = ["line", "image_path", "attribute", "code"]
+MERGED_COLUMNS = ["archive", "round", "annotation_file", *ANNOTATION_COLUMNS, "image"]
 ANNOTATION_FOLDER = "Annotations"
 
 

@@ -139,6 +139,12 @@ def check_train(settings: Mapping[str, Any], where: str = "train") -> None:
             f"{where}.views = {views!r}: more than one view needs {where}.augmentations "
             "(without them every view is the same image)"
         )
+    if settings["validation_split"] + settings["test_split"] >= 1:
+        raise ConfigError(
+            f"{where}.test_split = {settings['test_split']!r}: with {where}.validation_split "
+            f"{settings['validation_split']!r} no image is left for training (their sum must be "
+            "below 1)"
+        )
 
 
 def _filling_defaults(validator_class: type) -> type:

@@ -6,8 +6,11 @@ Checks, in this order (a row gets the first reason that applies):
    wrong length, no ``y``, several ``y``;
 2. an image path outside the extracted folder (``image`` is "" in the merged table);
 3. conflicts: the same (attribute, image name) with different codes among the rows that passed
-   1-2 rejects all those rows, whatever round they come from;
-4. the image file (only rows that passed 1-3, each file once): missing or unreadable.
+   1-2 rejects all those rows, whatever round they come from; the reason says whether one
+   label file lists the image several times or several files disagree, and names them;
+4. the image file (only rows that passed 1-3, each file once): missing, or unreadable as
+   :func:`fashionai.images.check_image` sees it. Content decides, not the name: this is where
+   a file becomes an image of the dataset (training takes every file of the trees).
 
 The rows left are deduplicated on (attribute, image name): one decoded sample per key, with the
 image of the earliest round and ``source_rows`` = how many rows it stands for, so that
@@ -31,14 +34,13 @@ WRONG_LENGTH = "code length does not match the attribute's class count"
 NO_Y = "no y in code"
 MULTIPLE_Y = "more than one y in code"
 UNSAFE_PATH = "image path is absolute or leaves the archive folder"
-CONFLICTING_CODES = "same image with different codes in several rounds"
+CONFLICT_IN_FILE = "same image listed {count} times in {file} with different codes"
+CONFLICT_ACROSS_FILES = "same image with different codes in several label files: {files}"
 IMAGE_MISSING = "image missing"
 IMAGE_UNREADABLE = "image unreadable"  # followed by ": <detail from check_image>"
 
-DECODED_COLUMNS = [
-    "attribute", "image_name", "image", "label_index", "label", "code", "maybe", "archives",
-    "source_rows",
-]  # fmt: skip
+DECODED_COLUMNS = ["attribute", "image_name", "image", "label_index", "label", "code"]
+DECODED_COLUMNS += ["maybe", "archives", "source_rows"]
 REJECTED_COLUMNS = MERGED_COLUMNS + ["reason"]
 _KEY = ["attribute", "image_name"]
 _TEXT_COLUMNS = [c for c in MERGED_COLUMNS if c not in ("round", "line")]
@@ -78,10 +80,8 @@ def _code_reasons(frame: pd.DataFrame, reason: np.ndarray) -> None:
     letters = code.str.fullmatch(r"[ynm]+").fillna(False).to_numpy(dtype=bool)
     expected = attribute.map({a: len(n) for a, n in ATTRIBUTES.items()}).fillna(-1).to_numpy()
     y_count = code.str.count("y").to_numpy()
-    malformed = (
-        (path == "") | (attribute == "") | (code == "") | code.str.contains(",", regex=False)
-        | (image_names(path) == "")
-    ).to_numpy(dtype=bool)  # fmt: skip
+    empty = (path == "") | (attribute == "") | (code == "") | (image_names(path) == "")
+    malformed = (empty | code.str.contains(",", regex=False)).to_numpy(dtype=bool)
     checks = [
         ((frame["line"] == 1).to_numpy() & ~known & ~letters, HEADER),
         (malformed, MALFORMED),
@@ -98,12 +98,17 @@ def _code_reasons(frame: pd.DataFrame, reason: np.ndarray) -> None:
 
 def _conflict_reasons(frame: pd.DataFrame, reason: np.ndarray) -> None:
     """Reject every row of a key whose still-valid rows disagree on the code."""
-    ok = reason == ""
-    valid = frame.loc[ok, ["attribute", "image_name", "code"]]
+    valid = frame.loc[reason == ""]
     codes = valid.groupby(_KEY, sort=False)["code"].transform("nunique")
-    conflict = np.zeros(len(frame), dtype=bool)
-    conflict[valid.index[codes.to_numpy() > 1]] = True
-    reason[conflict] = CONFLICTING_CODES
+    conflicts = valid.loc[codes.to_numpy() > 1]
+    files = conflicts["archive"] + "/" + conflicts["annotation_file"]
+    for _, rows in conflicts.groupby(_KEY, sort=False):
+        names = pd.unique(files[rows.index])
+        if len(names) == 1:
+            why = CONFLICT_IN_FILE.format(count=len(rows), file=names[0])
+        else:
+            why = CONFLICT_ACROSS_FILES.format(files="; ".join(names))
+        reason[rows.index.to_numpy()] = why
 
 
 def _image_reasons(frame: pd.DataFrame, reason: np.ndarray, workers: int) -> None:

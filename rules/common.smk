@@ -108,6 +108,7 @@ FEATURE_KEYS = (
     "views",
     "seed",
     "validation_split",
+    "test_split",
     "mixed_precision",
 )
 

@@ -28,8 +28,9 @@ class Rows:
     def __init__(self, root: Path) -> None:
         self.root, self.rows = root, []
 
-    def add(self, name, attribute, code, *, archive="r1", round_=0, line=None, data=b"jpeg",
-            image=None) -> None:  # fmt: skip
+    def add(
+        self, name, attribute, code, *, archive="r1", round_=0, line=None, data=b"jpeg", image=None
+    ) -> None:
         image_path = f"Images/{attribute}/{name}" if name else ""
         if image is None:
             image = (self.root / archive / image_path).as_posix() if name else ""
@@ -39,9 +40,17 @@ class Rows:
         if line is None:
             line = 1 + sum(r[0] == archive for r in self.rows)
         self.rows.append(
-            (archive, round_, "base/Annotations/label.csv", line, image_path, attribute, code,
-             image)
-        )  # fmt: skip
+            (
+                archive,
+                round_,
+                "base/Annotations/label.csv",
+                line,
+                image_path,
+                attribute,
+                code,
+                image,
+            )
+        )
 
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame(self.rows, columns=MERGED_COLUMNS)
@@ -101,11 +110,22 @@ def test_code_rejections(rows, name, attribute, code, line, reason):
 
 
 def test_rejection_reasons_are_short_and_distinct():
-    reasons = [d.HEADER, d.MALFORMED, d.UNKNOWN_ATTRIBUTE, d.BAD_CHARACTER, d.WRONG_LENGTH,
-               d.NO_Y, d.MULTIPLE_Y, d.UNSAFE_PATH, d.CONFLICTING_CODES, d.IMAGE_MISSING,
-               d.IMAGE_UNREADABLE]  # fmt: skip
+    reasons = [
+        d.HEADER,
+        d.MALFORMED,
+        d.UNKNOWN_ATTRIBUTE,
+        d.BAD_CHARACTER,
+        d.WRONG_LENGTH,
+        d.NO_Y,
+        d.MULTIPLE_Y,
+        d.UNSAFE_PATH,
+        d.CONFLICT_IN_FILE,
+        d.CONFLICT_ACROSS_FILES,
+        d.IMAGE_MISSING,
+        d.IMAGE_UNREADABLE,
+    ]
     assert len(set(reasons)) == len(reasons)
-    assert all(len(r) < 60 and "," not in r.split("(")[0] for r in reasons)
+    assert all(len(r) < 70 and "," not in r.split("(")[0] for r in reasons)
 
 
 def test_image_rejections(rows):
@@ -120,7 +140,7 @@ def test_image_rejections(rows):
         d.IMAGE_MISSING,
         "image unreadable: empty file",
         "image unreadable: not an image (unknown header)",
-        "image unreadable: truncated JPEG (no end marker)",
+        "image unreadable: corrupt or truncated image header (Truncated File Read)",
         d.UNSAFE_PATH,
     ]
     assert decoded["image_name"].tolist() == ["good.jpg"]
@@ -167,9 +187,23 @@ def test_conflicting_codes_reject_all_rows_of_the_image(rows):
     rows.add("other.jpg", COLLAR, "nynnn", archive="r3", round_=2)
     merged = rows.frame()
     decoded, rejected = d.decode_labels(merged)
-    assert rejected["reason"].tolist() == [d.CONFLICTING_CODES] * 3
+    files = "; ".join(f"{archive}/base/Annotations/label.csv" for archive in ("r1", "r2", "r3"))
+    why = f"same image with different codes in several label files: {files}"
+    assert rejected["reason"].tolist() == [why] * 3
     assert rejected["archive"].tolist() == ["r1", "r2", "r3"]
     assert decoded["image_name"].tolist() == ["other.jpg"]
+
+
+def test_the_same_image_twice_in_one_label_file_is_not_a_conflict_of_rounds(rows):
+    rows.add("c.jpg", COLLAR, "nnynn", archive="r1", round_=0)
+    rows.add("c.jpg", COLLAR, "nynnn", archive="r1", round_=0)
+    rows.add("c.jpg", COLLAR, "nynnn", archive="r1", round_=0)
+    rows.add("d.jpg", COLLAR, "nynnn", archive="r1", round_=0)
+    rows.add("d.jpg", COLLAR, "nynnn", archive="r1", round_=0)  # the same code: one sample
+    decoded, rejected = d.decode_labels(rows.frame())
+    why = "same image listed 3 times in r1/base/Annotations/label.csv with different codes"
+    assert rejected["reason"].tolist() == [why] * 3
+    assert decoded[["image_name", "source_rows"]].values.tolist() == [["d.jpg", 2]]
 
 
 def test_conflict_only_counts_rows_with_valid_codes(rows):

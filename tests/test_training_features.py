@@ -66,7 +66,15 @@ def test_cache_holds_the_training_split_and_its_features(cached: SimpleNamespace
         "backbone.weights.h5", "manifest.json", "split.csv", "train_features.npy",
         "train_labels.npy", "validation_features.npy", "validation_labels.npy",
     ]  # fmt: skip
-    split, skipped = prepare_split(cached.tree, SLUGS, 0.3, 3, log=lambda line: None)
+    settings = cached.settings
+    split, skipped = prepare_split(
+        cached.tree,
+        SLUGS,
+        settings.validation_split,
+        settings.seed,
+        log=lambda line: None,
+        test_split=settings.test_split,
+    )
     pd.testing.assert_frame_equal(cache.split(cached.tree), split)
     assert sorted(cache.skipped) == sorted(skipped) == sorted(map(str, cached.corrupt))
     train, validation = split[split["subset"] == "train"], split[split["subset"] == "validation"]

@@ -76,7 +76,7 @@ def test_frozen_run_writes_every_output(frozen: SimpleNamespace) -> None:
     assert summary["devices"]["replicas"] == 1 and summary["seconds"] > 0
     split = pd.read_csv(out / "split.csv")
     assert list(split.columns) == ["image", "image_name", "label", "label_index", "subset"]
-    assert set(split["subset"]) == {"train", "validation"}
+    assert set(split["subset"]) == {"train", "validation", "test"}
     assert summary["images"] == split["subset"].value_counts().to_dict()
     assert len(split) == 18 and set(split["label_index"]) == {0, 1, 2}
     assert any(line.startswith("epoch 1/1 [head] loss") for line in frozen.lines)

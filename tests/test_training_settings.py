@@ -45,6 +45,7 @@ def test_from_config_takes_every_key() -> None:
         "patience": 5,
         "validation_split": 0.25,
         "seed": 1,
+        "test_split": 0.05,
         "augmentations": ["flip", "contrast"],
         "fine_tune": True,
         "gpus": 2,
@@ -88,6 +89,8 @@ def config_with(**train: object) -> dict:
         ("patience", 0),
         ("validation_split", 0),
         ("validation_split", 1.5),
+        ("test_split", -0.1),
+        ("test_split", 0.8),  # with validation_split 0.2 nothing is left to train on
         ("seed", -1),
         ("augmentations", ["flip", "flip"]),
         ("augmentations", "flip"),

@@ -6,6 +6,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
 import pandas as pd
 
+from fashionai.atomic import atomic_file
 from fashionai.decoding import decode_labels, reconcile
 from fashionai.joblog import job_log
 
@@ -16,6 +17,7 @@ with job_log(snakemake.log[0]) as log:
     log(f"{len(merged):,} rows read; decoding, checking images in {snakemake.threads} workers")
     decoded, rejected = decode_labels(merged, workers=snakemake.threads)
     log(reconcile(merged, decoded, rejected))
-    decoded.to_csv(snakemake.output.decoded, index=False)
-    rejected.to_csv(snakemake.output.rejected, index=False)
+    for frame, path in ((decoded, snakemake.output.decoded), (rejected, snakemake.output.rejected)):
+        with atomic_file(path) as partial:
+            frame.to_csv(partial, index=False)
     log(f"wrote {snakemake.output.decoded} and {snakemake.output.rejected}")

@@ -5,6 +5,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
 from fashionai.annotations import merge_annotations
+from fashionai.atomic import atomic_file
 from fashionai.joblog import job_log
 
 with job_log(snakemake.log[0]) as log:
@@ -12,5 +13,6 @@ with job_log(snakemake.log[0]) as log:
     merged = merge_annotations(extracted)
     for archive, rows in merged.groupby("archive", sort=False).size().items():
         log(f"{archive}: {rows} annotation rows")
-    merged.to_csv(snakemake.output[0], index=False)
+    with atomic_file(snakemake.output[0]) as partial:
+        merged.to_csv(partial, index=False)
     log(f"{len(merged)} rows in all -> {snakemake.output[0]}")

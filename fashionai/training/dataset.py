@@ -14,23 +14,28 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from fashionai.training.images import IMAGE_EXTENSIONS, decode, decode_and_resize
+from fashionai.images import check_image
+from fashionai.training.images import decode, decode_and_resize
 from fashionai.trees import read_labels
 
 COLUMNS = ["image", "image_name", "label", "label_index"]
 SPLIT_COLUMNS = [*COLUMNS, "subset"]
-TRAIN, VALIDATION = "train", "validation"
+TRAIN, VALIDATION, TEST = "train", "validation", "test"
 MAX_LOGGED_FILES = 20
+UNDECODABLE = "the training decoder cannot decode it"
 # The shuffle buffer behind an image file cache holds at most this many bytes of images.
 SHUFFLE_BUFFER_BYTES = 256 * 1024**2
 
 
 def list_images(tree_dir: Path, slugs: Sequence[str] | None = None) -> pd.DataFrame:
-    """Every image file of the tree: columns image (path), image_name, label, label_index.
+    """Every entry of the tree's class folders: columns image (path), image_name, label,
+    label_index. Sorted by class, then name.
 
-    ``slugs`` (default: the classes of ``labels.json``) gives the class order; a class folder
-    may be missing (no images). A folder that is not a class raises ValueError; hidden files
-    and files without an image extension are left out. Sorted by class, then file name.
+    Nothing is left out by its name: decoding decided which files are images, so a file named
+    ``IMG``, ``x.JPG`` or ``.hidden.jpg`` is listed like any other, and :func:`prepare_split`
+    trains on each entry or lists it as skipped with its reason. ``slugs`` (default: the
+    classes of ``labels.json``) gives the class order; a class folder may be missing (no
+    images). A folder that is not a class raises ValueError.
     """
     tree_dir = Path(tree_dir)
     if slugs is None:
@@ -42,45 +47,59 @@ def list_images(tree_dir: Path, slugs: Sequence[str] | None = None) -> pd.DataFr
             f"{tree_dir / strays[0]} is not a class of {tree_dir / 'labels.json'} "
             f"(classes: {', '.join(slugs)})"
         )
-    names: list[str] = []
-    labels: list[str] = []
-    for slug in slugs:
-        if slug in folders:
-            found = [entry.name for entry in os.scandir(tree_dir / slug) if entry.is_file()]
-            names.extend(found)
-            labels.extend([slug] * len(found))
-    frame = pd.DataFrame({"image_name": names, "label": labels}, dtype=object)
-    lowered = frame["image_name"].str.lower()
-    keep = lowered.str.endswith(IMAGE_EXTENSIONS) & ~frame["image_name"].str.startswith(".")
-    frame = frame[keep]
-    index_of = {slug: i for i, slug in enumerate(slugs)}
-    frame = frame.assign(
-        image=str(tree_dir) + os.sep + frame["label"] + os.sep + frame["image_name"],
-        label_index=frame["label"].map(index_of).astype(np.int64),
-    )
+    rows = [
+        (slug, index, entry.name)
+        for index, slug in enumerate(slugs)
+        if slug in folders
+        for entry in os.scandir(tree_dir / slug)
+    ]
+    frame = pd.DataFrame(rows, columns=["label", "label_index", "image_name"])
+    frame = frame.astype({"label": object, "image_name": object, "label_index": np.int64})
+    frame["image"] = str(tree_dir) + os.sep + frame["label"] + os.sep + frame["image_name"]
     frame = frame.sort_values(["label_index", "image_name"], kind="stable")
     return frame[COLUMNS].reset_index(drop=True)
 
 
-def split_dataset(frame: pd.DataFrame, validation_split: float, seed: int) -> pd.DataFrame:
-    """``frame`` with a ``subset`` column: ``"train"`` or ``"validation"``, stratified by class.
+def split_dataset(
+    frame: pd.DataFrame, slugs: Sequence[str], validation_split: float, test_split: float, seed: int
+) -> pd.DataFrame:
+    """``frame`` with a ``subset`` column: train, validation or test, stratified by class.
 
-    Each class sends ``round(n * validation_split)`` of its ``n`` images to validation, but at
-    least one and at most ``n - 1`` when ``n >= 2`` (a single image trains). Reproducible:
-    the same frame and seed give the same split (numpy Generator, classes in index order).
+    Both shares are of all images: each class of ``n`` sends ``round(n * validation_split)``
+    images to validation and ``round(n * test_split)`` to test, at least one to each part
+    whose share is above 0, and keeps at least one for training; a class too small for that
+    (one of ``slugs`` without images too) raises ValueError naming it and its count. The
+    split depends only on the rows, ``seed`` and the shares (numpy Generator, classes in index
+    order); with ``test_split`` 0 it is the original's train/validation split.
     """
-    if not 0 < validation_split < 1:
-        raise ValueError(f"validation_split must be between 0 and 1, not {validation_split}")
+    if not (0 < validation_split < 1 and 0 <= test_split < 1 - validation_split):
+        raise ValueError(
+            f"validation_split ({validation_split}) must be above 0 and test_split "
+            f"({test_split}) at least 0, together below 1"
+        )
+    parts = 3 if test_split > 0 else 2
+    counts = frame["label"].value_counts().reindex(slugs, fill_value=0)
+    small = counts[counts < parts]
+    if len(small):
+        raise ValueError(
+            f"class {small.index[0]!r} has {small.iloc[0]} image(s), too few for "
+            f"{parts} parts (training, validation_split {validation_split}, test_split "
+            f"{test_split}): each needs at least one image; merge or drop the class "
+            "in regroup:"
+        )
     rng = np.random.default_rng(seed)
     subset = np.full(len(frame), TRAIN, dtype=object)
     label_index = frame["label_index"].to_numpy()
     for label in np.unique(label_index):
         rows = np.flatnonzero(label_index == label)
         n = len(rows)
-        if n < 2:
-            continue
-        n_val = min(max(int(np.floor(n * validation_split + 0.5)), 1), n - 1)
-        subset[rows[rng.permutation(n)[:n_val]]] = VALIDATION
+        n_val = max(int(np.floor(n * validation_split + 0.5)), 1)
+        n_test = max(int(np.floor(n * test_split + 0.5)), 1) if test_split > 0 else 0
+        while n_val + n_test >= n:  # training keeps one: take from the larger held-out part
+            n_val, n_test = (n_val - 1, n_test) if n_val >= n_test else (n_val, n_test - 1)
+        order = rows[rng.permutation(n)]
+        subset[order[:n_val]] = VALIDATION
+        subset[order[n_val : n_val + n_test]] = TEST
     return frame.assign(subset=subset)
 
 
@@ -91,34 +110,37 @@ def prepare_split(
     seed: int,
     threads: int | None = None,
     log: Callable[[str], None] = print,
-) -> tuple[pd.DataFrame, list[str]]:
-    """The decodable images of the tree split into train/validation, and the skipped files.
+    *,
+    test_split: float,
+) -> tuple[pd.DataFrame, dict[str, str]]:
+    """The usable images of the tree split into train/validation/test, and the skipped files.
 
+    Every entry of the class folders is either in the split or skipped with its reason
+    (``{path: reason}``): first the ingest check (:func:`fashionai.images.check_image`:
+    format, completeness, the pixel limit), then a full decode by the training decoder.
     The one split of a category: the feature cache and training both take it from here (the
     training job reads it from the cache when there is one), so they cannot disagree.
     """
     frame = list_images(tree_dir, slugs)
-    if frame.empty:
-        raise ValueError(f"{tree_dir}: no images to train on")
-    skipped = find_undecodable(frame["image"].tolist(), threads=threads)
-    if skipped:
-        log_skipped(skipped, log)
-        frame = frame[~frame["image"].isin(skipped)].reset_index(drop=True)
-    split = split_dataset(frame, validation_split, seed)
+    # In this process: forking one that runs TensorFlow is unsafe, and 20k checks take 2 s.
+    reasons = {path: check_image(path) for path in frame["image"]}
+    skipped = {path: reason for path, reason in reasons.items() if reason is not None}
+    checked = [path for path, reason in reasons.items() if reason is None]
+    skipped.update(dict.fromkeys(find_undecodable(checked, threads), UNDECODABLE))
+    log_skipped(skipped, log)
+    frame = frame[~frame["image"].isin(list(skipped))].reset_index(drop=True)
+    split = split_dataset(frame, slugs, validation_split, test_split, seed)
     log_split(split, slugs, log)
-    if not (split["subset"] == VALIDATION).any():
-        raise ValueError(f"{tree_dir}: no class has the 2 images needed for a validation set")
     return split, skipped
 
 
 def log_split(split: pd.DataFrame, slugs: list[str], log: Callable[[str], None]) -> None:
-    """One line per class: its train and validation counts."""
+    """One line per class: its train, validation and test counts."""
     counts = pd.crosstab(split["label"], split["subset"]).reindex(
-        index=slugs, columns=[TRAIN, VALIDATION], fill_value=0
+        index=slugs, columns=[TRAIN, VALIDATION, TEST], fill_value=0
     )
-    for slug, (n_train, n_val) in counts.iterrows():
-        note = "" if n_val else "  (no validation image)"
-        log(f"  {slug}: {n_train} train, {n_val} validation{note}")
+    for slug, (n_train, n_val, n_test) in counts.iterrows():
+        log(f"  {slug}: {n_train} train, {n_val} validation, {n_test} test")
 
 
 def make_dataset(
@@ -130,8 +152,11 @@ def make_dataset(
     seed: int,
     threads: int | None = None,
     cache: str | Path | None = None,
+    pad: str | None = None,
 ) -> tf.data.Dataset:
     """Batches of (float32 images 0..255, int labels), decoded in parallel, never all in memory.
+
+    ``pad``: None stretches each image to the square; an anchor (``pad_anchor``) pads it first.
 
     Training data is reshuffled every epoch (reproducibly from ``seed``). Images that fail to
     decode are dropped (:func:`find_undecodable` counts them beforehand). ``threads`` caps
@@ -149,13 +174,13 @@ def make_dataset(
     labels = np.asarray(labels, dtype=np.int32)
     if cache is not None:
         return _cached_dataset(
-            paths, labels, image_size, batch_size, training, seed, cache
+            paths, labels, image_size, batch_size, training, seed, cache, pad
         ).with_options(dataset_options(threads))
     data = tf.data.Dataset.from_tensor_slices((paths, labels))
     if training:
         data = data.shuffle(max(len(paths), 1), seed=seed, reshuffle_each_iteration=True)
     data = data.map(
-        lambda path, label: (decode_and_resize(path, image_size), label),
+        lambda path, label: (decode_and_resize(path, image_size, pad), label),
         num_parallel_calls=tf.data.AUTOTUNE,
     )
     data = data.ignore_errors().batch(batch_size).prefetch(tf.data.AUTOTUNE)
@@ -170,6 +195,7 @@ def _cached_dataset(
     training: bool,
     seed: int,
     cache: str | Path,
+    pad: str | None,
 ) -> tf.data.Dataset:
     if training:
         order = np.random.default_rng(seed).permutation(len(paths))
@@ -177,7 +203,7 @@ def _cached_dataset(
     data = tf.data.Dataset.from_tensor_slices((paths, labels))
     data = data.map(
         lambda path, label: (
-            tf.cast(tf.round(decode_and_resize(path, image_size)), tf.uint8),
+            tf.cast(tf.round(decode_and_resize(path, image_size, pad)), tf.uint8),
             label,
         ),
         num_parallel_calls=tf.data.AUTOTUNE,
@@ -226,11 +252,11 @@ def dataset_options(threads: int | None) -> tf.data.Options:
     return options
 
 
-def log_skipped(skipped: Sequence[str], log: Callable[[str], None]) -> None:
-    """Log the images that do not decode: the first few by name, then how many more."""
+def log_skipped(skipped: dict[str, str], log: Callable[[str], None]) -> None:
+    """Log the files not trained on: the first few by name and reason, then how many more."""
     if skipped:
-        log(f"skipping {len(skipped)} image(s) that do not decode:")
-        for path in skipped[:MAX_LOGGED_FILES]:
-            log(f"  {path}")
+        log(f"skipping {len(skipped)} image(s) that cannot be used:")
+        for path, reason in list(skipped.items())[:MAX_LOGGED_FILES]:
+            log(f"  {path}: {reason}")
         if len(skipped) > MAX_LOGGED_FILES:
             log(f"  ... and {len(skipped) - MAX_LOGGED_FILES} more (listed in training.json)")

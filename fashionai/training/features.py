@@ -56,13 +56,13 @@ from fashionai.training.dataset import (
     prepare_split,
 )
 from fashionai.training.devices import configure_devices
-from fashionai.training.images import decode_and_resize, load_images
+from fashionai.training.images import decode_and_resize, load_images, pad_anchor
 from fashionai.training.model import backbone_of, build_feature_extractor
 from fashionai.training.resume import differences
 from fashionai.training.settings import TrainSettings
 from fashionai.trees import read_labels
 
-FORMAT_VERSION = 1  # bump when the same inputs would give other features (decoder, extractor)
+FORMAT_VERSION = 3  # bump when the same inputs would give other features (decoder, extractor)
 # A cache "fits" in memory when its feature arrays take at most this many bytes; a larger one
 # is read batch by batch from its memory-mapped files.
 IN_MEMORY_BYTES = 1024**3
@@ -130,10 +130,12 @@ def feature_dependencies(tree_dir: Path, settings: TrainSettings) -> dict[str, A
         "backbone": settings.backbone,
         "weights": weights_fingerprint(settings.weights),
         "image_size": settings.image_size,
+        "resize": settings.resize,
         "augmentations": list(settings.augmentations),
         "views": settings.feature_views,
         "seed": settings.seed,
         "validation_split": settings.validation_split,
+        "test_split": settings.test_split,
         "mixed_precision": settings.mixed_precision,
         "tree": tree_fingerprint(tree_dir),
     }
@@ -150,7 +152,7 @@ class FeatureCache:
         self.fingerprint = hashlib.sha256(text).hexdigest()
         self.views = int(self.manifest["views"])
         self.dim = int(self.manifest["dim"])
-        self.skipped: list[str] = list(self.manifest["skipped_files"])
+        self.skipped: dict[str, str] = dict(self.manifest["skipped_files"])
         self.nbytes = int(self.manifest["bytes"])  # of the feature arrays
 
     def fits(self, max_in_memory_bytes: int = IN_MEMORY_BYTES) -> bool:
@@ -259,7 +261,9 @@ class FeatureCache:
         paths = validation["image"].tolist()[:CHECK_IMAGES]
         if not paths:
             return
-        images = load_images(paths, int(self.manifest["dependencies"]["image_size"]))
+        dependencies = self.manifest["dependencies"]
+        pad = pad_anchor(dependencies["resize"], self.manifest["category"])
+        images = load_images(paths, int(dependencies["image_size"]), pad)
         fresh = np.asarray(extractor(images, training=False), dtype=np.float32)
         cached = np.load(self.folder / features_file(VALIDATION), mmap_mode="r")[: len(paths)]
         cached = np.asarray(cached, dtype=np.float32)
@@ -365,7 +369,13 @@ def _extract(
     slugs = [entry["slug"] for entry in labels["classes"]]
     log(f"features of {labels['category']} from {tree_dir} into {folder}")
     split, skipped = prepare_split(
-        tree_dir, slugs, settings.validation_split, settings.seed, threads, log
+        tree_dir,
+        slugs,
+        settings.validation_split,
+        settings.seed,
+        threads,
+        log,
+        test_split=settings.test_split,
     )
     # The seed and build order of train_category, so a random init is the same there.
     keras.utils.set_random_seed(settings.seed)
@@ -380,6 +390,7 @@ def _extract(
     )
     functions = _view_functions(extractor, augmentation, settings.image_size)
     size, batch = settings.image_size, batch_size or settings.batch_size
+    pad = pad_anchor(settings.resize, labels["category"])
     sizes = {}
     with atomic_folder(folder) as partial:
         for subset, subset_views in ((TRAIN, views), (VALIDATION, 1)):
@@ -391,7 +402,7 @@ def _extract(
             )
             outputs = [array[view] for view in range(subset_views)] if subset == TRAIN else [array]
             paths = rows["image"].tolist()
-            _run_extractor(functions, paths, outputs, size, batch, threads, log, subset)
+            _run_extractor(functions, paths, outputs, size, pad, batch, threads, log, subset)
             array.flush()
             del array, outputs
             np.save(partial / labels_file(subset), rows["label_index"].to_numpy(dtype=np.int32))
@@ -447,6 +458,7 @@ def _run_extractor(
     paths: list[str],
     outputs: list[np.ndarray],
     image_size: int,
+    pad: str | None,
     batch_size: int,
     threads: int,
     log: Log,
@@ -462,7 +474,7 @@ def _run_extractor(
         return
     data = tf.data.Dataset.from_tensor_slices((np.arange(n, dtype=np.int64), np.asarray(paths)))
     data = data.map(
-        lambda index, path: (index, decode_and_resize(path, image_size)),
+        lambda index, path: (index, decode_and_resize(path, image_size, pad)),
         num_parallel_calls=tf.data.AUTOTUNE,
     )
     data = data.ignore_errors().batch(batch_size).prefetch(tf.data.AUTOTUNE)

@@ -27,7 +27,6 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp")
 JPEG_SCALES = (1, 2, 4, 8)  # libjpeg decodes at 1/1, 1/2, 1/4, 1/8 of the size
 RESIZE_MODES = ("stretch", "pad")
 

@@ -44,6 +44,7 @@ from fashionai.training.features import (
     open_features,
     weights_fingerprint,
 )
+from fashionai.training.images import pad_anchor
 from fashionai.training.model import (
     Classifier,
     build_classifier,
@@ -87,7 +88,7 @@ class Data:
     """The images of a run: the split, the files skipped, the feature cache (if any)."""
 
     split: pd.DataFrame
-    skipped: list[str]
+    skipped: dict[str, str]  # path -> reason
     features: FeatureCache | None
 
     @property
@@ -103,6 +104,7 @@ class Data:
 class _Job:
     """What every step of one run shares."""
 
+    category: str
     settings: TrainSettings
     strategy: tf.distribute.Strategy
     classifier: Classifier
@@ -163,6 +165,7 @@ def train_category(
         listed = ", ".join(f"{slug} {class_weight[i]:.3f}" for i, slug in enumerate(slugs))
         log(f"class weights: {listed}")
     job = _Job(
+        labels["category"],
         settings,
         strategy,
         classifier,
@@ -202,7 +205,13 @@ def prepare_data(
     """
     if not settings.cache_features:
         split, skipped = prepare_split(
-            tree_dir, slugs, settings.validation_split, settings.seed, threads, log
+            tree_dir,
+            slugs,
+            settings.validation_split,
+            settings.seed,
+            threads,
+            log,
+            test_split=settings.test_split,
         )
         return Data(split, skipped, None)
     if features is not None:
@@ -382,6 +391,7 @@ def _phase_data(job: _Job, phase: Phase, on_features: bool) -> tuple[tf.data.Dat
             seed=settings.seed,
             threads=threads,
             cache=folder and folder / name,
+            pad=pad_anchor(settings.resize, job.category),
         )
 
     return pipeline(job.data.train, True, TRAIN), pipeline(job.data.validation, False, VALIDATION)
@@ -432,7 +442,11 @@ def write_outputs(job: _Job, out_dir: Path, labels: dict[str, Any], started: str
         "fine_tune_start_epoch": state.fine_tune_start_epoch,
         "epochs_run": len(state.history),
         "stopped_early": state.stopped,
-        "images": {"train": len(data.train), "validation": len(data.validation)},
+        "images": {
+            "train": len(data.train),
+            "validation": len(data.validation),
+            "test": len(data.split) - len(data.train) - len(data.validation),
+        },
         "skipped_images": len(data.skipped),
         "skipped_files": data.skipped,
         "class_weights": {slug: weights[i] for i, slug in enumerate(slugs)} if weights else None,

@@ -41,6 +41,7 @@ class TrainSettings:
     epochs: int = _DEFAULT["epochs"]
     patience: int = _DEFAULT["patience"]
     validation_split: float = _DEFAULT["validation_split"]
+    test_split: float = _DEFAULT["test_split"]
     seed: int = _DEFAULT["seed"]
     augmentations: tuple[str, ...] = tuple(_DEFAULT["augmentations"])
     fine_tune: bool = _DEFAULT["fine_tune"]
