@@ -45,6 +45,7 @@ def test_from_config_takes_every_key() -> None:
         "patience": 5,
         "validation_split": 0.25,
         "seed": 1,
+        "init_seed": 5,
         "augmentations": ["flip", "contrast"],
         "fine_tune": True,
         "gpus": 2,
