@@ -1,7 +1,9 @@
-"""Command line: ``python -m fashionai predict --category C IMAGE...``.
+"""Command line: ``python -m fashionai predict --category C IMAGE...`` and ``devices``.
 
-Prints, for each image, the predicted label and the probability of every class, using the
-trained model of the category (``results/models/<category>/`` by default).
+``predict`` prints a line per image: its path, the predicted label, its probability and every
+class's probability, using the trained model of the category (``results/models/<category>/``
+by default). An image that is refused (missing, a folder, not an image, more pixels than the
+limit) or cannot be decoded gets a line with the reason, and the exit status is 1.
 """
 
 from __future__ import annotations
@@ -15,52 +17,61 @@ from pathlib import Path
 from fashionai.attributes import CATEGORIES
 
 
+def check_devices() -> int:
+    """The ``devices`` command (TensorFlow is imported only when it runs)."""
+    from fashionai.device_check import check_devices as run_check
+
+    return run_check()
+
+
+def predict(args: argparse.Namespace) -> int:
+    """The ``predict`` command."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from fashionai.prediction.predict import TrainedModel, predict_files
+
+    try:
+        trained = TrainedModel.load(args.models / args.category)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    predictions = predict_files(
+        trained, args.images, batch_size=args.batch_size, log=lambda _: None
+    )
+    names = trained.class_names
+    for path, row in zip(map(str, args.images), predictions.plain, strict=True):
+        if path in predictions.skipped:
+            print(f"{path}\tERROR: {predictions.skipped[path]}")
+            continue
+        ranked = ", ".join(f"{names[i]}={row[i]:.3f}" for i in row.argsort()[::-1])
+        print(f"{path}\t{names[row.argmax()]}\t{row.max():.3f}\t{ranked}")
+    return 1 if predictions.skipped else 0
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The command line; each subcommand sets ``run``, the function that carries it out."""
     parser = argparse.ArgumentParser(prog="python -m fashionai", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    predict = commands.add_parser("predict", help="label images with a trained category model")
-    predict.add_argument("--category", required=True, choices=CATEGORIES)
-    predict.add_argument(
-        "--models", type=Path, default=Path("results/models"),
+    command = commands.add_parser("predict", help="label images with a trained category model")
+    command.add_argument("--category", required=True, choices=CATEGORIES)
+    command.add_argument(
+        "--models",
+        type=Path,
+        default=Path("results/models"),
         help="folder holding one trained model folder per category (default: results/models)",
-    )  # fmt: skip
-    predict.add_argument("--batch-size", type=int, default=32)
-    predict.add_argument("images", nargs="+", type=Path, help="image files (JPEG, PNG, ...)")
+    )
+    command.add_argument("--batch-size", type=int, default=32)
+    command.add_argument("images", nargs="+", type=Path, help="image files (JPEG, PNG, ...)")
+    command.set_defaults(run=predict)
+    devices = commands.add_parser(
+        "devices", help="check that TensorFlow can train on this machine's GPUs"
+    )
+    devices.set_defaults(run=lambda _args: check_devices())
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    missing = [str(p) for p in args.images if not p.is_file()]
-    if missing:
-        print(f"error: no such image file: {', '.join(missing)}", file=sys.stderr)
-        return 2
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import numpy as np
-
-    from fashionai.inference import load_trained_model, predict_files
-
-    try:
-        trained = load_trained_model(args.models / args.category)
-    except FileNotFoundError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-
-    def warn(message: str) -> None:
-        print(message, file=sys.stderr)
-
-    probabilities = predict_files(trained, args.images, batch_size=args.batch_size, log=warn).plain
-    names = trained.class_names
-    status = 0
-    for path, row in zip(args.images, probabilities, strict=True):
-        if np.isnan(row).any():  # the image could not be decoded
-            print(f"{path}\tERROR: cannot decode image")
-            status = 1
-            continue
-        best = int(row.argmax())
-        ranked = ", ".join(f"{names[i]}={row[i]:.3f}" for i in row.argsort()[::-1])
-        print(f"{path}\t{names[best]}\t{row[best]:.3f}\t{ranked}")
-    return status
+    return args.run(args)
 
 
 if __name__ == "__main__":

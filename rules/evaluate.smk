@@ -1,10 +1,10 @@
-# Evaluation on the held-out images, the summary table, and predictions for a test archive.
+# Evaluation on the held-out images (fashionai.evaluation), the summary table, and predictions
+# for a test archive (fashionai.prediction).
 
 
 rule evaluate:
     input:
         model="results/models/{category}/model.keras",
-        weights="results/models/{category}/best.weights.h5",
         split="results/models/{category}/split.csv",
         summary="results/models/{category}/training.json",
         decoded="results/labels/decoded.csv",
@@ -59,8 +59,7 @@ rule predict:
     input:
         questions=lambda wildcards: f"results/extracted/{question_archive_id()}",
         models=expand("results/models/{category}/model.keras", category=CATEGORIES),
-        weights=expand("results/models/{category}/best.weights.h5", category=CATEGORIES),
-        trees=expand("results/regrouped/{category}", category=CATEGORIES),
+        summaries=expand("results/models/{category}/training.json", category=CATEGORIES),
     output:
         "results/submission.csv",
     log:

@@ -1,4 +1,5 @@
-"""Regrouped -> official probabilities, submission lines, question.csv and the summary table."""
+"""Questions in, submission out: each line answers its question with its attribute's model;
+regrouped -> official probabilities; question.csv parsing."""
 
 from __future__ import annotations
 
@@ -6,94 +7,96 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fashionai.evaluation.submission import (
-    expand_to_official,
+from fashionai.images import check_image
+from fashionai.prediction.classes import expand_to_official
+from fashionai.prediction.submission import (
     find_question_csv,
-    format_submission_rows,
     image_files,
     read_questions,
-    summary_table,
-    to_markdown,
+    write_submission,
 )
+from tests.prediction_helpers import (
+    SLEEVE,
+    SLEEVE_CLASSES,
+    expected,
+    identity_classes,
+    save_model,
+    write_image,
+    write_pixel_bomb,
+)
+from tests.training_helpers import limit_threads
 
-SLEEVE = "sleeve_length_labels"
-# Official order: Invisible, Sleeveless, Cup Sleeves, Short Sleeves, Elbow Sleeves, 3/4 Sleeves,
-# Wrist Length, Long Sleeves, Extra Long Sleeves. Config default: Invisible dropped, merges below.
-SLEEVE_GROUPS = [
-    {"index": 0, "slug": "sleeveless", "name": "Sleeveless", "members": ["Sleeveless"]},
-    {
-        "index": 1,
-        "slug": "short_sleeves",
-        "name": "Short Sleeves",
-        "members": ["Short Sleeves", "Cup Sleeves"],
-    },
-    {
-        "index": 2,
-        "slug": "elbow_sleeves",
-        "name": "Elbow Sleeves",
-        "members": ["Elbow Sleeves", "3/4 Sleeves"],
-    },
-    {
-        "index": 3,
-        "slug": "long_sleeves",
-        "name": "Long Sleeves",
-        "members": ["Long Sleeves", "Wrist Length", "Extra Long Sleeves"],
-    },
-]
+COLLAR = "collar_design_labels"
 
 
 def test_expand_shares_equally_and_drops():
     probs = np.array([[0.1, 0.2, 0.4, 0.3], [0.0, 0.0, 0.0, 1.0]])
-    official = expand_to_official(probs, SLEEVE_GROUPS, SLEEVE)
-    assert official.shape == (2, 9)
-    np.testing.assert_allclose(official.sum(axis=1), 1.0)
-    np.testing.assert_allclose(
-        official[0], [0.0, 0.1, 0.1, 0.1, 0.2, 0.2, 0.1, 0.1, 0.1]
-    )  # Invisible dropped; pairs get halves, the triple thirds
+    official = expand_to_official(probs, SLEEVE_CLASSES, SLEEVE)
+    # Official order: Invisible (dropped), Sleeveless, Cup, Short, Elbow, 3/4, Wrist, Long, Extra
+    np.testing.assert_allclose(official[0], [0, 0.1, 0.1, 0.1, 0.2, 0.2, 0.1, 0.1, 0.1])
     np.testing.assert_allclose(official[1], [0, 0, 0, 0, 0, 0, 1 / 3, 1 / 3, 1 / 3])
 
 
-def test_expand_renormalises_and_handles_zero_rows():
-    official = expand_to_official(np.array([[2.0, 0, 0, 0], [0, 0, 0, 0]]), SLEEVE_GROUPS, SLEEVE)
-    np.testing.assert_allclose(official[0], [0, 1, 0, 0, 0, 0, 0, 0, 0])
-    np.testing.assert_allclose(official[1], [0] + [1 / 8] * 8)  # uniform over kept classes
+def test_expand_gives_a_row_without_prediction_uniform_kept_classes():
+    official = expand_to_official(np.full((1, 4), np.nan), SLEEVE_CLASSES, SLEEVE)
+    np.testing.assert_allclose(official[0], [0] + [1 / 8] * 8)
 
 
-def test_expand_target_keeps_argmax():
-    official = expand_to_official(
-        np.array([[0.1, 0.2, 0.2, 0.5]]), SLEEVE_GROUPS, SLEEVE, share="target"
-    )
-    np.testing.assert_allclose(official[0], [0, 0.1, 0, 0.2, 0.2, 0, 0, 0.5, 0])
+def test_expand_rejects_wrong_width_and_unknown_members():
+    with pytest.raises(ValueError, match=r"shape \(1, 3\) for 4 classes"):
+        expand_to_official(np.ones((1, 3)) / 3, SLEEVE_CLASSES, SLEEVE)
+    classes = [{**SLEEVE_CLASSES[0], "members": ["Sleeveless", "Hat"]}, *SLEEVE_CLASSES[1:]]
+    with pytest.raises(ValueError, match="member 'Hat' of class 'Sleeveless' is not an official"):
+        expand_to_official(np.ones((1, 4)) / 4, classes, SLEEVE)
 
 
-def test_expand_rejects_wrong_width():
-    with pytest.raises(ValueError, match="one column per regrouped class"):
-        expand_to_official(np.ones((1, 3)) / 3, SLEEVE_GROUPS, SLEEVE)
-
-
-def test_format_submission_rows():
-    probs = np.array([[0.5, 0.25, 0.25, 0, 0], [1 / 3, 1 / 3, 1 / 3, 0, 0]])
-    lines = format_submission_rows(
-        ["Images/a/1.jpg", "Images/a/2.jpg"], "collar_design_labels", probs
-    )
-    assert lines == [
-        "Images/a/1.jpg,collar_design_labels,0.5000;0.2500;0.2500;0.0000;0.0000",
-        "Images/a/2.jpg,collar_design_labels,0.3333;0.3333;0.3333;0.0000;0.0000",
+def test_each_line_answers_its_question(tmp_path):
+    """Interleaved questions of two modelled attributes, one without a model and a pixel bomb:
+    each line holds its own image's probabilities, in question order, over official classes."""
+    limit_threads()
+    models = {
+        COLLAR: save_model(tmp_path / "models" / COLLAR, COLLAR, identity_classes(COLLAR), 1),
+        SLEEVE: save_model(tmp_path / "models" / SLEEVE, SLEEVE, SLEEVE_CLASSES, 2),
+    }
+    rank = tmp_path / "extracted" / "rank"
+    questions = [  # (image, attribute, seed of its pixels or None for the bomb)
+        ("Images/collar_design_labels/a.png", COLLAR, 10),
+        ("Images/sleeve_length_labels/b.png", SLEEVE, 11),
+        ("Images/neck_design_labels/c.png", "neck_design_labels", 12),
+        ("Images/collar_design_labels/d.png", COLLAR, 13),
+        ("Images/sleeve_length_labels/bomb.png", SLEEVE, None),
+        ("Images/sleeve_length_labels/e.png", SLEEVE, 14),
     ]
-    for line in lines:
-        path, attribute, values = line.split(",")
-        assert sum(map(float, values.split(";"))) == pytest.approx(1.0, abs=1e-3)
+    pixels = {}
+    for image, _, seed in questions:
+        if seed is None:
+            write_pixel_bomb(rank / image)
+        else:
+            pixels[image] = write_image(rank / image, seed)
+    (rank / "Tests").mkdir()
+    (rank / "Tests/question.csv").write_text("".join(f"{i},{a},?\n" for i, a, _ in questions))
+    messages: list[str] = []
+    out = tmp_path / "submission.csv"
+    assert write_submission(tmp_path / "extracted", models, out, log=messages.append) == 5
 
-
-def test_format_submission_rows_checks_input():
-    with pytest.raises(ValueError, match="row 1"):
-        format_submission_rows(
-            ["a", "b"], "collar_design_labels", np.array([[1, 0, 0, 0, 0]] * 2) * [[1], [0.5]]
-        )
-    with pytest.raises(ValueError, match="expected"):
-        format_submission_rows(["a"], "collar_design_labels", np.ones((1, 4)) / 4)
-    with pytest.raises(ValueError, match="unknown attribute"):
-        format_submission_rows(["a"], "hat_labels", np.ones((1, 4)) / 4)
+    lines = [line.split(",") for line in out.read_text().splitlines()]
+    answered = [(i, a) for i, a, _ in questions if a != "neck_design_labels"]
+    assert [(image, attribute) for image, attribute, _ in lines] == answered
+    got = {image: [float(p) for p in values.split(";")] for image, _, values in lines}
+    for image, attribute, seed in questions:
+        if attribute == COLLAR:
+            want = expected(models[COLLAR], pixels[image])[0]
+        elif attribute == SLEEVE and seed is not None:
+            p = expected(models[SLEEVE], pixels[image])[0]  # Sleeveless, Short, Elbow, Long
+            want = [0, p[0], p[1] / 2, p[1] / 2, p[2] / 2, p[2] / 2, p[3] / 3, p[3] / 3, p[3] / 3]
+        elif attribute == SLEEVE:
+            want = [0] + [1 / 8] * 8  # refused: uniform over the kept classes
+        else:
+            continue
+        np.testing.assert_allclose(got[image], want, atol=6e-5)
+    bomb = rank / "Images/sleeve_length_labels/bomb.png"
+    assert f"WARNING: no prediction for {bomb}: {check_image(bomb)}" in messages
+    assert "WARNING: 1 questions of neck_design_labels left out: no model for it" in messages
 
 
 def test_read_questions_bom_crlf(tmp_path):
@@ -114,7 +117,7 @@ def test_read_questions_bom_crlf(tmp_path):
     assert frame["code"].tolist() == ["?", "?"]
     assert find_question_csv(tmp_path) == question
     assert (
-        image_files(frame, question)[1]
+        image_files(frame["image_path"], question)[1]
         == (tmp_path / "rank" / "Images" / "skirt_length_labels" / "bb.jpg").resolve()
     )
 
@@ -135,34 +138,19 @@ def test_read_questions_unknown_attribute_names_the_line(tmp_path):
     question.write_text("Images/x/a.jpg,neck_design_labels\n")
     with pytest.raises(ValueError, match="line 1: expected 3 comma-separated fields"):
         read_questions(question)
+    question.write_text("Images/x/a.jpg,neck_design_labels,?\n ,neck_design_labels,?\n")
+    with pytest.raises(ValueError, match="line 2: empty image path"):
+        read_questions(question)
+    question.write_bytes(b"Images/x/\xff.jpg,neck_design_labels,?\n")
+    with pytest.raises(ValueError, match="question.csv: not UTF-8 text"):
+        read_questions(question)
+
+
+def test_find_question_csv_wants_exactly_one(tmp_path):
+    with pytest.raises(ValueError, match="expected exactly one Tests/question.csv, found none"):
+        find_question_csv(tmp_path)
 
 
 def test_image_files_refuses_escaping_paths(tmp_path):
-    frame = pd.DataFrame({"image_path": ["../../etc/passwd"]})
-    with pytest.raises(ValueError, match="leaves"):
-        image_files(frame, tmp_path / "Tests" / "question.csv")
-
-
-def test_summary_table_and_markdown():
-    metrics = {
-        "coat_length_labels": {"n_images": 10, "accuracy": 0.8, "basic_precision": 0.7, "ap": 0.9},
-        "skirt_length_labels": {
-            "n_images": 30,
-            "accuracy": 0.6,
-            "basic_precision": 0.5,
-            "ap": None,
-        },
-    }
-    table = summary_table(metrics)
-    assert table["category"].tolist() == ["coat_length_labels", "skirt_length_labels", "mean"]
-    mean = table.iloc[-1]
-    assert mean["n_images"] == 40
-    assert mean["accuracy"] == pytest.approx(0.7)
-    assert mean["ap"] == pytest.approx(0.9)  # the missing AP is skipped
-    assert to_markdown(table).splitlines() == [
-        "| category | n_images | accuracy | basic_precision | ap |",
-        "|---|---:|---:|---:|---:|",
-        "| coat_length_labels | 10 | 0.8000 | 0.7000 | 0.9000 |",
-        "| skirt_length_labels | 30 | 0.6000 | 0.5000 | n/a |",
-        "| mean | 40 | 0.7000 | 0.6000 | 0.9000 |",
-    ]
+    with pytest.raises(ValueError, match="'../../etc/passwd' leaves"):
+        image_files(pd.Series(["../../etc/passwd"]), tmp_path / "Tests" / "question.csv")

@@ -57,6 +57,7 @@ def test_from_config_takes_every_key() -> None:
         "views": 4,
         "cache_features": False,
         "cache_images": False,
+        "resize": "pad",
     }
     settings = TrainSettings.from_config(mapping)
     assert settings.augmentations == ("flip", "contrast")

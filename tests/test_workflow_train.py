@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -62,12 +63,21 @@ def test_metrics_and_confusion_matrix(full_run: Path) -> None:
     for category in CATEGORIES:
         metrics = json.loads((full_run / "results/eval" / category / "metrics.json").read_text())
         split = pd.read_csv(full_run / "results/models" / category / "split.csv")
-        assert metrics["n_images"] == (split["subset"] == "validation").sum()
+        held_out = split["subset"].value_counts()
+        on = metrics["evaluated_on"]
+        assert on == ("test" if "test" in held_out else "validation")
+        assert metrics["n_images"] + len(metrics["skipped_images"]) == held_out[on]
+        if on == "test":
+            validation = metrics["validation"]
+            assert validation["n_images"] == held_out["validation"]
+            assert "flip_tta" in validation
         for key in ("accuracy", "basic_precision", "ap", "per_class", "flip_tta"):
             assert key in metrics
+        assert np.array(metrics["confusion_matrix"]).sum() == metrics["n_images"]
         assert (full_run / "results/eval" / category / "confusion_matrix.png").exists()
     summary = pd.read_csv(full_run / "results/summary.csv")
     assert summary["category"].tolist() == [*CATEGORIES, "mean"]
+    assert "evaluated_on" in summary.columns
 
 
 def test_submission_has_one_line_per_question_of_the_trained_categories(full_run: Path) -> None:
@@ -83,29 +93,20 @@ def test_submission_has_one_line_per_question_of_the_trained_categories(full_run
     sleeve = [p for _, a, p in rows if a == "sleeve_length_labels"]
     assert all(p.split(";")[0] == "0.0000" for p in sleeve)  # Invisible is dropped
     log = (full_run / "logs/predict.log").read_text()
-    assert "skipped: no model" in log  # the other six categories' questions
+    assert "left out: no model for it" in log  # the other six categories' questions
 
 
-def test_predict_command_labels_an_image_file(full_run: Path) -> None:
+def test_predict_command_labels_an_image_file_and_names_a_folder(full_run: Path) -> None:
     image = next((full_run / "results/regrouped/collar_design_labels").glob("*/*.jpg"))
-    result = subprocess.run(
-        [sys.executable, "-m", "fashionai", "predict", "--category", "collar_design_labels",
-         "--models", str(full_run / "results/models"), str(image)],
-        capture_output=True, text=True, check=False, cwd=REPO,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    path, label, probability, ranked = result.stdout.strip().split("\t")
-    assert label in ATTRIBUTES["collar_design_labels"]
+    command = [sys.executable, "-m", "fashionai", "predict", "--category", "collar_design_labels"]
+    command += ["--models", str(full_run / "results/models"), str(image), str(image.parent)]
+    result = subprocess.run(command, capture_output=True, text=True, check=False, cwd=REPO)
+    assert result.returncode == 1, result.stderr
+    labelled, folder = result.stdout.splitlines()
+    path, label, probability, ranked = labelled.split("\t")
+    assert path == str(image) and label in ATTRIBUTES["collar_design_labels"]
     assert 0 < float(probability) <= 1 and ranked.count("=") == 5
-
-
-def test_predict_command_names_a_missing_image(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "fashionai", "predict", "--category", "collar_design_labels",
-         str(tmp_path / "nope.jpg")],
-        capture_output=True, text=True, check=False, cwd=REPO,
-    )  # fmt: skip
-    assert result.returncode == 2 and "nope.jpg" in result.stderr
+    assert folder == f"{image.parent}\tERROR: a folder, not an image file"
 
 
 def test_html_report(full_run: Path) -> None:

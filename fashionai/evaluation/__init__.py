@@ -1,10 +1,10 @@
-"""Evaluation of the per-category classifiers and the competition's submission format.
+"""Evaluation of the trained models: the rules ``evaluate`` and ``summarize``.
 
-- :mod:`fashionai.evaluation.classes`: regrouped classes (``labels.json``) and their mapping
-  onto the official classes of a category.
 - :mod:`fashionai.evaluation.metric`: the competition metric (AP, BasicPrecision) and a
   per-class classification report.
-- :mod:`fashionai.evaluation.report`: loading the validation rows and writing ``metrics.json``.
-- :mod:`fashionai.evaluation.submission`: ``question.csv`` in, ``submission.csv`` out, and the
-  summary table over all categories.
+- :mod:`fashionai.evaluation.evaluate`: one category's held-out images (test, and validation)
+  predicted and scored into ``metrics.json`` and its confusion matrix.
+- :mod:`fashionai.evaluation.summary`: the table of every category's figures and their mean.
+
+Predicting images and the regrouped -> official classes come from :mod:`fashionai.prediction`.
 """

@@ -1,0 +1,123 @@
+"""Evaluating one category (rule ``evaluate``): its trained model on exactly the held-out images.
+
+The test images (``subset == "test"`` in ``split.csv``) were held out from training and from
+every selection, so ``metrics.json`` reports them at the top level (``"evaluated_on": "test"``)
+with the validation figures under ``"validation"``. A split without test images
+(``train.test_split: 0``) is reported on its validation images (``"evaluated_on":
+"validation"``), with no ``validation`` block.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fashionai.atomic import atomic_file, write_text
+from fashionai.evaluation.metric import evaluate_predictions
+from fashionai.plots.confusion import plot_confusion_matrix
+from fashionai.prediction.predict import Predictions, TrainedModel, predict_files
+
+TEST, VALIDATION = "test", "validation"
+TTA_KEYS = ("accuracy", "basic_precision", "ap", "official_basic_precision", "official_ap")
+
+
+def load_held_out(split_csv: Path | str, decoded_csv: Path | str, category: str) -> pd.DataFrame:
+    """The validation and test rows of ``split.csv`` (in file order) with their annotation code.
+
+    Columns: those of ``split.csv`` plus ``code`` from ``decoded.csv`` (matched on
+    ``image_name`` within ``attribute == category``). An image listed twice in ``decoded.csv``
+    with the same code is used once. ValueError naming the file when the codes differ, when a
+    held-out image has no decoded row, when a required column is missing or when nothing is
+    held out.
+    """
+    split = _read(split_csv, ("image", "image_name", "label_index", "subset"))
+    decoded = _read(decoded_csv, ("attribute", "image_name", "code"))
+    held_out = split[split["subset"].isin([TEST, VALIDATION])].reset_index(drop=True)
+    if held_out.empty:
+        raise ValueError(f"{split_csv}: no {VALIDATION} or {TEST} rows")
+    codes = decoded.loc[decoded["attribute"] == category, ["image_name", "code"]]
+    codes = codes[codes["image_name"].isin(held_out["image_name"])].drop_duplicates()
+    clash = codes["image_name"].duplicated(keep=False)
+    if clash.any():
+        name = codes.loc[clash, "image_name"].iloc[0]
+        listed = ", ".join(codes.loc[codes["image_name"] == name, "code"])
+        raise ValueError(f"{decoded_csv}: {category} image {name} has different codes: {listed}")
+    merged = held_out.merge(codes, on="image_name", how="left", validate="many_to_one")
+    missing = merged["code"].isna()
+    if missing.any():
+        raise ValueError(
+            f"{decoded_csv}: no {category} row for {int(missing.sum())} held-out image(s) of "
+            f"{split_csv}, first: {merged.loc[missing, 'image_name'].iloc[0]}"
+        )
+    return merged.astype({"label_index": "int64"})
+
+
+def evaluate_category(
+    model_dir: Path | str,
+    split_csv: Path | str,
+    decoded_csv: Path | str,
+    metrics_json: Path | str,
+    confusion_png: Path | str,
+    *,
+    batch_size: int = 64,
+    tta: bool = False,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Predict the held-out images of a category, write ``metrics.json`` and the confusion
+    matrix of the figures it reports (both atomically) and return the metrics.
+
+    Images that are refused or cannot be decoded are left out of the figures and listed with
+    the reason under ``skipped_images``; ``flip_tta`` (with ``tta``) holds the figures of the
+    mean of plain and mirrored predictions.
+    """
+    trained = TrainedModel.load(model_dir)
+    rows = load_held_out(split_csv, decoded_csv, trained.category)
+    log(f"{trained.category}: {rows['subset'].value_counts().to_dict()} held-out images")
+    predictions = predict_files(trained, rows["image"], batch_size=batch_size, tta=tta, log=log)
+    rows = rows.assign(predicted=~rows["image"].isin(list(predictions.skipped)))
+    if (rows["subset"] == TEST).any():
+        metrics = {"evaluated_on": TEST, **_scores(trained, rows, predictions, TEST)}
+        metrics[VALIDATION] = _scores(trained, rows, predictions, VALIDATION)
+    else:
+        metrics = {"evaluated_on": VALIDATION, **_scores(trained, rows, predictions, VALIDATION)}
+    metrics["skipped_images"] = predictions.skipped
+    write_text(metrics_json, json.dumps(metrics, indent=2, allow_nan=False) + "\n")
+    title = (
+        f"{trained.category}: {metrics['n_images']} {metrics['evaluated_on']} images, "
+        f"accuracy {metrics['accuracy']:.3f}"
+    )
+    with atomic_file(confusion_png) as partial:
+        plot_confusion_matrix(metrics["confusion_matrix"], metrics["classes"], partial, title)
+    log(f"{title}, basic_precision {metrics['basic_precision']}, ap {metrics['ap']}")
+    return metrics
+
+
+def _scores(
+    trained: TrainedModel, rows: pd.DataFrame, predictions: Predictions, subset: str
+) -> dict[str, Any]:
+    """The metrics of the predicted rows of ``subset``, with ``flip_tta`` when there is TTA."""
+    keep = ((rows["subset"] == subset) & rows["predicted"]).to_numpy()
+
+    def score(probabilities: np.ndarray) -> dict[str, Any]:
+        truth = rows.loc[keep, "label_index"], rows.loc[keep, "code"]
+        return evaluate_predictions(probabilities[keep], *truth, trained.classes, trained.category)
+
+    metrics = score(predictions.plain)
+    if predictions.flipped_tta is not None:
+        flipped = score(predictions.flipped_tta)
+        metrics["flip_tta"] = {key: flipped[key] for key in TTA_KEYS}
+    return metrics
+
+
+def _read(csv_path: Path | str, required: tuple[str, ...]) -> pd.DataFrame:
+    """A CSV read as strings (keeping ``"nan"``-like codes literal), with required columns."""
+    frame = pd.read_csv(csv_path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    missing = [column for column in required if column not in frame.columns]
+    if missing:
+        raise ValueError(f"{csv_path}: missing column(s) {', '.join(missing)}")
+    return frame

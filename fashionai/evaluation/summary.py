@@ -1,0 +1,62 @@
+"""The summary table over the categories (rule ``summarize``): ``results/summary.csv`` and
+``.md``, one row per category and their mean, whose ``ap`` is the competition's mAP."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from fashionai.atomic import write_text
+
+FIGURES = ("accuracy", "basic_precision", "ap", "official_basic_precision", "official_ap")
+COLUMNS = ("category", "evaluated_on", "n_images", *FIGURES)
+
+
+def summary_table(metrics_by_category: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
+    """One row per category (the top-level figures of its ``metrics.json`` and the images they
+    are on) plus a ``mean`` row: the unweighted mean of each figure over the categories that
+    have it, the total ``n_images`` and the ``evaluated_on`` values it mixes."""
+    frame = pd.DataFrame(
+        [{"category": category, **metrics} for category, metrics in metrics_by_category.items()],
+        columns=list(COLUMNS),
+    ).astype({figure: "float64" for figure in FIGURES})
+    mean = {
+        "category": "mean",
+        "evaluated_on": ", ".join(sorted(set(frame["evaluated_on"]))),
+        "n_images": frame["n_images"].sum(),
+        **frame[list(FIGURES)].mean(),
+    }
+    return pd.concat([frame, pd.DataFrame([mean])], ignore_index=True)
+
+
+def to_markdown(frame: pd.DataFrame, digits: int = 4) -> str:
+    """``frame`` as a Markdown table: floats with ``digits`` decimals, missing values ``n/a``."""
+
+    def cell(value: Any) -> str:
+        if pd.isna(value):
+            return "n/a"
+        return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+    lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
+    lines += ["| " + " | ".join(map(cell, row)) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join(lines) + "\n"
+
+
+def write_summary(
+    metrics_files: Mapping[str, Path | str], out_csv: Path | str, out_markdown: Path | str
+) -> str:
+    """Read each category's ``metrics.json``, write the table as CSV and Markdown (atomically)
+    and return the Markdown."""
+    metrics = {
+        category: json.loads(Path(path).read_text(encoding="utf-8"))
+        for category, path in metrics_files.items()
+    }
+    table = summary_table(metrics)
+    markdown = to_markdown(table)
+    write_text(out_csv, table.to_csv(index=False))
+    write_text(out_markdown, markdown)
+    return markdown

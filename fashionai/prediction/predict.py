@@ -1,0 +1,115 @@
+"""A trained category model applied to image files: for evaluation, submission and the CLI."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from fashionai.images import check_image
+from fashionai.outputs import MODEL_FILE, SUMMARY_FILE
+from fashionai.training.images import decode_and_resize, pad_anchor
+
+FOLDER = "a folder, not an image file"
+UNDECODABLE = "cannot be decoded"
+
+
+@dataclass
+class TrainedModel:
+    """A category's model (``model.keras`` holds the best epoch's weights), its classes and
+    its input size, from the folder the training wrote."""
+
+    model: keras.Model
+    category: str
+    classes: list[dict[str, Any]]
+    image_size: int
+    resize: str  # train.resize: the model sees images as it was trained on them
+
+    @classmethod
+    def load(cls, model_dir: str | Path) -> TrainedModel:
+        """The model of ``model_dir``; FileNotFoundError naming a missing file, ValueError when
+        the model's outputs and the classes of ``training.json`` differ in number."""
+        model_dir = Path(model_dir)
+        for name in (MODEL_FILE, SUMMARY_FILE):
+            if not (model_dir / name).is_file():
+                raise FileNotFoundError(f"{model_dir / name} does not exist: train the category")
+        summary = json.loads((model_dir / SUMMARY_FILE).read_text(encoding="utf-8"))
+        model = keras.models.load_model(model_dir / MODEL_FILE, compile=False)
+        if model.output_shape[-1] != len(summary["classes"]):
+            raise ValueError(
+                f"{model_dir}: {MODEL_FILE} predicts {model.output_shape[-1]} classes, "
+                f"{SUMMARY_FILE} lists {len(summary['classes'])}"
+            )
+        settings = summary["settings"]
+        size = int(settings["image_size"])
+        resize = settings.get("resize", "stretch")
+        return cls(model, summary["category"], summary["classes"], size, resize)
+
+    @property
+    def class_names(self) -> list[str]:
+        return [group["name"] for group in self.classes]
+
+
+@dataclass
+class Predictions:
+    """Class probabilities per file, in the order of the files; the rows of skipped files
+    (refused by the image check or undecodable) are NaN, ``skipped`` maps them to the reason."""
+
+    plain: np.ndarray
+    flipped_tta: np.ndarray | None
+    skipped: dict[str, str]
+
+
+def image_problem(path: str | Path) -> str | None:
+    """None when ``path`` may be decoded, else why not (:func:`fashionai.images.check_image`:
+    missing, not an image, truncated, more pixels than the limit; or a folder)."""
+    return FOLDER if Path(path).is_dir() else check_image(path)
+
+
+def predict_files(
+    trained: TrainedModel,
+    paths: Sequence[str | Path],
+    *,
+    batch_size: int = 64,
+    tta: bool = False,
+    log: Callable[[str], None] = print,
+) -> Predictions:
+    """Every file checked (:func:`image_problem`), then the accepted ones decoded in parallel
+    and predicted in batches. With ``tta``, ``flipped_tta`` holds the mean of the predictions
+    on each image and on its mirror image (horizontal-flip test-time augmentation). A refused
+    or undecodable file does not stop the run: it is logged and listed in ``skipped``."""
+    paths = [str(path) for path in paths]
+    problems = {path: problem for path in paths if (problem := image_problem(path))}
+    accepted = [i for i, path in enumerate(paths) if path not in problems]
+    plain = np.full((len(paths), len(trained.classes)), np.nan, dtype=np.float32)
+    flipped = plain.copy() if tta else None
+    size, pad = trained.image_size, pad_anchor(trained.resize, trained.category)
+    files = tf.constant([paths[i] for i in accepted], dtype=tf.string)
+    dataset = (
+        tf.data.Dataset.from_tensor_slices((tf.constant(accepted, dtype=tf.int64), files))
+        .map(lambda i, p: (i, decode_and_resize(p, size, pad)), num_parallel_calls=tf.data.AUTOTUNE)
+        .ignore_errors()
+        .batch(batch_size)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+    for batch, (indices, images) in enumerate(dataset, start=1):
+        rows = indices.numpy()
+        plain[rows] = trained.model(images, training=False).numpy()
+        if flipped is not None:
+            mirrored = trained.model(tf.image.flip_left_right(images), training=False).numpy()
+            flipped[rows] = (plain[rows] + mirrored) / 2
+        if batch % 50 == 0:
+            log(f"predicted {batch * batch_size:,} of {len(paths):,} images")
+    for i in accepted:
+        if np.isnan(plain[i, 0]):
+            problems[paths[i]] = UNDECODABLE
+    skipped = {path: problems[path] for path in paths if path in problems}
+    for path, problem in skipped.items():
+        log(f"WARNING: no prediction for {path}: {problem}")
+    return Predictions(plain, flipped, skipped)

@@ -1,0 +1,132 @@
+"""Predicting files with a tiny real model: rows follow files, flip TTA flips, refused images
+are named with their reason, and the command line reports each image."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from fashionai.__main__ import main
+from fashionai.images import check_image
+from fashionai.prediction.predict import FOLDER, TrainedModel, predict_files
+from tests.prediction_helpers import (
+    expected,
+    identity_classes,
+    save_model,
+    write_image,
+    write_mirror,
+    write_pixel_bomb,
+)
+from tests.training_helpers import limit_threads
+
+COLLAR = "collar_design_labels"
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory):
+    limit_threads()
+    return save_model(tmp_path_factory.mktemp("models") / COLLAR, COLLAR, identity_classes(COLLAR))
+
+
+def test_each_row_is_the_prediction_of_its_file(model_dir, tmp_path) -> None:
+    pixels = [write_image(tmp_path / f"{i}.png", seed=i) for i in range(5)]
+    trained = TrainedModel.load(model_dir)
+    predictions = predict_files(trained, [tmp_path / f"{i}.png" for i in range(5)], batch_size=2)
+    want = expected(model_dir, *pixels)
+    assert np.abs(want[0] - want[1]).max() > 0.05  # different images, different predictions
+    np.testing.assert_allclose(predictions.plain, want, atol=1e-5)
+    assert predictions.flipped_tta is None and predictions.skipped == {}
+
+
+def test_flip_tta_is_the_mean_of_the_image_and_its_mirror_copy(model_dir, tmp_path) -> None:
+    write_image(tmp_path / "image.png", seed=7)
+    write_mirror(tmp_path / "image.png", tmp_path / "mirror.png")
+    trained = TrainedModel.load(model_dir)
+    files = [tmp_path / "image.png", tmp_path / "mirror.png"]
+    predictions = predict_files(trained, files, tta=True)
+    image, mirror = predictions.plain
+    assert np.abs(image - mirror).max() > 0.05  # the model is not mirror-symmetric
+    np.testing.assert_allclose(predictions.flipped_tta[0], (image + mirror) / 2, atol=1e-5)
+    np.testing.assert_allclose(predictions.flipped_tta[1], (image + mirror) / 2, atol=1e-5)
+
+
+def test_refused_files_are_skipped_with_their_reason(model_dir, tmp_path) -> None:
+    write_image(tmp_path / "good.png", seed=1)
+    write_pixel_bomb(tmp_path / "bomb.png")
+    (tmp_path / "folder.jpg").mkdir()
+    (tmp_path / "text.jpg").write_text("not an image")
+    files = [str(tmp_path / name) for name in ("bomb.png", "good.png", "folder.jpg", "text.jpg")]
+    messages: list[str] = []
+    predictions = predict_files(TrainedModel.load(model_dir), files, log=messages.append)
+    assert predictions.skipped == {
+        files[0]: check_image(files[0]),
+        files[2]: FOLDER,
+        files[3]: check_image(files[3]),
+    }
+    assert "pixels" in predictions.skipped[files[0]]
+    assert np.isnan(predictions.plain[[0, 2, 3]]).all() and np.isfinite(predictions.plain[1]).all()
+    assert f"WARNING: no prediction for {files[0]}: {check_image(files[0])}" in messages
+
+
+def test_a_model_and_classes_that_disagree_are_refused(model_dir, tmp_path) -> None:
+    summary = json.loads((model_dir / "training.json").read_text())
+    summary["classes"] = summary["classes"][:3]
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "model.keras").write_bytes((model_dir / "model.keras").read_bytes())
+    (folder / "training.json").write_text(json.dumps(summary))
+    with pytest.raises(ValueError, match="model.keras predicts 5 classes, training.json lists 3"):
+        TrainedModel.load(folder)
+    (folder / "model.keras").unlink()
+    with pytest.raises(FileNotFoundError, match=r"model.keras does not exist"):
+        TrainedModel.load(folder)
+
+
+def test_command_line_labels_images_and_names_refused_ones(model_dir, tmp_path, capsys) -> None:
+    pixels = write_image(tmp_path / "good.png", seed=3)
+    write_pixel_bomb(tmp_path / "bomb.png")
+    (tmp_path / "folder").mkdir()
+    arguments = ["good.png", "folder", "bomb.png", "missing.jpg"]
+    status = main(
+        ["predict", "--category", COLLAR, "--models", str(model_dir.parent)]
+        + [str(tmp_path / name) for name in arguments]
+    )
+    lines = capsys.readouterr().out.splitlines()
+    assert status == 1
+    assert len(lines) == 4
+    path, label, probability, _ = lines[0].split("\t")
+    want = expected(model_dir, pixels)[0]
+    assert path == str(tmp_path / "good.png")
+    assert (label, float(probability)) == (
+        identity_classes(COLLAR)[want.argmax()]["name"],
+        pytest.approx(want.max(), abs=1e-3),
+    )
+    assert lines[1] == f"{tmp_path / 'folder'}\tERROR: {FOLDER}"
+    assert lines[2] == f"{tmp_path / 'bomb.png'}\tERROR: {check_image(tmp_path / 'bomb.png')}"
+    assert lines[3].startswith(f"{tmp_path / 'missing.jpg'}\tERROR: ")
+
+
+def test_command_line_without_a_model_names_the_file(tmp_path, capsys) -> None:
+    status = main(["predict", "--category", COLLAR, "--models", str(tmp_path), "a.jpg"])
+    assert status == 2
+    assert f"{tmp_path / COLLAR / 'model.keras'} does not exist" in capsys.readouterr().err
+
+
+def test_a_model_trained_on_padded_images_sees_padded_images(model_dir, tmp_path) -> None:
+    """train.resize: pad is applied at prediction as at training (collar: padded below)."""
+    from dataclasses import replace
+
+    from tests.prediction_helpers import SIZE
+
+    wide = np.random.default_rng(3).integers(0, 256, (SIZE // 2, SIZE, 3), dtype=np.uint8)
+    Image.fromarray(wide).save(tmp_path / "wide.png", format="PNG")
+    trained = replace(TrainedModel.load(model_dir), resize="pad")
+    padded = np.zeros((SIZE, SIZE, 3), dtype=np.uint8)
+    padded[: SIZE // 2] = wide  # a design category keeps the top of the frame
+    got = predict_files(trained, [tmp_path / "wide.png"]).plain
+    np.testing.assert_allclose(got, expected(model_dir, padded), atol=1e-5)
+    stretched = predict_files(TrainedModel.load(model_dir), [tmp_path / "wide.png"]).plain
+    assert np.abs(got - stretched).max() > 0.01
