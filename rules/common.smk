@@ -135,6 +135,7 @@ FEATURE_KEYS = (
     "backbone",
     "weights",
     "image_size",
+    "resize",
     "augmentations",
     "views",
     "seed",

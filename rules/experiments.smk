@@ -32,7 +32,6 @@ use rule plot_history as plot_history_experiment with:
 use rule evaluate as evaluate_experiment with:
     input:
         model=f"{EXPERIMENT}/models/{{category}}/model.keras",
-        weights=f"{EXPERIMENT}/models/{{category}}/best.weights.h5",
         split=f"{EXPERIMENT}/models/{{category}}/split.csv",
         summary=f"{EXPERIMENT}/models/{{category}}/training.json",
         decoded="results/labels/decoded.csv",
