@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
+
+
+class Terminated(SystemExit):
+    """The job got a termination signal; the process exits with 128 + its number."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(128 + signum)
+        self.signal = signal.Signals(signum)
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise Terminated(signum)
 
 
 @contextmanager
@@ -17,7 +31,10 @@ def job_log(path: str | Path) -> Iterator[Callable[[str], None]]:
     The redirection is at the file-descriptor level, so messages of native libraries
     (TensorFlow's C++ runtime) land in the log too. Each line written through ``log`` carries
     the time since the job started, so long steps show their progress; a failure is logged
-    with its message before it propagates to Snakemake.
+    with its message before it propagates to Snakemake. A SIGTERM (a Slurm time limit,
+    ``scancel``, Snakemake stopping its jobs) unwinds the job like an error, so outputs being
+    written are removed and a training backup stays for a rerun, and is logged by name; the
+    process then exits with 128 + 15, as if killed by the signal.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -25,6 +42,7 @@ def job_log(path: str | Path) -> Iterator[Callable[[str], None]]:
     sys.stdout.flush()
     sys.stderr.flush()
     saved_fds = os.dup(1), os.dup(2)
+    saved_handler = signal.signal(signal.SIGTERM, _terminate)
     with path.open("w", buffering=1) as handle:
         os.dup2(handle.fileno(), 1)
         os.dup2(handle.fileno(), 2)
@@ -36,10 +54,14 @@ def job_log(path: str | Path) -> Iterator[Callable[[str], None]]:
         try:
             yield log
             log("finished")
+        except Terminated as error:
+            log(f"terminated by signal {error.signal.name}")
+            raise
         except BaseException as error:
             log(f"FAILED: {type(error).__name__}: {error}")
             raise
         finally:
+            signal.signal(signal.SIGTERM, saved_handler)
             sys.stdout.flush()
             sys.stderr.flush()
             os.dup2(saved_fds[0], 1)

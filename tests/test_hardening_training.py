@@ -1,15 +1,19 @@
 """Faults at training time, through snakemake: a job killed with SIGKILL mid-training resumes
-from its last finished epoch; two runs with the same seed give the same split and history."""
+from its last finished epoch, unless its inputs (weights file, features) changed meanwhile; two
+runs with the same seed give the same split and history."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -19,7 +23,9 @@ from tests.workflow_helpers import REPO, SNAKEMAKE, run_snakemake, tiny_config
 pytestmark = pytest.mark.slow
 
 CATEGORY = "collar_design_labels"
-TARGET = f"results/models/{CATEGORY}/best.weights.h5"
+MODELS = f"results/models/{CATEGORY}"
+TARGET = f"{MODELS}/best.weights.h5"
+LOG = f"logs/train/{CATEGORY}.log"
 
 
 def training_config(**train: object) -> dict:
@@ -29,42 +35,108 @@ def training_config(**train: object) -> dict:
     )
 
 
-def test_training_killed_mid_run_resumes_from_its_last_finished_epoch(tmp_path: Path) -> None:
-    config = training_config(epochs=12, patience=12, batch_size=4)
-    prepared = run_snakemake(tmp_path, config, f"results/regrouped/{CATEGORY}")
+def kill_training(workdir: Path, config: dict, epochs_backed_up: int) -> None:
+    """Prepare the data, start the training job and SIGKILL it (and Snakemake) once its
+    backup holds ``epochs_backed_up`` finished epochs."""
+    prepared = run_snakemake(workdir, config, f"results/regrouped/{CATEGORY}")
     assert prepared.returncode == 0, prepared.stderr[-3000:]
-    (tmp_path / "test-config.yaml").write_text(yaml.safe_dump(config))
+    (workdir / "test-config.yaml").write_text(yaml.safe_dump(config))
     command = [
-        str(SNAKEMAKE), "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path),
-        "--configfile", str(REPO / "config.yaml"), str(tmp_path / "test-config.yaml"),
+        str(SNAKEMAKE), "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+        "--configfile", str(REPO / "config.yaml"), str(workdir / "test-config.yaml"),
         "--cores", "2", "--resources", "gpu=1", "--nolock", TARGET,
     ]  # fmt: skip
-    log = tmp_path / "logs/train" / f"{CATEGORY}.log"
+    state = workdir / MODELS / ".backup" / "state.json"
     process = subprocess.Popen(
         command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    deadline = time.monotonic() + 180
+    deadline = time.monotonic() + 300
     try:
-        while not (log.exists() and re.search(r"epoch 3/", log.read_text())):
+        while not (state.exists() and json.loads(state.read_text())["epoch"] >= epochs_backed_up):
             assert process.poll() is None, "training ended before it could be killed"
-            assert time.monotonic() < deadline, "training never reached epoch 3"
-            time.sleep(0.2)
+            assert time.monotonic() < deadline, f"training never backed up {epochs_backed_up}"
+            time.sleep(0.1)
     finally:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
-    killed_log = log.read_text()
-    finished = len(re.findall(r"epoch \d+/\d+ \[", killed_log))
-    assert not (tmp_path / TARGET).exists()
-    assert (tmp_path / f"results/models/{CATEGORY}/.backup").is_dir()
+    assert not (workdir / TARGET).exists()
+
+
+def test_training_killed_mid_run_resumes_from_its_last_finished_epoch(tmp_path: Path) -> None:
+    config = training_config(epochs=12, patience=12, batch_size=4)
+    kill_training(tmp_path, config, 3)
+    log = tmp_path / LOG
+    finished = len(re.findall(r"epoch \d+/\d+ \[", log.read_text()))
 
     rerun = run_snakemake(tmp_path, config, TARGET, extra=("--rerun-incomplete",))
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     resumed = re.search(r"resuming from .*: (\d+) epoch\(s\) finished", log.read_text())
     assert resumed, log.read_text()[-2000:]
     assert int(resumed.group(1)) >= finished - 1 >= 2  # at most the epoch being run is lost
-    history = pd.read_csv(tmp_path / f"results/models/{CATEGORY}/history.csv")
+    history = pd.read_csv(tmp_path / MODELS / "history.csv")
     assert history["epoch"].tolist() == list(range(len(history)))
     assert len(history) == 12
+
+
+def rerun_from_scratch(workdir: Path, config: dict, changed: str) -> str:
+    """Rerun after a kill; check the backup was discarded for ``changed`` alone and the run
+    started over, each epoch once. Returns the log."""
+    rerun = run_snakemake(workdir, config, TARGET, extra=("--rerun-incomplete",))
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    text = (workdir / LOG).read_text()
+    discarded = [line for line in text.splitlines() if "discarding the backup" in line]
+    assert len(discarded) == 1 and "other inputs" in discarded[0], text[-3000:]
+    differing = re.search(r"other inputs \((.*)\); starting", discarded[0]).group(1)
+    assert [part.split(":")[0] for part in differing.split("; ")] == [changed], discarded[0]
+    assert "resuming" not in text
+    history = pd.read_csv(workdir / MODELS / "history.csv")
+    assert history["epoch"].tolist() == list(range(config["train"]["epochs"]))
+    assert json.loads((workdir / MODELS / "training.json").read_text())["attempts"] == 1
+    return text
+
+
+def test_a_backup_made_with_other_weights_is_discarded(tmp_path: Path) -> None:
+    """The weights file at the configured path is replaced after a kill: no resume, and the
+    final model's backbone holds the new weights."""
+    import keras
+
+    from fashionai.training.backbones import build_backbone
+    from fashionai.training.model import classifier_parts
+
+    weights = tmp_path / "resources" / "backbone.weights.h5"
+    weights.parent.mkdir(parents=True)
+    for seed, name in ((1, weights), (2, weights.with_name("other.weights.h5"))):
+        keras.utils.set_random_seed(seed)
+        build_backbone("SmallCNN", 32, None).save_weights(name)
+    path = str(weights.relative_to(tmp_path))
+    config = training_config(fine_tune=False, cache_features=False, weights=path, epochs=30)
+    config["train"].update(patience=30, batch_size=4)
+    kill_training(tmp_path, config, 2)
+    os.replace(weights.with_name("other.weights.h5"), weights)
+
+    rerun_from_scratch(tmp_path, config, "weights")
+    backbone = classifier_parts(keras.models.load_model(tmp_path / MODELS / "model.keras"))
+    expected = build_backbone("SmallCNN", 32, str(weights))
+    for found, wanted in zip(backbone.backbone.weights, expected.weights, strict=True):
+        np.testing.assert_array_equal(np.asarray(found), np.asarray(wanted))
+
+
+def test_a_backup_made_on_other_features_is_discarded(tmp_path: Path) -> None:
+    """After a kill, an image of the tree changes (same name, so the same split) and the
+    feature cache is recomputed: the head trained on the old features is not resumed."""
+    config = training_config(epochs=30, patience=30, batch_size=4)
+    kill_training(tmp_path, config, 2)
+    tree = tmp_path / "results" / "regrouped" / CATEGORY
+    image = sorted(tree.glob("*/*.jpg"))[0]
+    replacement = image.with_name("new.jpg.tmp")
+    replacement.write_bytes(sorted(tree.glob("*/*.jpg"))[-1].read_bytes())
+    os.replace(replacement, image)  # a new file: the extracted one it linked to stays
+    features = tmp_path / "results" / "features" / CATEGORY
+    manifest = (features / "manifest.json").read_text()
+    shutil.rmtree(features)
+
+    rerun_from_scratch(tmp_path, config, "features")
+    assert (features / "manifest.json").read_text() != manifest
 
 
 def test_same_seed_gives_the_same_split_and_history_on_cpu(tmp_path: Path) -> None:
@@ -73,7 +145,7 @@ def test_same_seed_gives_the_same_split_and_history_on_cpu(tmp_path: Path) -> No
         workdir = tmp_path / name
         result = run_snakemake(workdir, training_config(epochs=3), TARGET)
         assert result.returncode == 0, result.stderr[-3000:]
-        models = workdir / "results/models" / CATEGORY
+        models = workdir / MODELS
         split = pd.read_csv(models / "split.csv")
         split["image"] = split["image"].str.replace(str(workdir), "", regex=False)
         runs.append((split, pd.read_csv(models / "history.csv")))

@@ -75,20 +75,29 @@ def test_rerun_epoch_replaces_its_row() -> None:
 
 
 def test_backup_resumes_only_the_same_run(tmp_path: Path) -> None:
+    import keras
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     backup = Backup(tmp_path / ".backup")
     logged: list[str] = []
-    state = backup.load({"settings": 1}, logged.append)
+    state = backup.load({"settings": 1, "weights": "a"}, logged.append)
     state.epoch, state.best_weights = 3, "best-0002.weights.h5"
-    (backup.folder / "best-0002.weights.h5").write_text("w")
+    model.save_weights(backup.folder / "best-0002.weights.h5")
     (backup.folder / "best-0004.weights.h5").write_text("left by an interrupted epoch")
-    backup.save_state(state)
-    again = backup.load({"settings": 1}, logged.append)
+    backup.save(model, state)
+    again = backup.load({"settings": 1, "weights": "a"}, logged.append)
     assert again.epoch == 3 and again.attempts == 2 and "resuming" in logged[-1]
-    assert sorted(p.name for p in backup.folder.iterdir()) == ["best-0002.weights.h5",
-                                                               "state.json"]  # fmt: skip
-    other = backup.load({"settings": 2}, logged.append)
-    assert other.epoch == 0 and "other settings" in logged[-1]
-    assert list(backup.folder.iterdir()) == []
+    assert sorted(p.name for p in backup.folder.iterdir()) == [
+        "best-0002.weights.h5",
+        "latest.weights.h5",
+        "state.json",
+    ]
+    other = backup.load({"settings": 1, "weights": "b"}, logged.append)
+    assert other.epoch == 0 and list(backup.folder.iterdir()) == []
+    assert logged[-1] == (
+        f"discarding the backup {backup.folder}: it was made from other inputs "
+        '(weights: "a" -> "b"); starting from epoch 0'
+    )
 
 
 def test_epoch_logger_writes_one_line(capsys: pytest.CaptureFixture[str]) -> None:

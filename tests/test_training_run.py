@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
+from datetime import datetime
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -18,7 +21,7 @@ limit_threads()
 import keras  # noqa: E402
 
 import fashionai.training.run as run_module  # noqa: E402
-from fashionai.training.callbacks import ResumableBackup  # noqa: E402
+from fashionai.training.callbacks import EpochBackup  # noqa: E402
 from fashionai.training.images import load_images  # noqa: E402
 from fashionai.training.model import build_classifier  # noqa: E402
 from fashionai.training.run import train_category  # noqa: E402
@@ -144,23 +147,23 @@ def test_killed_run_continues_from_its_last_finished_epoch(
 ) -> None:
     """Killed right after epoch 2 (in the fine-tuning phase) was backed up, then rerun."""
 
-    class KilledAfterEpoch2(ResumableBackup):
-        def _save_model(self) -> None:
-            super()._save_model()
-            if self._current_epoch == 3:
+    class KilledAfterEpoch2(EpochBackup):
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            super().on_epoch_end(epoch, logs)
+            if epoch == 2:
                 raise Interrupted
 
     tree = make_tree(tmp_path / "tree", per_class=6, size=24)
     out = tmp_path / "out"
     settings = small(fine_tune=True, head_epochs=2, epochs=5)
-    monkeypatch.setattr(run_module, "ResumableBackup", KilledAfterEpoch2)
+    monkeypatch.setattr(run_module, "EpochBackup", KilledAfterEpoch2)
     first: list[str] = []
     with pytest.raises(Interrupted):
         train_category(tree, out, settings, log=first.append)
     assert [p.name for p in out.iterdir()] == [".backup"]  # no declared output yet
     assert json.loads((out / ".backup" / "state.json").read_text())["epoch"] == 3
 
-    monkeypatch.setattr(run_module, "ResumableBackup", ResumableBackup)
+    monkeypatch.setattr(run_module, "EpochBackup", EpochBackup)
     second: list[str] = []
     summary = train_category(tree, out, settings, log=second.append)
     history = check_history(out, summary)
@@ -200,4 +203,99 @@ def test_a_backup_of_other_settings_is_not_resumed(tmp_path: Path) -> None:
     lines: list[str] = []
     summary = train_category(tree, out, small(epochs=1), log=lines.append)
     assert summary["epochs_run"] == 1 and summary["attempts"] == 1
-    assert any("other settings" in line for line in lines)
+    assert any("discarding the backup" in line and "other inputs" in line for line in lines)
+
+
+def kill_after_epoch(monkeypatch: pytest.MonkeyPatch, last: int) -> None:
+    """Make the next run end (like a kill) right after epoch ``last`` was backed up."""
+
+    class Killed(EpochBackup):
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            super().on_epoch_end(epoch, logs)
+            if epoch == last:
+                monkeypatch.setattr(run_module, "EpochBackup", EpochBackup)
+                raise Interrupted
+
+    monkeypatch.setattr(run_module, "EpochBackup", Killed)
+
+
+@pytest.mark.parametrize("damage", ["missing", "truncated"])
+def test_a_backup_without_readable_weights_is_discarded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, damage: str
+) -> None:
+    """state.json says 2 epochs finished, its latest weights are gone or cut short."""
+    tree = make_tree(tmp_path / "tree", per_class=4, size=24)
+    out = tmp_path / "out"
+    settings = small(epochs=3, cache_features=False)
+    kill_after_epoch(monkeypatch, 1)
+    with pytest.raises(Interrupted):
+        train_category(tree, out, settings, log=lambda line: None)
+    latest = out / ".backup" / "latest.weights.h5"
+    assert json.loads((out / ".backup" / "state.json").read_text())["epoch"] == 2
+    if damage == "missing":
+        latest.unlink()
+    else:
+        latest.write_bytes(latest.read_bytes()[: latest.stat().st_size // 2])
+    lines: list[str] = []
+    summary = train_category(tree, out, settings, log=lines.append)
+    discarded = [line for line in lines if line.startswith("discarding the backup")]
+    assert len(discarded) == 1 and str(latest) in discarded[0], lines
+    assert ("missing" if damage == "missing" else "unreadable") in discarded[0]
+    assert not any("resuming" in line for line in lines)
+    assert [line.split()[1] for line in lines if line.startswith("epoch ")] == ["0/2", "1/2", "2/2"]
+    assert check_history(out, summary)["epoch"].tolist() == [0, 1, 2]
+    assert summary["attempts"] == 1
+
+
+def test_training_json_records_devices_and_times(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")  # read as the job writes its outputs
+    tree = make_tree(tmp_path / "tree", per_class=4, size=24)
+    kill_after_epoch(monkeypatch, 0)
+    with pytest.raises(Interrupted):
+        train_category(tree, tmp_path / "out", small(), log=lambda line: None)
+    before = datetime.now().astimezone()
+    summary = train_category(tree, tmp_path / "out", small(), log=lambda line: None)
+    started = datetime.fromisoformat(summary["started"])
+    finished = datetime.fromisoformat(summary["finished"])
+    assert started.tzinfo is not None and finished.tzinfo is not None
+    # started is this attempt's start (the second), not the first attempt's
+    assert before.replace(microsecond=0) <= started <= finished <= datetime.now().astimezone()
+    assert summary["attempts"] == 2 and summary["gpu_devices"] == "3,5"
+
+
+JOB = """
+import sys
+from pathlib import Path
+from fashionai.joblog import job_log
+from fashionai.training.settings import TrainSettings
+with job_log(sys.argv[3]) as log:
+    from fashionai.training.run import train_category
+    settings = TrainSettings(backbone="SmallCNN", weights=None, image_size=16, batch_size=2,
+                             epochs=500, patience=500, cache_features=False)
+    train_category(Path(sys.argv[1]), Path(sys.argv[2]), settings, log=log)
+"""
+
+
+def test_a_job_terminated_by_sigterm_says_so_and_keeps_its_backup(tmp_path: Path) -> None:
+    """Like a Slurm time limit or scancel: SIGTERM to a running training job process."""
+    tree = make_tree(tmp_path / "tree", per_class=4, size=24)
+    out, log = tmp_path / "out", tmp_path / "train.log"
+    state = out / ".backup" / "state.json"
+    command = [sys.executable, "-c", JOB, str(tree), str(out), str(log)]
+    job = subprocess.Popen(command, env=subprocess_env())
+    try:
+        deadline = time.monotonic() + 120
+        while not (state.exists() and json.loads(state.read_text())["epoch"] >= 2):
+            assert job.poll() is None, log.read_text()[-2000:]
+            assert time.monotonic() < deadline, "no epoch was backed up"
+            time.sleep(0.1)
+        job.send_signal(signal.SIGTERM)
+        assert job.wait(timeout=60) == 128 + signal.SIGTERM
+    finally:
+        job.kill()
+    text = log.read_text()
+    assert "terminated by signal SIGTERM" in text.splitlines()[-1], text[-2000:]
+    assert [p.name for p in out.iterdir()] == [".backup"]
+    assert json.loads(state.read_text())["epoch"] >= 2

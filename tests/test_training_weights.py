@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import h5py
@@ -13,7 +15,7 @@ from training_helpers import limit_threads
 limit_threads()
 
 from fashionai.training.backbones import build_backbone  # noqa: E402
-from fashionai.training.weights import fetch_weights  # noqa: E402
+from fashionai.training.weights import IMAGENET_NO_TOP, fetch_weights  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -68,3 +70,30 @@ def test_bad_requests(tmp_path: Path, served) -> None:
     with pytest.raises(ValueError, match="not an HDF5 file"):
         fetch_weights("ResNet50V2", tmp_path / "z.h5", url=not_hdf5.as_uri())
     assert not (tmp_path / "z.h5").exists()
+
+
+def test_without_internet_the_error_says_where_to_put_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def offline(url: str) -> None:
+        raise urllib.error.URLError(OSError(101, "Network is unreachable"))
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    dest = tmp_path / "weights" / "ResNet50V2_imagenet_notop.h5"
+    with pytest.raises(OSError) as error:
+        fetch_weights("ResNet50V2", dest, log=print)
+    message = str(error.value)
+    assert IMAGENET_NO_TOP["ResNet50V2"][0] in message and "Network is unreachable" in message
+    assert f"put it by hand at {dest.resolve()};" in message
+    assert f"MD5 {IMAGENET_NO_TOP['ResNet50V2'][1]}" in message
+    assert list(dest.parent.iterdir()) == []
+
+
+def test_a_file_put_by_hand_is_checked_against_the_md5(served, tmp_path: Path) -> None:
+    source, _ = served
+    dest = tmp_path / "MobileNetV3Small_imagenet_notop.h5"
+    dest.write_bytes(source.read_bytes())
+    md5 = hashlib.md5(source.read_bytes()).hexdigest()
+    assert fetch_weights("MobileNetV3Small", dest, md5=md5, log=print) == dest
+    with pytest.raises(ValueError, match=f"{dest}: MD5 {md5} differs from the expected 0+;"):
+        fetch_weights("MobileNetV3Small", dest, md5="0" * 32, log=print)

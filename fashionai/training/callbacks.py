@@ -1,7 +1,7 @@
 """Callbacks of a training run: history and early stopping, resumable backup, progress log.
 
 Order them ``ModelCheckpoint`` -> :class:`ProgressRecorder` -> :class:`EpochLogger` ->
-:class:`ResumableBackup`: the recorder reads the checkpoint's decision, the backup persists
+:class:`EpochBackup`: the recorder reads the checkpoint's decision, the backup persists
 what the recorder recorded.
 """
 
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import time
-import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -58,12 +57,12 @@ class ProgressRecorder(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-class ResumableBackup(keras.callbacks.BackupAndRestore):
-    """``BackupAndRestore`` whose training metadata is the run state (``state.json``).
+class EpochBackup(keras.callbacks.Callback):
+    """Backs the run up at the end of each epoch: latest weights, then the run state.
 
-    Keras restores the latest weights and continues the epoch count from the state's
-    ``epoch``; saving writes the weights and then the state, both atomically, so a run killed
-    at any moment continues from its last finished epoch with each epoch recorded once.
+    Both are written atomically, weights first (:meth:`Backup.save`), so a run killed at any
+    moment continues from its last finished epoch with each epoch recorded once. Restoring is
+    the run's own: it loads the latest weights and passes ``initial_epoch`` to ``fit``.
     ``head``: the model trained is the head alone, on cached features (its own weights file).
     """
 
@@ -74,23 +73,14 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
         elapsed: Callable[[], float],
         head: bool = False,
     ) -> None:
-        super().__init__(str(backup.folder), save_freq="epoch", delete_checkpoint=False)
+        super().__init__()
         self.backup = backup
         self.state = state
         self.elapsed = elapsed
         self.head = head
-        self._weights_path = str(backup.latest(head))
-        self._training_metadata_path = str(backup.state_path)
 
-    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-        # The weights saved when a phase starts hold the previous phase's optimizer state,
-        # which does not fit: Keras warns and skips it, as it should.
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*Skipping variable loading for optimizer")
-            super().on_train_begin(logs)
-
-    def _save_model(self) -> None:
-        self.state.epoch = self._current_epoch
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.state.epoch = epoch + 1
         self.state.seconds = self.elapsed()
         self.backup.save(self.model, self.state, head=self.head)
 

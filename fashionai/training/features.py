@@ -35,7 +35,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -46,6 +45,8 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
+from fashionai.atomic import atomic_folder
+from fashionai.outputs import SPLIT_FILE
 from fashionai.training.augment import build_augmentation
 from fashionai.training.dataset import (
     SPLIT_COLUMNS,
@@ -57,7 +58,7 @@ from fashionai.training.dataset import (
 from fashionai.training.devices import configure_devices
 from fashionai.training.images import decode_and_resize, load_images
 from fashionai.training.model import backbone_of, build_feature_extractor
-from fashionai.training.resume import write_atomic
+from fashionai.training.resume import differences
 from fashionai.training.settings import TrainSettings
 from fashionai.trees import read_labels
 
@@ -66,7 +67,6 @@ FORMAT_VERSION = 1  # bump when the same inputs would give other features (decod
 # is read batch by batch from its memory-mapped files.
 IN_MEMORY_BYTES = 1024**3
 MANIFEST = "manifest.json"
-SPLIT_FILE = "split.csv"
 BACKBONE_WEIGHTS = "backbone.weights.h5"
 FLOAT16_MAX = float(np.finfo(np.float16).max)
 # The training job recomputes the features of this many validation images with its own
@@ -142,26 +142,16 @@ def feature_dependencies(tree_dir: Path, settings: TrainSettings) -> dict[str, A
 class FeatureCache:
     """A complete, checked cache folder: its split, its features as tf.data pipelines."""
 
-    def __init__(self, folder: Path, manifest: dict[str, Any]) -> None:
+    def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
-        self.manifest = manifest
-
-    @property
-    def views(self) -> int:
-        return int(self.manifest["views"])
-
-    @property
-    def dim(self) -> int:
-        return int(self.manifest["dim"])
-
-    @property
-    def skipped(self) -> list[str]:
-        return list(self.manifest["skipped_files"])
-
-    @property
-    def nbytes(self) -> int:
-        """Bytes of the feature arrays (train views and validation)."""
-        return int(self.manifest["bytes"])
+        text = (self.folder / MANIFEST).read_bytes()
+        self.manifest: dict[str, Any] = json.loads(text)
+        # Identifies these features: a recomputed cache is another cache (its time differs).
+        self.fingerprint = hashlib.sha256(text).hexdigest()
+        self.views = int(self.manifest["views"])
+        self.dim = int(self.manifest["dim"])
+        self.skipped: list[str] = list(self.manifest["skipped_files"])
+        self.nbytes = int(self.manifest["bytes"])  # of the feature arrays
 
     def fits(self, max_in_memory_bytes: int = IN_MEMORY_BYTES) -> bool:
         """Whether the features are read into memory (else from the memory map, by batch)."""
@@ -292,25 +282,17 @@ def open_features(folder: Path, dependencies: dict[str, Any]) -> FeatureCache:
     Raises :class:`StaleFeatures` naming what differs otherwise.
     """
     folder = Path(folder)
-    path = folder / MANIFEST
     try:
-        manifest = json.loads(path.read_text())
+        cache = FeatureCache(folder)
     except FileNotFoundError:
         raise StaleFeatures(f"{folder} holds no feature cache ({MANIFEST} is missing)") from None
-    except json.JSONDecodeError as error:
-        raise StaleFeatures(f"{path} is not valid JSON: {error}") from None
-    cached = manifest.get("dependencies") if isinstance(manifest, dict) else None
+    except (ValueError, TypeError, KeyError) as error:
+        raise StaleFeatures(f"{folder / MANIFEST} is not a complete manifest: {error}") from None
+    manifest = cache.manifest
+    cached = manifest.get("dependencies")
     if cached != dependencies:
-        cached = cached if isinstance(cached, dict) else {}
-        changed = sorted(
-            k for k in {*cached, *dependencies} if cached.get(k) != dependencies.get(k)
-        )
-        details = "; ".join(
-            f"{key}: {_short(cached.get(key))} -> {_short(dependencies.get(key))}"
-            for key in changed
-        )
+        details = differences(cached if isinstance(cached, dict) else {}, dependencies)
         raise StaleFeatures(f"{folder} is stale, computed from other inputs ({details})")
-    cache = FeatureCache(folder, manifest)
     expected = {
         features_file(TRAIN): (cache.views, manifest["images"][TRAIN], cache.dim),
         features_file(VALIDATION): (manifest["images"][VALIDATION], cache.dim),
@@ -338,14 +320,12 @@ def ensure_features(
 
     Devices must be configured already (as :func:`extract_features` does).
     """
-    dependencies = feature_dependencies(tree_dir, settings)
     try:
-        cache = open_features(folder, dependencies)
+        cache = open_features(folder, feature_dependencies(tree_dir, settings))
     except StaleFeatures as reason:
         if (Path(folder) / MANIFEST).exists():
             log(f"{reason}: recomputing")
-        cache = _extract(tree_dir, folder, settings, dependencies, threads, log, batch_size)
-        return cache, True
+        return _extract(tree_dir, folder, settings, threads, log, batch_size), True
     log(f"reusing the feature cache {folder} ({cache.nbytes / 1e6:.1f} MB)")
     return cache, False
 
@@ -364,24 +344,23 @@ def extract_features(
     The job of rule ``features``: configures TensorFlow's threads and precision like a training
     job, splits the tree exactly as training would, runs the frozen feature extractor once per
     image and view (``batch_size`` images at a time, default the training batch size) and
-    writes the folder under a temporary name, renamed when complete.
+    writes the folder atomically (:func:`fashionai.atomic.atomic_folder`).
     """
     configure_devices(threads, settings.mixed_precision, log=log)
-    dependencies = feature_dependencies(tree_dir, settings)
-    return _extract(tree_dir, folder, settings, dependencies, threads, log, batch_size)
+    return _extract(tree_dir, folder, settings, threads, log, batch_size)
 
 
 def _extract(
     tree_dir: Path,
     folder: Path,
     settings: TrainSettings,
-    dependencies: dict[str, Any],
     threads: int,
     log: Log,
     batch_size: int | None,
 ) -> FeatureCache:
     started = time.monotonic()
     tree_dir, folder = Path(tree_dir), Path(folder)
+    dependencies = feature_dependencies(tree_dir, settings)
     labels = read_labels(tree_dir)
     slugs = [entry["slug"] for entry in labels["classes"]]
     log(f"features of {labels['category']} from {tree_dir} into {folder}")
@@ -394,70 +373,53 @@ def _extract(
     views = settings.feature_views
     augmentation = build_augmentation(settings.augmentations, settings.seed) if views > 1 else None
     dim = int(extractor.output_shape[-1])
+    drawn = f" (the image + {views - 1} drawn from {list(settings.augmentations)})"
     log(
         f"extractor: {settings.backbone} at {settings.image_size} px -> {dim} features; "
-        f"{views} view(s) per training image"
-        + (
-            f" (the image + {views - 1} drawn from {list(settings.augmentations)})"
-            if views > 1
-            else ""
-        )
+        f"{views} view(s) per training image{drawn if views > 1 else ''}"
     )
     functions = _view_functions(extractor, augmentation, settings.image_size)
-    partial = folder.with_name(f".{folder.name}.partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    batch_size = batch_size or settings.batch_size
+    size, batch = settings.image_size, batch_size or settings.batch_size
     sizes = {}
-    for subset, subset_views in ((TRAIN, views), (VALIDATION, 1)):
-        rows = split[split["subset"] == subset]
-        sizes[subset] = len(rows)
-        shape = (subset_views, len(rows), dim) if subset == TRAIN else (len(rows), dim)
-        array = np.lib.format.open_memmap(
-            partial / features_file(subset), mode="w+", dtype=np.float16, shape=shape
-        )
-        outputs = [array[view] for view in range(subset_views)] if subset == TRAIN else [array]
-        _run_extractor(
-            functions,
-            rows["image"].tolist(),
-            outputs,
-            settings.image_size,
-            batch_size,
-            threads,
-            log,
-            subset,
-        )
-        array.flush()
-        del array, outputs
-        np.save(partial / labels_file(subset), rows["label_index"].to_numpy(dtype=np.int32))
-    write_atomic(partial / SPLIT_FILE, split[SPLIT_COLUMNS].to_csv(index=False))
-    if settings.weights is None:
-        backbone_of(extractor).save_weights(partial / BACKBONE_WEIGHTS)
-    nbytes = 2 * dim * (views * sizes[TRAIN] + sizes[VALIDATION])
-    manifest = {
-        "dependencies": dependencies,
-        "category": labels["category"],
-        "classes": slugs,
-        "views": views,
-        "dim": dim,
-        "dtype": "float16",
-        "images": sizes,
-        "bytes": nbytes,
-        "skipped_files": skipped,
-        "backbone_weights": BACKBONE_WEIGHTS if settings.weights is None else None,
-        "seconds": round(time.monotonic() - started, 2),
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-    }
-    write_atomic(partial / MANIFEST, json.dumps(manifest, indent=1) + "\n")
-    if folder.exists():
-        shutil.rmtree(folder)
-    os.replace(partial, folder)
+    with atomic_folder(folder) as partial:
+        for subset, subset_views in ((TRAIN, views), (VALIDATION, 1)):
+            rows = split[split["subset"] == subset]
+            sizes[subset] = len(rows)
+            shape = (subset_views, len(rows), dim) if subset == TRAIN else (len(rows), dim)
+            array = np.lib.format.open_memmap(
+                partial / features_file(subset), mode="w+", dtype=np.float16, shape=shape
+            )
+            outputs = [array[view] for view in range(subset_views)] if subset == TRAIN else [array]
+            paths = rows["image"].tolist()
+            _run_extractor(functions, paths, outputs, size, batch, threads, log, subset)
+            array.flush()
+            del array, outputs
+            np.save(partial / labels_file(subset), rows["label_index"].to_numpy(dtype=np.int32))
+        (partial / SPLIT_FILE).write_text(split[SPLIT_COLUMNS].to_csv(index=False))
+        if settings.weights is None:
+            backbone_of(extractor).save_weights(partial / BACKBONE_WEIGHTS)
+        nbytes = 2 * dim * (views * sizes[TRAIN] + sizes[VALIDATION])
+        manifest = {
+            "dependencies": dependencies,
+            "category": labels["category"],
+            "classes": slugs,
+            "views": views,
+            "dim": dim,
+            "dtype": "float16",
+            "images": sizes,
+            "bytes": nbytes,
+            "skipped_files": skipped,
+            "backbone_weights": BACKBONE_WEIGHTS if settings.weights is None else None,
+            "seconds": round(time.monotonic() - started, 2),
+            "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+        }
+        (partial / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
     log(
         f"wrote {folder}: {sizes[TRAIN]} train x {views} view(s) + {sizes[VALIDATION]} "
         f"validation features ({nbytes / 1e6:.1f} MB) in {manifest['seconds']:.1f} s"
     )
-    return FeatureCache(folder, manifest)
+    return FeatureCache(folder)
 
 
 def _view_functions(
@@ -537,9 +499,3 @@ def _run_extractor(
         f"  {subset}: {n} images x {len(outputs)} view(s) in {seconds:.1f} s "
         f"({n * len(outputs) / max(seconds, 1e-9):.1f} features/s)"
     )
-
-
-def _short(value: Any) -> str:
-    """A dependency value for a message: hashes shortened."""
-    text = json.dumps(value, sort_keys=True)
-    return text if len(text) <= 80 else text[:77] + "..."

@@ -3,37 +3,38 @@
 Snakemake deletes the declared outputs of a failed job, so everything a killed run needs to
 continue lives in this undeclared folder:
 
-- ``state.json``: :class:`RunState` (finished epochs, phase, best epoch, the history rows).
-  It doubles as the training metadata of Keras' ``BackupAndRestore``, which reads its
-  ``epoch`` key (epochs finished) to continue the epoch count;
-- ``latest.weights.h5``: model and optimizer at the end of the last finished epoch;
-- ``best-NNNN.weights.h5``: the best epoch so far (Keras' ``ModelCheckpoint`` numbers epochs
-  from 1 in file names); ``state.json`` names the current one.
-- while the head trains alone on cached features, ``latest.head.weights.h5`` and
-  ``best-NNNN.head.weights.h5`` hold the head only (the frozen backbone does not change: it
-  comes from its weights file or the feature cache), so an epoch's backup costs kilobytes;
+- ``state.json``: :class:`RunState` (finished epochs, phase, best epoch, the history rows,
+  the signature of the inputs the run was made from, the names of its weights files);
+- ``latest.weights.h5``: model and optimizer at the end of the last finished epoch, or
+  ``latest.head.weights.h5``, the head alone, while it trains on cached features (the frozen
+  backbone comes from its weights file or the feature cache), so an epoch's backup costs
+  kilobytes;
+- ``best-NNNN[.head].weights.h5``: the best epoch so far (Keras' ``ModelCheckpoint`` numbers
+  epochs from 1 in file names); ``state.json`` names the current one;
 - ``features/`` (a feature cache of the run's own, when no shared one is given) and
   ``images/`` (the resized images cached while the backbone trains).
 
-Each file is written under a temporary name and renamed, weights before state, so the state
-never refers to an epoch whose weights are not on disk.
+Weights are written before the state, each atomically, so the state never names weights that
+are not on disk. A backup is resumed only if its signature equals the run's and every weights
+file it names reads back; otherwise it is discarded, with a log line saying why.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import h5py
 import keras
 
+from fashionai.atomic import atomic_file, remove, write_text
+
 HISTORY_COLUMNS = ["epoch", "accuracy", "loss", "val_accuracy", "val_loss"]
-STATE_VERSION = 1
+STATE_VERSION = 2
 
 
 @dataclass
@@ -49,6 +50,7 @@ class RunState:
     best_epoch: int | None = None
     best_val_accuracy: float | None = None
     best_weights: str | None = None
+    latest_weights: str | None = None
     history: list[dict[str, float]] = field(default_factory=list)
     seconds: float = 0.0
     attempts: int = 1
@@ -78,12 +80,10 @@ class Backup:
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
         self.state_path = self.folder / "state.json"
-        self.latest_weights = self.folder / "latest.weights.h5"
-        self.latest_head_weights = self.folder / "latest.head.weights.h5"
 
     def latest(self, head: bool = False) -> Path:
         """The latest weights of the whole model, or of the head alone."""
-        return self.latest_head_weights if head else self.latest_weights
+        return self.folder / ("latest" + _suffix(head))
 
     def best_pattern(self, head: bool = False) -> str:
         """``ModelCheckpoint``'s file path, with Keras' 1-based ``{epoch}``."""
@@ -102,51 +102,63 @@ class Backup:
     def load(
         self, signature: dict[str, Any], log: Callable[[str], None], keep: tuple[str, ...] = ()
     ) -> RunState:
-        """The saved state if it belongs to this run (same signature), else a fresh state.
+        """The saved state if the backup belongs to this run, else a fresh state.
 
-        A backup of other settings or data is removed, with a log line, except its entries
-        named in ``keep`` (caches that check their own validity).
+        A backup made from other inputs (``signature`` differs), or whose state or weights
+        do not read back, is discarded with a log line saying why, except its entries named
+        in ``keep`` (caches that check their own validity).
         """
-        if self.state_path.exists():
-            try:
-                state = RunState.from_json(self.state_path.read_text())
-            except (ValueError, TypeError) as error:
-                log(f"{self.state_path} is unreadable ({error}): starting afresh")
-            else:
-                if state.signature == signature and state.version == STATE_VERSION:
-                    state.attempts += 1
-                    self.prune(state)
-                    log(
-                        f"resuming from {self.folder}: {state.epoch} epoch(s) finished, "
-                        f"phase {state.phase}, best epoch {state.best_epoch}"
-                    )
-                    return state
-                log(f"{self.folder} holds a run with other settings or data: starting afresh")
+        state, problem = self._check(signature)
+        if state is not None:
+            state.attempts += 1
+            self.prune(state)
+            log(
+                f"resuming from {self.folder}: {state.epoch} epoch(s) finished, "
+                f"phase {state.phase}, best epoch {state.best_epoch}"
+            )
+            return state
+        if problem:
+            log(f"discarding the backup {self.folder}: {problem}; starting from epoch 0")
         if self.folder.exists():
             for entry in self.folder.iterdir():
-                if entry.name in keep:
-                    continue
-                if entry.is_dir() and not entry.is_symlink():
-                    shutil.rmtree(entry)
-                else:
-                    entry.unlink()
+                if entry.name not in keep:
+                    remove(entry)
         self.folder.mkdir(parents=True, exist_ok=True)
         return RunState(signature=signature)
 
+    def _check(self, signature: dict[str, Any]) -> tuple[RunState | None, str]:
+        """The backup's state if it can be resumed, else None and why not ("": no backup)."""
+        if not self.state_path.exists():
+            return None, ""
+        try:
+            state = RunState.from_json(self.state_path.read_text())
+        except (ValueError, TypeError) as error:
+            return None, f"{self.state_path} is unreadable ({error})"
+        if state.version != STATE_VERSION:
+            return None, f"{self.state_path} is of format {state.version}, not {STATE_VERSION}"
+        if state.signature != signature:
+            return (
+                None,
+                f"it was made from other inputs ({differences(state.signature, signature)})",
+            )
+        if state.latest_weights is None:
+            return None, f"{self.state_path} names no latest weights"
+        for name in (state.latest_weights, state.best_weights):
+            problem = name and weights_problem(self.folder / name)
+            if problem:
+                return None, problem
+        return state, ""
+
     def save(self, model: keras.Model, state: RunState, head: bool = False) -> None:
-        """Latest weights, then the state (each written atomically), then prune old bests.
+        """Latest weights, then the state naming them (each atomic), then prune old bests.
 
         ``head``: ``model`` is the head alone, trained on cached features.
         """
-        self.folder.mkdir(parents=True, exist_ok=True)
-        tmp = self.folder / f"latest.partial{_suffix(head)}"
-        model.save_weights(str(tmp))
-        os.replace(tmp, self.latest(head))
-        self.save_state(state)
+        with atomic_file(self.latest(head)) as partial:
+            model.save_weights(str(partial))
+        state.latest_weights = self.latest(head).name
+        write_text(self.state_path, state.to_json())
         self.prune(state)
-
-    def save_state(self, state: RunState) -> None:
-        write_atomic(self.state_path, state.to_json())
 
     def prune(self, state: RunState) -> None:
         """Remove best-epoch files the state does not refer to (left by an interrupted epoch)."""
@@ -155,20 +167,39 @@ class Backup:
                 path.unlink()
 
     def remove(self) -> None:
-        shutil.rmtree(self.folder, ignore_errors=True)
+        remove(self.folder)
+
+
+def weights_problem(path: Path) -> str | None:
+    """Why the weights file ``path`` cannot be loaded (missing, truncated...), or None.
+
+    Reads every array, so a file cut short or damaged anywhere is caught here, by name.
+    """
+    if not path.is_file():
+        return f"its weights file {path} is missing"
+
+    def read(name: str, item: h5py.HLObject) -> None:
+        if isinstance(item, h5py.Dataset):
+            item[()]
+
+    try:
+        with h5py.File(path, "r") as handle:
+            handle.visititems(read)
+    except (OSError, ValueError, KeyError, RuntimeError) as error:
+        return f"its weights file {path} is unreadable ({error})"
+    return None
+
+
+def differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
+    """``key: old -> new; ...`` for each key whose value differs (long values shortened)."""
+
+    def short(value: Any) -> str:
+        text = json.dumps(value, sort_keys=True)
+        return text if len(text) <= 80 else text[:77] + "..."
+
+    changed = sorted(key for key in {*old, *new} if old.get(key) != new.get(key))
+    return "; ".join(f"{key}: {short(old.get(key))} -> {short(new.get(key))}" for key in changed)
 
 
 def _suffix(head: bool) -> str:
     return ".head.weights.h5" if head else ".weights.h5"
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through ``.<name>.partial`` in the same folder."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    try:
-        partial.write_text(text)
-        os.replace(partial, path)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise

@@ -1,15 +1,20 @@
-"""Train one category's classifier from its regrouped tree: :func:`train_category`."""
+"""Train one category's classifier from its regrouped tree: :func:`train_category`.
+
+A run is four steps, one function each: :func:`prepare_data` (the split, the feature cache),
+:func:`build_model`, :func:`run_phases` (resumable epochs) and :func:`write_outputs`.
+"""
 
 from __future__ import annotations
 
 import functools
 import hashlib
 import json
-import shutil
+import os
 import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +23,9 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from fashionai.training.callbacks import EpochLogger, ProgressRecorder, ResumableBackup
+from fashionai.atomic import atomic_file, remove, write_text
+from fashionai.outputs import HISTORY_FILE, MODEL_FILE, SPLIT_FILE, SUMMARY_FILE, WEIGHTS_FILE
+from fashionai.training.callbacks import EpochBackup, EpochLogger, ProgressRecorder
 from fashionai.training.dataset import (
     SPLIT_COLUMNS,
     TRAIN,
@@ -35,6 +42,7 @@ from fashionai.training.features import (
     ensure_features,
     feature_dependencies,
     open_features,
+    weights_fingerprint,
 )
 from fashionai.training.model import (
     Classifier,
@@ -43,16 +51,11 @@ from fashionai.training.model import (
     load_weights_quietly,
     set_backbone_trainable,
 )
-from fashionai.training.resume import HISTORY_COLUMNS, Backup, RunState, write_atomic
+from fashionai.training.resume import HISTORY_COLUMNS, Backup, RunState
 from fashionai.training.settings import TrainSettings
 from fashionai.trees import read_labels
 
 BACKUP_DIR = ".backup"
-MODEL_FILE = "model.keras"
-WEIGHTS_FILE = "best.weights.h5"
-HISTORY_FILE = "history.csv"
-SPLIT_FILE = "split.csv"
-SUMMARY_FILE = "training.json"
 FEATURES_DIR = "features"  # in .backup/: the run's own feature cache, when none is given
 IMAGE_CACHE_DIR = "images"  # in .backup/: resized images cached while the backbone trains
 
@@ -80,26 +83,37 @@ def plan_phases(settings: TrainSettings) -> list[Phase]:
 
 
 @dataclass(frozen=True)
+class Data:
+    """The images of a run: the split, the files skipped, the feature cache (if any)."""
+
+    split: pd.DataFrame
+    skipped: list[str]
+    features: FeatureCache | None
+
+    @property
+    def train(self) -> pd.DataFrame:
+        return self.split[self.split["subset"] == TRAIN]
+
+    @property
+    def validation(self) -> pd.DataFrame:
+        return self.split[self.split["subset"] == VALIDATION]
+
+
+@dataclass(frozen=True)
 class _Job:
-    """What every phase of one run shares."""
+    """What every step of one run shares."""
 
     settings: TrainSettings
     strategy: tf.distribute.Strategy
     classifier: Classifier
     backup: Backup
     state: RunState
-    train: pd.DataFrame
-    validation: pd.DataFrame
-    features: FeatureCache | None
+    data: Data
     class_weight: dict[int, float] | None
     threads: int
     max_in_memory_bytes: int
     elapsed: Callable[[], float]
     log: Log
-
-    @property
-    def model(self) -> keras.Model:
-        return self.classifier.model
 
 
 def train_category(
@@ -117,8 +131,9 @@ def train_category(
     Writes ``model.keras`` (the full model, best epoch's weights), ``best.weights.h5``,
     ``history.csv``, ``split.csv`` and ``training.json`` (whose content is also returned),
     all at the end. Until then the run lives in ``out_dir/.backup/``: rerun after a crash or
-    kill, it continues from its last finished epoch. Undecodable images are skipped, counted
-    and listed. ``threads`` bounds TensorFlow's thread pools.
+    kill, it continues from its last finished epoch if the backup was made from the same
+    inputs (:func:`run_signature`). Undecodable images are skipped, counted and listed.
+    ``threads`` bounds TensorFlow's thread pools.
 
     With ``settings.cache_features`` the frozen-backbone epochs train the head on cached
     features (:mod:`fashionai.training.features`): those in ``features`` (the workflow's rule
@@ -127,102 +142,41 @@ def train_category(
     ``max_in_memory_bytes`` are read batch by batch from their memory-mapped files. Epochs
     with a trainable backbone always read the images.
     """
-    started = time.monotonic()
+    started, clock = _now(), time.monotonic()
     tree_dir, out_dir = Path(tree_dir), Path(out_dir)
     labels = read_labels(tree_dir)
     slugs = [entry["slug"] for entry in labels["classes"]]
     log(f"training {labels['category']}: {len(slugs)} classes from {tree_dir}")
     strategy = configure_devices(threads, settings.mixed_precision, log=log)
     backup = Backup(out_dir / BACKUP_DIR)
-
-    cache = None
-    if settings.cache_features:
-        if features is not None:
-            cache = open_features(features, feature_dependencies(tree_dir, settings))
-            computed = False
-        else:
-            cache, computed = ensure_features(
-                tree_dir, backup.folder / FEATURES_DIR, settings, threads=threads, log=log
-            )
-        split, skipped = cache.split(tree_dir), cache.skipped
-        if not computed:  # else the extraction logged them
-            log(f"split and features from {cache.folder}")
-            log_skipped(skipped, log)
-            log_split(split, slugs, log)
-    else:
-        split, skipped = prepare_split(
-            tree_dir, slugs, settings.validation_split, settings.seed, threads, log
-        )
-    train = split[split["subset"] == TRAIN]
-    validation = split[split["subset"] == VALIDATION]
-    state = backup.load(_signature(settings, split), log, keep=(FEATURES_DIR,))
+    data = prepare_data(tree_dir, slugs, settings, backup, features, threads, log)
+    state = backup.load(run_signature(settings, data), log, keep=(FEATURES_DIR,))
     previous_seconds = state.seconds
 
     def elapsed() -> float:
-        return previous_seconds + time.monotonic() - started
+        return previous_seconds + time.monotonic() - clock
 
-    keras.utils.set_random_seed(settings.run_seed)
-    with strategy.scope():
-        classifier = build_classifier(settings, len(slugs), name=labels["category"])
-        if cache is not None:
-            cache.load_backbone_weights(classifier.backbone)
-    if cache is not None:
-        cache.check_extractor(classifier.feature_extractor, validation, log)
-    log(
-        f"model: {settings.backbone} ({classifier.backbone.count_params():,} parameters) "
-        f"+ head ({classifier.head.count_params():,}), input {settings.image_size} px, "
-        f"augmentations {list(settings.augmentations) or 'none'}"
-    )
+    classifier = build_model(settings, labels["category"], len(slugs), strategy, data, log)
     class_weight = None
     if settings.class_weights:
-        class_weight = balanced_class_weights(train["label_index"].to_numpy(), len(slugs))
+        class_weight = balanced_class_weights(data.train["label_index"].to_numpy(), len(slugs))
         listed = ", ".join(f"{slug} {class_weight[i]:.3f}" for i, slug in enumerate(slugs))
         log(f"class weights: {listed}")
     job = _Job(
-        settings=settings,
-        strategy=strategy,
-        classifier=classifier,
-        backup=backup,
-        state=state,
-        train=train,
-        validation=validation,
-        features=cache,
-        class_weight=class_weight,
-        threads=threads,
-        max_in_memory_bytes=max_in_memory_bytes,
-        elapsed=elapsed,
-        log=log,
+        settings,
+        strategy,
+        classifier,
+        backup,
+        state,
+        data,
+        class_weight,
+        threads,
+        max_in_memory_bytes,
+        elapsed,
+        log,
     )
-
-    phases = plan_phases(settings)
-    names = [phase.name for phase in phases]
-    for phase in phases[names.index(state.phase) :]:
-        _run_phase(job, phase)
-
-    if state.best_weights is None:
-        raise RuntimeError(f"{labels['category']}: no epoch finished, nothing to save")
-    _restore_best(job)
-    summary = {
-        "category": labels["category"],
-        "classes": labels["classes"],
-        "settings": settings.to_dict(),
-        "best_epoch": state.best_epoch,
-        "best_val_accuracy": state.best_val_accuracy,
-        "fine_tune_start_epoch": state.fine_tune_start_epoch,
-        "epochs_run": len(state.history),
-        "stopped_early": state.stopped,
-        "images": {"train": len(train), "validation": len(validation)},
-        "skipped_images": len(skipped),
-        "skipped_files": skipped,
-        "class_weights": (
-            {slug: class_weight[i] for i, slug in enumerate(slugs)} if class_weight else None
-        ),
-        "features": cache.describe(max_in_memory_bytes) if cache is not None else None,
-        "attempts": state.attempts,
-        "seconds": round(elapsed(), 1),
-        "devices": describe_devices(strategy),
-    }
-    _write_outputs(job.model, out_dir, state, split, summary)
+    run_phases(job)
+    summary = write_outputs(job, out_dir, labels, started)
     backup.remove()
     log(
         f"best val_accuracy {state.best_val_accuracy:.4f} at epoch {state.best_epoch} "
@@ -231,80 +185,133 @@ def train_category(
     return summary
 
 
-def _pipeline(
-    subset: pd.DataFrame,
+def prepare_data(
+    tree_dir: Path,
+    slugs: list[str],
     settings: TrainSettings,
-    training: bool,
+    backup: Backup,
+    features: Path | None,
     threads: int,
-    cache: Path | None = None,
-) -> tf.data.Dataset:
-    return make_dataset(
-        subset["image"].tolist(),
-        subset["label_index"].tolist(),
-        settings.image_size,
-        settings.batch_size,
-        training=training,
-        seed=settings.run_seed,
-        threads=threads,
-        cache=cache,
-    )
+    log: Log,
+) -> Data:
+    """The split of ``tree_dir``, made here or taken from the feature cache it belongs to.
 
-
-def _phase_data(job: _Job, phase: Phase, on_features: bool) -> tuple[tf.data.Dataset, ...]:
-    """The training and validation pipelines of ``phase``: cached features or images."""
-    settings, threads = job.settings, job.threads
-    if on_features:
-        assert job.features is not None
-        return (
-            job.features.train_dataset(
-                settings.batch_size, settings.run_seed, threads, job.max_in_memory_bytes
-            ),
-            job.features.validation_dataset(settings.batch_size, threads, job.max_in_memory_bytes),
+    With ``settings.cache_features`` the cache is ``features`` (checked against the current
+    inputs) or, without it, the run's own in ``.backup/features`` (computed if missing or
+    stale).
+    """
+    if not settings.cache_features:
+        split, skipped = prepare_split(
+            tree_dir, slugs, settings.validation_split, settings.seed, threads, log
         )
-    cache = None
-    if phase.backbone_trainable and settings.cache_images:
-        cache = job.backup.folder / IMAGE_CACHE_DIR
-        shutil.rmtree(cache, ignore_errors=True)  # a killed attempt's cache may be partial
-        cache.mkdir(parents=True)
-    return (
-        _pipeline(job.train, settings, True, threads, cache and cache / TRAIN),
-        _pipeline(job.validation, settings, False, threads, cache and cache / VALIDATION),
+        return Data(split, skipped, None)
+    if features is not None:
+        cache, computed = open_features(features, feature_dependencies(tree_dir, settings)), False
+    else:
+        folder = backup.folder / FEATURES_DIR
+        cache, computed = ensure_features(tree_dir, folder, settings, threads=threads, log=log)
+    data = Data(cache.split(tree_dir), cache.skipped, cache)
+    if not computed:  # else the extraction logged them
+        log(f"split and features from {cache.folder}")
+        log_skipped(data.skipped, log)
+        log_split(data.split, slugs, log)
+    return data
+
+
+def run_signature(settings: TrainSettings, data: Data) -> dict[str, Any]:
+    """What a backup must have been made from to be resumed.
+
+    The settings (but ``gpus`` and ``cache_images``, which do not change the results), the
+    exact split, the content of the weights file (a file replaced at the same path is other
+    weights) and the feature cache the head trains on.
+    """
+    digest = hashlib.sha256()
+    for row in data.split[["image", "label_index", "subset"]].itertuples(index=False):
+        digest.update(f"{row.image}\t{row.label_index}\t{row.subset}\n".encode())
+    settings_data = settings.to_dict()
+    settings_data.pop("gpus")
+    settings_data.pop("cache_images")
+    return {
+        "settings": settings_data,
+        "split": digest.hexdigest(),
+        "weights": weights_fingerprint(settings.weights),
+        "features": data.features.fingerprint if data.features is not None else None,
+    }
+
+
+def build_model(
+    settings: TrainSettings,
+    category: str,
+    n_classes: int,
+    strategy: tf.distribute.Strategy,
+    data: Data,
+    log: Log,
+) -> Classifier:
+    """The seeded classifier, backbone frozen; with a feature cache, its random backbone and
+    a check that its feature extractor computes the cached features."""
+    keras.utils.set_random_seed(settings.run_seed)
+    with strategy.scope():
+        classifier = build_classifier(settings, n_classes, name=category)
+        if data.features is not None:
+            data.features.load_backbone_weights(classifier.backbone)
+    if data.features is not None:
+        data.features.check_extractor(classifier.feature_extractor, data.validation, log)
+    log(
+        f"model: {settings.backbone} ({classifier.backbone.count_params():,} parameters) "
+        f"+ head ({classifier.head.count_params():,}), input {settings.image_size} px, "
+        f"augmentations {list(settings.augmentations) or 'none'}"
     )
+    return classifier
+
+
+def balanced_class_weights(labels: np.ndarray, n_classes: int) -> dict[int, float]:
+    """``n / (k * count)`` per class present (k classes present), 1.0 for absent classes."""
+    counts = np.bincount(labels, minlength=n_classes)
+    present = np.count_nonzero(counts)
+    return {
+        i: float(len(labels) / (present * count)) if count else 1.0
+        for i, count in enumerate(counts)
+    }
+
+
+def run_phases(job: _Job) -> None:
+    """Train every phase from the one the run state is in."""
+    phases = plan_phases(job.settings)
+    names = [phase.name for phase in phases]
+    for phase in phases[names.index(job.state.phase) :]:
+        _run_phase(job, phase)
+    if job.state.best_weights is None:
+        raise RuntimeError(f"{job.classifier.model.name}: no epoch finished, nothing to save")
 
 
 def _run_phase(job: _Job, phase: Phase) -> None:
     """Train ``phase`` from where the run state says the run is.
 
     With a feature cache and a frozen backbone, ``fit`` trains the head alone on the cached
-    features; its backups and best epochs are then files of the head's weights.
+    features; its backups and best epochs are then files of the head's weights. A resumed
+    phase starts from the backup's latest weights (and optimizer state), at ``state.epoch``.
     """
     state = job.state
-    on_features = job.features is not None and not phase.backbone_trainable
-    trained = job.classifier.head if on_features else job.model
+    on_features = job.data.features is not None and not phase.backbone_trainable
+    trained = job.classifier.head if on_features else job.classifier.model
     entering = state.phase != phase.name
     if entering:
         _enter_phase(job, phase)
     with job.strategy.scope():
-        set_backbone_trainable(job.model, phase.backbone_trainable)
+        set_backbone_trainable(job.classifier.model, phase.backbone_trainable)
         compile_classifier(trained, phase.learning_rate)
+        if not entering and state.latest_weights is not None:
+            trained.optimizer.build(trained.trainable_variables)
+            load_weights_quietly(trained, job.backup.folder / state.latest_weights)
     if entering:  # a run killed from here on restarts in this phase
         state.seconds = job.elapsed()
         job.backup.save(trained, state, head=on_features)
     if state.stopped or state.epoch >= phase.end_epoch:
         return
-    if on_features:
-        assert job.features is not None
-        source = (
-            f"on cached features ({job.features.views} view(s) per training image, read from "
-            f"{'memory' if job.features.fits(job.max_in_memory_bytes) else 'the memory map'})"
-        )
-    else:
-        cached = phase.backbone_trainable and job.settings.cache_images
-        source = "on images" + (" (resized images cached after the first epoch)" if cached else "")
     job.log(
         f"phase {phase.name}: epochs {state.epoch}..{phase.end_epoch - 1}, backbone "
         f"{'trainable (BatchNorm frozen)' if phase.backbone_trainable else 'frozen'}, "
-        f"learning rate {phase.learning_rate:g}, {source}"
+        f"learning rate {phase.learning_rate:g}, {_source(job, phase, on_features)}"
     )
     train_data, validation_data = _phase_data(job, phase, on_features)
     checkpoint = keras.callbacks.ModelCheckpoint(
@@ -330,10 +337,54 @@ def _run_phase(job: _Job, phase: Phase) -> None:
                 checkpoint,
                 ProgressRecorder(state, checkpoint, job.settings.patience, best_name),
                 EpochLogger(job.log, state, job.settings.epochs),
-                ResumableBackup(job.backup, state, job.elapsed, head=on_features),
+                EpochBackup(job.backup, state, job.elapsed, head=on_features),
             ],
             verbose=0,
         )
+
+
+def _source(job: _Job, phase: Phase, on_features: bool) -> str:
+    """What ``phase`` trains on, for its log line."""
+    if on_features:
+        cache = job.data.features
+        assert cache is not None
+        read = "memory" if cache.fits(job.max_in_memory_bytes) else "the memory map"
+        return f"on cached features ({cache.views} view(s) per training image, read from {read})"
+    if phase.backbone_trainable and job.settings.cache_images:
+        return "on images (resized images cached after the first epoch)"
+    return "on images"
+
+
+def _phase_data(job: _Job, phase: Phase, on_features: bool) -> tuple[tf.data.Dataset, ...]:
+    """The training and validation pipelines of ``phase``: cached features or images."""
+    settings, threads, cache = job.settings, job.threads, job.data.features
+    if on_features:
+        assert cache is not None
+        return (
+            cache.train_dataset(
+                settings.batch_size, settings.run_seed, threads, job.max_in_memory_bytes
+            ),
+            cache.validation_dataset(settings.batch_size, threads, job.max_in_memory_bytes),
+        )
+    folder = None
+    if phase.backbone_trainable and settings.cache_images:
+        folder = job.backup.folder / IMAGE_CACHE_DIR
+        remove(folder)  # a killed attempt's cache may be partial
+        folder.mkdir(parents=True)
+
+    def pipeline(subset: pd.DataFrame, training: bool, name: str) -> tf.data.Dataset:
+        return make_dataset(
+            subset["image"].tolist(),
+            subset["label_index"].tolist(),
+            settings.image_size,
+            settings.batch_size,
+            training=training,
+            seed=settings.run_seed,
+            threads=threads,
+            cache=folder and folder / name,
+        )
+
+    return pipeline(job.data.train, True, TRAIN), pipeline(job.data.validation, False, VALIDATION)
 
 
 def _enter_phase(job: _Job, phase: Phase) -> None:
@@ -349,67 +400,64 @@ def _enter_phase(job: _Job, phase: Phase) -> None:
         state.fine_tune_start_epoch = state.epoch
 
 
-def _restore_best(job: _Job) -> None:
-    """The best epoch's weights, backbone frozen, a fresh optimizer: the model to save.
-
-    The optimizer is built now (a small state: the head's) because ``load_model`` builds it
-    and warns about saved state that does not fit.
-    """
-    _load_best(job)
-    with job.strategy.scope():
-        set_backbone_trainable(job.model, False)
-        compile_classifier(job.model, job.settings.learning_rate)
-        job.model.optimizer.build(job.model.trainable_variables)
-
-
 def _load_best(job: _Job) -> None:
     """The best epoch's weights: of the head alone (trained on features) or the whole model."""
     name = job.state.best_weights
     assert name is not None
-    target = job.classifier.head if Backup.holds_head_only(name) else job.model
+    target = job.classifier.head if Backup.holds_head_only(name) else job.classifier.model
     load_weights_quietly(target, job.backup.folder / name)
 
 
-def balanced_class_weights(labels: np.ndarray, n_classes: int) -> dict[int, float]:
-    """``n / (k * count)`` per class present (k classes present), 1.0 for absent classes."""
-    counts = np.bincount(labels, minlength=n_classes)
-    present = np.count_nonzero(counts)
-    return {
-        i: float(len(labels) / (present * count)) if count else 1.0
-        for i, count in enumerate(counts)
+def write_outputs(job: _Job, out_dir: Path, labels: dict[str, Any], started: str) -> dict[str, Any]:
+    """The best epoch's model and the declared outputs, each written atomically.
+
+    The model gets the best epoch's weights, its backbone frozen and a fresh optimizer, built
+    now (a small state: the head's) because ``load_model`` builds it and warns about saved
+    state that does not fit. Returns the content of ``training.json``.
+    """
+    state, data, model = job.state, job.data, job.classifier.model
+    _load_best(job)
+    with job.strategy.scope():
+        set_backbone_trainable(model, False)
+        compile_classifier(model, job.settings.learning_rate)
+        model.optimizer.build(model.trainable_variables)
+    slugs = [entry["slug"] for entry in labels["classes"]]
+    weights = job.class_weight
+    summary = {
+        "category": labels["category"],
+        "classes": labels["classes"],
+        "settings": job.settings.to_dict(),
+        "best_epoch": state.best_epoch,
+        "best_val_accuracy": state.best_val_accuracy,
+        "fine_tune_start_epoch": state.fine_tune_start_epoch,
+        "epochs_run": len(state.history),
+        "stopped_early": state.stopped,
+        "images": {"train": len(data.train), "validation": len(data.validation)},
+        "skipped_images": len(data.skipped),
+        "skipped_files": data.skipped,
+        "class_weights": {slug: weights[i] for i, slug in enumerate(slugs)} if weights else None,
+        "features": data.features.describe(job.max_in_memory_bytes) if data.features else None,
+        "attempts": state.attempts,
+        "seconds": round(job.elapsed(), 1),
+        "devices": describe_devices(job.strategy),
+        # Set per job by the scheduler or the user before TensorFlow starts.
+        "gpu_devices": os.environ.get("CUDA_VISIBLE_DEVICES", ""),
+        "started": started,  # this attempt's start
+        "finished": _now(),
     }
-
-
-def _signature(settings: TrainSettings, split: pd.DataFrame) -> dict[str, Any]:
-    """What a backup must match to be resumed: the settings (but gpus and the image cache,
-    which do not change the results) and the exact split."""
-    digest = hashlib.sha256()
-    for row in split[["image", "label_index", "subset"]].itertuples(index=False):
-        digest.update(f"{row.image}\t{row.label_index}\t{row.subset}\n".encode())
-    settings_data = settings.to_dict()
-    settings_data.pop("gpus")
-    settings_data.pop("cache_images")
-    return {"settings": settings_data, "split_sha256": digest.hexdigest()}
-
-
-def _write_outputs(
-    model: keras.Model,
-    out_dir: Path,
-    state: RunState,
-    split: pd.DataFrame,
-    summary: dict[str, Any],
-) -> None:
-    """The declared outputs, each written under a temporary name and renamed."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    partial_model = out_dir / f".{MODEL_FILE}.partial.keras"
-    model.save(partial_model)
-    partial_model.replace(out_dir / MODEL_FILE)
+    with atomic_file(out_dir / MODEL_FILE) as partial:
+        model.save(partial)
     # The best epoch's weights, rewritten: ModelCheckpoint's file also holds the optimizer
     # state of its phase (for a fine-tuned backbone, twice the size of the weights).
-    partial_weights = out_dir / f".{WEIGHTS_FILE}.partial.weights.h5"
-    model.save_weights(partial_weights)
-    partial_weights.replace(out_dir / WEIGHTS_FILE)
+    with atomic_file(out_dir / WEIGHTS_FILE) as partial:
+        model.save_weights(partial)
     history = pd.DataFrame(state.history, columns=HISTORY_COLUMNS).astype({"epoch": int})
-    write_atomic(out_dir / HISTORY_FILE, history.to_csv(index=False))
-    write_atomic(out_dir / SPLIT_FILE, split[SPLIT_COLUMNS].to_csv(index=False))
-    write_atomic(out_dir / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")
+    write_text(out_dir / HISTORY_FILE, history.to_csv(index=False))
+    write_text(out_dir / SPLIT_FILE, data.split[SPLIT_COLUMNS].to_csv(index=False))
+    write_text(out_dir / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def _now() -> str:
+    """The local time, ISO 8601 with its UTC offset."""
+    return datetime.now().astimezone().isoformat(timespec="seconds")

@@ -13,10 +13,12 @@ Keras 3 format): :func:`check_weights_file` catches a name that does not fit the
 from __future__ import annotations
 
 import hashlib
-import os
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+
+from fashionai.atomic import atomic_file
 
 _KERAS = "https://storage.googleapis.com/tensorflow/keras-applications/"
 
@@ -65,8 +67,9 @@ def fetch_weights(
     """Download ``backbone``'s no-top weights to ``dest`` once; return ``dest``.
 
     ``url`` defaults to :func:`imagenet_weights_url` (then the file is checked against Keras'
-    MD5 unless ``md5`` is given); ``file://`` URLs work too. The file is written next to
-    ``dest`` under a temporary name and renamed when complete, so ``dest`` is never partial.
+    MD5 unless ``md5`` is given); ``file://`` URLs work too. ``dest`` is written atomically.
+    A file already at ``dest`` (e.g. put there by hand) is checked against the MD5 and kept.
+    Without internet the error says where to put the file by hand and which MD5 it must have.
     """
     dest = Path(dest)
     if url is None:
@@ -79,28 +82,36 @@ def fetch_weights(
         )
     if dest.exists():
         log(f"{dest} exists: not downloading {url} again")
+        with dest.open("rb") as handle:
+            _check_md5(dest, hashlib.file_digest(handle, "md5").hexdigest(), md5)
         return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
     log(f"downloading {backbone} weights from {url}")
-    tmp = dest.with_name(f".{dest.name}.partial")
-    try:
+    with atomic_file(dest) as partial:
         digest = hashlib.md5()
-        with tmp.open("wb") as out, urllib.request.urlopen(url) as response:
-            while chunk := response.read(_CHUNK):
-                digest.update(chunk)
-                out.write(chunk)
-        if md5 is not None and digest.hexdigest() != md5:
-            raise ValueError(
-                f"{url}: MD5 {digest.hexdigest()} differs from the expected {md5}; "
-                "the download is corrupt or not the expected file"
-            )
-        check_weights_file(tmp, name=dest.name)
-        os.replace(tmp, dest)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        try:
+            with partial.open("wb") as out, urllib.request.urlopen(url) as response:
+                while chunk := response.read(_CHUNK):
+                    digest.update(chunk)
+                    out.write(chunk)
+        except urllib.error.URLError as error:
+            checksum = f"MD5 {md5}" if md5 else "the checksum its publisher gives"
+            raise OSError(
+                f"cannot download {url} ({error.reason}). On a machine without internet, "
+                f"download it elsewhere and put it by hand at {dest.resolve()}; it must have "
+                f"{checksum} (check with md5sum). Then rerun."
+            ) from error
+        _check_md5(url, digest.hexdigest(), md5)
+        check_weights_file(partial, name=dest.name)
     log(f"wrote {dest} ({dest.stat().st_size / 1e6:.1f} MB)")
     return dest
+
+
+def _check_md5(source: Path | str, found: str, expected: str | None) -> None:
+    if expected is not None and found != expected:
+        raise ValueError(
+            f"{source}: MD5 {found} differs from the expected {expected}; "
+            "the file is corrupt or not the expected one"
+        )
 
 
 def weights_format(path: Path) -> str:
