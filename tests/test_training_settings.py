@@ -46,6 +46,7 @@ def test_from_config_takes_every_key() -> None:
         "validation_split": 0.25,
         "seed": 1,
         "test_split": 0.05,
+        "init_seed": 5,
         "augmentations": ["flip", "contrast"],
         "fine_tune": True,
         "gpus": 2,

@@ -258,7 +258,7 @@ def build_model(
 ) -> Classifier:
     """The seeded classifier, backbone frozen; with a feature cache, its random backbone and
     a check that its feature extractor computes the cached features."""
-    keras.utils.set_random_seed(settings.seed)
+    keras.utils.set_random_seed(settings.run_seed)
     with strategy.scope():
         classifier = build_classifier(settings, n_classes, name=category)
         if data.features is not None:
@@ -371,7 +371,7 @@ def _phase_data(job: _Job, phase: Phase, on_features: bool) -> tuple[tf.data.Dat
         assert cache is not None
         return (
             cache.train_dataset(
-                settings.batch_size, settings.seed, threads, job.max_in_memory_bytes
+                settings.batch_size, settings.run_seed, threads, job.max_in_memory_bytes
             ),
             cache.validation_dataset(settings.batch_size, threads, job.max_in_memory_bytes),
         )
@@ -388,7 +388,7 @@ def _phase_data(job: _Job, phase: Phase, on_features: bool) -> tuple[tf.data.Dat
             settings.image_size,
             settings.batch_size,
             training=training,
-            seed=settings.seed,
+            seed=settings.run_seed,
             threads=threads,
             cache=folder and folder / name,
             pad=pad_anchor(settings.resize, job.category),

@@ -29,6 +29,8 @@ class TrainSettings:
     features, computed once per image and view (:mod:`fashionai.training.features`) instead
     of every epoch; ``views`` is how many views of each training image are cached (None: one
     per augmentation plus the image itself, see :attr:`feature_views`).
+    ``seed`` makes the split (with the shares); ``init_seed`` (None: ``seed``) seeds weight
+    initialisation and shuffling, see :attr:`run_seed`.
     ``cache_images``: while the backbone trains, keep the decoded and resized images in a
     file cache after the first epoch instead of decoding them every epoch.
     """
@@ -43,6 +45,7 @@ class TrainSettings:
     validation_split: float = _DEFAULT["validation_split"]
     test_split: float = _DEFAULT["test_split"]
     seed: int = _DEFAULT["seed"]
+    init_seed: int | None = _DEFAULT["init_seed"]
     augmentations: tuple[str, ...] = tuple(_DEFAULT["augmentations"])
     fine_tune: bool = _DEFAULT["fine_tune"]
     gpus: int = _DEFAULT["gpus"]
@@ -59,6 +62,11 @@ class TrainSettings:
     def feature_views(self) -> int:
         """Views cached per training image: ``views``, or one per augmentation plus one."""
         return self.views if self.views is not None else len(self.augmentations) + 1
+
+    @property
+    def run_seed(self) -> int:
+        """The seed of weight initialisation and shuffling: ``init_seed``, else ``seed``."""
+        return self.seed if self.init_seed is None else self.init_seed
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "augmentations", tuple(self.augmentations))
