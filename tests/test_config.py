@@ -176,7 +176,7 @@ def _watched(name, globals=None, locals=None, fromlist=(), level=0):
         frame = sys._getframe(1)
         while frame is not None:
             file = frame.f_code.co_filename
-            if file.startswith(_repo) and "site-packages" not in file:
+            if file.startswith(_repo) and not file.startswith(sys.prefix + os.sep):
                 with open(os.environ["WATCH_REPORT"], "a") as report:
                     report.write(f"{name} imported from {file}:{frame.f_lineno}\\n")
                 break
