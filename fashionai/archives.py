@@ -1,27 +1,22 @@
 """Safe extraction of untrusted tar, tar.gz and zip archives.
 
 ``extract_archive`` lists the members with ``tarfile`` or ``zipfile`` and checks every one
-before it writes a byte: no absolute names or drive letters, no ``..`` that leaves the folder,
-no tar names that are not UTF-8, no link that points outside the folder or that another member
-is written through, no device files or FIFOs, no zip symlinks, and a member count and a declared
-total size within limits (archive bombs). A damaged download is refused whole: a tar must end
-with its end-of-archive marker (``tarfile`` alone stops quietly at a cut or damaged header and
-would lose the members after it) and a tar.gz is read to the end of its gzip stream, so that
-its CRC and length are checked.
+before it writes a byte: no absolute names, no ``..`` that leaves the folder, no tar names that
+are not UTF-8, no link that points outside the folder or that a member is written through, no
+devices or FIFOs, no zip symlinks, and a member count and declared total size within limits. A
+tar must end with its end-of-archive marker and a tar.gz is read to the end of its gzip stream
+(CRC and length), so a cut or damaged download is refused whole: ``tarfile`` alone stops
+quietly at a bad header and would lose the members after it.
 
-Only then are the members written, each streamed to its file and counted: a member that yields
-fewer bytes than it declares, or fails its CRC, fails the whole extraction (``zipfile`` and
-``tarfile`` never yield more than a member declares). Tar members also pass tarfile's ``data``
-filter as a second line of defence. Everything lands in a partial folder that replaces
-``destination`` only when complete (``fashionai.atomic.atomic_folder``). macOS ``._*`` sidecars
-and ``__MACOSX/`` entries are checked like the rest but not written. A tar.gz is decompressed
-twice: once to list and check, once to write.
+Then each member is streamed to its file and counted (fewer bytes than declared, or a bad CRC,
+fail the extraction; the libraries never yield more than declared), tar members pass tarfile's
+``data`` filter as a second line of defence, and the folder is published atomically
+(``fashionai.atomic.atomic_folder``). macOS ``._*`` and ``__MACOSX/`` entries are checked but not
+written. A tar.gz is decompressed twice: once to check, once to write.
 """
 
 from __future__ import annotations
 
-import gzip
-import lzma
 import os
 import re
 import shutil
@@ -32,7 +27,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, BinaryIO
+from typing import IO
 
 from fashionai.atomic import atomic_folder, partial_path, remove
 
@@ -40,21 +35,19 @@ ARCHIVE_SUFFIXES: tuple[str, ...] = (".tar.gz", ".tgz", ".tar", ".zip")
 _CHUNK = 1 << 20
 _FILE, _DIR, _SYMLINK, _HARDLINK = "file", "directory", "symbolic link", "hard link"
 _TAR_KINDS = {
+    **dict.fromkeys(tarfile.REGULAR_TYPES, _FILE),
+    tarfile.DIRTYPE: _DIR,
+    tarfile.SYMTYPE: _SYMLINK,
+    tarfile.LNKTYPE: _HARDLINK,
+}
+_TAR_SPECIAL = {
     tarfile.CHRTYPE: "a character device",
     tarfile.BLKTYPE: "a block device",
     tarfile.FIFOTYPE: "a FIFO",
 }
 _DRIVE = re.compile(r"^[A-Za-z]:")
 # Errors of the archive libraries while reading: a truncated, corrupt or tampered archive.
-_DATA_ERRORS = (
-    tarfile.TarError,
-    zipfile.BadZipFile,
-    zlib.error,
-    gzip.BadGzipFile,
-    lzma.LZMAError,
-    EOFError,
-    NotImplementedError,
-)
+_DATA_ERRORS = (tarfile.TarError, zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError)
 
 
 class UnsafeArchiveError(ValueError):
@@ -89,7 +82,7 @@ class _Member:
 
     name: str  # as in the archive (zip: backslashes turned into slashes)
     kind: str  # _FILE, _DIR, _SYMLINK or _HARDLINK
-    size: int  # declared bytes of a file, else 0
+    size: int  # declared bytes (only a file's count)
     link: str  # target of a link as stored, else ""
     info: tarfile.TarInfo | zipfile.ZipInfo
     parts: tuple[str, ...] = ()  # the normalised path inside the destination
@@ -156,16 +149,11 @@ def _tar_members(tar: tarfile.TarFile, archive: Path, max_members: int) -> list[
             raise UnsafeArchiveError(
                 f"{archive}: member {raw!r}: its name or link target is not valid UTF-8; refused"
             ) from None
-        if info.isreg():
-            members.append(_Member(info.name, _FILE, info.size, "", info))
-        elif info.isdir():
-            members.append(_Member(info.name, _DIR, 0, "", info))
-        elif info.issym() or info.islnk():
-            kind = _SYMLINK if info.issym() else _HARDLINK
-            members.append(_Member(info.name, kind, 0, info.linkname, info))
-        else:
-            kind = _TAR_KINDS.get(info.type, f"of unsupported type {info.type!r}")
-            raise UnsafeArchiveError(f"{archive}: member {info.name!r} is {kind}; refused")
+        kind = _TAR_KINDS.get(info.type)
+        if kind is None:
+            what = _TAR_SPECIAL.get(info.type, f"of unsupported type {info.type!r}")
+            raise UnsafeArchiveError(f"{archive}: member {info.name!r} is {what}; refused")
+        members.append(_Member(info.name, kind, info.size, info.linkname, info))
     return members
 
 
@@ -187,21 +175,17 @@ def _check_tar_end(tar: tarfile.TarFile, archive: Path, members: list[_Member]) 
             f"{archive}: truncated archive: it ends {after} (byte {end:,} of the tar "
             "stream) without tar's end-of-archive marker; download it again"
         )
-    if block.strip(b"\0"):
-        raise CorruptArchiveError(
-            f"{archive}: corrupt archive: unreadable tar header at byte {end:,} of the "
-            f"tar stream, {after}; the members after it cannot be listed"
-        )
-    position = end + len(block)
-    while chunk := fileobj.read(_CHUNK):
-        if chunk.strip(b"\0"):
-            position += len(chunk) - len(chunk.lstrip(b"\0"))
+    position = end
+    while block:
+        if block.strip(b"\0"):
+            position += len(block) - len(block.lstrip(b"\0"))
             raise CorruptArchiveError(
-                f"{archive}: corrupt archive: data at byte {position:,} of the tar stream after "
-                f"an end-of-archive marker at byte {end:,} ({after}): a zeroed header "
-                "would hide the members after it (concatenated tars are not supported either)"
+                f"{archive}: corrupt archive: unreadable data at byte {position:,} of the tar "
+                f"stream, {after}: a damaged or zeroed header hides the members after it "
+                "(concatenated tars are not supported either)"
             )
-        position += len(chunk)
+        position += len(block)
+        block = fileobj.read(_CHUNK)
 
 
 def _zip_members(zip_file: zipfile.ZipFile, archive: Path, max_members: int) -> list[_Member]:
@@ -221,10 +205,8 @@ def _zip_members(zip_file: zipfile.ZipFile, archive: Path, max_members: int) -> 
         if info.flag_bits & 0x1:
             raise ValueError(f"{archive}: member {info.filename!r} is encrypted; cannot extract")
         name = info.filename.replace("\\", "/")
-        if name.endswith("/"):
-            members.append(_Member(name, _DIR, 0, "", info))
-        else:
-            members.append(_Member(name, _FILE, info.file_size, "", info))
+        kind = _DIR if name.endswith("/") else _FILE
+        members.append(_Member(name, kind, info.file_size, "", info))
     return members
 
 
@@ -247,12 +229,8 @@ def _check_members(members: list[_Member], archive: Path, limit: float, size: in
         if member.kind in (_SYMLINK, _HARDLINK):
             if not member.link:
                 raise UnsafeArchiveError(f"{where}: {member.kind} without a target; refused")
-            if _is_absolute(member.link):
-                raise UnsafeArchiveError(
-                    f"{where}: {member.kind} to absolute path {member.link!r}; refused"
-                )
             base = parts[:-1] if member.kind == _SYMLINK else ()
-            if _normalise(member.link, base) is None:
+            if _is_absolute(member.link) or _normalise(member.link, base) is None:
                 raise UnsafeArchiveError(
                     f"{where}: {member.kind} to {member.link!r} leads outside the extraction "
                     "folder; refused"
@@ -295,31 +273,13 @@ def _check_members(members: list[_Member], archive: Path, limit: float, size: in
         )
 
 
-def _detect(archive: Path) -> str:
-    """``"tar"`` or ``"zip"`` by content; the file name only decides which is tried first."""
-    order = ("zip", "tar") if archive.name.lower().endswith(".zip") else ("tar", "zip")
-    for kind in order:
-        if (zipfile.is_zipfile if kind == "zip" else tarfile.is_tarfile)(archive):
-            return kind
-    with open(archive, "rb") as handle:
-        head = handle.read(4)
-    if not head:
-        raise CorruptArchiveError(f"{archive}: empty file, not an archive")
-    if head.startswith(b"PK\x03\x04"):
-        raise CorruptArchiveError(
-            f"{archive}: starts like a zip archive but has no readable central directory at its "
-            "end: truncated or corrupt (an incomplete download?)"
-        )
-    if head.startswith(b"\x1f\x8b"):
-        raise CorruptArchiveError(
-            f"{archive}: gzip-compressed, but its start is not a readable tar: corrupt "
-            "(an incomplete or damaged download?)"
-        )
-    raise ValueError(f"{archive}: neither a tar (plain or gzip) nor a zip archive")
-
-
-def _open(archive: Path, kind: str) -> tarfile.TarFile | zipfile.ZipFile:
-    """The opened archive; a damaged one raises CorruptArchiveError naming it."""
+def _open(archive: Path) -> tarfile.TarFile | zipfile.ZipFile:
+    """The archive opened as a tar or a zip by its content (its name says which to try first);
+    CorruptArchiveError naming it if it is neither, or damaged."""
+    if archive.name.lower().endswith(".zip"):
+        kind = "zip" if zipfile.is_zipfile(archive) else "tar"
+    else:
+        kind = "tar" if tarfile.is_tarfile(archive) else "zip"
     try:
         if kind == "zip":
             return zipfile.ZipFile(archive)
@@ -330,8 +290,19 @@ def _open(archive: Path, kind: str) -> tarfile.TarFile | zipfile.ZipFile:
             "valid UTF-8; refused"
         ) from None
     except (*_DATA_ERRORS, OSError) as error:
+        with open(archive, "rb") as handle:
+            head = handle.read(4)
+        what = (
+            "an empty file"
+            if not head
+            else "a zip archive without a readable central directory"
+            if head.startswith(b"PK\x03\x04")
+            else "gzip data that does not start with a readable tar"
+            if head.startswith(b"\x1f\x8b")
+            else "neither a tar (plain or gzip) nor a zip archive"
+        )
         raise CorruptArchiveError(
-            f"{archive}: cannot open it as a {kind} archive (truncated or corrupt?): {error}"
+            f"{archive}: {what}; cannot extract it (truncated or corrupt?): {error}"
         ) from error
 
 
@@ -357,9 +328,8 @@ def extract_archive(
     remove(partial_path(destination))  # left by a killed run; removed even if this run fails
     if not archive.is_file():
         raise FileNotFoundError(f"{archive}: archive not found")
-    kind = _detect(archive)
     size = archive.stat().st_size
-    with _open(archive, kind) as handle:
+    with _open(archive) as handle:
         try:
             if isinstance(handle, zipfile.ZipFile):
                 members = _zip_members(handle, archive, max_members)
@@ -371,7 +341,7 @@ def extract_archive(
                 f"{archive}: truncated or corrupt archive, cannot read its member list: {error}"
             ) from error
         _check_members(members, archive, min(max_ratio * size, max_bytes), size)
-        log(f"{archive}: {len(members):,} members checked ({kind}); extracting to {destination}")
+        log(f"{archive}: {len(members):,} members checked; extracting to {destination}")
         with atomic_folder(destination) as partial:
             summary = _write(handle, members, archive, partial, log, progress_every)
     log(
@@ -381,23 +351,14 @@ def extract_archive(
     return summary
 
 
-def _create(path: str) -> BinaryIO:
-    """A new file at ``path``, replacing an earlier member of that name, never through a link."""
-    try:
-        return open(path, "xb")  # O_EXCL: fails on any existing name, even a symlink
-    except FileExistsError:
-        os.unlink(path)  # IsADirectoryError for a folder
-        return open(path, "xb")
-
-
 def _copy(handle: tarfile.TarFile | zipfile.ZipFile, member: _Member, path: str) -> int:
-    """Stream the file ``member`` to ``path``; the bytes copied (at most its declared size)."""
+    """Stream the file ``member`` to a new file at ``path``; the bytes copied."""
     if isinstance(handle, zipfile.ZipFile):
         source: IO[bytes] | None = handle.open(member.info)  # type: ignore[arg-type]
     else:
         source = handle.extractfile(member.info)  # type: ignore[arg-type]
     assert source is not None
-    with source, _create(path) as target:
+    with source, open(path, "xb") as target:  # O_EXCL: never through a link
         shutil.copyfileobj(source, target, _CHUNK)
         return target.tell()
 
@@ -440,6 +401,8 @@ def _write(
                 made.add(parts if kind == _DIR else folder)
             if kind == _DIR:
                 continue
+            if os.path.lexists(path):  # an earlier member of that name: replaced, not followed
+                os.unlink(path)
             if kind == _FILE:
                 copied = _copy(handle, member, path)
                 if copied != member.size:
@@ -448,14 +411,11 @@ def _write(
                         f"{member.size:,} bytes (corrupt or tampered archive)"
                     )
                 summary.bytes += copied
+            elif kind == _HARDLINK:
+                target = os.path.join(root_str, *_normalise(member.link) or ())
+                os.link(target, path, follow_symlinks=False)
             else:
-                if os.path.lexists(path):  # an earlier member of that name
-                    os.unlink(path)
-                if kind == _HARDLINK:
-                    target = os.path.join(root_str, *_normalise(member.link) or ())
-                    os.link(target, path, follow_symlinks=False)
-                else:
-                    os.symlink(member.link, path)
+                os.symlink(member.link, path)
         except _DATA_ERRORS as error:
             raise UnsafeArchiveError(
                 f"{member.where(archive)}: data does not match its header (corrupt or tampered "

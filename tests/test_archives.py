@@ -213,7 +213,7 @@ HOSTILE_TAR = {
     "symlink-absolute": (
         "base/passwd",
         lambda t: tar_special(t, "base/passwd", tarfile.SYMTYPE, "/etc/passwd"),
-        "symbolic link to absolute path '/etc/passwd'",
+        "symbolic link to '/etc/passwd" + OUT,
     ),
     "symlink-up": (
         "base/up",
@@ -228,7 +228,7 @@ HOSTILE_TAR = {
     "hardlink-absolute": (
         "base/hard",
         lambda t: tar_special(t, "base/hard", tarfile.LNKTYPE, "/etc/passwd"),
-        "hard link to absolute path '/etc/passwd'",
+        "hard link to '/etc/passwd" + OUT,
     ),
     "hardlink-to-later": (
         "base/hard",

@@ -157,7 +157,7 @@ def _tar_cases(tmp: Path) -> dict[str, tuple[str, Callable, str, dict]]:
                 tar_special(t, "base/out", tarfile.SYMTYPE, str(tmp)),
                 tar_file(t, "base/out/evil.txt"),
             ),
-            f"symbolic link to absolute path {str(tmp)!r}",
+            f"symbolic link to '{tmp}{OUT}",
             {},
         ),
         "written-through-symlink": (
@@ -172,13 +172,13 @@ def _tar_cases(tmp: Path) -> dict[str, tuple[str, Callable, str, dict]]:
         "hardlink-up": (
             "base/hard.txt",
             lambda t: tar_special(t, "base/hard.txt", tarfile.LNKTYPE, escape),
-            f"hard link to {escape!r}"[:-1] + OUT,
+            f"hard link to '{escape}{OUT}",
             {},
         ),
         "hardlink-absolute": (
             "base/hard.txt",
             lambda t: tar_special(t, "base/hard.txt", tarfile.LNKTYPE, victim),
-            f"hard link to absolute path {victim!r}",
+            f"hard link to '{victim}{OUT}",
             {},
         ),
         "hardlink-through-symlink": (
