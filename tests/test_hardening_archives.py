@@ -5,7 +5,8 @@ escapes placed so that the folder they would land in is watched (the whole scrat
 listed before and after, and outside files keep their link count), absolute targets inside the
 scratch tree, PAX and GNU long names, zip symlinks pointing out and zip block devices, lying
 zip sizes with compression, both size-limit knobs on tar.gz and zip, truncated and corrupt
-archives of every kind, and one hostile archive through snakemake.
+archives of every kind, and through snakemake a hostile archive and one with too many
+members for `extract.max_members` set in the config.
 """
 
 from __future__ import annotations
