@@ -15,6 +15,7 @@ rule extract_archive:
     params:
         max_ratio=config["extract"]["max_ratio"],
         max_bytes=config["extract"]["max_bytes"],
+        max_members=config["extract"]["max_members"],
     script:
         "../workflow_scripts/extract_archive.py"
 

@@ -1,7 +1,7 @@
 """Interrupted data jobs: a job killed with SIGKILL leaves nothing that looks complete.
 
-Each data step writes into ``<output>.partial`` and renames it at the end, so a killed job
-leaves at most a ``.partial`` folder (which Snakemake never looks at) and the rerun removes it
+Each data step writes into ``.partial.<output>`` and renames it at the end, so a killed job
+leaves at most a ``.partial.`` folder (which Snakemake never looks at) and the rerun removes it
 and produces the full output. The kills here are real: the step runs in a child process that is
 sent SIGKILL mid-way, once between two members or images (the child's progress callback is
 slowed so the kill lands there) and once wherever the child happens to be.
@@ -25,6 +25,7 @@ import yaml
 from demo.synthetic import ARCHIVE_NAMES, generate_dataset
 from fashionai.annotations import merge_annotations
 from fashionai.archives import archive_id, extract_archive
+from fashionai.atomic import partial_path
 from fashionai.attributes import ATTRIBUTES, slugify
 from fashionai.decoding import decode_labels
 from fashionai.regrouping import plan_regroup
@@ -147,14 +148,14 @@ def test_killed_extraction_leaves_only_partial_and_rerun_completes(tmp_path, rou
     # Killed at full speed, the child needs enough work left to still be running at the kill.
     round1 = round1 if slow else padded
     dest = tmp_path / "results" / "extracted" / "round1"
-    partial = dest.with_name("round1.partial")
+    partial = dest.with_name(".partial.round1")
     kill_midway("extract", slow, round1, dest, after=1 if not slow else 3)
     assert not os.path.lexists(dest)
     assert partial.is_dir()
     written = files_below(partial)
     expected = tar_files(round1)
     assert 0 < len(written) < len(expected)  # really killed mid-way
-    assert sorted(os.listdir(dest.parent)) == ["round1.partial"]
+    assert sorted(os.listdir(dest.parent)) == [".partial.round1"]
 
     summary = extract_archive(round1, dest, log=quiet)  # the rerun
     assert summary.files == len(expected)
@@ -166,7 +167,7 @@ def test_killed_twice_then_completes(tmp_path, round1):
     dest = tmp_path / "round1"
     kill_midway("extract", True, round1, dest, after=2)
     kill_midway("extract", True, round1, dest, after=4)
-    assert not dest.exists() and dest.with_name("round1.partial").is_dir()
+    assert not dest.exists() and dest.with_name(".partial.round1").is_dir()
     extract_archive(round1, dest, log=quiet)
     assert files_below(dest) == tar_files(round1)
     assert sorted(os.listdir(tmp_path)) == ["round1"]
@@ -207,7 +208,7 @@ def test_killed_while_publishing_over_an_old_output(tmp_path, dataset):
     child = subprocess.run([sys.executable, "-c", KILL_AT_SECOND_RENAME, str(round1), str(dest)],
                            cwd=REPO, check=False)  # fmt: skip
     assert child.returncode == -signal.SIGKILL
-    assert sorted(os.listdir(tmp_path)) == ["round1.old", "round1.partial"]  # nothing trusted
+    assert sorted(os.listdir(tmp_path)) == [".old.round1", ".partial.round1"]  # nothing trusted
     extract_archive(round1, dest, log=quiet)
     assert files_below(dest) == tar_files(round1)
     assert sorted(os.listdir(tmp_path)) == ["round1"]  # both leftovers removed
@@ -251,7 +252,7 @@ def test_killed_tree_build_leaves_only_partial_and_rerun_completes(tmp_path, dec
     tree = tmp_path / "trees" / CATEGORY
     kill_midway("tree", slow, table, tree, CATEGORY, after=2 if slow else 1)
     assert not os.path.lexists(tree)
-    partial = tree.with_name(CATEGORY + ".partial")
+    partial = partial_path(tree)
     assert partial.is_dir() and not (partial / LABELS_FILE).exists()
     build_category_tree(decoded, CATEGORY, tree, log=quiet)
     check_tree(tree, decoded)
@@ -264,7 +265,7 @@ def test_killed_regroup_leaves_only_partial_and_rerun_completes(tmp_path, decode
     out = tmp_path / "regrouped" / CATEGORY
     kill_midway("regroup", True, tree, out, CATEGORY, after=2)
     assert not os.path.lexists(out)
-    assert out.with_name(CATEGORY + ".partial").is_dir()
+    assert partial_path(out).is_dir()
     counts = regroup_tree(tree, out, plan_regroup(CATEGORY, None), log=quiet)
     assert counts == read_labels(tree)["counts"]
     assert sorted(os.listdir(out.parent)) == [CATEGORY]
@@ -301,7 +302,7 @@ def test_snakemake_killed_during_data_then_rerun_completes(tmp_path, round1):
         "--cores", "2", "--resources", "gpu=1", "--nolock", "data",
     ]  # fmt: skip
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    partial = workdir / "results/extracted" / f"{name}.partial"
+    partial = workdir / "results/extracted" / f".partial.{name}"
     run = subprocess.Popen(command, env=env, start_new_session=True,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     try:
@@ -346,6 +347,6 @@ def test_snakemake_killed_during_data_then_rerun_completes(tmp_path, round1):
     check_tree(workdir / "results/trees" / small, decoded, small)
     assert (workdir / "results/regrouped" / small / LABELS_FILE).is_file()
     leftovers = [
-        p for p in (workdir / "results").rglob("*") if p.name.endswith((".partial", ".old"))
+        p for p in (workdir / "results").rglob("*") if p.name.startswith((".partial.", ".old."))
     ]
     assert not leftovers

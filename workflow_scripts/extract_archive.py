@@ -13,6 +13,7 @@ with job_log(snakemake.log[0]) as log:
         Path(snakemake.output[0]),
         max_ratio=snakemake.params.max_ratio,
         max_bytes=snakemake.params.max_bytes,
+        max_members=snakemake.params.max_members,
         log=log,
     )
     log(f"{summary.files} files, {summary.bytes} bytes, {summary.skipped} sidecars skipped")
