@@ -94,7 +94,9 @@ def model_card(
         to_markdown(best),
         "## Settings\n\nAs the training ran them (`training.json`).",
         to_markdown(
-            pd.DataFrame({"setting": list(settings), "value": map(str, settings.values())})
+            pd.DataFrame(
+                {"setting": list(settings), "value": [_value(v) for v in settings.values()]}
+            )
         ),
         "## Reproduce\n\nThis configuration trains the same model (as the `train:` block, the "
         "experiment `default`) when passed with `--configfile`:",
