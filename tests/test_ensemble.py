@@ -13,6 +13,7 @@ import pytest
 
 from fashionai.evaluation.ensemble import evaluate_ensemble
 from fashionai.evaluation.metric import evaluate_predictions
+from fashionai.outputs import model_dir
 from fashionai.prediction.classes import expand_to_official
 from fashionai.prediction.ensemble import check_members, member_probabilities
 from fashionai.prediction.submission import write_submissions
@@ -162,3 +163,50 @@ def test_submissions_of_the_ensemble_and_of_each_member(members, tmp_path):
         values = np.array([[float(p) for p in row[2].split(";")] for row in rows])
         official = expand_to_official(wanted[name], CLASSES, COLLAR)
         np.testing.assert_allclose(values, official, atol=5e-5)
+
+
+@pytest.mark.slow
+def test_two_experiments_and_their_ensemble_end_to_end(tmp_path):
+    """One snakemake run: the default and a named experiment on two categories, their ensemble
+    (evaluation, submissions), the comparison, the model cards and the report's table."""
+    from tests.workflow_helpers import run_snakemake, tiny_config
+
+    categories = ["collar_design_labels", "pant_length_labels"]
+    config = tiny_config(
+        categories=categories,
+        questions="resources/synthetic/fashionAI_attributes_test_a_20180222.tar",
+        synthetic={"images_per_class": 8},
+        train={"epochs": 1, "validation_split": 0.25, "test_split": 0.25},
+        experiments={"wide": {"image_size": 40}},
+        ensemble={"members": ["default", "wide"], "tta": True},
+    )
+    run = run_snakemake(tmp_path, config)
+    assert run.returncode == 0, run.stderr[-3000:]
+    run = run_snakemake(tmp_path, config, extra=("--report", "report.html"))
+    assert run.returncode == 0, run.stderr[-3000:]
+    results = tmp_path / "results"
+    for category in categories:
+        default, wide = (tmp_path / model_dir(category, name) for name in ("default", "wide"))
+        assert (default / "split.csv").read_bytes() == (wide / "split.csv").read_bytes()
+        assert "experiment `wide`" in (wide / "model_card.md").read_text()
+        assert "experiment `default`" in (default / "model_card.md").read_text()
+        metrics = json.loads((results / "ensemble/eval" / category / "metrics.json").read_text())
+        assert metrics["evaluated_on"] == "test"
+        assert metrics["ensemble"] == {"members": ["default", "wide"], "tta": True}
+        assert "without_tta" in metrics
+        assert (results / "ensemble/eval" / category / "confusion_matrix.png").exists()
+    table = pd.read_csv(results / "experiments.csv")
+    assert list(zip(table["experiment"], table["category"], strict=True)) == [
+        (e, c) for e in ("default", "wide", "ensemble") for c in (*categories, "mean")
+    ]
+    assert set(table["evaluated_on"]) == {"test"}
+    assert (results / "plots/experiments.png").exists()
+
+    def values(name):
+        lines = (results / name).read_text().splitlines()
+        return np.array([[float(p) for p in line.split(",")[2].split(";")] for line in lines])
+
+    members = [values(f"submissions/{m}.csv") for m in ("default", "wide")]
+    np.testing.assert_allclose(values("submission.csv"), sum(members) / 2, atol=1.5e-4)
+    report = (tmp_path / "report.html").read_text()
+    assert "experiment</th>" in report and "Experiments" in report
