@@ -18,6 +18,7 @@ include: "rules/stats.smk"
 include: "rules/train.smk"
 include: "rules/features.smk"
 include: "rules/evaluate.smk"
+include: "rules/experiments.smk"
 include: "rules/ensemble.smk"
 
 

@@ -5,7 +5,7 @@ One command (run from anywhere; it finds the repository from its own path)::
     .venv/bin/python benchmarks/bench_data_half.py --rows 100000
 
 1. generates a synthetic dataset of about ``--rows`` annotation rows in the real archive layout
-   (fashionai.synthetic, no faults, cached under ``--workdir`` by its parameters);
+   (demo.synthetic, no faults, cached under ``--workdir`` by its parameters);
 2. floor: GNU ``tar -xf`` of the two tars and ``unzip -q`` of the zip, one after the other;
 3. baseline: ``benchmarks/baseline_original.py`` (the original algorithm) on that fresh
    extraction; the extraction itself is not counted, as the issue asks;
@@ -40,9 +40,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from demo.synthetic import ARCHIVE_NAMES  # noqa: E402
 from fashionai.archives import archive_id  # noqa: E402
 from fashionai.attributes import ATTRIBUTES  # noqa: E402
-from fashionai.synthetic import ARCHIVE_NAMES  # noqa: E402
 
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 BASELINE = REPO / "benchmarks" / "baseline_original.py"
@@ -122,7 +122,7 @@ def remove(path: Path) -> None:
 
 def ensure_dataset(workdir: Path, rows: int, image_size: int, seed: int) -> tuple[Path, dict]:
     """The cached synthetic dataset for these parameters, generated if missing."""
-    from fashionai.synthetic import generate_dataset
+    from demo.synthetic import generate_dataset
 
     per_class = max(1, round(rows / CLASSES))
     folder = workdir / "datasets" / f"ipc{per_class}-px{image_size}-seed{seed}"

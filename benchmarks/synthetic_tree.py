@@ -1,6 +1,6 @@
 """A regrouped category tree of generated garment photos, for the training benchmarks.
 
-The pictures are :func:`fashionai.synthetic.render_image`'s (class-specific shape, colour and
+The pictures are :func:`demo.synthetic.render_image`'s (class-specific shape, colour and
 pattern with jitter), drawn at up to ``RENDER_PX`` and enlarged to the requested size with
 fresh sensor-like noise at full size, then saved as JPEG (quality 90): files of real-photo
 size and entropy (a 512 px one is about 60-90 KB, like FashionAI's) at a fraction of the cost
@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from demo.synthetic import render_image
 from fashionai.attributes import classes, slugify
-from fashionai.synthetic import render_image
 
 RENDER_PX = 128
 NOISE_SIGMA = 4.0

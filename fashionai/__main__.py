@@ -1,4 +1,4 @@
-"""Command line: ``python -m fashionai predict --category C IMAGE...``.
+"""Command line: ``python -m fashionai predict --category C IMAGE...`` and ``devices``.
 
 ``predict`` prints a line per image: its path, the predicted label, its probability and every
 class's probability, using the trained model of the category (``results/models/<category>/``
@@ -15,6 +15,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from fashionai.attributes import CATEGORIES
+
+
+def check_devices() -> int:
+    """The ``devices`` command (TensorFlow is imported only when it runs)."""
+    from fashionai.device_check import check_devices as run_check
+
+    return run_check()
 
 
 def predict(args: argparse.Namespace) -> int:
@@ -55,6 +62,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     command.add_argument("--batch-size", type=int, default=32)
     command.add_argument("images", nargs="+", type=Path, help="image files (JPEG, PNG, ...)")
     command.set_defaults(run=predict)
+    devices = commands.add_parser(
+        "devices", help="check that TensorFlow can train on this machine's GPUs"
+    )
+    devices.set_defaults(run=lambda _args: check_devices())
     return parser.parse_args(argv)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -23,10 +24,18 @@ import yaml
 
 from fashionai.archives import archive_id
 from fashionai.atomic import OLD_PREFIX, PARTIAL_PREFIX
+from fashionai.outputs import DEFAULT_EXPERIMENT, ENSEMBLE
 from fashionai.regrouping import plan_regroup
 from fashionai.training.backbones import BACKBONES
 
 SCHEMA_FILE = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
+
+# train: keys an experiment may not override: the split must be the same for every experiment
+# (so that they can be compared and ensembled), and the jobs' resources are the workflow's.
+SPLIT_KEYS = ("seed", "validation_split", "test_split")
+WORKFLOW_KEYS = ("gpus", "threads", "weights_url")
+# An experiment's name is a folder under results/experiments/ and a Snakemake wildcard value.
+EXPERIMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
 class ConfigError(ValueError):
@@ -65,6 +74,7 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
         except ValueError as problem:
             raise ConfigError(f"regroup.{category} = {spec!r}: {problem}") from None
     check_train(config["train"], where="train")
+    check_experiments(config, validator)
     return config
 
 
@@ -141,6 +151,71 @@ def check_train(settings: Mapping[str, Any], where: str = "train") -> None:
         )
 
 
+def experiment_settings(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every experiment's train settings by name: ``default`` (the ``train:`` block) first."""
+    experiments = {DEFAULT_EXPERIMENT: copy.deepcopy(dict(config["train"]))}
+    for name, overrides in (config["experiments"] or {}).items():
+        experiments[name] = merge_train(config["train"], overrides)
+    return experiments
+
+
+def merge_train(train: Mapping[str, Any], overrides: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``train`` with the keys of ``overrides`` replaced, each value whole (lists too)."""
+    return copy.deepcopy({**train, **(overrides or {})})
+
+
+def check_experiments(config: Mapping[str, Any], validator: Any) -> None:
+    """Experiment names, their overrides, their merged settings, and the ensemble's members.
+
+    ``validator``: a jsonschema validator of the whole configuration schema; each experiment's
+    merged settings are checked against its ``train`` part, then by :func:`check_train`.
+    """
+    train_schema = load_schema()["properties"]["train"]
+    experiments = config["experiments"] or {}
+    folders: dict[str, str] = {}
+    for name, overrides in experiments.items():
+        where = f"experiments.{name}"
+        if name in (DEFAULT_EXPERIMENT, ENSEMBLE):
+            raise ConfigError(
+                f"{where}: the name {name!r} is reserved ({DEFAULT_EXPERIMENT}: the train: "
+                f"block, {ENSEMBLE}: the ensemble); choose another"
+            )
+        if not EXPERIMENT_NAME.fullmatch(name):
+            raise ConfigError(
+                f"{where}: the name {name!r} is not a plain folder name (a letter or digit, "
+                "then letters, digits, '_', '-' or '.')"
+            )
+        if name.casefold() in folders:
+            raise ConfigError(
+                f"{where}: differs from experiments.{folders[name.casefold()]} only in case "
+                "(one folder on case-insensitive file systems)"
+            )
+        folders[name.casefold()] = name
+        for key, value in (overrides or {}).items():
+            if key in SPLIT_KEYS:
+                raise ConfigError(
+                    f"{where}.{key} = {value!r}: an experiment cannot change the split "
+                    f"({', '.join(SPLIT_KEYS)}); every experiment uses train:'s"
+                )
+            if key in WORKFLOW_KEYS:
+                raise ConfigError(
+                    f"{where}.{key} = {value!r}: a setting of the whole workflow "
+                    f"({', '.join(WORKFLOW_KEYS)}); set it in train:"
+                )
+        merged = merge_train(config["train"], overrides)
+        error = jsonschema.exceptions.best_match(validator.descend(merged, train_schema))
+        if error is not None:
+            raise ConfigError(_describe(error, where))
+        check_train(merged, where=where)
+    if config["ensemble"]:
+        for member in config["ensemble"]["members"]:
+            if member != DEFAULT_EXPERIMENT and member not in experiments:
+                raise ConfigError(
+                    f"ensemble.members: {member!r} is not an experiment; the experiments: "
+                    f"{', '.join([DEFAULT_EXPERIMENT, *experiments])}"
+                )
+
+
 def _filling_defaults(validator_class: type) -> type:
     """A validator class that sets each missing property to its schema default first."""
     check_properties = validator_class.VALIDATORS["properties"]
@@ -155,10 +230,10 @@ def _filling_defaults(validator_class: type) -> type:
     return jsonschema.validators.extend(validator_class, {"properties": properties})
 
 
-def _describe(error: jsonschema.ValidationError) -> str:
-    """``key = value: problem`` for a schema error."""
+def _describe(error: jsonschema.ValidationError, where: str = "") -> str:
+    """``key = value: problem`` for a schema error; ``where`` names the checked mapping."""
     path = error.absolute_path
-    key = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in path)
+    key = where + "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in path)
     key = key.lstrip(".")
     if "propertyNames" in error.absolute_schema_path:
         return f"{key}.{error.instance}: not a known key; {error.message}"

@@ -14,6 +14,7 @@ SUMMARY_FILE = "training.json"  # settings, counts, best epoch, devices, times
 MODEL_CARD_FILE = "model_card.md"
 
 DEFAULT_EXPERIMENT = "default"  # the plain train: block
+ENSEMBLE = "ensemble"  # the ensemble's name among the experiments (results/ensemble/)
 
 
 def experiment_root(experiment: str = DEFAULT_EXPERIMENT) -> str:

@@ -1,5 +1,7 @@
 # Configuration checks, constants and input functions shared by the rules. Parsing stays
 # light: nothing here imports numpy, pandas, Pillow, matplotlib or TensorFlow.
+import hashlib
+import json
 import os
 import re
 import sys
@@ -7,8 +9,13 @@ import sys
 sys.path.insert(0, workflow.basedir)
 
 from fashionai.archives import archive_id
-from fashionai.config import validate_config
-from fashionai.outputs import WEIGHTS_FILE, model_dir
+from fashionai.config import experiment_settings, validate_config
+from fashionai.outputs import (
+    DEFAULT_EXPERIMENT,
+    WEIGHTS_FILE,
+    experiment_root,
+    model_dir,
+)
 
 validate_config(config)  # the schema's defaults filled in; raises before any job runs
 
@@ -19,6 +26,9 @@ if config["questions"]:
     EXTRACTABLE[archive_id(config["questions"])] = config["questions"]
 TRAIN = config["train"]
 SYNTHETIC = config["synthetic"]
+# Every experiment's merged train: settings by name, the default (train:) first.
+EXPERIMENTS = experiment_settings(config)
+NAMED_EXPERIMENTS = [name for name in EXPERIMENTS if name != DEFAULT_EXPERIMENT]
 
 
 def one_of(names):
@@ -29,6 +39,7 @@ def one_of(names):
 wildcard_constraints:
     category=one_of(CATEGORIES),
     archive=one_of(EXTRACTABLE),
+    experiment=one_of(NAMED_EXPERIMENTS),
 
 
 def archive_path(wildcards):
@@ -41,13 +52,24 @@ def extracted_folders():
     return [f"results/extracted/{name}" for name in ARCHIVES]
 
 
+def experiment_of(wildcards):
+    """The experiment of a job: its {experiment} wildcard, or the default."""
+    return wildcards.get("experiment", DEFAULT_EXPERIMENT)
+
+
+def weights_file(settings):
+    """The weights file a job with these train settings reads: fetched ImageNet weights or a
+    local file; None for Keras' own download or a random init."""
+    if settings["weights"] == "imagenet" and settings["fetch_weights"]:
+        return f"resources/weights/{settings['backbone']}_imagenet_notop.h5"
+    if settings["weights"] not in (None, "imagenet"):
+        return settings["weights"]
+    return None
+
+
 def weights_input(wildcards):
-    """A local ImageNet weights file fetched before training, when the config asks for it."""
-    if TRAIN["weights"] == "imagenet" and TRAIN["fetch_weights"]:
-        return f"resources/weights/{TRAIN['backbone']}_imagenet_notop.h5"
-    if TRAIN["weights"] not in (None, "imagenet"):
-        return TRAIN["weights"]
-    return []
+    """The experiment's weights file, fetched before training when the config asks for it."""
+    return weights_file(EXPERIMENTS[experiment_of(wildcards)]) or []
 
 
 def data_outputs():
@@ -62,16 +84,26 @@ def data_outputs():
     return outputs
 
 
-def all_outputs():
-    """The default target: data, models, curves, evaluation and, with questions, predictions."""
-    outputs = data_outputs() + ["results/summary.csv", "results/summary.md"]
+def experiment_outputs(experiment):
+    """An experiment's model weights, learning curves and evaluation, for every category."""
+    root = experiment_root(experiment)
+    outputs = []
     for category in CATEGORIES:
         outputs += [
-            f"{model_dir(category)}/{WEIGHTS_FILE}",
-            f"results/plots/{category}/learning_curves.png",
-            f"results/eval/{category}/metrics.json",
-            f"results/eval/{category}/confusion_matrix.png",
+            f"{model_dir(category, experiment)}/{WEIGHTS_FILE}",
+            f"{root}/plots/{category}/learning_curves.png",
+            f"{root}/eval/{category}/metrics.json",
+            f"{root}/eval/{category}/confusion_matrix.png",
         ]
+    return outputs
+
+
+def all_outputs():
+    """The default target: data, every experiment's models, curves and evaluation, the
+    summary and, with questions, predictions."""
+    outputs = data_outputs() + ["results/summary.csv", "results/summary.md"]
+    for experiment in EXPERIMENTS:
+        outputs += experiment_outputs(experiment)
     if config["questions"]:
         outputs.append("results/submission.csv")
     return outputs
@@ -82,28 +114,28 @@ def all_outputs():
 WORKFLOW_TRAIN_KEYS = ("fetch_weights", "weights_url", "threads")
 
 
-def train_settings():
-    """The train: config as the training script takes it, with fetched weights resolved."""
-    settings = {k: v for k, v in TRAIN.items() if k not in WORKFLOW_TRAIN_KEYS}
-    fetched = weights_input(None)
-    if fetched:
-        settings["weights"] = fetched
-    return settings
+def run_settings(settings):
+    """Train settings as the training script takes them, with a fetched weights file resolved."""
+    run = {
+        key: value for key, value in settings.items() if key not in WORKFLOW_TRAIN_KEYS
+    }
+    run["weights"] = weights_file(settings) or settings["weights"]
+    return run
 
 
-def features_input(wildcards):
-    """The category's feature cache (rule features) when the frozen epochs train on it."""
-    if TRAIN["cache_features"]:
-        return f"results/features/{wildcards.category}"
-    return []
+def train_settings(wildcards):
+    """The settings of a training job's experiment."""
+    return run_settings(EXPERIMENTS[experiment_of(wildcards)])
 
 
-# The train: keys the cached features depend on. They are the params of rule features, so a
-# change reruns it (and then training); the batch size does not change the features.
+# The train: keys the cached features depend on: experiments that agree on them share one
+# cache, results/features/{category}/{feature_set} (a hash of their values), and a change
+# reruns rule features (they are its params). The head's settings do not change the features.
 FEATURE_KEYS = (
     "backbone",
     "weights",
     "image_size",
+    "resize",
     "augmentations",
     "views",
     "seed",
@@ -112,10 +144,49 @@ FEATURE_KEYS = (
 )
 
 
-def feature_settings():
-    """The settings rule features computes with, fetched weights resolved like training's."""
-    settings = train_settings()
-    return {key: settings[key] for key in FEATURE_KEYS}
+def feature_settings_of(settings):
+    """The feature keys of an experiment's settings, fetched weights resolved like training's."""
+    run = run_settings(settings)
+    return {key: run[key] for key in FEATURE_KEYS}
+
+
+def feature_set_id(features):
+    """A short, stable name for a set of feature settings."""
+    text = json.dumps(features, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+EXPERIMENT_FEATURES = {}  # experiment name -> its feature set
+FEATURE_SETS = {}  # feature set -> its settings
+for name, settings in EXPERIMENTS.items():
+    features = feature_settings_of(settings)
+    EXPERIMENT_FEATURES[name] = feature_set_id(features)
+    FEATURE_SETS[EXPERIMENT_FEATURES[name]] = features
+
+
+wildcard_constraints:
+    feature_set=one_of(FEATURE_SETS),
+
+
+def features_input(wildcards):
+    """The feature cache (rule features) of the job's experiment, when it trains on one."""
+    experiment = experiment_of(wildcards)
+    if EXPERIMENTS[experiment]["cache_features"]:
+        return (
+            f"results/features/{wildcards.category}/{EXPERIMENT_FEATURES[experiment]}"
+        )
+    return []
+
+
+def feature_settings(wildcards):
+    """The settings rule features computes a feature set with."""
+    return FEATURE_SETS[wildcards.feature_set]
+
+
+def feature_weights(wildcards):
+    """The weights file a feature set is computed with, if any."""
+    weights = FEATURE_SETS[wildcards.feature_set]["weights"]
+    return [] if weights in (None, "imagenet") else weights
 
 
 def question_archive_id():

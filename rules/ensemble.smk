@@ -2,6 +2,7 @@
 # a model card beside every model. Paths come from fashionai.outputs.
 from fashionai.outputs import (
     DEFAULT_EXPERIMENT,
+    ENSEMBLE,
     HISTORY_FILE,
     MODEL_CARD_FILE,
     MODEL_FILE,
@@ -11,24 +12,9 @@ from fashionai.outputs import (
     model_dir,
 )
 
-ENSEMBLE = config.get("ensemble")
-ENSEMBLE_NAME = "ensemble"  # its rows in results/experiments.csv
-NAMED_EXPERIMENTS = list(config.get("experiments") or {})
-if ENSEMBLE_NAME in NAMED_EXPERIMENTS:
-    raise ValueError(
-        f"experiments.{ENSEMBLE_NAME}: the name is taken by the ensemble's rows of "
-        "results/experiments.csv; rename the experiment"
-    )
-MEMBERS = list(ENSEMBLE["members"]) if ENSEMBLE else []
+ENSEMBLE_CONFIG = config["ensemble"]  # members and tta, or None
+MEMBERS = list(ENSEMBLE_CONFIG["members"]) if ENSEMBLE_CONFIG else []
 EVAL_FILES = ("metrics.json", "confusion_matrix.png")
-
-
-def experiment_train(experiment):
-    """The train: settings of an experiment: its overrides merged onto train: key by key."""
-    overrides = (
-        {} if experiment == DEFAULT_EXPERIMENT else config["experiments"][experiment]
-    )
-    return {**TRAIN, **overrides}
 
 
 def metrics_path(category, experiment):
@@ -54,10 +40,10 @@ def compared_metrics():
         experiment: {
             category: metrics_path(category, experiment) for category in CATEGORIES
         }
-        for experiment in [DEFAULT_EXPERIMENT, *NAMED_EXPERIMENTS]
+        for experiment in EXPERIMENTS
     }
-    if ENSEMBLE:
-        compared[ENSEMBLE_NAME] = {
+    if ENSEMBLE_CONFIG:
+        compared[ENSEMBLE] = {
             category: f"{ensemble_eval_dir(category)}/metrics.json"
             for category in CATEGORIES
         }
@@ -70,16 +56,16 @@ def reproducing_config(category, experiment):
         "archives": list(config["archives"]),
         "categories": [category],
         "regroup": {category: (config["regroup"] or {}).get(category, {})},
-        "train": experiment_train(experiment),
+        "train": EXPERIMENTS[experiment],
     }
 
 
 def ensemble_outputs():
     """The ensemble's evaluation per category and, with questions, each member's submission."""
     outputs = []
-    for category in CATEGORIES if ENSEMBLE else []:
+    for category in CATEGORIES if ENSEMBLE_CONFIG else []:
         outputs += [f"{ensemble_eval_dir(category)}/{name}" for name in EVAL_FILES]
-    if ENSEMBLE and config["questions"]:
+    if ENSEMBLE_CONFIG and config["questions"]:
         outputs += [f"results/submissions/{member}.csv" for member in MEMBERS]
     return outputs
 
@@ -91,12 +77,12 @@ def comparison_outputs():
         "results/experiments.md",
         "results/plots/experiments.png",
     ]
-    for experiment in [DEFAULT_EXPERIMENT, *NAMED_EXPERIMENTS]:
+    for experiment in EXPERIMENTS:
         outputs += [f"{model_dir(c, experiment)}/{MODEL_CARD_FILE}" for c in CATEGORIES]
     return outputs
 
 
-if ENSEMBLE:
+if ENSEMBLE_CONFIG:
 
     rule evaluate_ensemble:
         input:
@@ -128,13 +114,13 @@ if ENSEMBLE:
             mem_mb=8000,
         params:
             members=MEMBERS,
-            tta=ENSEMBLE["tta"],
+            tta=ENSEMBLE_CONFIG["tta"],
             batch_size=config["eval"]["batch_size"],
         script:
             "../workflow_scripts/evaluate_ensemble.py"
 
 
-if ENSEMBLE and config["questions"]:
+if ENSEMBLE_CONFIG and config["questions"]:
 
     ruleorder: predict_ensemble > predict
 
@@ -168,7 +154,7 @@ if ENSEMBLE and config["questions"]:
         params:
             members=MEMBERS,
             model_dirs={m: {c: model_dir(c, m) for c in CATEGORIES} for m in MEMBERS},
-            tta=ENSEMBLE["tta"],
+            tta=ENSEMBLE_CONFIG["tta"],
             batch_size=config["eval"]["batch_size"],
         script:
             "../workflow_scripts/predict_ensemble.py"
@@ -232,8 +218,6 @@ use rule model_card as model_card_experiment with:
         f"{model_dir('{category}', '{experiment}')}/{MODEL_CARD_FILE}",
     log:
         "logs/model_card/{experiment}/{category}.log",
-    wildcard_constraints:
-        experiment=one_of(NAMED_EXPERIMENTS),
     params:
         experiment=lambda wildcards: wildcards.experiment,
         configuration=lambda wildcards: reproducing_config(

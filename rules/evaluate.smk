@@ -19,6 +19,8 @@ rule evaluate:
         ),
     log:
         "logs/eval/{category}.log",
+    benchmark:
+        "results/benchmarks/evaluate/{category}.tsv"
     conda:
         "../envs/train.yaml"
     threads: TRAIN["threads"]
@@ -62,6 +64,8 @@ rule predict:
         "results/submission.csv",
     log:
         "logs/predict.log",
+    benchmark:
+        "results/benchmarks/predict.tsv"
     conda:
         "../envs/train.yaml"
     threads: TRAIN["threads"]

@@ -5,11 +5,13 @@
 rule features:
     input:
         tree="results/regrouped/{category}",
-        weights=weights_input,
+        weights=feature_weights,
     output:
-        directory("results/features/{category}"),
+        directory("results/features/{category}/{feature_set}"),
     log:
-        "logs/features/{category}.log",
+        "logs/features/{category}/{feature_set}.log",
+    benchmark:
+        "results/benchmarks/features/{category}/{feature_set}.tsv"
     conda:
         "../envs/train.yaml"
     threads: TRAIN["threads"]
@@ -18,6 +20,6 @@ rule features:
         mem_mb=8000,
         runtime=12 * 60,
     params:
-        settings=feature_settings(),
+        settings=feature_settings,
     script:
         "../workflow_scripts/extract_features.py"

@@ -1,5 +1,5 @@
-# The synthetic dataset in the real archive layout, for the demo and the tests.
-from fashionai.synthetic import ARCHIVE_NAMES
+# The synthetic dataset in the real archive layout, for the demo and the tests (demo/synthetic.py).
+from demo.archive_names import ARCHIVE_NAMES
 
 
 rule make_synthetic:
@@ -17,5 +17,6 @@ rule make_synthetic:
         seed=SYNTHETIC["seed"],
         faults=SYNTHETIC["faults"],
         questions_per_attribute=SYNTHETIC["questions_per_attribute"],
+        difficulty=SYNTHETIC["difficulty"],
     script:
         "../workflow_scripts/make_synthetic.py"

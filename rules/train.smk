@@ -28,6 +28,8 @@ rule train:
         summary="results/models/{category}/training.json",
     log:
         "logs/train/{category}.log",
+    benchmark:
+        "results/benchmarks/train/{category}.tsv"
     conda:
         "../envs/train.yaml"
     threads: TRAIN["threads"]
@@ -36,7 +38,7 @@ rule train:
         mem_mb=16000,
         runtime=24 * 60,
     params:
-        settings=train_settings(),
+        settings=train_settings,
     script:
         "../workflow_scripts/train.py"
 

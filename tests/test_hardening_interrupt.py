@@ -22,12 +22,12 @@ import pandas as pd
 import pytest
 import yaml
 
+from demo.synthetic import ARCHIVE_NAMES, generate_dataset
 from fashionai.annotations import merge_annotations
 from fashionai.archives import archive_id, extract_archive
 from fashionai.attributes import ATTRIBUTES, slugify
 from fashionai.decoding import decode_labels
 from fashionai.regrouping import plan_regroup
-from fashionai.synthetic import ARCHIVE_NAMES, generate_dataset
 from fashionai.trees import LABELS_FILE, build_category_tree, read_labels, regroup_tree
 from tests.workflow_helpers import REPO, SNAKEMAKE, tiny_config
 

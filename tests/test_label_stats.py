@@ -16,6 +16,7 @@ import pytest
 from matplotlib.figure import Figure
 from PIL import Image
 
+from demo.synthetic import render_image
 from fashionai.attributes import classes, slugify
 from fashionai.plots import label_stats
 from fashionai.plots.label_stats import (
@@ -24,7 +25,6 @@ from fashionai.plots.label_stats import (
     plot_preview_grids,
     preview_figure,
 )
-from fashionai.synthetic import render_image
 
 CATEGORY = "sleeve_length_labels"
 COUNTS = {

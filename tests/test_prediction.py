@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from fashionai.__main__ import main
 from fashionai.images import check_image
@@ -112,3 +113,20 @@ def test_command_line_without_a_model_names_the_file(tmp_path, capsys) -> None:
     status = main(["predict", "--category", COLLAR, "--models", str(tmp_path), "a.jpg"])
     assert status == 2
     assert f"{tmp_path / COLLAR / 'model.keras'} does not exist" in capsys.readouterr().err
+
+
+def test_a_model_trained_on_padded_images_sees_padded_images(model_dir, tmp_path) -> None:
+    """train.resize: pad is applied at prediction as at training (collar: padded below)."""
+    from dataclasses import replace
+
+    from tests.prediction_helpers import SIZE
+
+    wide = np.random.default_rng(3).integers(0, 256, (SIZE // 2, SIZE, 3), dtype=np.uint8)
+    Image.fromarray(wide).save(tmp_path / "wide.png", format="PNG")
+    trained = replace(TrainedModel.load(model_dir), resize="pad")
+    padded = np.zeros((SIZE, SIZE, 3), dtype=np.uint8)
+    padded[: SIZE // 2] = wide  # a design category keeps the top of the frame
+    got = predict_files(trained, [tmp_path / "wide.png"]).plain
+    np.testing.assert_allclose(got, expected(model_dir, padded), atol=1e-5)
+    stretched = predict_files(TrainedModel.load(model_dir), [tmp_path / "wide.png"]).plain
+    assert np.abs(got - stretched).max() > 0.01

@@ -11,13 +11,16 @@ Slurm comes from Debian's packages (tests/slurm/install.sh; CI runs it before ``
 Where Slurm is missing and cannot be installed, or the cluster does not start, the tests skip
 with the reason; set FASHIONAI_REQUIRE_SLURM=1 to make that a failure instead.
 
-The test node has no GPU. It declares one stand-in GPU (gres.conf, File=/dev/null) so that the
+The test node has no GPU. It declares two stand-in GPUs (gres.conf, File=/dev/null) so that the
 plugin's ``--gpus=1`` for training jobs (``train.gpus: 1``) is schedulable; on a real partition
-without GPUs, set ``train.gpus: 0`` instead (README, "Running on a cluster").
+without GPUs, set ``train.gpus: 0`` instead (README, "Running on a cluster"). Slurm sets each
+job's ``CUDA_VISIBLE_DEVICES``, and the training jobs keep it (``training.json``), although a
+stand-in ``nvidia-smi`` (tests/bin) lists GPUs they could claim themselves.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -84,7 +87,11 @@ class Cluster:
             "SLURM_CONF": str(self.conf),
             # For tests/slurm/bin/srun, inside jobs: the job step drops SLURM_CONF.
             "FASHIONAI_TEST_SLURM_CONF": str(self.conf),
-            "PATH": f"{HELPERS / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+            # The stand-in nvidia-smi lists two GPUs: were the jobs to claim GPUs themselves
+            # instead of keeping Slurm's, they would.
+            "PATH": os.pathsep.join(
+                [str(HELPERS / "bin"), str(REPO / "tests" / "bin"), os.environ.get("PATH", "")]
+            ),
         }
 
 
@@ -407,6 +414,24 @@ def test_weights_and_learning_curves_exist(slurm_run: Run) -> None:
         assert curves.stat().st_size > 10_000, curves
         history = (slurm_run.workdir / "results/models" / category / "history.csv").read_text()
         assert len(history.strip().splitlines()) == 1 + 2  # header and tiny_config's 2 epochs
+
+
+def test_training_jobs_keep_the_gpu_slurm_gave_them(slurm_run: Run) -> None:
+    submitted = submissions(slurm_run.log)
+    for job in (j for j in jobs_in_log(slurm_run.log) if j.rule == "train"):
+        category = job.wildcards["category"]
+        log = (slurm_run.workdir / "logs/train" / f"{category}.log").read_text()
+        given = re.search(
+            r"GPUs: Slurm job (\d+) was given CUDA_VISIBLE_DEVICES=(\w+), (.*); used as it is", log
+        )
+        assert given, log[:2000]
+        assert given[1] == submitted[job.jobid][0]
+        assert given[2] in ("0", "1")
+        assert re.search(rf"SLURM_(STEP|JOB)_GPUS={given[2]}\b", given[3]), given[0]
+        summary = json.loads(
+            (slurm_run.workdir / "results/models" / category / "training.json").read_text()
+        )
+        assert summary["gpu_devices"] == given[2]
 
 
 def test_a_rerun_through_the_profile_has_nothing_to_do(cluster: Cluster, slurm_run: Run) -> None:

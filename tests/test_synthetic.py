@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import filecmp
+import hashlib
 import io
 import itertools
 import re
@@ -15,16 +16,17 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from fashionai.attributes import ATTRIBUTES
-from fashionai.synthetic import (
+from demo.synthetic import (
     ANNOTATION_FILES,
     ARCHIVE_NAMES,
     ARCHIVE_ROOTS,
     MANIFEST_COLUMNS,
     generate_dataset,
     main,
+    nearest_classes,
     render_image,
 )
+from fashionai.attributes import ATTRIBUTES
 
 KEY_OF = {name: key for key, name in ARCHIVE_NAMES.items()}
 HEX_IMAGE = re.compile(r"Images/([a-z_]+)/([0-9a-f]{32})\.jpg")
@@ -154,8 +156,8 @@ def test_faults_are_listed_with_their_reasons(
 ) -> None:
     _, manifest = dataset
     counts = manifest["expected"].value_counts()
-    for reason in ("wrong_length", "no_y", "multiple_y", "unknown_attribute", "image_missing",
-                   "image_unreadable", "conflicting_codes"):  # fmt: skip
+    reasons = ("wrong_length", "no_y", "multiple_y", "unknown_attribute", "image_missing")
+    for reason in (*reasons, "image_unreadable", "conflicting_codes"):
         assert 1 <= counts[reason] <= 2, reason
     assert counts["duplicate"] == 1
 
@@ -270,10 +272,90 @@ def test_same_seed_same_bytes(tmp_path: Path) -> None:
 
 
 def test_no_faults_and_cli(tmp_path: Path) -> None:
-    assert main([str(tmp_path), "--images-per-class", "2", "--image-size", "16",
-                 "--questions-per-attribute", "1", "--no-faults"]) == 0  # fmt: skip
+    options = "--images-per-class 2 --image-size 16 --questions-per-attribute 1 --no-faults"
+    assert main([str(tmp_path), *options.split()]) == 0
     manifest = pd.read_csv(tmp_path / "manifest.csv")
     assert set(manifest["expected"]) == {"used"}
     assert len(manifest) == 2 * sum(map(len, ATTRIBUTES.values()))
     with pytest.raises(ValueError):
         generate_dataset(tmp_path, images_per_class=0)
+
+
+def test_difficulty_zero_keeps_the_easy_images() -> None:
+    """The easy set's pixels, as they were before the difficulty setting existed."""
+    expected = {
+        (
+            "skirt_length_labels",
+            2,
+        ): "5c8e527336095bbd5f8fd96e8d2405f66e3c291da94154d516bffa2a8e9fa047",
+        (
+            "collar_design_labels",
+            3,
+        ): "3634f4260847dda1af22aa927aac58e1658cffdf16cc6b383b5fc0ddec32bbfa",
+    }
+    for (attribute, k), digest in expected.items():
+        image = render_image(attribute, k, np.random.default_rng(5), 24, difficulty=0.0)
+        assert hashlib.sha256(image.tobytes()).hexdigest() == digest
+
+
+def colour_accuracy(attribute: str, difficulty: float) -> float:
+    """How well an image's colours tell its class: leave-one-out accuracy of the nearest class
+    mean of hue histograms (saturated pixels only)."""
+    n_classes, per_class = len(ATTRIBUTES[attribute]), 8
+    rng = np.random.default_rng(3)
+    features = []
+    for k in range(n_classes):
+        for _ in range(per_class):
+            image = Image.fromarray(render_image(attribute, k, rng, 16, difficulty))
+            hsv = np.asarray(image.convert("HSV")).reshape(-1, 3)
+            hues = hsv[hsv[:, 1] > 80, 0]
+            features.append(np.histogram(hues, bins=12, range=(0, 256))[0] / max(len(hues), 1))
+    features = np.reshape(features, (n_classes, per_class, -1))
+    sums = features.sum(axis=1)
+    correct = 0
+    for k in range(n_classes):
+        for feature in features[k]:
+            means = sums / per_class
+            means[k] = (sums[k] - feature) / (per_class - 1)
+            correct += int(np.abs(means - feature).sum(axis=1).argmin() == k)
+    return correct / (n_classes * per_class)
+
+
+@pytest.mark.parametrize("attribute", ["skirt_length_labels", "neckline_design_labels"])
+def test_colours_stop_telling_the_class_when_hard(attribute: str) -> None:
+    easy = colour_accuracy(attribute, 0.0)
+    hard = colour_accuracy(attribute, 1.0)
+    assert easy > 0.85 and hard < easy - 0.3, (easy, hard)
+
+
+def test_nearest_classes_are_neighbouring_drawings() -> None:
+    for attribute, names in ATTRIBUTES.items():
+        nearest = nearest_classes(attribute)
+        assert len(nearest) == len(names)
+        assert all(0 <= j < len(names) and j != k for k, j in enumerate(nearest)), attribute
+    skirt = nearest_classes("skirt_length_labels")
+    assert all(abs(skirt[k] - k) == 1 for k in range(1, 6))  # the next length up or down
+
+
+def test_maybe_codes_go_to_the_nearest_class_when_hard(tmp_path: Path) -> None:
+    options = dict(images_per_class=4, image_size=16, faults=False, log=lambda _: None)
+    shares = {}
+    for difficulty in (0.0, 0.6):
+        manifest = generate_dataset(tmp_path / str(difficulty), difficulty=difficulty, **options)
+        maybe = manifest[manifest["code"].str.contains("m")]
+        on_nearest = [
+            code[nearest_classes(attribute)[k]] == "m"
+            for attribute, code, k in maybe[["attribute", "code", "class_index"]].itertuples(
+                index=False
+            )
+        ]
+        shares[difficulty] = (np.mean(on_nearest), len(maybe) / len(manifest))
+    assert shares[0.6][0] == 1.0 and shares[0.0][0] < 0.6
+    assert shares[0.6][1] > shares[0.0][1]  # the ambiguous images are all marked
+
+
+def test_difficulty_outside_0_to_1_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="difficulty must be between 0 and 1, not 1.5"):
+        generate_dataset(tmp_path, difficulty=1.5, log=lambda _: None)
+    with pytest.raises(ValueError, match="difficulty must be between 0 and 1, not -0.1"):
+        render_image("skirt_length_labels", 1, np.random.default_rng(0), 16, -0.1)

@@ -49,3 +49,35 @@ def test_deterministic_kernels_on_request() -> None:
     assert result.returncode == 0, result.stderr
     assert "deterministic kernels" in result.stdout
     assert "determinism True" in result.stdout
+
+
+def test_several_gpus_train_one_model_with_a_mirrored_strategy(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two (pretended) GPUs: one MirroredStrategy over them, and mixed precision applies."""
+    physical, mirrored_strategy = tf.config.list_physical_devices, tf.distribute.MirroredStrategy
+
+    def two_gpus(device_type: str | None = None) -> list:
+        if device_type != "GPU":
+            return physical(device_type)
+        return [tf.config.PhysicalDevice(f"/physical_device:GPU:{i}", "GPU") for i in (0, 1)]
+
+    mirrored: list[str] = []
+    monkeypatch.setattr(tf.config, "list_physical_devices", two_gpus)
+    monkeypatch.setattr(tf.config.experimental, "set_memory_growth", lambda gpu, grow: None)
+    monkeypatch.setattr(
+        tf.distribute,
+        "MirroredStrategy",
+        lambda: mirrored.append("built") or mirrored_strategy(["/cpu:0"]),
+    )
+    try:
+        strategy = configure_devices(threads=1, mixed_precision=True, log=print)
+        assert mirrored == ["built"]
+        assert isinstance(strategy, mirrored_strategy)
+        assert keras.mixed_precision.global_policy().name == "mixed_float16"
+        assert describe_devices(strategy)["gpus"] == [
+            "/physical_device:GPU:0",
+            "/physical_device:GPU:1",
+        ]
+    finally:
+        keras.mixed_precision.set_global_policy("float32")

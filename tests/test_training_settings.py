@@ -45,6 +45,7 @@ def test_from_config_takes_every_key() -> None:
         "patience": 5,
         "validation_split": 0.25,
         "seed": 1,
+        "init_seed": 5,
         "augmentations": ["flip", "contrast"],
         "fine_tune": True,
         "gpus": 2,
@@ -56,6 +57,7 @@ def test_from_config_takes_every_key() -> None:
         "views": 4,
         "cache_features": False,
         "cache_images": False,
+        "resize": "pad",
     }
     settings = TrainSettings.from_config(mapping)
     assert settings.augmentations == ("flip", "contrast")

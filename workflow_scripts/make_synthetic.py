@@ -5,7 +5,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
 from fashionai.joblog import job_log
-from fashionai.synthetic import generate_dataset
+from demo.synthetic import generate_dataset
 
 with job_log(snakemake.log[0]) as log:
     params = snakemake.params
@@ -16,6 +16,7 @@ with job_log(snakemake.log[0]) as log:
         seed=params.seed,
         faults=params.faults,
         questions_per_attribute=params.questions_per_attribute,
+        difficulty=params.difficulty,
         log=log,
     )
     log(f"{len(manifest)} annotation rows written; expected outcome per row:")

@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from fashionai.images import check_image
 from fashionai.outputs import MODEL_FILE, SUMMARY_FILE
-from fashionai.training.images import decode_and_resize
+from fashionai.training.images import decode_and_resize, pad_anchor
 
 FOLDER = "a folder, not an image file"
 UNDECODABLE = "cannot be decoded"
@@ -29,6 +29,7 @@ class TrainedModel:
     category: str
     classes: list[dict[str, Any]]
     image_size: int
+    resize: str  # train.resize: the model sees images as it was trained on them
 
     @classmethod
     def load(cls, model_dir: str | Path) -> TrainedModel:
@@ -45,8 +46,10 @@ class TrainedModel:
                 f"{model_dir}: {MODEL_FILE} predicts {model.output_shape[-1]} classes, "
                 f"{SUMMARY_FILE} lists {len(summary['classes'])}"
             )
-        size = int(summary["settings"]["image_size"])
-        return cls(model, summary["category"], summary["classes"], size)
+        settings = summary["settings"]
+        size = int(settings["image_size"])
+        resize = settings.get("resize", "stretch")
+        return cls(model, summary["category"], summary["classes"], size, resize)
 
     @property
     def class_names(self) -> list[str]:
@@ -86,11 +89,11 @@ def predict_files(
     accepted = [i for i, path in enumerate(paths) if path not in problems]
     plain = np.full((len(paths), len(trained.classes)), np.nan, dtype=np.float32)
     flipped = plain.copy() if tta else None
-    size = trained.image_size
+    size, pad = trained.image_size, pad_anchor(trained.resize, trained.category)
     files = tf.constant([paths[i] for i in accepted], dtype=tf.string)
     dataset = (
         tf.data.Dataset.from_tensor_slices((tf.constant(accepted, dtype=tf.int64), files))
-        .map(lambda i, p: (i, decode_and_resize(p, size)), num_parallel_calls=tf.data.AUTOTUNE)
+        .map(lambda i, p: (i, decode_and_resize(p, size, pad)), num_parallel_calls=tf.data.AUTOTUNE)
         .ignore_errors()
         .batch(batch_size)
         .prefetch(tf.data.AUTOTUNE)

@@ -18,10 +18,12 @@ def configure_devices(
 ) -> tf.distribute.Strategy:
     """Set TensorFlow's threads, GPU memory growth and precision; return the strategy.
 
-    ``threads`` (the job's Snakemake threads) bounds TensorFlow's op thread pools. Several
-    visible GPUs give a ``MirroredStrategy`` (the job sees the GPUs its scheduler gives it,
-    e.g. via ``CUDA_VISIBLE_DEVICES``), otherwise the default strategy. ``mixed_float16``
-    applies only on a GPU; on CPU it is ignored, and logged.
+    ``threads`` (the job's Snakemake threads) bounds TensorFlow's op thread pools. The job
+    sees the GPUs of its ``CUDA_VISIBLE_DEVICES`` (set by ``fashionai.gpus.claim_gpus`` or by
+    Slurm). Several give a ``MirroredStrategy``: one model over all of them, each batch split
+    between them (``batch_size`` is the global batch; the learning rate stays as configured);
+    otherwise the default strategy. ``mixed_float16`` applies only on a GPU; on CPU it is
+    ignored, and logged.
     """
     _set_threads(threads, log)
     if os.environ.get(DETERMINISTIC_ENV) == "1":

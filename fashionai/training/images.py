@@ -12,6 +12,10 @@ TensorFlow: twice the cost of decoding) runs only when some side still shrinks b
 e.g. a PNG; below 2x bilinear does not alias. The pixels differ from a full decode followed by
 an antialiased resize by about one grey level on average (``benchmarks/bench_input_pipeline.py``
 prints it), half what a plain bilinear resize of the full image gives.
+
+``train.resize`` chooses how a non-square image becomes square: ``stretch`` (the aspect ratio
+changes) or ``pad`` (black borders first, :func:`pad_to_square`), at training, evaluation and
+prediction alike: each passes ``pad=pad_anchor(resize, category)`` to the decoder.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import tensorflow as tf
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp")
 JPEG_SCALES = (1, 2, 4, 8)  # libjpeg decodes at 1/1, 1/2, 1/4, 1/8 of the size
+RESIZE_MODES = ("stretch", "pad")
 
 
 def decode(path: tf.Tensor | str) -> tf.Tensor:
@@ -55,14 +60,46 @@ def decode_for_size(path: tf.Tensor | str, image_size: int) -> tf.Tensor:
     return tf.ensure_shape(image, [None, None, 3])
 
 
-def decode_and_resize(path: tf.Tensor | str, image_size: int) -> tf.Tensor:
+def pad_anchor(resize: str, category: str) -> str | None:
+    """How images of ``category`` become square under ``train.resize``.
+
+    None for ``stretch``; for ``pad``, the edge where a wide image keeps its content:
+    ``bottom`` for the ``*_length_labels`` (hems sit at the bottom of the frame, the padding
+    goes above), ``top`` for the rest, the ``*_design_labels`` (necklines and collars sit at
+    the top, the padding goes below).
+    """
+    if resize not in RESIZE_MODES:
+        raise ValueError(f"train.resize must be one of {', '.join(RESIZE_MODES)}, not {resize!r}")
+    if resize == "stretch":
+        return None
+    return "bottom" if category.endswith("_length_labels") else "top"
+
+
+def pad_to_square(image: tf.Tensor, anchor: str) -> tf.Tensor:
+    """``image`` (``H x W x C``) padded with zeros to a square of side ``max(H, W)``.
+
+    A wide image keeps its content at the ``anchor`` edge (``top`` or ``bottom``), a tall one
+    is padded left and right equally (the odd column on the right).
+    """
+    if anchor not in ("top", "bottom"):
+        raise ValueError(f"pad anchor must be top or bottom, not {anchor!r}")
+    height, width = tf.shape(image)[0], tf.shape(image)[1]
+    side = tf.maximum(height, width)
+    top = side - height if anchor == "bottom" else 0
+    return tf.image.pad_to_bounding_box(image, top, (side - width) // 2, side, side)
+
+
+def decode_and_resize(path: tf.Tensor | str, image_size: int, pad: str | None = None) -> tf.Tensor:
     """The image at ``path`` resized to ``image_size`` square, float32 in [0, 255].
 
-    DCT-scaled JPEG decoding (:func:`decode_for_size`), then bilinear, antialiased when a side
-    still shrinks 2x or more. Raises ``tf.errors.InvalidArgumentError`` / ``NotFoundError``
-    for a bad file.
+    DCT-scaled JPEG decoding (:func:`decode_for_size`); with ``pad`` (``top`` or ``bottom``,
+    from :func:`pad_anchor`) padding to a square first (:func:`pad_to_square`), else the image
+    is stretched; then bilinear, antialiased when a side still shrinks 2x or more. Raises
+    ``tf.errors.InvalidArgumentError`` / ``NotFoundError`` for a bad file.
     """
     image = decode_for_size(path, image_size)
+    if pad is not None:
+        image = pad_to_square(image, pad)
     size = (image_size, image_size)
     shrinks_2x = tf.reduce_max(tf.shape(image)[:2]) >= 2 * image_size
     resized = tf.cond(
@@ -73,15 +110,16 @@ def decode_and_resize(path: tf.Tensor | str, image_size: int) -> tf.Tensor:
     return tf.clip_by_value(resized, 0.0, 255.0)
 
 
-def load_images(paths: Sequence[str | Path], image_size: int) -> np.ndarray:
+def load_images(paths: Sequence[str | Path], image_size: int, pad: str | None = None) -> np.ndarray:
     """The images at ``paths`` as one float32 array ``(n, size, size, 3)``, for prediction.
 
-    A file that cannot be read or decoded raises ValueError naming it.
+    ``pad`` as in :func:`decode_and_resize`. A file that cannot be read or decoded raises
+    ValueError naming it.
     """
     images = np.empty((len(paths), image_size, image_size, 3), dtype=np.float32)
     for i, path in enumerate(paths):
         try:
-            images[i] = decode_and_resize(str(path), image_size).numpy()
+            images[i] = decode_and_resize(str(path), image_size, pad).numpy()
         except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError) as error:
             raise ValueError(f"cannot decode image {path}: {error.message}") from None
     return images

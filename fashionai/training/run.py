@@ -161,7 +161,7 @@ def train_category(
     def elapsed() -> float:
         return previous_seconds + time.monotonic() - started
 
-    keras.utils.set_random_seed(settings.seed)
+    keras.utils.set_random_seed(settings.run_seed)
     with strategy.scope():
         classifier = build_classifier(settings, len(slugs), name=labels["category"])
         if cache is not None:
@@ -244,7 +244,7 @@ def _pipeline(
         settings.image_size,
         settings.batch_size,
         training=training,
-        seed=settings.seed,
+        seed=settings.run_seed,
         threads=threads,
         cache=cache,
     )
@@ -257,7 +257,7 @@ def _phase_data(job: _Job, phase: Phase, on_features: bool) -> tuple[tf.data.Dat
         assert job.features is not None
         return (
             job.features.train_dataset(
-                settings.batch_size, settings.seed, threads, job.max_in_memory_bytes
+                settings.batch_size, settings.run_seed, threads, job.max_in_memory_bytes
             ),
             job.features.validation_dataset(settings.batch_size, threads, job.max_in_memory_bytes),
         )

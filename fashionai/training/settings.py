@@ -29,6 +29,8 @@ class TrainSettings:
     features, computed once per image and view (:mod:`fashionai.training.features`) instead
     of every epoch; ``views`` is how many views of each training image are cached (None: one
     per augmentation plus the image itself, see :attr:`feature_views`).
+    ``seed`` makes the split (with the shares); ``init_seed`` (None: ``seed``) seeds weight
+    initialisation and shuffling, see :attr:`run_seed`.
     ``cache_images``: while the backbone trains, keep the decoded and resized images in a
     file cache after the first epoch instead of decoding them every epoch.
     """
@@ -36,11 +38,13 @@ class TrainSettings:
     backbone: str = _DEFAULT["backbone"]
     weights: str | None = _DEFAULT["weights"]
     image_size: int = _DEFAULT["image_size"]
+    resize: str = _DEFAULT["resize"]  # stretch, or pad: see fashionai.training.images
     batch_size: int = _DEFAULT["batch_size"]
     epochs: int = _DEFAULT["epochs"]
     patience: int = _DEFAULT["patience"]
     validation_split: float = _DEFAULT["validation_split"]
     seed: int = _DEFAULT["seed"]
+    init_seed: int | None = _DEFAULT["init_seed"]
     augmentations: tuple[str, ...] = tuple(_DEFAULT["augmentations"])
     fine_tune: bool = _DEFAULT["fine_tune"]
     gpus: int = _DEFAULT["gpus"]
@@ -57,6 +61,11 @@ class TrainSettings:
     def feature_views(self) -> int:
         """Views cached per training image: ``views``, or one per augmentation plus one."""
         return self.views if self.views is not None else len(self.augmentations) + 1
+
+    @property
+    def run_seed(self) -> int:
+        """The seed of weight initialisation and shuffling: ``init_seed``, else ``seed``."""
+        return self.seed if self.init_seed is None else self.init_seed
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "augmentations", tuple(self.augmentations))

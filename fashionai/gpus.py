@@ -1,0 +1,220 @@
+"""Which GPUs a workflow job uses, chosen in the job's own process before TensorFlow starts.
+
+Snakemake counts the ``gpu`` resource but does not say which GPU a job gets, so a GPU rule's
+script calls :func:`claim_gpus` first, before anything imports TensorFlow. It sets
+``CUDA_VISIBLE_DEVICES`` to the job's own GPUs:
+
+- Inside a Slurm job that Slurm gave GPUs (``CUDA_VISIBLE_DEVICES``, ``SLURM_STEP_GPUS`` or
+  ``SLURM_JOB_GPUS``), no more than the job asks for, or any with ``gpu=0`` (GPUs asked for
+  with ``--gres``): Slurm's assignment, as it is.
+- ``gpu=0`` otherwise: ``""``, the job sees no GPU.
+- Otherwise the job claims ``gpu`` free GPUs of the pool: the GPUs ``nvidia-smi -L`` lists, or
+  those of a ``CUDA_VISIBLE_DEVICES`` set for the whole workflow (indices or UUIDs). A claim is
+  an ``flock`` on one lock file per GPU (named by its UUID) in ``$FASHIONAI_GPU_LOCK_DIR``
+  (default ``/tmp/fashionai-gpu-locks``), held on a file descriptor open for the rest of the
+  process's life: the kernel frees it when the process ends, however it ends (SIGKILL
+  included), and every workflow on the machine sees the same claims. A job whose GPUs are all
+  held waits for them, saying so in its log every ``$FASHIONAI_GPU_POLL_SECONDS`` (30).
+- No GPU found (no ``nvidia-smi``, it fails or lists none, or ``CUDA_VISIBLE_DEVICES`` is
+  empty): the job runs as it would without this module, ``CUDA_VISIBLE_DEVICES`` untouched.
+
+Indices are nvidia-smi's; ``CUDA_DEVICE_ORDER`` defaults to ``PCI_BUS_ID`` so that CUDA numbers
+the GPUs the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import re
+import subprocess
+import time
+from collections.abc import Callable, MutableMapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+LOCK_DIR_ENV = "FASHIONAI_GPU_LOCK_DIR"
+DEFAULT_LOCK_DIR = "/tmp/fashionai-gpu-locks"
+POLL_ENV = "FASHIONAI_GPU_POLL_SECONDS"
+DEFAULT_POLL_SECONDS = 30.0
+VISIBLE = "CUDA_VISIBLE_DEVICES"
+SLURM_GPU_VARIABLES = (VISIBLE, "SLURM_STEP_GPUS", "SLURM_JOB_GPUS")
+
+GPU_LINE = re.compile(r"^GPU (\d+): (.*?)(?: \(UUID: ([^)]+)\))?$")
+
+# File descriptors of the lock files this process holds: never closed, so the claims last
+# until the process ends.
+_held: list[int] = []
+
+
+class NvidiaSmiError(RuntimeError):
+    """nvidia-smi is missing (``missing``) or failed; the message says which, and why."""
+
+    def __init__(self, message: str, missing: bool) -> None:
+        super().__init__(message)
+        self.missing = missing
+
+
+@dataclass(frozen=True)
+class Gpu:
+    """One GPU as ``nvidia-smi -L`` lists it."""
+
+    index: str
+    name: str
+    uuid: str
+
+
+def nvidia_smi(*args: str) -> str:
+    """The standard output of ``nvidia-smi ARGS``; NvidiaSmiError if it is missing or fails."""
+    try:
+        result = subprocess.run(
+            ["nvidia-smi", *args], capture_output=True, text=True, timeout=60, check=False
+        )
+    except FileNotFoundError:
+        raise NvidiaSmiError("nvidia-smi not found (no NVIDIA driver on PATH)", True) from None
+    except subprocess.TimeoutExpired:
+        raise NvidiaSmiError("nvidia-smi did not answer within 60 s", False) from None
+    if result.returncode != 0:
+        detail = (result.stdout + result.stderr).strip().splitlines()
+        reason = detail[0] if detail else "no message"
+        raise NvidiaSmiError(f"nvidia-smi failed (exit {result.returncode}): {reason}", False)
+    return result.stdout
+
+
+def list_gpus() -> list[Gpu]:
+    """The GPUs ``nvidia-smi -L`` lists (MIG instances aside); NvidiaSmiError as nvidia_smi."""
+    return [
+        Gpu(match[1], match[2], match[3] or "")
+        for line in nvidia_smi("-L").splitlines()
+        if (match := GPU_LINE.match(line.strip()))
+    ]
+
+
+def gpu_pool(gpus: list[Gpu], visible: str | None) -> list[tuple[str, str]]:
+    """The GPUs jobs are placed on: (``CUDA_VISIBLE_DEVICES`` entry, lock name) pairs.
+
+    ``visible`` is a ``CUDA_VISIBLE_DEVICES`` set for the whole workflow (None: not set, all of
+    ``gpus``). Its entries are indices or UUIDs of ``gpus``; without nvidia-smi they are taken
+    as they are.
+    """
+    if visible is None:
+        return [(gpu.index, gpu.uuid or f"gpu{gpu.index}") for gpu in gpus]
+    pool = []
+    for entry in (part.strip() for part in visible.split(",") if part.strip()):
+        if not gpus:
+            pool.append((entry, re.sub(r"[^\w.-]", "_", entry)))
+            continue
+        found = [gpu for gpu in gpus if entry in (gpu.index, gpu.uuid)]
+        if not found:
+            listed = ", ".join(f"{gpu.index} ({gpu.uuid})" for gpu in gpus)
+            raise ValueError(
+                f"{VISIBLE}={visible!r}: {entry!r} is none of the GPUs nvidia-smi lists: {listed}"
+            )
+        pool.append((entry, found[0].uuid or f"gpu{found[0].index}"))
+    return pool
+
+
+def slurm_assignment(environ: MutableMapping[str, str]) -> str | None:
+    """The GPUs Slurm gave this job (its ``CUDA_VISIBLE_DEVICES`` or ``SLURM_*_GPUS``), or None."""
+    if "SLURM_JOB_ID" not in environ:
+        return None
+    for name in SLURM_GPU_VARIABLES:
+        if environ.get(name):
+            return environ[name]
+    return None
+
+
+def claim_gpus(
+    count: int | str,
+    log: Callable[[str], None] = print,
+    environ: MutableMapping[str, str] = os.environ,
+) -> list[str] | None:
+    """Give this process ``count`` GPUs of its own (module docstring); return their entries.
+
+    None means no GPU was found and ``CUDA_VISIBLE_DEVICES`` is left as it is. Call it before
+    TensorFlow is imported: TensorFlow reads ``CUDA_VISIBLE_DEVICES`` once, as it starts.
+    """
+    count = int(count)
+    if count < 0:
+        raise ValueError(f"the gpu resource must be 0 or more, not {count}")
+    assigned = slurm_assignment(environ)
+    # gpu=0 with GPUs from Slurm: the job asked for them another way (--gres in the profile).
+    if assigned is not None and (count == 0 or len(assigned.split(",")) <= count):
+        slurm = ", ".join(
+            f"{name}={environ[name]}" for name in SLURM_GPU_VARIABLES if name in environ
+        )
+        log(f"GPUs: Slurm job {environ['SLURM_JOB_ID']} was given {slurm}; used as it is")
+        return environ[VISIBLE].split(",") if environ.get(VISIBLE) else None
+    if count == 0:
+        environ[VISIBLE] = ""
+        log(f"GPUs: none asked for (gpu=0): {VISIBLE}=''")
+        return []
+    try:
+        gpus, why_none = list_gpus(), "nvidia-smi lists no GPU"
+    except NvidiaSmiError as error:
+        gpus, why_none = [], str(error)
+    visible = environ.get(VISIBLE)
+    if visible is not None and not visible.strip():
+        why_none = f"{VISIBLE} is empty"
+    pool = gpu_pool(gpus, visible)
+    if not pool:
+        log(f"GPUs: none found ({why_none}); running without, {VISIBLE} left as it is")
+        return None
+    entries = [entry for entry, _ in pool]
+    if count > len(pool):
+        raise RuntimeError(
+            f"the job asks for {count} GPUs (train.gpus) but there are {len(pool)} to place "
+            f"jobs on ({', '.join(entries)}): lower train.gpus"
+        )
+    lock_dir = Path(environ.get(LOCK_DIR_ENV) or DEFAULT_LOCK_DIR)
+    interval = _seconds(environ.get(POLL_ENV) or str(DEFAULT_POLL_SECONDS))
+    while (devices := _try_claim(pool, count, lock_dir)) is None:
+        log(
+            f"GPUs: waiting for {count} of {', '.join(entries)}: all held by other jobs "
+            f"(lock files in {lock_dir}); next try in {interval:g} s"
+        )
+        time.sleep(interval)
+    environ[VISIBLE] = ",".join(devices)
+    environ.setdefault("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
+    log(
+        f"GPUs: claimed {', '.join(devices)} of {', '.join(entries)} at "
+        f"{datetime.now().astimezone().isoformat(timespec='seconds')}: {VISIBLE}={environ[VISIBLE]}"
+    )
+    return devices
+
+
+def _seconds(value: str) -> float:
+    """The poll interval from ``$FASHIONAI_GPU_POLL_SECONDS``."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0:
+        raise ValueError(f"{POLL_ENV}={value!r}: not a positive number of seconds")
+    return seconds
+
+
+def _try_claim(pool: list[tuple[str, str]], count: int, lock_dir: Path) -> list[str] | None:
+    """Lock ``count`` free GPUs of the pool, or none at all (no job sits on part of its GPUs)."""
+    if not lock_dir.is_dir():
+        lock_dir.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(OSError):  # every user's jobs share the machine's GPUs
+            lock_dir.chmod(0o1777)
+    claimed: list[tuple[str, int]] = []
+    for entry, name in pool:
+        # Read-only: a lock file another user created can still be locked.
+        fd = os.open(lock_dir / f"{name}.lock", os.O_RDONLY | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        claimed.append((entry, fd))
+        if len(claimed) == count:
+            _held.extend(fd for _, fd in claimed)
+            return [entry for entry, _ in claimed]
+    for _, fd in claimed:
+        os.close(fd)
+    return None

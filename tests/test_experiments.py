@@ -1,0 +1,239 @@
+"""Experiments: overrides of train: merged key by key, refused when they would change the split,
+checked at start-up; each experiment's outputs as targets of their own, one feature cache for the
+experiments whose features agree, and the same split for every experiment of a category."""
+
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from fashionai.config import ConfigError, experiment_settings, merge_train, validate_config
+from fashionai.training.settings import TrainSettings
+from tests.workflow_helpers import REPO, run_snakemake, tiny_config
+
+CATEGORY = "collar_design_labels"
+
+
+def one_category(**overrides: object) -> dict:
+    """A whole tiny configuration of one category with these overrides."""
+    return tiny_config(categories=[CATEGORY], **overrides)
+
+
+def test_an_override_changes_only_what_it_names() -> None:
+    train = {"learning_rate": 0.001, "dropout": 0.2, "augmentations": ["flip"], "epochs": 5}
+    merged = merge_train(train, {"dropout": 0.5, "augmentations": []})
+    assert merged == {"learning_rate": 0.001, "dropout": 0.5, "augmentations": [], "epochs": 5}
+    merge_train(train, {"dropout": 0.5})["augmentations"].append("rotation")
+    assert train["augmentations"] == ["flip"]  # a copy, lists included
+    assert merge_train(train, None) == train
+
+
+def test_schema_defaults_do_not_fill_the_overrides() -> None:
+    config = one_category(
+        train={"dropout": 0.3, "epochs": 4},
+        experiments={"lr_low": {"learning_rate": 0.0001}, "same": None},
+    )
+    validate_config(config)
+    assert config["experiments"] == {"lr_low": {"learning_rate": 0.0001}, "same": None}
+    settings = experiment_settings(config)
+    assert list(settings) == ["default", "lr_low", "same"]
+    assert settings["lr_low"] == {**config["train"], "learning_rate": 0.0001}
+    assert settings["same"] == config["train"]
+    assert config["train"]["init_seed"] is None
+    assert config["ensemble"] is None
+
+
+def test_the_ensemble_block_takes_its_default_tta() -> None:
+    config = one_category(
+        experiments={"b": {"dropout": 0.4}}, ensemble={"members": ["default", "b"]}
+    )
+    validate_config(config)
+    assert config["ensemble"] == {"members": ["default", "b"], "tta": False}
+
+
+def test_init_seed_defaults_to_the_seed() -> None:
+    assert TrainSettings(seed=3).run_seed == 3
+    assert TrainSettings(seed=3, init_seed=0).run_seed == 0
+
+
+# case: (experiments, the start of the message: the experiment, the key and the value)
+REFUSED_NAMES_AND_KEYS = {
+    "reserved name default": ({"default": {"dropout": 0.1}}, "experiments.default: the name"),
+    "reserved name ensemble": ({"ensemble": {"dropout": 0.1}}, "experiments.ensemble: the name"),
+    "a path as name": ({"a/b": {"dropout": 0.1}}, "experiments.a/b: the name 'a/b' is not a plain"),
+    "a hidden name": ({".x": {"dropout": 0.1}}, "experiments..x: the name '.x' is not a plain"),
+    "names differing in case": (
+        {"wide": {"dropout": 0.1}, "Wide": {"dropout": 0.2}},
+        "experiments.Wide: differs from experiments.wide only in case",
+    ),
+    "unknown key": ({"wide": {"dropuot": 0.1}}, "experiments.wide.dropuot = 0.1: not a known key"),
+    "bad value": ({"wide": {"dropout": 1.5}}, "experiments.wide.dropout = 1.5: "),
+    "a job resource": ({"wide": {"threads": 8}}, "experiments.wide.threads = 8: a setting of the"),
+    "not a mapping": ({"wide": 3}, "experiments.wide = 3: "),
+}
+
+
+@pytest.mark.parametrize(
+    ("experiments", "expected"), REFUSED_NAMES_AND_KEYS.values(), ids=list(REFUSED_NAMES_AND_KEYS)
+)
+def test_bad_experiments_are_refused(experiments: dict, expected: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        validate_config(one_category(experiments=experiments))
+    assert str(error.value).startswith(expected), error.value
+
+
+# case: (config overrides, fragments the message must hold: the experiment or member, the key)
+REFUSED_AT_START = {
+    "seed": (
+        {"experiments": {"other": {"seed": 5}}},
+        ["experiments.other.seed = 5: an experiment cannot change the split"],
+    ),
+    "validation_split": (
+        {"experiments": {"other": {"validation_split": 0.25}}},
+        ["experiments.other.validation_split = 0.25: an experiment cannot change the split"],
+    ),
+    "test_split": (
+        {"experiments": {"other": {"test_split": 0}}},
+        ["experiments.other.test_split = 0: an experiment cannot change the split"],
+    ),
+    "unknown ensemble member": (
+        {"experiments": {"other": {"dropout": 0.4}}, "ensemble": {"members": ["default", "othr"]}},
+        ["ensemble.members: 'othr' is not an experiment", "default, other"],
+    ),
+    "merged image size below the backbone minimum": (
+        {"experiments": {"wide": {"backbone": "ResNet50V2", "image_size": 8}}},
+        ["experiments.wide.image_size = 8: experiments.wide.backbone 'ResNet50V2' needs at least"],
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"), REFUSED_AT_START.values(), ids=list(REFUSED_AT_START)
+)
+def test_refused_when_the_workflow_starts(tmp_path: Path, overrides: dict, expected: list) -> None:
+    result = run_snakemake(tmp_path, one_category(**overrides), extra=("--dry-run",))
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output[-3000:]
+    for fragment in expected:
+        assert fragment in output, output[-3000:]
+
+
+def planned_jobs(output: str) -> list[dict[str, str]]:
+    """The jobs of a dry run: rule name and their input, output, benchmark lines."""
+    jobs = []
+    for block in re.split(r"\n(?=rule \w+:\n)", output):
+        rule = re.match(r"rule (\w+):\n", block)
+        if rule:
+            fields = dict(re.findall(r"^    (\w+): (.*)$", block, flags=re.MULTILINE))
+            jobs.append({"rule": rule.group(1), **fields})
+    return jobs
+
+
+def test_a_dry_run_plans_every_experiment_and_shares_feature_caches(tmp_path: Path) -> None:
+    config = one_category(
+        train={"cache_features": True},
+        experiments={
+            "lr_low": {"learning_rate": 0.0001},
+            "lr_high": {"learning_rate": 0.01, "dropout": 0.5, "init_seed": 4, "epochs": 3},
+            "small": {"image_size": 16},
+        },
+    )
+    result = run_snakemake(tmp_path, config, extra=("--dry-run",))
+    assert result.returncode == 0, result.stderr[-3000:]
+    jobs = planned_jobs(result.stdout)
+    by_rule: dict[str, list[dict[str, str]]] = {}
+    for job in jobs:
+        by_rule.setdefault(job["rule"], []).append(job)
+    assert len(by_rule["train"]) == 1
+    assert len(by_rule["train_experiment"]) == 3
+    assert len(by_rule["evaluate_experiment"]) == len(by_rule["plot_history_experiment"]) == 3
+    features = sorted(job["output"] for job in by_rule["features"])
+    assert len(features) == 2, features  # default and lr_*: one cache; small: its own
+    feature_of = {}
+    for job in by_rule["train"] + by_rule["train_experiment"]:
+        name = re.search(r"experiment=([\w.-]+)", job.get("wildcards", "")) or None
+        cache = re.search(r"results/features/\S+?(?=,|$)", job["input"])
+        feature_of[name.group(1) if name else "default"] = cache.group(0)
+    assert feature_of["default"] == feature_of["lr_low"] == feature_of["lr_high"]
+    assert feature_of["small"] != feature_of["default"]
+    assert set(feature_of.values()) == set(features)
+
+    everything = [job.get("output", "") for job in jobs]
+    for experiment in ("lr_low", "lr_high", "small"):
+        root = f"results/experiments/{experiment}"
+        for path in (
+            f"{root}/models/{CATEGORY}/model.keras",
+            f"{root}/models/{CATEGORY}/best.weights.h5",
+            f"{root}/models/{CATEGORY}/history.csv",
+            f"{root}/models/{CATEGORY}/split.csv",
+            f"{root}/models/{CATEGORY}/training.json",
+            f"{root}/plots/{CATEGORY}/learning_curves.png",
+            f"{root}/eval/{CATEGORY}/metrics.json",
+            f"{root}/eval/{CATEGORY}/confusion_matrix.png",
+        ):
+            assert any(path in output for output in everything), path
+    benchmarks = {job["benchmark"] for job in jobs if "benchmark" in job}
+    assert f"results/benchmarks/train/{CATEGORY}.tsv" in benchmarks
+    assert f"results/benchmarks/train_experiment/lr_low/{CATEGORY}.tsv" in benchmarks
+    assert f"results/benchmarks/evaluate/{CATEGORY}.tsv" in benchmarks
+    assert f"results/benchmarks/evaluate_experiment/small/{CATEGORY}.tsv" in benchmarks
+    assert {f"results/benchmarks/{path.removeprefix('results/')}.tsv" for path in features} <= (
+        benchmarks
+    )
+
+
+def test_the_demo_sweep_is_a_valid_configuration() -> None:
+    config: dict = {}
+    for file in ("config.yaml", "demo/config.yaml", "demo/experiments.yaml"):
+        for key, value in yaml.safe_load((REPO / file).read_text()).items():
+            config[key] = (
+                {**config[key], **value}
+                if isinstance(value, dict) and isinstance(config.get(key), dict)
+                else value
+            )
+    validate_config(copy.deepcopy(config))
+    assert len(config["experiments"]) >= 2
+    assert config["ensemble"]["tta"] is True
+    assert "default" in config["ensemble"]["members"]
+
+
+@pytest.mark.slow
+def test_default_and_a_named_experiment_train_and_evaluate_on_one_split(tmp_path: Path) -> None:
+    config = one_category(
+        train={"cache_features": True},
+        experiments={"seed3": {"init_seed": 3}},
+        ensemble={"members": ["default", "seed3"]},
+    )
+    targets = []
+    for root in ("results", "results/experiments/seed3"):
+        targets += [
+            f"{root}/models/{CATEGORY}/best.weights.h5",
+            f"{root}/plots/{CATEGORY}/learning_curves.png",
+            f"{root}/eval/{CATEGORY}/metrics.json",
+            f"{root}/eval/{CATEGORY}/confusion_matrix.png",
+        ]
+    result = run_snakemake(tmp_path, config, *targets)
+    assert result.returncode == 0, result.stderr[-6000:]
+    for target in targets:
+        assert (tmp_path / target).stat().st_size > 0, target
+    default = tmp_path / "results/models" / CATEGORY
+    seed3 = tmp_path / "results/experiments/seed3/models" / CATEGORY
+    assert (default / "split.csv").read_bytes() == (seed3 / "split.csv").read_bytes()
+    # One feature cache for both, and the runs differ by their initialisation alone.
+    assert len(list((tmp_path / "results/features" / CATEGORY).iterdir())) == 1
+    default_loss = pd.read_csv(default / "history.csv")["loss"]
+    seed3_loss = pd.read_csv(seed3 / "history.csv")["loss"]
+    assert not default_loss.equals(seed3_loss)
+    for benchmark in (
+        f"train/{CATEGORY}.tsv",
+        f"train_experiment/seed3/{CATEGORY}.tsv",
+        f"evaluate/{CATEGORY}.tsv",
+        f"evaluate_experiment/seed3/{CATEGORY}.tsv",
+    ):
+        table = pd.read_csv(tmp_path / "results/benchmarks" / benchmark, sep="\t")
+        assert {"s", "max_rss"} <= set(table.columns), benchmark

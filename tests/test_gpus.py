@@ -1,0 +1,296 @@
+"""GPU placement (fashionai.gpus) on stand-in GPUs: tests/bin/nvidia-smi lists fake ones."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from itertools import combinations
+from pathlib import Path
+
+import pytest
+
+from fashionai import gpus
+from fashionai.gpus import Gpu, claim_gpus, gpu_pool, list_gpus
+from tests.workflow_helpers import REPO, run_snakemake, tiny_config
+
+STAND_IN = REPO / "tests" / "bin"
+UUID = "GPU-5ae0f00d-0000-4000-8000-{:012d}"
+
+
+@pytest.fixture
+def fake_gpus(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[dict[str, str]]:
+    """Two stand-in GPUs on PATH; the environment a job would have (a private lock folder)."""
+    monkeypatch.setenv("PATH", f"{STAND_IN}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("FASHIONAI_FAKE_GPUS", "2")
+    yield {"FASHIONAI_GPU_LOCK_DIR": str(tmp_path / "locks"), "FASHIONAI_GPU_POLL_SECONDS": "0.1"}
+    while gpus._held:  # what this test process claimed
+        os.close(gpus._held.pop())
+
+
+@pytest.fixture
+def no_nvidia_smi(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    return {"FASHIONAI_GPU_LOCK_DIR": str(tmp_path / "locks")}
+
+
+def claim(count: int, environ: dict[str, str]) -> tuple[list[str] | None, list[str]]:
+    lines: list[str] = []
+    return claim_gpus(count, log=lines.append, environ=environ), lines
+
+
+def test_the_stand_in_gpus_are_listed(fake_gpus: dict[str, str]) -> None:
+    assert list_gpus() == [
+        Gpu("0", "Stand-in GPU", UUID.format(0)),
+        Gpu("1", "Stand-in GPU", UUID.format(1)),
+    ]
+
+
+def test_jobs_in_one_workflow_get_distinct_gpus_and_a_third_waits(
+    fake_gpus: dict[str, str],
+) -> None:
+    first, lines = claim(1, dict(fake_gpus))
+    second, _ = claim(1, environ := dict(fake_gpus))
+    assert sorted(first + second) == ["0", "1"]
+    assert environ["CUDA_VISIBLE_DEVICES"] == second[0]
+    assert environ["CUDA_DEVICE_ORDER"] == "PCI_BUS_ID"
+    assert (
+        f"claimed {first[0]} of 0, 1" in lines[0] and f"CUDA_VISIBLE_DEVICES={first[0]}" in lines[0]
+    )
+    assert (
+        gpus._try_claim(gpu_pool(list_gpus(), None), 1, Path(fake_gpus["FASHIONAI_GPU_LOCK_DIR"]))
+        is None
+    )
+
+
+def test_gpu_0_sees_none(fake_gpus: dict[str, str]) -> None:
+    devices, lines = claim(0, environ := dict(fake_gpus, CUDA_VISIBLE_DEVICES="0,1"))
+    assert devices == [] and environ["CUDA_VISIBLE_DEVICES"] == ""
+    assert lines == ["GPUs: none asked for (gpu=0): CUDA_VISIBLE_DEVICES=''"]
+
+
+def test_without_nvidia_smi_the_job_runs_as_before(no_nvidia_smi: dict[str, str]) -> None:
+    devices, lines = claim(1, environ := dict(no_nvidia_smi))
+    assert devices is None and "CUDA_VISIBLE_DEVICES" not in environ
+    assert lines == [
+        "GPUs: none found (nvidia-smi not found (no NVIDIA driver on PATH)); running without, "
+        "CUDA_VISIBLE_DEVICES left as it is"
+    ]
+
+
+def test_a_failing_nvidia_smi_means_no_gpu(
+    fake_gpus: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FASHIONAI_FAKE_GPUS", "fail")
+    devices, lines = claim(1, environ := dict(fake_gpus))
+    assert devices is None and "CUDA_VISIBLE_DEVICES" not in environ
+    assert "nvidia-smi failed (exit 9): NVIDIA-SMI has failed" in lines[0]
+
+
+def test_an_empty_cuda_visible_devices_for_the_workflow_means_no_gpu(
+    fake_gpus: dict[str, str],
+) -> None:
+    devices, lines = claim(1, environ := dict(fake_gpus, CUDA_VISIBLE_DEVICES=""))
+    assert devices is None and environ["CUDA_VISIBLE_DEVICES"] == ""
+    assert "none found (CUDA_VISIBLE_DEVICES is empty)" in lines[0]
+
+
+def test_cuda_visible_devices_of_the_workflow_is_the_pool(
+    fake_gpus: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FASHIONAI_FAKE_GPUS", "4")
+    pool = f"3,{UUID.format(1)}"
+    devices, _ = claim(2, dict(fake_gpus, CUDA_VISIBLE_DEVICES=pool))
+    assert devices == ["3", UUID.format(1)]
+    # The locks are per GPU, whichever way it was named.
+    assert (
+        gpus._try_claim(gpu_pool(list_gpus(), "1"), 1, Path(fake_gpus["FASHIONAI_GPU_LOCK_DIR"]))
+        is None
+    )
+    with pytest.raises(ValueError, match=r"CUDA_VISIBLE_DEVICES='0,7': '7' is none of the GPUs"):
+        claim(1, dict(fake_gpus, CUDA_VISIBLE_DEVICES="0,7"))
+
+
+def test_without_nvidia_smi_cuda_visible_devices_is_taken_as_it_is(
+    no_nvidia_smi: dict[str, str],
+) -> None:
+    devices, _ = claim(1, environ := dict(no_nvidia_smi, CUDA_VISIBLE_DEVICES="2,3"))
+    assert devices == ["2"] and environ["CUDA_VISIBLE_DEVICES"] == "2"
+
+
+def test_more_gpus_than_the_machine_has_is_an_error(fake_gpus: dict[str, str]) -> None:
+    with pytest.raises(
+        RuntimeError, match=r"asks for 3 GPUs \(train.gpus\) but there are 2 .*\(0, 1\)"
+    ):
+        claim(3, dict(fake_gpus))
+
+
+@pytest.mark.parametrize("value", ["soon", "0"])
+def test_a_bad_poll_interval_is_named(fake_gpus: dict[str, str], value: str) -> None:
+    with pytest.raises(ValueError, match=rf"FASHIONAI_GPU_POLL_SECONDS='{value}': not a positive"):
+        claim(1, dict(fake_gpus, FASHIONAI_GPU_POLL_SECONDS=value))
+
+
+def test_a_negative_count_is_an_error(fake_gpus: dict[str, str]) -> None:
+    with pytest.raises(ValueError, match="0 or more, not -1"):
+        claim(-1, dict(fake_gpus))
+
+
+@pytest.mark.parametrize(
+    ("slurm", "kept"),
+    [
+        ({"CUDA_VISIBLE_DEVICES": "1", "SLURM_JOB_GPUS": "1"}, ["1"]),
+        ({"CUDA_VISIBLE_DEVICES": "0", "SLURM_STEP_GPUS": "5"}, ["0"]),
+        ({"SLURM_JOB_GPUS": "5"}, None),  # no CUDA_VISIBLE_DEVICES: untouched
+    ],
+)
+def test_a_slurm_job_keeps_the_gpus_slurm_gave_it(
+    fake_gpus: dict[str, str], slurm: dict[str, str], kept: list[str] | None
+) -> None:
+    environ = dict(fake_gpus, SLURM_JOB_ID="42", **slurm)
+    # Even with both stand-in GPUs claimed by other jobs: nothing is claimed, nothing waits.
+    claim(2, dict(fake_gpus))
+    devices, lines = claim(1, environ)
+    assert devices == kept and environ.get("CUDA_VISIBLE_DEVICES") == slurm.get(
+        "CUDA_VISIBLE_DEVICES"
+    )
+    assert lines[0].startswith("GPUs: Slurm job 42 was given ") and lines[0].endswith(
+        "used as it is"
+    )
+
+
+def test_slurm_jobs_asking_for_no_gpu_see_none(fake_gpus: dict[str, str]) -> None:
+    devices, _ = claim(0, environ := dict(fake_gpus, SLURM_JOB_ID="42"))
+    assert devices == [] and environ["CUDA_VISIBLE_DEVICES"] == ""
+
+
+def test_slurm_gpus_asked_for_with_gres_are_kept(fake_gpus: dict[str, str]) -> None:
+    """train.gpus: 0 and --gres=gpu:1 in the profile (README): Slurm's GPU is the job's."""
+    devices, lines = claim(0, dict(fake_gpus, SLURM_JOB_ID="42", CUDA_VISIBLE_DEVICES="1"))
+    assert devices == ["1"] and "used as it is" in lines[0]
+
+
+def test_a_workflow_inside_a_slurm_allocation_places_its_jobs_on_the_allocation(
+    fake_gpus: dict[str, str],
+) -> None:
+    """Snakemake run in an allocation of two GPUs: each one-GPU job gets one of them."""
+    devices, lines = claim(1, dict(fake_gpus, SLURM_JOB_ID="42", CUDA_VISIBLE_DEVICES="0,1"))
+    assert devices == ["0"] and lines[0].startswith("GPUs: claimed 0 of 0, 1")
+
+
+def test_a_slurm_job_without_gpus_from_slurm_claims_like_any_job(fake_gpus: dict[str, str]) -> None:
+    devices, _ = claim(1, dict(fake_gpus, SLURM_JOB_ID="42"))
+    assert devices == ["0"]
+
+
+# Separate processes: the claims are machine-wide, and end with the process that holds them.
+
+HOLD = (
+    "import sys, time\n"
+    "from fashionai.gpus import claim_gpus\n"
+    "claim_gpus(int(sys.argv[1]), log=lambda message: None)\n"
+    "print('holding', flush=True)\n"
+    "time.sleep(600)\n"
+)
+
+
+def job_env(environ: dict[str, str]) -> dict[str, str]:
+    return {**os.environ, **environ, "PYTHONPATH": str(REPO)}
+
+
+@pytest.fixture
+def holder(fake_gpus: dict[str, str]) -> Iterator[Callable[[int], subprocess.Popen]]:
+    """Start processes that claim GPUs, say so and keep them; kill those left at the end."""
+    processes: list[subprocess.Popen] = []
+
+    def start(count: int) -> subprocess.Popen:
+        process = subprocess.Popen(
+            [sys.executable, "-c", HOLD, str(count)],
+            env=job_env(fake_gpus),
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        processes.append(process)
+        assert "holding" in process.stdout.readline()
+        return process
+
+    yield start
+    for process in processes:
+        process.kill()
+        process.communicate()
+
+
+def test_a_killed_job_frees_its_gpus_at_once(
+    fake_gpus: dict[str, str], holder: Callable[[int], subprocess.Popen]
+) -> None:
+    process = holder(2)
+    pool, lock_dir = gpu_pool(list_gpus(), None), Path(fake_gpus["FASHIONAI_GPU_LOCK_DIR"])
+    assert gpus._try_claim(pool, 1, lock_dir) is None
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert gpus._try_claim(pool, 2, lock_dir) == ["0", "1"]
+
+
+def test_a_job_waits_while_all_gpus_are_held_and_says_so(
+    fake_gpus: dict[str, str], holder: Callable[[int], subprocess.Popen]
+) -> None:
+    process = holder(2)
+    waiter = subprocess.Popen(
+        [sys.executable, "-c", "from fashionai.gpus import claim_gpus; claim_gpus(1)"],
+        env=job_env(fake_gpus),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    first = waiter.stdout.readline()
+    assert first.startswith("GPUs: waiting for 1 of 0, 1: all held by other jobs (lock files in ")
+    assert first.endswith("next try in 0.1 s\n")
+    time.sleep(0.5)
+    assert waiter.poll() is None
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    output, _ = waiter.communicate(timeout=30)
+    assert waiter.returncode == 0
+    assert "GPUs: claimed 0 of 0, 1 at " in output.splitlines()[-1]
+
+
+# End to end: the workflow on two stand-in GPUs, three categories, two training jobs at a time.
+
+CATEGORIES = ["collar_design_labels", "skirt_length_labels", "sleeve_length_labels"]
+
+
+@pytest.mark.slow
+def test_training_jobs_running_at_once_never_share_a_gpu(
+    fake_gpus: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each training job records the GPUs it had and when it ran (training.json)."""
+    for name, value in fake_gpus.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    config = tiny_config(categories=CATEGORIES, train={"gpus": 1, "cache_features": False})
+    targets = [f"results/models/{c}/training.json" for c in CATEGORIES]
+    # The later --resources wins; --nolock (given already) ends its list of values.
+    extra = ("--resources", "gpu=2", "--nolock")
+    result = run_snakemake(tmp_path / "run", config, *targets, extra=extra)
+    assert result.returncode == 0, result.stderr[-6000:]
+    jobs = []
+    for category in CATEGORIES:
+        summary = json.loads(
+            (tmp_path / "run/results/models" / category / "training.json").read_text()
+        )
+        log = (tmp_path / "run/logs/train" / f"{category}.log").read_text()
+        devices = summary["gpu_devices"]
+        assert devices in ("0", "1"), (category, devices)
+        assert f"GPUs: claimed {devices} of 0, 1 at " in log
+        assert f": CUDA_VISIBLE_DEVICES={devices}\n" in log
+        started = datetime.fromisoformat(summary["started"])
+        finished = datetime.fromisoformat(summary["finished"])
+        jobs.append((category, devices, started, finished))
+    at_once = [(a, b) for a, b in combinations(jobs, 2) if a[2] < b[3] and b[2] < a[3]]
+    assert at_once, f"no two training jobs ran at the same time, nothing was tested: {jobs}"
+    for a, b in at_once:
+        assert a[1] != b[1], f"{a[0]} and {b[0]} ran at the same time on GPU {a[1]}: {jobs}"
