@@ -175,8 +175,8 @@ def test_two_experiments_and_their_ensemble_end_to_end(tmp_path):
     config = tiny_config(
         categories=categories,
         questions="resources/synthetic/fashionAI_attributes_test_a_20180222.tar",
-        synthetic={"images_per_class": 8},
-        train={"epochs": 1, "validation_split": 0.25, "test_split": 0.25},
+        synthetic={"images_per_class": 10},  # enough for a test image per class
+        train={"epochs": 1, "validation_split": 0.25},
         experiments={"wide": {"image_size": 40}},
         ensemble={"members": ["default", "wide"], "tta": True},
     )
@@ -191,7 +191,9 @@ def test_two_experiments_and_their_ensemble_end_to_end(tmp_path):
         assert "experiment `wide`" in (wide / "model_card.md").read_text()
         assert "experiment `default`" in (default / "model_card.md").read_text()
         metrics = json.loads((results / "ensemble/eval" / category / "metrics.json").read_text())
-        assert metrics["evaluated_on"] == "test"
+        single = json.loads((tmp_path / "results/eval" / category / "metrics.json").read_text())
+        assert metrics["evaluated_on"] == single["evaluated_on"]  # the same held-out images
+        assert metrics["n_images"] == single["n_images"]
         assert metrics["ensemble"] == {"members": ["default", "wide"], "tta": True}
         assert "without_tta" in metrics
         assert (results / "ensemble/eval" / category / "confusion_matrix.png").exists()
@@ -199,12 +201,12 @@ def test_two_experiments_and_their_ensemble_end_to_end(tmp_path):
     assert list(zip(table["experiment"], table["category"], strict=True)) == [
         (e, c) for e in ("default", "wide", "ensemble") for c in (*categories, "mean")
     ]
-    assert set(table["evaluated_on"]) == {"test"}
+    assert table["evaluated_on"].nunique() == 1
     assert (results / "plots/experiments.png").exists()
 
     def values(name):
         lines = (results / name).read_text().splitlines()
-        return np.array([[float(p) for p in line.split(",")[2].split(";")] for line in lines])
+        return np.concatenate([[float(p) for p in line.split(",")[2].split(";")] for line in lines])
 
     members = [values(f"submissions/{m}.csv") for m in ("default", "wide")]
     np.testing.assert_allclose(values("submission.csv"), sum(members) / 2, atol=1.5e-4)
