@@ -98,8 +98,9 @@ def model_card(
                 {"setting": list(settings), "value": [_value(v) for v in settings.values()]}
             )
         ),
-        "## Reproduce\n\nThis configuration trains the same model (as the `train:` block, the "
-        "experiment `default`) when passed with `--configfile`:",
+        "## Reproduce\n\nThe configuration it was trained with: the archives, the category, its "
+        "regrouping and the experiment's merged `train:` block, which trains it as the "
+        "experiment `default`.",
         "```yaml\n" + yaml.safe_dump(dict(configuration), sort_keys=False) + "```",
     ]
     return "\n\n".join(section.rstrip("\n") for section in sections) + "\n"
