@@ -59,7 +59,10 @@ def plot_comparison(table: pd.DataFrame, out_png: Path | str) -> Figure:
         ax.grid(axis="y", alpha=0.3)
     axes[-1].set_xticks(x, [c.removesuffix("_labels") for c in categories], rotation=30, ha="right")
     axes[-1].set_xlabel("category (mean: over the categories)")
-    fig.legend(*axes[0].get_legend_handles_labels(), title="experiment", loc="outside right upper")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(
+        handles, labels, title="experiment", loc="outside lower center", ncols=min(len(labels), 6)
+    )
     fig.suptitle(f"AP and BasicPrecision per experiment and category, {evaluated_on} images")
     with atomic_file(out_png) as partial:
         fig.savefig(partial, format="png")
