@@ -19,12 +19,14 @@ include: "rules/train.smk"
 include: "rules/features.smk"
 include: "rules/evaluate.smk"
 include: "rules/experiments.smk"
+include: "rules/ensemble.smk"
 
 
 rule all:
     default_target: True
     input:
         all_outputs(),
+        ensemble_outputs() + comparison_outputs(),
 
 
 rule data:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fashionai.atomic import atomic_file, write_text
+from fashionai.atomic import write_text
 from fashionai.evaluation.metric import evaluate_predictions
 from fashionai.plots.confusion import plot_confusion_matrix
 from fashionai.prediction.predict import Predictions, TrainedModel, predict_files
@@ -79,33 +79,59 @@ def evaluate_category(
     rows = load_held_out(split_csv, decoded_csv, trained.category)
     log(f"{trained.category}: {rows['subset'].value_counts().to_dict()} held-out images")
     predictions = predict_files(trained, rows["image"], batch_size=batch_size, tta=tta, log=log)
-    rows = rows.assign(predicted=~rows["image"].isin(list(predictions.skipped)))
-    if (rows["subset"] == TEST).any():
-        metrics = {"evaluated_on": TEST, **_scores(trained, rows, predictions, TEST)}
-        metrics[VALIDATION] = _scores(trained, rows, predictions, VALIDATION)
-    else:
-        metrics = {"evaluated_on": VALIDATION, **_scores(trained, rows, predictions, VALIDATION)}
-    metrics["skipped_images"] = predictions.skipped
-    write_text(metrics_json, json.dumps(metrics, indent=2, allow_nan=False) + "\n")
-    title = (
-        f"{trained.category}: {metrics['n_images']} {metrics['evaluated_on']} images, "
-        f"accuracy {metrics['accuracy']:.3f}"
-    )
-    with atomic_file(confusion_png) as partial:
-        plot_confusion_matrix(metrics["confusion_matrix"], metrics["classes"], partial, title)
-    log(f"{title}, basic_precision {metrics['basic_precision']}, ap {metrics['ap']}")
+    metrics = score_held_out(rows, predictions, trained.classes, trained.category)
+    write_evaluation(metrics, trained.category, metrics_json, confusion_png, log=log)
     return metrics
 
 
+def score_held_out(
+    rows: pd.DataFrame, predictions: Predictions, classes: list[dict[str, Any]], category: str
+) -> dict[str, Any]:
+    """The figures of ``metrics.json`` for predictions on the rows of :func:`load_held_out`:
+    on the test rows with the validation ones beside them, or on the validation rows when
+    there are no test rows; the skipped images are left out and listed."""
+    rows = rows.assign(predicted=~rows["image"].isin(list(predictions.skipped)))
+    if (rows["subset"] == TEST).any():
+        metrics = {"evaluated_on": TEST, **_scores(classes, category, rows, predictions, TEST)}
+        metrics[VALIDATION] = _scores(classes, category, rows, predictions, VALIDATION)
+    else:
+        scores = _scores(classes, category, rows, predictions, VALIDATION)
+        metrics = {"evaluated_on": VALIDATION, **scores}
+    metrics["skipped_images"] = predictions.skipped
+    return metrics
+
+
+def write_evaluation(
+    metrics: dict[str, Any],
+    category: str,
+    metrics_json: Path | str,
+    confusion_png: Path | str,
+    *,
+    log: Callable[[str], None] = print,
+) -> None:
+    """``metrics.json`` and the confusion matrix of the figures it reports, both atomically."""
+    write_text(metrics_json, json.dumps(metrics, indent=2, allow_nan=False) + "\n")
+    title = (
+        f"{category}: {metrics['n_images']} {metrics['evaluated_on']} images, "
+        f"accuracy {metrics['accuracy']:.3f}"
+    )
+    plot_confusion_matrix(metrics["confusion_matrix"], metrics["classes"], confusion_png, title)
+    log(f"{title}, basic_precision {metrics['basic_precision']}, ap {metrics['ap']}")
+
+
 def _scores(
-    trained: TrainedModel, rows: pd.DataFrame, predictions: Predictions, subset: str
+    classes: list[dict[str, Any]],
+    category: str,
+    rows: pd.DataFrame,
+    predictions: Predictions,
+    subset: str,
 ) -> dict[str, Any]:
     """The metrics of the predicted rows of ``subset``, with ``flip_tta`` when there is TTA."""
     keep = ((rows["subset"] == subset) & rows["predicted"]).to_numpy()
 
     def score(probabilities: np.ndarray) -> dict[str, Any]:
         truth = rows.loc[keep, "label_index"], rows.loc[keep, "code"]
-        return evaluate_predictions(probabilities[keep], *truth, trained.classes, trained.category)
+        return evaluate_predictions(probabilities[keep], *truth, classes, category)
 
     metrics = score(predictions.plain)
     if predictions.flipped_tta is not None:

@@ -17,7 +17,7 @@ import pandas as pd
 from fashionai.atomic import write_text
 from fashionai.attributes import ATTRIBUTES, CATEGORIES
 from fashionai.prediction.classes import expand_to_official
-from fashionai.prediction.predict import TrainedModel, predict_files
+from fashionai.prediction.ensemble import check_members, member_probabilities, read_summary
 
 QUESTION_COLUMNS = ("image_path", "attribute", "code")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -98,23 +98,53 @@ def write_submission(
     or cannot be decoded gets uniform probabilities over the kept classes; the log names it
     with the reason. Written atomically.
     """
+    return write_submissions(
+        extracted_test, {"model": model_dirs}, out_csv, batch_size=batch_size, log=log
+    )
+
+
+def write_submissions(
+    extracted_test: Path | str,
+    members: Mapping[str, Mapping[str, Path | str]],
+    out_csv: Path | str,
+    member_csvs: Mapping[str, Path | str] | None = None,
+    *,
+    batch_size: int = 64,
+    tta: bool = False,
+    log: Callable[[str], None] = print,
+) -> int:
+    """:func:`write_submission` for an ensemble: ``members`` maps each member to its model
+    folder per attribute. ``out_csv`` gets the mean of the members' probabilities (each member
+    predicts every image once; with ``tta`` the mean of each image and its mirror image), each
+    ``member_csvs[member]`` that member's own. The members of an attribute must share classes
+    and split (:func:`~fashionai.prediction.ensemble.check_members`). Returns the number of
+    lines of ``out_csv``.
+    """
     question_csv = find_question_csv(extracted_test)
     questions = read_questions(question_csv)
     files = np.array(image_files(questions["image_path"], question_csv), dtype=object)
     log(f"{len(questions):,} questions in {question_csv}")
-    lines = np.full(len(questions), None, dtype=object)
+    answers: dict[str | None, np.ndarray] = {
+        name: np.full(len(questions), None, dtype=object) for name in [None, *members]
+    }  # None: the ensemble
     for attribute, rows in questions.groupby("attribute", sort=False).indices.items():
-        if attribute not in model_dirs:
+        dirs = {name: models[attribute] for name, models in members.items() if attribute in models}
+        if len(dirs) < len(members):
             log(f"WARNING: {len(rows):,} questions of {attribute} left out: no model for it")
             continue
-        trained = TrainedModel.load(model_dirs[attribute])
-        predictions = predict_files(trained, files[rows], batch_size=batch_size, log=log)
-        official = expand_to_official(predictions.plain, trained.classes, attribute)
-        for row, probabilities in zip(rows, official, strict=True):
-            values = ";".join(f"{p:.4f}" for p in probabilities)
-            lines[row] = f"{questions.at[row, 'image_path']},{attribute},{values}"
-        log(f"{attribute}: {len(rows):,} questions, {len(predictions.skipped)} uniform")
-    written = [line for line in lines if line is not None]
-    write_text(out_csv, "".join(f"{line}\n" for line in written))
-    log(f"{len(written):,} lines -> {out_csv}")
-    return len(written)
+        if len(dirs) > 1:
+            check_members(dirs)
+        own, mean = member_probabilities(dirs, files[rows], batch_size=batch_size, tta=tta, log=log)
+        classes = read_summary(next(iter(dirs.values())))["classes"]
+        probabilities = {None: mean.flipped_tta if tta else mean.plain, **own}
+        for name, values in probabilities.items():
+            official = expand_to_official(values, classes, attribute)
+            for row, p in zip(rows, official, strict=True):
+                answer = ";".join(f"{value:.4f}" for value in p)
+                answers[name][row] = f"{questions.at[row, 'image_path']},{attribute},{answer}"
+        log(f"{attribute}: {len(rows):,} questions, {len(mean.skipped)} uniform")
+    for name, path in [(None, out_csv), *(member_csvs or {}).items()]:
+        written = [line for line in answers[name] if line is not None]
+        write_text(path, "".join(f"{line}\n" for line in written))
+        log(f"{len(written):,} lines -> {path}")
+    return sum(line is not None for line in answers[None])

@@ -1,0 +1,89 @@
+"""The comparison of everything trained (rule ``compare_experiments``): every experiment's and
+the ensemble's figures per category and their mean, as ``results/experiments.csv`` / ``.md``
+and one figure of test mAP and BasicPrecision."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from fashionai.atomic import atomic_file, write_text
+from fashionai.evaluation.summary import COLUMNS, summary_table, to_markdown
+
+MEAN = "mean"
+PANELS = (("ap", "AP (mean: mAP)"), ("basic_precision", "BasicPrecision"))
+DIGITS = 4  # the figures' decimals in the CSV and Markdown tables
+
+
+def comparison_table(metrics: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> pd.DataFrame:
+    """One row per experiment and category (the top-level figures of its ``metrics.json``) and
+    a ``mean`` row per experiment (:func:`~fashionai.evaluation.summary.summary_table`), in the
+    order of ``metrics`` (experiment -> category -> metrics)."""
+    tables = [
+        summary_table(by_category).assign(experiment=name) for name, by_category in metrics.items()
+    ]
+    return pd.concat(tables, ignore_index=True)[["experiment", *COLUMNS]]
+
+
+def plot_comparison(table: pd.DataFrame, out_png: Path | str) -> Figure:
+    """Grouped bars: one panel per figure (AP, BasicPrecision), one group per category and
+    the mean, one bar per experiment; the mean's bars carry their value. Written atomically;
+    returns the figure."""
+    experiments = list(dict.fromkeys(table["experiment"]))
+    categories = list(dict.fromkeys(table["category"]))
+    evaluated_on = ", ".join(sorted(set(table.loc[table["category"] != MEAN, "evaluated_on"])))
+    width = 0.8 / len(experiments)
+    x = np.arange(len(categories))
+    fig = Figure(figsize=(max(8.0, 1.1 * len(categories)), 8.0), dpi=110, layout="constrained")
+    axes = fig.subplots(len(PANELS), 1, sharex=True)
+    values = table.set_index(["experiment", "category"])
+    low = np.nanmin(table[[key for key, _ in PANELS]].to_numpy(dtype=float))
+    bottom = max(0.0, np.floor(low * 10 - 0.5) / 10) if np.isfinite(low) else 0.0
+    for ax, (key, label) in zip(axes, PANELS, strict=True):
+        for i, experiment in enumerate(experiments):
+            heights = [values[key].get((experiment, c), np.nan) for c in categories]
+            offset = (i - (len(experiments) - 1) / 2) * width
+            bars = ax.bar(x + offset, heights, width, label=experiment)
+            shown = [
+                f"{h:.3f}" if c == MEAN else "" for h, c in zip(heights, categories, strict=True)
+            ]
+            ax.bar_label(bars, shown, fontsize="x-small", rotation=90, padding=2)
+        ax.set_ylabel(label)
+        ax.set_ylim(bottom, 1.05)
+        ax.grid(axis="y", alpha=0.3)
+    axes[-1].set_xticks(x, [c.removesuffix("_labels") for c in categories], rotation=30, ha="right")
+    axes[-1].set_xlabel("category (mean: over the categories)")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(
+        handles, labels, title="experiment", loc="outside lower center", ncols=min(len(labels), 6)
+    )
+    fig.suptitle(f"AP and BasicPrecision per experiment and category, {evaluated_on} images")
+    with atomic_file(out_png) as partial:
+        fig.savefig(partial, format="png")
+    return fig
+
+
+def write_comparison(
+    metrics_files: Mapping[str, Mapping[str, Path | str]],
+    out_csv: Path | str,
+    out_markdown: Path | str,
+    out_png: Path | str,
+) -> str:
+    """Read every ``metrics.json`` (experiment -> category -> path), write the table as CSV and
+    Markdown and the figure (all atomically) and return the Markdown."""
+    metrics = {
+        name: {c: json.loads(Path(p).read_text(encoding="utf-8")) for c, p in files.items()}
+        for name, files in metrics_files.items()
+    }
+    table = comparison_table(metrics)
+    markdown = to_markdown(table, DIGITS)
+    write_text(out_csv, table.to_csv(index=False, float_format=f"%.{DIGITS}f"))
+    write_text(out_markdown, markdown)
+    plot_comparison(table, out_png)
+    return markdown

@@ -1,0 +1,138 @@
+"""A trained model's card (rule ``model_card``): ``model_card.md`` beside its weights.
+
+Read from the files the model's jobs wrote, so the card says what was actually trained: images
+per class and split subset (``split.csv``), every setting, best epoch, epochs run and training
+time (``training.json``), the best epoch's row of ``history.csv``, the figures of
+``metrics.json``, and the configuration that reproduces the model.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from fashionai.atomic import write_text
+from fashionai.evaluation.summary import FIGURES, to_markdown
+
+SUBSETS = ("train", "validation", "test")
+TRAINING_KEYS = (  # training.json keys shown under "Training", when present
+    "best_epoch",
+    "best_val_accuracy",
+    "epochs_run",
+    "stopped_early",
+    "fine_tune_start_epoch",
+    "skipped_images",
+    "attempts",
+    "started",
+    "finished",
+    "gpu_devices",
+    "devices",
+)
+
+
+def data_counts(split: pd.DataFrame, classes: list[dict[str, Any]]) -> pd.DataFrame:
+    """Images per class (rows, in class order, then ``total``) and split subset (columns
+    ``train``, ``validation``, ``test`` when present, then ``total``)."""
+    names = [group["name"] for group in classes]
+    subsets = [s for s in SUBSETS if s in set(split["subset"])]
+    subsets += sorted(set(split["subset"]) - set(SUBSETS))
+    counts = pd.crosstab(split["label_index"].astype(int), split["subset"])
+    counts = counts.reindex(index=range(len(names)), columns=subsets, fill_value=0)
+    counts.index = names
+    counts.loc["total"] = counts.sum()
+    counts["total"] = counts.sum(axis=1)
+    return counts.rename_axis("class").reset_index()
+
+
+def model_card(
+    summary: Mapping[str, Any],
+    split: pd.DataFrame,
+    history: pd.DataFrame,
+    metrics: Mapping[str, Any],
+    experiment: str,
+    configuration: Mapping[str, Any],
+) -> str:
+    """The card's Markdown from the contents of ``training.json`` (``summary``), ``split.csv``,
+    ``history.csv`` and ``metrics.json``; ``configuration`` is the configuration that
+    reproduces the model (shown as YAML)."""
+    settings = summary["settings"]
+    seconds = float(summary["seconds"])
+    on = metrics["evaluated_on"]
+    figures = pd.DataFrame({"figure": FIGURES, on: [metrics[key] for key in FIGURES]})
+    counted = f"{metrics['n_images']} {on} images"
+    if "validation" in metrics:
+        figures["validation"] = [metrics["validation"][key] for key in FIGURES]
+        counted += f" (validation: {metrics['validation']['n_images']})"
+    per_class = pd.DataFrame(metrics["per_class"]).T.astype({"support": int})
+    best = history[history["epoch"] == summary["best_epoch"]]
+    training = pd.DataFrame(
+        [(key, summary[key]) for key in TRAINING_KEYS if key in summary]
+        + [("training time", f"{timedelta(seconds=round(seconds))} ({seconds} s)")],
+        columns=["item", "value"],
+    )
+    sections = [
+        f"# Model card: {summary['category']}, experiment `{experiment}`",
+        f"{settings['backbone']} at {settings['image_size']} px; best epoch "
+        f"{summary['best_epoch']} of {summary['epochs_run']}; {on} AP {_cell(metrics['ap'])}, "
+        f"BasicPrecision {_cell(metrics['basic_precision'])}, accuracy "
+        f"{_cell(metrics['accuracy'])}; trained in {timedelta(seconds=round(seconds))}.",
+        "## Data\n\nImages per class and split subset (`split.csv`).",
+        to_markdown(data_counts(split, summary["classes"])),
+        f"## Metrics\n\nOn the {counted} (`metrics.json`).",
+        to_markdown(figures),
+        f"Per class, on the {on} images:",
+        to_markdown(per_class.rename_axis("class").reset_index()),
+        "## Training",
+        to_markdown(training.assign(value=training["value"].map(_value))),
+        "The best epoch's row of `history.csv`:",
+        to_markdown(best),
+        "## Settings\n\nAs the training ran them (`training.json`).",
+        to_markdown(
+            pd.DataFrame(
+                {"setting": list(settings), "value": [_value(v) for v in settings.values()]}
+            )
+        ),
+        "## Reproduce\n\nThe configuration it was trained with: the archives, the category, its "
+        "regrouping and the experiment's merged `train:` block, which trains it as the "
+        "experiment `default`.",
+        "```yaml\n" + yaml.safe_dump(dict(configuration), sort_keys=False) + "```",
+    ]
+    return "\n\n".join(section.rstrip("\n") for section in sections) + "\n"
+
+
+def write_model_card(
+    training_json: Path | str,
+    split_csv: Path | str,
+    history_csv: Path | str,
+    metrics_json: Path | str,
+    out_md: Path | str,
+    *,
+    experiment: str,
+    configuration: Mapping[str, Any],
+) -> str:
+    """Read the model's files, write its card atomically and return it."""
+    card = model_card(
+        json.loads(Path(training_json).read_text(encoding="utf-8")),
+        pd.read_csv(split_csv, dtype={"subset": str}, keep_default_na=False),
+        pd.read_csv(history_csv),
+        json.loads(Path(metrics_json).read_text(encoding="utf-8")),
+        experiment,
+        configuration,
+    )
+    write_text(out_md, card)
+    return card
+
+
+def _value(value: Any) -> str:
+    """A setting as the card shows it: strings as they are, other values as JSON."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _cell(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
