@@ -19,6 +19,7 @@ from tests.workflow_helpers import REPO, SNAKEMAKE
 ENVS = sorted((REPO / "envs").glob("*.yaml"))
 RULE_FILES = sorted((REPO / "rules").glob("*.smk"))
 PIN = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?\s*==\s*([^\s;#]+)\s*$")
+USE_RULE = re.compile(r"^use rule (\w+) as (\w+) with:", re.M)
 RULE_HEADER = re.compile(r"^(?:rule|checkpoint)\s+(\w+)\s*:")
 
 
@@ -51,7 +52,9 @@ def pip_section(env: Path) -> list[str]:
 def rule_conda_envs() -> dict[str, tuple[Path, str | None]]:
     """Rule name -> (the .smk file, the value of its conda: directive or None)."""
     rules: dict[str, tuple[Path, str | None]] = {}
+    derived: dict[str, str] = {}  # `use rule A as B with:` -> B inherits A's conda
     for path in RULE_FILES:
+        derived |= {new: old for old, new in USE_RULE.findall(path.read_text())}
         current = None
         lines = path.read_text().splitlines()
         for index, line in enumerate(lines):
@@ -66,6 +69,9 @@ def rule_conda_envs() -> dict[str, tuple[Path, str | None]]:
                 if not value:  # the usual snakefmt layout: the value on the next line
                     value = next(x.strip() for x in lines[index + 1 :] if x.strip())
                 rules[current] = (path, value)
+    for new, old in derived.items():
+        assert new not in rules, f"rule {new} defined twice"
+        rules[new] = rules[old]
     return rules
 
 

@@ -131,7 +131,7 @@ def test_a_backup_made_on_other_features_is_discarded(tmp_path: Path) -> None:
     replacement = image.with_name("new.jpg.tmp")
     replacement.write_bytes(sorted(tree.glob("*/*.jpg"))[-1].read_bytes())
     os.replace(replacement, image)  # a new file: the extracted one it linked to stays
-    features = tmp_path / "results" / "features" / CATEGORY
+    (features,) = (tmp_path / "results" / "features" / CATEGORY).iterdir()  # its one feature set
     manifest = (features / "manifest.json").read_text()
     shutil.rmtree(features)
 
