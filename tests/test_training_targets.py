@@ -78,9 +78,18 @@ def test_sleeve_classes_after_the_default_regrouping() -> None:
         (("Invisible",), [0, 1, 0, 0]),  # dropped: ignored
         (("Elbow Sleeves",), [0, 1 / (1 + W), W / (1 + W), 0]),
         (("Elbow Sleeves", "3/4 Sleeves"), [0, 1 / (1 + W), W / (1 + W), 0]),  # one group: once
+        (("Cup Sleeves", "Elbow Sleeves"), [0, 1 / (1 + W), W / (1 + W), 0]),
         (("Sleeveless", "Wrist Length"), [W / (1 + 2 * W), 1 / (1 + 2 * W), 0, W / (1 + 2 * W)]),
     ],
-    ids=["none", "merged into y", "dropped", "elbow", "two members of one group", "two groups"],
+    ids=[
+        "none",
+        "merged into y",
+        "dropped",
+        "elbow",
+        "two members of one group",
+        "merged into y and elbow",
+        "two groups",
+    ],
 )
 def test_target_of_a_short_sleeves_image_after_regrouping(maybe: tuple, expected: list) -> None:
     targets = sleeve_targets("Short Sleeves", *maybe)
