@@ -130,7 +130,8 @@ def train_settings(wildcards):
 
 # The train: keys the cached features depend on: experiments that agree on them share one
 # cache, results/features/{category}/{feature_set} (a hash of their values), and a change
-# reruns rule features (they are its params). The head's settings do not change the features.
+# reruns rule features (they are its params). The head's settings (learning rate, dropout,
+# epochs, class weights, maybe_labels and maybe_weight: soft targets) do not change them.
 FEATURE_KEYS = (
     "backbone",
     "weights",
@@ -176,6 +177,14 @@ def features_input(wildcards):
         return (
             f"results/features/{wildcards.category}/{EXPERIMENT_FEATURES[experiment]}"
         )
+    return []
+
+
+def decoded_input(wildcards):
+    """The decoded labels, for a job whose experiment trains on soft targets (their m codes);
+    none otherwise, so that the other training jobs do not depend on decoded.csv."""
+    if EXPERIMENTS[experiment_of(wildcards)]["maybe_labels"] == "soft":
+        return "results/labels/decoded.csv"
     return []
 
 

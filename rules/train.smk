@@ -20,6 +20,7 @@ rule train:
         tree="results/regrouped/{category}",
         weights=weights_input,
         features=features_input,
+        decoded=decoded_input,
     output:
         model="results/models/{category}/model.keras",
         weights="results/models/{category}/best.weights.h5",

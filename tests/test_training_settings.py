@@ -59,6 +59,8 @@ def test_from_config_takes_every_key() -> None:
         "cache_features": False,
         "cache_images": False,
         "resize": "pad",
+        "maybe_labels": "soft",
+        "maybe_weight": 0.5,
     }
     settings = TrainSettings.from_config(mapping)
     assert settings.augmentations == ("flip", "contrast")

@@ -16,6 +16,7 @@ with job_log(snakemake.log[0]) as log:
     settings = TrainSettings.from_config(snakemake.params.settings)
     log(f"settings: {settings}")
     features = snakemake.input.get("features")  # rule features' cache, with cache_features
+    decoded = snakemake.input.get("decoded")  # decoded.csv, with maybe_labels: soft
     result = train_category(
         Path(snakemake.input.tree),
         Path(snakemake.output.model).parent,
@@ -23,5 +24,6 @@ with job_log(snakemake.log[0]) as log:
         threads=snakemake.threads,
         log=log,
         features=Path(features) if features else None,
+        decoded=Path(decoded) if decoded else None,
     )
     log(f"best val_accuracy {result['best_val_accuracy']:.4f} at epoch {result['best_epoch']}")

@@ -12,6 +12,7 @@ the workflow can validate settings without loading TensorFlow):
 - ``features``: the frozen backbone's features computed once and cached on disk (rule
   ``features``), so frozen epochs train the head alone on them.
 - ``devices``: threads, GPUs, distribution strategy, mixed precision.
+- ``targets``: soft training targets from the ``m`` codes (``maybe_labels: soft``).
 - ``resume``: the run state kept in ``.backup/`` so a killed run continues where it stopped.
 - ``callbacks``: per-epoch logging, history/best/early stopping, the resumable backup.
 - ``run``: :func:`train_category`, the whole training of one category.

@@ -145,7 +145,7 @@ def log_split(split: pd.DataFrame, slugs: list[str], log: Callable[[str], None])
 
 def make_dataset(
     paths: Sequence[str],
-    labels: Sequence[int],
+    labels: Sequence[int] | np.ndarray,
     image_size: int,
     batch_size: int,
     training: bool,
@@ -154,8 +154,10 @@ def make_dataset(
     cache: str | Path | None = None,
     pad: str | None = None,
 ) -> tf.data.Dataset:
-    """Batches of (float32 images 0..255, int labels), decoded in parallel, never all in memory.
+    """Batches of (float32 images 0..255, labels), decoded in parallel, never all in memory.
 
+    ``labels``: a class index per path (int32), or a target row per path (a float32 matrix:
+    soft targets, :mod:`fashionai.training.targets`).
     ``pad``: None stretches each image to the square; an anchor (``pad_anchor``) pads it first.
 
     Training data is reshuffled every epoch (reproducibly from ``seed``). Images that fail to
@@ -171,7 +173,8 @@ def make_dataset(
     stopped early leaves no cache behind; delete the files when done.
     """
     paths = np.asarray(paths, dtype=str)
-    labels = np.asarray(labels, dtype=np.int32)
+    labels = np.asarray(labels)
+    labels = labels.astype(np.float32 if labels.ndim == 2 else np.int32)
     if cache is not None:
         return _cached_dataset(
             paths, labels, image_size, batch_size, training, seed, cache, pad

@@ -185,9 +185,13 @@ class FeatureCache:
         seed: int,
         threads: int | None = None,
         max_in_memory_bytes: int = IN_MEMORY_BYTES,
+        targets: np.ndarray | None = None,
     ) -> tf.data.Dataset:
         """(float32 features, int32 labels) batches: every training image once per epoch, in a
-        new seeded order, each as one of its cached views drawn at random."""
+        new seeded order, each as one of its cached views drawn at random.
+
+        ``targets``: instead of the cached labels, these rows (float32, one per training image
+        in the split's order: soft targets)."""
         n = int(self.manifest["images"][TRAIN])
         rows = tf.data.Dataset.range(n).shuffle(max(n, 1), seed=seed, reshuffle_each_iteration=True)
         if self.views > 1:
@@ -195,24 +199,31 @@ class FeatureCache:
             rows = tf.data.Dataset.zip(rows, views).map(
                 lambda row, draw: tf.math.floormod(draw, self.views) * n + row
             )
-        return self._batches(TRAIN, rows.batch(batch_size), threads, max_in_memory_bytes)
+        return self._batches(TRAIN, rows.batch(batch_size), threads, max_in_memory_bytes, targets)
 
     def validation_dataset(
         self,
         batch_size: int,
         threads: int | None = None,
         max_in_memory_bytes: int = IN_MEMORY_BYTES,
+        targets: np.ndarray | None = None,
     ) -> tf.data.Dataset:
-        """(float32 features, int32 labels) batches of the validation images, in order."""
+        """(float32 features, int32 labels) batches of the validation images, in order; with
+        ``targets``, those rows instead of the labels (as :meth:`train_dataset`)."""
         n = int(self.manifest["images"][VALIDATION])
         rows = tf.data.Dataset.range(n).batch(batch_size)
-        return self._batches(VALIDATION, rows, threads, max_in_memory_bytes)
+        return self._batches(VALIDATION, rows, threads, max_in_memory_bytes, targets)
 
     def _batches(
-        self, subset: str, rows: tf.data.Dataset, threads: int | None, max_in_memory_bytes: int
+        self,
+        subset: str,
+        rows: tf.data.Dataset,
+        threads: int | None,
+        max_in_memory_bytes: int,
+        targets: np.ndarray | None,
     ) -> tf.data.Dataset:
-        """Batches of row indices (view * n + image) -> (features, labels)."""
-        labels = np.load(self.folder / labels_file(subset))
+        """Batches of row indices (view * n + image) -> (features, labels or targets)."""
+        labels = np.load(self.folder / labels_file(subset)) if targets is None else targets
         n, dim = len(labels), self.dim
         path = self.folder / features_file(subset)
         if self.fits(max_in_memory_bytes):
@@ -233,12 +244,13 @@ class FeatureCache:
                 return features, labels[batch % n]
 
             def fetch(batch: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-                return tf.numpy_function(read, [batch], (tf.float16, tf.int32), stateful=False)
+                types = (tf.float16, tf.as_dtype(labels.dtype))
+                return tf.numpy_function(read, [batch], types, stateful=False)
 
         def to_model(batch: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
             features, batch_labels = fetch(batch)
             features = tf.ensure_shape(tf.cast(features, tf.float32), [None, dim])
-            return features, tf.ensure_shape(batch_labels, [None])
+            return features, tf.ensure_shape(batch_labels, [None, *labels.shape[1:]])
 
         # An unknown length, like the image pipelines' (they drop undecodable files): Keras
         # then makes one iterator per epoch, not two, and the seeded shuffle gives the batches

@@ -119,12 +119,22 @@ def set_backbone_trainable(model: keras.Model, trainable: bool) -> keras.Model:
     return backbone
 
 
-def compile_classifier(model: keras.Model, learning_rate: float) -> None:
-    """Adam, sparse categorical cross-entropy, accuracy (history keys: loss, accuracy...)."""
+def compile_classifier(model: keras.Model, learning_rate: float, soft: bool = False) -> None:
+    """Adam, cross-entropy, accuracy (history keys: loss, accuracy, val_loss, val_accuracy).
+
+    The labels are class indices (sparse), or with ``soft`` target rows (soft targets for
+    training, one-hot for validation): accuracy then compares the predicted class with the
+    target's largest, the y class (``maybe_weight`` is below 1).
+    """
+    if soft:
+        loss, accuracy = keras.losses.CategoricalCrossentropy(), keras.metrics.CategoricalAccuracy
+    else:
+        loss = keras.losses.SparseCategoricalCrossentropy()
+        accuracy = keras.metrics.SparseCategoricalAccuracy
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
-        loss=keras.losses.SparseCategoricalCrossentropy(),
-        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        loss=loss,
+        metrics=[accuracy(name="accuracy")],
     )
 
 

@@ -6,6 +6,7 @@ A run is four steps, one function each: :func:`prepare_data` (the split, the fea
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -54,6 +55,7 @@ from fashionai.training.model import (
 )
 from fashionai.training.resume import HISTORY_COLUMNS, Backup, RunState
 from fashionai.training.settings import TrainSettings
+from fashionai.training.targets import load_soft_targets, one_hot
 from fashionai.trees import read_labels
 
 BACKUP_DIR = ".backup"
@@ -85,11 +87,15 @@ def plan_phases(settings: TrainSettings) -> list[Phase]:
 
 @dataclass(frozen=True)
 class Data:
-    """The images of a run: the split, the files skipped, the feature cache (if any)."""
+    """The images of a run: the split, the files skipped, the feature cache (if any), and
+    with soft targets the training images' targets (rows in the split's order) and how many
+    of their codes have an ``m``."""
 
     split: pd.DataFrame
     skipped: dict[str, str]  # path -> reason
     features: FeatureCache | None
+    targets: np.ndarray | None = None
+    coded_maybe: int = 0
 
     @property
     def train(self) -> pd.DataFrame:
@@ -127,6 +133,7 @@ def train_category(
     log: Log = print,
     features: Path | None = None,
     max_in_memory_bytes: int = IN_MEMORY_BYTES,
+    decoded: Path | None = None,
 ) -> dict[str, Any]:
     """Train on ``tree_dir`` (a regrouped category tree) and write the results to ``out_dir``.
 
@@ -143,6 +150,9 @@ def train_category(
     without it a cache of the run's own in ``.backup/features``. Caches larger than
     ``max_in_memory_bytes`` are read batch by batch from their memory-mapped files. Epochs
     with a trainable backbone always read the images.
+
+    With ``settings.maybe_labels`` ``soft`` the training images' targets come from their
+    codes in ``decoded`` (decoded.csv; :mod:`fashionai.training.targets`).
     """
     started, clock = _now(), time.monotonic()
     tree_dir, out_dir = Path(tree_dir), Path(out_dir)
@@ -152,6 +162,9 @@ def train_category(
     strategy = configure_devices(threads, settings.mixed_precision, log=log)
     backup = Backup(out_dir / BACKUP_DIR)
     data = prepare_data(tree_dir, slugs, settings, backup, features, threads, log)
+    if settings.maybe_labels == "soft":
+        targets, coded = load_soft_targets(decoded, labels, data.train, settings.maybe_weight, log)
+        data = dataclasses.replace(data, targets=targets, coded_maybe=coded)
     state = backup.load(run_signature(settings, data), log, keep=(FEATURES_DIR,))
     previous_seconds = state.seconds
 
@@ -232,7 +245,7 @@ def run_signature(settings: TrainSettings, data: Data) -> dict[str, Any]:
 
     The settings (but ``gpus`` and ``cache_images``, which do not change the results), the
     exact split, the content of the weights file (a file replaced at the same path is other
-    weights) and the feature cache the head trains on.
+    weights), the feature cache the head trains on and the soft targets (other codes).
     """
     digest = hashlib.sha256()
     for row in data.split[["image", "label_index", "subset"]].itertuples(index=False):
@@ -245,6 +258,7 @@ def run_signature(settings: TrainSettings, data: Data) -> dict[str, Any]:
         "split": digest.hexdigest(),
         "weights": weights_fingerprint(settings.weights),
         "features": data.features.fingerprint if data.features is not None else None,
+        "targets": None if data.targets is None else hashlib.sha256(data.targets).hexdigest(),
     }
 
 
@@ -308,7 +322,7 @@ def _run_phase(job: _Job, phase: Phase) -> None:
         _enter_phase(job, phase)
     with job.strategy.scope():
         set_backbone_trainable(job.classifier.model, phase.backbone_trainable)
-        compile_classifier(trained, phase.learning_rate)
+        compile_classifier(trained, phase.learning_rate, soft=job.data.targets is not None)
         if not entering and state.latest_weights is not None:
             trained.optimizer.build(trained.trainable_variables)
             load_weights_quietly(trained, job.backup.folder / state.latest_weights)
@@ -365,15 +379,29 @@ def _source(job: _Job, phase: Phase, on_features: bool) -> str:
 
 
 def _phase_data(job: _Job, phase: Phase, on_features: bool) -> tuple[tf.data.Dataset, ...]:
-    """The training and validation pipelines of ``phase``: cached features or images."""
-    settings, threads, cache = job.settings, job.threads, job.data.features
+    """The training and validation pipelines of ``phase``: cached features or images.
+
+    Their labels: class indices, or with soft targets the training images' targets and the
+    validation images' classes one-hot.
+    """
+    settings, threads, cache, data = job.settings, job.threads, job.data.features, job.data
+    train_targets = validation_targets = None  # class indices
+    if data.targets is not None:
+        train_targets = data.targets
+        validation_targets = one_hot(data.validation["label_index"], data.targets.shape[1])
     if on_features:
         assert cache is not None
         return (
             cache.train_dataset(
-                settings.batch_size, settings.run_seed, threads, job.max_in_memory_bytes
+                settings.batch_size,
+                settings.run_seed,
+                threads,
+                job.max_in_memory_bytes,
+                targets=train_targets,
             ),
-            cache.validation_dataset(settings.batch_size, threads, job.max_in_memory_bytes),
+            cache.validation_dataset(
+                settings.batch_size, threads, job.max_in_memory_bytes, targets=validation_targets
+            ),
         )
     folder = None
     if phase.backbone_trainable and settings.cache_images:
@@ -381,10 +409,12 @@ def _phase_data(job: _Job, phase: Phase, on_features: bool) -> tuple[tf.data.Dat
         remove(folder)  # a killed attempt's cache may be partial
         folder.mkdir(parents=True)
 
-    def pipeline(subset: pd.DataFrame, training: bool, name: str) -> tf.data.Dataset:
+    def pipeline(
+        subset: pd.DataFrame, targets: np.ndarray | None, training: bool, name: str
+    ) -> tf.data.Dataset:
         return make_dataset(
             subset["image"].tolist(),
-            subset["label_index"].tolist(),
+            subset["label_index"].to_numpy() if targets is None else targets,
             settings.image_size,
             settings.batch_size,
             training=training,
@@ -394,7 +424,10 @@ def _phase_data(job: _Job, phase: Phase, on_features: bool) -> tuple[tf.data.Dat
             pad=pad_anchor(settings.resize, job.category),
         )
 
-    return pipeline(job.data.train, True, TRAIN), pipeline(job.data.validation, False, VALIDATION)
+    return (
+        pipeline(data.train, train_targets, True, TRAIN),
+        pipeline(data.validation, validation_targets, False, VALIDATION),
+    )
 
 
 def _enter_phase(job: _Job, phase: Phase) -> None:
@@ -450,6 +483,7 @@ def write_outputs(job: _Job, out_dir: Path, labels: dict[str, Any], started: str
         "skipped_images": len(data.skipped),
         "skipped_files": data.skipped,
         "class_weights": {slug: weights[i] for i, slug in enumerate(slugs)} if weights else None,
+        "soft_targets": _describe_targets(data, job.settings),
         "features": data.features.describe(job.max_in_memory_bytes) if data.features else None,
         "attempts": state.attempts,
         "seconds": round(job.elapsed(), 1),
@@ -470,6 +504,18 @@ def write_outputs(job: _Job, out_dir: Path, labels: dict[str, Any], started: str
     write_text(out_dir / SPLIT_FILE, data.split[SPLIT_COLUMNS].to_csv(index=False))
     write_text(out_dir / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def _describe_targets(data: Data, settings: TrainSettings) -> dict[str, Any] | None:
+    """For ``training.json``: whether soft targets were used and how many images had an m."""
+    if data.targets is None:
+        return None
+    return {
+        "maybe_weight": settings.maybe_weight,
+        "train_images": len(data.targets),
+        "coded_maybe": data.coded_maybe,  # images whose code has an m
+        "with_maybe_class": int((data.targets.max(axis=1) < 1).sum()),  # after regrouping
+    }
 
 
 def _now() -> str:

@@ -33,6 +33,8 @@ class TrainSettings:
     initialisation and shuffling, see :attr:`run_seed`.
     ``cache_images``: while the backbone trains, keep the decoded and resized images in a
     file cache after the first epoch instead of decoding them every epoch.
+    ``maybe_labels``: ``"soft"`` trains on targets that also give each class coded ``m``
+    ``maybe_weight`` (:mod:`fashionai.training.targets`); ``"ignore"`` on the y class alone.
     """
 
     backbone: str = _DEFAULT["backbone"]
@@ -53,6 +55,8 @@ class TrainSettings:
     head_epochs: int = _DEFAULT["head_epochs"]
     dropout: float = _DEFAULT["dropout"]
     class_weights: bool = _DEFAULT["class_weights"]
+    maybe_labels: str = _DEFAULT["maybe_labels"]  # ignore, or soft: see training.targets
+    maybe_weight: float = _DEFAULT["maybe_weight"]
     mixed_precision: bool = _DEFAULT["mixed_precision"]
     views: int | None = _DEFAULT["views"]
     cache_features: bool = _DEFAULT["cache_features"]

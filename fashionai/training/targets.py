@@ -1,0 +1,113 @@
+"""Soft training targets from the ``m`` ("maybe") codes (``train.maybe_labels: soft``).
+
+A training image's target gives its y class 1 and each class its code marks ``m`` the weight
+``maybe_weight``, normalised to sum to 1. The code's positions are the official classes
+(:data:`fashionai.attributes.ATTRIBUTES`); they count after regrouping, through the regrouped
+tree's ``labels.json``: an ``m`` on a class merged into the y class adds nothing, one on a
+dropped class is ignored, and a group gets the weight once however many of its members are
+coded ``m`` (the group as a whole is "maybe"). Validation and test targets stay the y class.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fashionai.attributes import ATTRIBUTES
+
+CODE_COLUMNS = ["attribute", "image_name", "code"]  # of decoded.csv
+
+
+def read_codes(decoded: Path, category: str) -> pd.Series:
+    """The code of each image of ``category`` in ``decoded`` (decoded.csv), by image name."""
+    try:
+        frame = pd.read_csv(decoded, usecols=CODE_COLUMNS, dtype=str, keep_default_na=False)
+    except ValueError as error:  # a column missing
+        raise ValueError(f"{decoded}: {error}; the codes need {', '.join(CODE_COLUMNS)}") from None
+    rows = frame[frame["attribute"] == category]
+    repeated = rows["image_name"][rows["image_name"].duplicated()]
+    if len(repeated):
+        raise ValueError(f"{decoded}: image {repeated.iloc[0]!r} of {category} has several rows")
+    return rows.set_index("image_name")["code"]
+
+
+def class_groups(labels: dict[str, Any]) -> np.ndarray:
+    """For each official class (code position): the index of its class in the regrouped tree's
+    ``labels`` (``labels.json``), or -1 if it was dropped."""
+    category = labels["category"]
+    group = {name: -1 for name in labels["dropped"]}
+    for index, entry in enumerate(labels["classes"]):
+        group.update(dict.fromkeys(entry["members"], index))
+    missing = [name for name in ATTRIBUTES[category] if name not in group]
+    if missing:
+        raise ValueError(
+            f"labels.json of {category}: the official class {missing[0]!r} is in no class's "
+            "members and not dropped"
+        )
+    return np.array([group[name] for name in ATTRIBUTES[category]])
+
+
+def soft_targets(
+    labels: dict[str, Any], images: pd.DataFrame, codes: pd.Series, weight: float, source: Path
+) -> tuple[np.ndarray, int]:
+    """The float32 targets of ``images`` (rows with image, image_name, label_index) from
+    their ``codes`` (:func:`read_codes` of ``source``), and how many codes have an ``m``.
+
+    An image without a code, a code of the wrong length, or one whose y class is not the
+    image's class in the tree (decoded labels newer than the tree) raises ValueError naming it.
+    """
+    groups = class_groups(labels)
+    n, k = len(images), len(labels["classes"])
+    found = codes.reindex(images["image_name"].to_numpy())
+    lengths = found.str.len().fillna(-1).to_numpy()
+
+    def fail(mask: np.ndarray, problem: str) -> None:
+        if mask.any():
+            row = int(np.flatnonzero(mask)[0])
+            raise ValueError(
+                f"{source}: {problem} for {images['image'].iloc[row]} "
+                f"(image_name {images['image_name'].iloc[row]!r}, {labels['category']})"
+            )
+
+    fail(found.isna().to_numpy(), "no row")
+    fail(lengths != len(groups), f"the code is not {len(groups)} letters")
+    letters = np.frombuffer("".join(found).encode(), dtype=np.uint8).reshape(n, len(groups))
+    y = images["label_index"].to_numpy()
+    fail(groups[np.argmax(letters == ord("y"), axis=1)] != y, "the code's y is another class")
+    rows, positions = np.nonzero(letters == ord("m"))
+    targets = np.zeros((n, k), dtype=np.float64)
+    kept = groups[positions] >= 0  # not dropped
+    targets[rows[kept], groups[positions[kept]]] = weight  # once per group
+    targets[np.arange(n), y] = 1.0  # an m merged into the y class adds nothing
+    targets /= targets.sum(axis=1, keepdims=True)
+    return targets.astype(np.float32), int(np.any(letters == ord("m"), axis=1).sum())
+
+
+def load_soft_targets(
+    decoded: Path | None,
+    labels: dict[str, Any],
+    images: pd.DataFrame,
+    weight: float,
+    log: Callable[[str], None],
+) -> tuple[np.ndarray, int]:
+    """:func:`soft_targets` of ``images`` from the decoded labels file ``decoded``, logged."""
+    if decoded is None:
+        raise ValueError(
+            "train.maybe_labels: soft needs the decoded labels (results/labels/decoded.csv)"
+        )
+    codes = read_codes(decoded, labels["category"])
+    targets, coded = soft_targets(labels, images, codes, weight, Path(decoded))
+    log(
+        f"soft targets (maybe_weight {weight:g}): {coded} of {len(images)} training images "
+        f"coded m, {int((targets.max(axis=1) < 1).sum())} with a maybe class after regrouping"
+    )
+    return targets, coded
+
+
+def one_hot(label_index: np.ndarray, n_classes: int) -> np.ndarray:
+    """float32 targets that give each row's class 1 (validation under soft targets)."""
+    return np.eye(n_classes, dtype=np.float32)[np.asarray(label_index)]
