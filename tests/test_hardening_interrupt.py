@@ -25,6 +25,7 @@ import yaml
 from demo.synthetic import ARCHIVE_NAMES, generate_dataset
 from fashionai.annotations import merge_annotations
 from fashionai.archives import archive_id, extract_archive
+from fashionai.atomic import partial_path
 from fashionai.attributes import ATTRIBUTES, slugify
 from fashionai.decoding import decode_labels
 from fashionai.regrouping import plan_regroup
@@ -251,7 +252,7 @@ def test_killed_tree_build_leaves_only_partial_and_rerun_completes(tmp_path, dec
     tree = tmp_path / "trees" / CATEGORY
     kill_midway("tree", slow, table, tree, CATEGORY, after=2 if slow else 1)
     assert not os.path.lexists(tree)
-    partial = tree.with_name(CATEGORY + ".partial")
+    partial = partial_path(tree)
     assert partial.is_dir() and not (partial / LABELS_FILE).exists()
     build_category_tree(decoded, CATEGORY, tree, log=quiet)
     check_tree(tree, decoded)
@@ -264,7 +265,7 @@ def test_killed_regroup_leaves_only_partial_and_rerun_completes(tmp_path, decode
     out = tmp_path / "regrouped" / CATEGORY
     kill_midway("regroup", True, tree, out, CATEGORY, after=2)
     assert not os.path.lexists(out)
-    assert out.with_name(CATEGORY + ".partial").is_dir()
+    assert partial_path(out).is_dir()
     counts = regroup_tree(tree, out, plan_regroup(CATEGORY, None), log=quiet)
     assert counts == read_labels(tree)["counts"]
     assert sorted(os.listdir(out.parent)) == [CATEGORY]
