@@ -21,14 +21,10 @@ SMALL_CNN_FILTERS = (32, 64, 128)
 
 @dataclass(frozen=True)
 class BackboneSpec:
-    """One supported backbone.
-
-    ``application`` is the ``keras.applications`` constructor name and ``module`` the
-    ``keras.applications`` submodule holding its ``preprocess_input`` (both None for SmallCNN).
-    ``rescale`` is that preprocessing as ``x * scale + offset`` on 0..255 inputs, done by a
-    ``Rescaling`` layer inside the model (so saved models load without custom code); None
-    when the application preprocesses inside itself (EfficientNetV2, MobileNetV3).
-    """
+    """One supported backbone: its ``keras.applications`` constructor and submodule (None for
+    SmallCNN), and its ``preprocess_input`` as ``x * scale + offset`` on 0..255 inputs (a
+    ``Rescaling`` layer, so saved models load without custom code; None when the application
+    preprocesses inside itself)."""
 
     application: str | None
     module: str | None
