@@ -63,12 +63,11 @@ def fetch_weights(
     log: Callable[[str], None] = print,
     md5: str | None = None,
 ) -> Path:
-    """Download ``backbone``'s no-top weights to ``dest`` once; return ``dest``.
+    """Download ``backbone``'s no-top weights to ``dest`` (atomically) once; return ``dest``.
 
-    ``url`` defaults to :func:`imagenet_weights_url` (then the file is checked against Keras'
-    MD5 unless ``md5`` is given); ``file://`` URLs work too. ``dest`` is written atomically.
-    A file already at ``dest`` (e.g. put there by hand) is checked against the MD5 and kept.
-    Without internet the error says where to put the file by hand and which MD5 it must have.
+    ``url`` defaults to Keras' own (then checked against Keras' MD5 unless ``md5`` is given). A
+    file already at ``dest`` (e.g. put there by hand) is checked and kept. Without internet the
+    error says where to put the file by hand and which MD5 it must have.
     """
     dest = Path(dest)
     if url is None:
