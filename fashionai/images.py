@@ -3,7 +3,7 @@
 Pillow reads the header (format, size, frames) without decoding pixels, and the last kilobyte
 shows whether a JPEG or PNG ends properly: enough to check 180k images in seconds. The format
 is recognised by content, whatever the file's name; only those TensorFlow decodes at training
-are accepted (``FORMATS``). ``MAX_PIXELS`` caps the pixels of all frames together, against
+are accepted (``FORMATS``). ``MAX_PIXELS`` (40 megapixels) caps the pixels of all frames, against
 decompression bombs; TensorFlow decodes every GIF frame, and a frame may be larger than the
 screen, so an animated GIF (only that) is decoded here frame by frame, never past the cap.
 """
