@@ -39,13 +39,10 @@ def find_annotation_files(root: Path) -> list[Path]:
 def read_annotation_file(path: Path) -> pd.DataFrame:
     """Every non-empty line of ``path`` as a row: ``line`` (1-based), image_path, attribute, code.
 
-    Fields are split at the first two commas and stripped; a line with fewer than three fields
-    gets empty strings for the missing ones (anything after a second comma stays in ``code``).
-    A UTF-8 byte-order mark (at the start of the file, or of any line, as in files joined with
-    ``cat``) and CRLF (or lone CR) line ends are tolerated. Lines holding only whitespace are
-    not rows, and their numbers are skipped. Bytes that are not UTF-8 make the whole file fail
-    with a ValueError naming the file and the first such line (a decision: a file in another
-    encoding would otherwise be half read, and no row may be dropped without a trace).
+    Fields are split at the first two commas and stripped (missing ones are ""); byte-order
+    marks (of the file or of any line, as in files joined with ``cat``) and CR or CRLF line ends
+    are tolerated; blank lines are not rows. Bytes that are not UTF-8 fail the whole file, naming
+    the first such line: a file in another encoding would otherwise be half read.
     """
     data = Path(path).read_bytes()
     bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0

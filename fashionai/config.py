@@ -1,13 +1,10 @@
 """The workflow configuration: checked once, before any job, with every default filled in.
 
-``schemas/config.schema.yaml`` is the one place for each key's type, range, names and default.
-:func:`validate_config` checks a configuration against it, fills the defaults in, then checks
-what a schema cannot express: files that must exist, archives whose extraction folders would
-collide, label names of the class table, and ``train`` keys that depend on each other. The rest
-of the code reads every key without a fallback of its own. Importing this module is cheap (the
-workflow does it at parse time): no numpy, pandas, Pillow or TensorFlow.
-
-Messages read ``<key> = <value>: <problem>``.
+``schemas/config.schema.yaml`` holds each key's type, range, names and default;
+:func:`validate_config` checks against it and fills the defaults in, then checks what a schema
+cannot: files, colliding extraction folders, label names, keys that depend on each other. The
+rest of the code reads every key without a fallback or a check of its own. Importing this
+module is cheap (the workflow does it at parse time). Messages read ``<key> = <value>: <problem>``.
 """
 
 from __future__ import annotations
@@ -79,14 +76,10 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def check_archives(config: Mapping[str, Any]) -> None:
-    """Each archive (training and questions) extracts into a folder of its own, and exists.
-
-    The folder is ``results/extracted/<archive_id>``; names that differ only in case collide
-    too (they are one folder on case-insensitive file systems). A name starting with ``.`` is
-    refused: the workflow keeps those for partial outputs (``.partial.<name>``, ``.old.<name>``),
-    so such an archive's folder could be another extraction's scratch folder. Braces are
-    refused too: Snakemake reads them in a path as wildcards.
-    """
+    """Each archive (training and questions) exists and extracts into a folder of its own,
+    ``results/extracted/<archive_id>``: not one differing only in case (one folder on
+    case-insensitive file systems), nor one starting with ``.`` (partial outputs' names), nor
+    one with braces (Snakemake wildcards)."""
     archives = [(f"archives[{index}]", path) for index, path in enumerate(config["archives"])]
     if config["questions"]:
         archives.append(("questions", config["questions"]))

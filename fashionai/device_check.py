@@ -1,11 +1,7 @@
 """``python -m fashionai devices``: can TensorFlow train on this machine, and on which devices?
 
-Prints what TensorFlow was built with, the driver and GPUs ``nvidia-smi`` reports, the GPUs
-TensorFlow sees and whether they support mixed precision, then runs one small training step
-on every device TensorFlow sees (the CPU included). Known causes of a GPU that is not used
-(TensorFlow's CPU build on a GPU machine, a driver that does not answer, an empty
-``CUDA_VISIBLE_DEVICES``) are named with their fix. Exit status 0 when every device trained
-and no GPU that nvidia-smi lists is left unused, 1 otherwise.
+What it prints and when it fails: the README's "GPUs" section. Exit status 0 when every device
+trained and no GPU that nvidia-smi lists is left unused, 1 otherwise.
 """
 
 from __future__ import annotations

@@ -1,25 +1,11 @@
 """Which GPUs a workflow job uses, chosen in the job's own process before TensorFlow starts.
 
 Snakemake counts the ``gpu`` resource but does not say which GPU a job gets, so a GPU rule's
-script calls :func:`claim_gpus` first, before anything imports TensorFlow. It sets
-``CUDA_VISIBLE_DEVICES`` to the job's own GPUs:
-
-- Inside a Slurm job that Slurm gave GPUs (``CUDA_VISIBLE_DEVICES``, ``SLURM_STEP_GPUS`` or
-  ``SLURM_JOB_GPUS``), no more than the job asks for, or any with ``gpu=0`` (GPUs asked for
-  with ``--gres``): Slurm's assignment, as it is.
-- ``gpu=0`` otherwise: ``""``, the job sees no GPU.
-- Otherwise the job claims ``gpu`` free GPUs of the pool: the GPUs ``nvidia-smi -L`` lists, or
-  those of a ``CUDA_VISIBLE_DEVICES`` set for the whole workflow (indices or UUIDs). A claim is
-  an ``flock`` on one lock file per GPU (named by its UUID) in ``$FASHIONAI_GPU_LOCK_DIR``
-  (default ``/tmp/fashionai-gpu-locks``), held on a file descriptor open for the rest of the
-  process's life: the kernel frees it when the process ends, however it ends (SIGKILL
-  included), and every workflow on the machine sees the same claims. A job whose GPUs are all
-  held waits for them, saying so in its log every ``$FASHIONAI_GPU_POLL_SECONDS`` (30).
-- No GPU found (no ``nvidia-smi``, it fails or lists none, or ``CUDA_VISIBLE_DEVICES`` is
-  empty): the job runs as it would without this module, ``CUDA_VISIBLE_DEVICES`` untouched.
-
-Indices are nvidia-smi's; ``CUDA_DEVICE_ORDER`` defaults to ``PCI_BUS_ID`` so that CUDA numbers
-the GPUs the same way.
+script calls :func:`claim_gpus` first. A job inside Slurm uses the GPUs Slurm gave it; ``gpu=0``
+sees none; otherwise the job claims free GPUs of those ``nvidia-smi -L`` lists (or of a
+``CUDA_VISIBLE_DEVICES`` set for the whole workflow) with an ``flock`` on one lock file per GPU,
+held for the rest of the process's life, so the kernel frees it however the process ends. The
+README's "GPUs" section gives the rules in full.
 """
 
 from __future__ import annotations
@@ -120,10 +106,7 @@ def slurm_assignment(environ: MutableMapping[str, str]) -> str | None:
     """The GPUs Slurm gave this job (its ``CUDA_VISIBLE_DEVICES`` or ``SLURM_*_GPUS``), or None."""
     if "SLURM_JOB_ID" not in environ:
         return None
-    for name in SLURM_GPU_VARIABLES:
-        if environ.get(name):
-            return environ[name]
-    return None
+    return next((environ[name] for name in SLURM_GPU_VARIABLES if environ.get(name)), None)
 
 
 def claim_gpus(

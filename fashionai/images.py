@@ -1,17 +1,11 @@
 """A cheap check that an image file is complete, decodable by training and of a sane size.
 
-Pillow reads the header (format, width, height, frames) without decoding the pixels, and the
-last kilobyte shows whether a JPEG or PNG ends properly (JPEG's end marker, PNG's IEND chunk):
-enough to catch missing, empty, non-image and truncated files among 180k images in seconds.
-The format is recognised by content, whatever the file's name; only those TensorFlow decodes
-at training are accepted (``FORMATS``), any other is refused naming its format.
-
-``MAX_PIXELS`` (40 megapixels; FashionAI images are about 512 x 512 = 0.26 MP) caps the pixels
-a decoder would produce, because a "decompression bomb" of a few hundred bytes can declare
-100000 x 100000 pixels (30 GB to decode). Every frame counts: TensorFlow's GIF decoder decodes
-all of them, and a GIF frame may extend past the logical screen (Pillow grows the canvas to
-cover it). Reading the next GIF frame's header means decoding the previous frame, so animated
-GIFs, and only they, are partly decoded here, never past the cap.
+Pillow reads the header (format, size, frames) without decoding pixels, and the last kilobyte
+shows whether a JPEG or PNG ends properly: enough to check 180k images in seconds. The format
+is recognised by content, whatever the file's name; only those TensorFlow decodes at training
+are accepted (``FORMATS``). ``MAX_PIXELS`` (40 megapixels) caps the pixels of all frames, against
+decompression bombs; TensorFlow decodes every GIF frame, and a frame may be larger than the
+screen, so an animated GIF (only that) is decoded here frame by frame, never past the cap.
 """
 
 from __future__ import annotations

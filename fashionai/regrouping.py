@@ -1,18 +1,17 @@
 """Plans that merge labels of a category into others and drop labels, from the configuration.
 
 A spec is ``{"merge": {from_name: into_name, ...}, "drop": [name, ...]}`` with the official
-display names (``fashionai.attributes``). Merges chain (A->B, B->C puts A into C); groups keep
-the official order of their target class, and a group's members are in official order.
+display names (``fashionai.attributes``); its shape is the configuration schema's to check, its
+names are checked here. Merges chain (A->B, B->C puts A into C); groups keep the official order
+of their target class, and a group's members are in official order.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from fashionai.attributes import ATTRIBUTES, slugify
-
-_SPEC_KEYS = ("merge", "drop")
+from fashionai.attributes import ATTRIBUTES, classes, slugify
 
 
 @dataclass(frozen=True)
@@ -45,35 +44,16 @@ class RegroupPlan:
         )
 
 
-def _known_category(category: str) -> tuple[str, ...]:
-    if category not in ATTRIBUTES:
-        raise ValueError(
-            f"regroup: {category!r} is not a known attribute; known attributes: "
-            f"{', '.join(ATTRIBUTES)}"
-        )
-    return ATTRIBUTES[category]
-
-
 def plan_regroup(category: str, spec: Mapping | None) -> RegroupPlan:
     """Build and check the plan for ``category``; ValueError names the category and the name."""
-    names = _known_category(category)
+    names = classes(category)
     where = f"regroup of {category}"
     valid = f"valid names: {', '.join(names)}"
-    spec = {} if spec is None else spec
-    if not isinstance(spec, Mapping):
-        raise ValueError(f"{where}: expected a mapping with 'merge' and/or 'drop', got {spec!r}")
-    unknown = [key for key in spec if key not in _SPEC_KEYS]
-    if unknown:
-        raise ValueError(f"{where}: unknown key {unknown[0]!r}; allowed keys: merge, drop")
-    merge = spec.get("merge") or {}
-    drop = spec.get("drop") or []
-    if not isinstance(merge, Mapping):
-        raise ValueError(f"{where}: 'merge' must map label names to label names, got {merge!r}")
-    if isinstance(drop, str) or not isinstance(drop, Sequence):
-        raise ValueError(f"{where}: 'drop' must be a list of label names, got {drop!r}")
+    merge = (spec or {}).get("merge") or {}
+    drop = (spec or {}).get("drop") or []
 
-    def check(name: object, role: str) -> str:
-        if not isinstance(name, str) or name not in names:
+    def check(name: str, role: str) -> str:
+        if name not in names:
             raise ValueError(f"{where}: {role} {name!r} is not a class of {category}; {valid}")
         return name
 

@@ -18,13 +18,13 @@ import errno
 import json
 import os
 import shutil
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fashionai.atomic import atomic_folder
-from fashionai.attributes import ATTRIBUTES, slugify
+from fashionai.attributes import classes, slugify
 from fashionai.regrouping import RegroupPlan
 
 if TYPE_CHECKING:
@@ -49,31 +49,30 @@ def link_or_copy(src: str | Path, dst: str | Path) -> bool:
 
 
 @contextmanager
-def _building(out_dir: Path, slugs: Iterable[str]) -> Iterator[Path]:
-    """A fresh partial folder with one empty folder per slug, published as ``out_dir``."""
+def _building(out_dir: Path, slugs: list[str], log: Callable[[str], None]) -> Iterator[_Tree]:
+    """A fresh partial tree with one empty folder per slug; its ``labels`` (set by the caller)
+    are written and logged and the folder is renamed to ``out_dir`` when the block ends."""
     with atomic_folder(out_dir) as partial:
         for slug in slugs:
             (partial / slug).mkdir()
-        yield partial
+        tree = _Tree(partial, log, out_dir.name)
+        yield tree
+        text = json.dumps(tree.labels, indent=2, ensure_ascii=False) + "\n"
+        (partial / LABELS_FILE).write_text(text, encoding="utf-8")
+        category, classes, counts = (tree.labels[key] for key in ("category", "classes", "counts"))
+        log(f"{category}: {sum(counts.values()):,} images in {len(classes)} labels -> {out_dir}")
+        for entry in classes:
+            log(f"  {entry['slug']} ({entry['name']}): {counts[entry['slug']]:,} images")
+        log(f"{category}: {tree.linked:,} hard-linked, {tree.copied:,} copied (other file system)")
 
 
-def _publish(
-    partial: Path, out_dir: Path, labels: dict[str, Any], linker: _Linker, log: Callable
-) -> None:
-    """Write ``labels.json`` and log what the tree holds; ``_building`` renames it into place."""
-    _write_labels(partial, labels)
-    category, classes, counts = labels["category"], labels["classes"], labels["counts"]
-    log(f"{category}: {sum(counts.values()):,} images in {len(classes)} labels -> {out_dir}")
-    _log_counts(log, classes, counts)
-    log(f"{category}: {linker.summary()}")
+class _Tree:
+    """A tree being built: links files into it, counting links and copies, logging progress."""
 
-
-class _Linker:
-    """Links files into a tree, counting links and copies and logging progress."""
-
-    def __init__(self, log: Callable[[str], None], label: str) -> None:
-        self.log, self.label = log, label
+    def __init__(self, folder: Path, log: Callable[[str], None], name: str) -> None:
+        self.folder, self.log, self.name = folder, log, name
         self.linked = self.copied = 0
+        self.labels: dict[str, Any] = {}
 
     def add(self, src: str, dst: str) -> None:
         """Link ``src`` to ``dst`` (plain strings: a Path per image costs more than the link)."""
@@ -81,22 +80,8 @@ class _Linker:
             self.linked += 1
         else:
             self.copied += 1
-        done = self.linked + self.copied
-        if done % _PROGRESS_EVERY == 0:
-            self.log(f"{self.label}: {done:,} images so far")
-
-    def summary(self) -> str:
-        return f"{self.linked:,} hard-linked, {self.copied:,} copied (other file system)"
-
-
-def _write_labels(tree: Path, labels: dict[str, Any]) -> None:
-    text = json.dumps(labels, indent=2, ensure_ascii=False)
-    (tree / LABELS_FILE).write_text(text + "\n", encoding="utf-8")
-
-
-def _log_counts(log: Callable[[str], None], classes: Iterable[dict], counts: dict) -> None:
-    for entry in classes:
-        log(f"  {entry['slug']} ({entry['name']}): {counts[entry['slug']]:,} images")
+        if (self.linked + self.copied) % _PROGRESS_EVERY == 0:
+            self.log(f"{self.name}: {self.linked + self.copied:,} images so far")
 
 
 def build_category_tree(
@@ -110,16 +95,10 @@ def build_category_tree(
     import numpy as np  # here, not at the top: regroup jobs import this module without them
     import pandas as pd
 
-    if category not in ATTRIBUTES:
-        raise ValueError(f"{category!r} is not a known attribute; known: {', '.join(ATTRIBUTES)}")
-    needed = ["attribute", "image_name", "image", "label_index"]
-    missing = [c for c in needed if c not in decoded.columns]
-    if missing:
-        raise ValueError(f"decoded labels lack the columns {missing}")
     out_dir = Path(out_dir)
-    names = ATTRIBUTES[category]
+    names = classes(category)
     slugs = [slugify(name) for name in names]
-    rows = decoded.loc[decoded["attribute"] == category, needed[1:]]
+    rows = decoded.loc[decoded["attribute"] == category, ["image_name", "image", "label_index"]]
     image_name = rows["image_name"].astype(str)
     image = rows["image"].astype(str)
     label_index = pd.to_numeric(rows["label_index"], errors="coerce")
@@ -139,21 +118,18 @@ def build_category_tree(
     )
     fail(image_name.duplicated(), "image_name appears twice in the category")
 
-    with _building(out_dir, slugs) as partial:
-        linker = _Linker(log, out_dir.name)
+    with _building(out_dir, slugs, log) as tree:
         folder = np.asarray(slugs, dtype=object)[label_index.to_numpy(dtype="int64")]
-        targets = str(partial) + os.sep + folder + os.sep + image_name.to_numpy(dtype=object)
+        targets = str(tree.folder) + os.sep + folder + os.sep + image_name.to_numpy(dtype=object)
         for src, dst in zip(image.to_numpy(dtype=object), targets, strict=True):
-            linker.add(src, dst)
+            tree.add(src, dst)
         counts = {slug: 0 for slug in slugs}
-        for slug, count in pd.Series(folder, dtype=object).value_counts().items():
-            counts[slug] = int(count)
-        classes = [
+        counts.update(pd.Series(folder, dtype=object).value_counts().astype(int).to_dict())
+        entries = [
             {"index": i, "slug": slug, "name": name, "members": [name]}
             for i, (slug, name) in enumerate(zip(slugs, names, strict=True))
         ]
-        labels = {"category": category, "classes": classes, "dropped": [], "counts": counts}
-        _publish(partial, out_dir, labels, linker, log)
+        tree.labels = {"category": category, "classes": entries, "dropped": [], "counts": counts}
     return counts
 
 
@@ -168,8 +144,7 @@ def regroup_tree(
             f"{tree_dir / LABELS_FILE}: category {labels['category']!r} does not match the "
             f"regroup plan's {plan.category!r}"
         )
-    with _building(out_dir, [group.slug for group in plan.groups]) as partial:
-        linker = _Linker(log, out_dir.name)
+    with _building(out_dir, [group.slug for group in plan.groups], log) as tree:
         counts = {group.slug: 0 for group in plan.groups}
         origin: dict[tuple[str, str], str] = {}  # (group slug, image name) -> source label
         for entry in labels["classes"]:
@@ -179,7 +154,7 @@ def regroup_tree(
             if group is None:
                 log(f"  dropped {entry['name']}: {len(files):,} images left out")
                 continue
-            target = str(partial / group.slug) + os.sep
+            target = str(tree.folder / group.slug) + os.sep
             for name in files:
                 other = origin.setdefault((group.slug, name), entry["name"])
                 if other != entry["name"]:
@@ -187,19 +162,18 @@ def regroup_tree(
                         f"regroup of {plan.category}: image {name!r} is in both "
                         f"{other!r} and {entry['name']!r}, which merge into {group.name!r}"
                     )
-                linker.add(source + name, target + name)
+                tree.add(source + name, target + name)
             counts[group.slug] += len(files)
-        classes = [
+        entries = [
             {"index": i, "slug": g.slug, "name": g.name, "members": list(g.members)}
             for i, g in enumerate(plan.groups)
         ]
-        out = {
+        tree.labels = {
             "category": plan.category,
-            "classes": classes,
+            "classes": entries,
             "dropped": list(plan.dropped),
             "counts": counts,
         }
-        _publish(partial, out_dir, out, linker, log)
     return counts
 
 

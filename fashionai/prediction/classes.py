@@ -1,10 +1,6 @@
-"""The regrouped classes of a model and the official classes of its category.
-
-A model's classes are the ``classes`` of its ``training.json`` (copied from the regrouped
-tree's ``labels.json``): dicts ``{"index", "slug", "name", "members"}`` in index order, whose
-``members`` are official display names. Column ``g`` of a model's probabilities is class ``g``.
-A class dropped by the configuration belongs to no group.
-"""
+"""The regrouped classes of a model (``classes`` of its ``training.json``, from ``labels.json``:
+``{"index", "slug", "name", "members"}``, column ``g`` of its probabilities is class ``g``) and
+the official classes of its category; a dropped class belongs to no group."""
 
 from __future__ import annotations
 

@@ -89,14 +89,12 @@ def write_submission(
     batch_size: int = 64,
     log: Callable[[str], None] = print,
 ) -> int:
-    """Answer every question with its attribute's model; returns the number of lines written.
+    """Answer every question with its attribute's model (atomically); the lines written.
 
-    A merged class's probability is shared equally by its members, a dropped class gets 0.
     Questions of an attribute without a model are left out, with a warning. The format needs a
-    line for every question of a model's attribute, so an image that is refused (see
-    :func:`~fashionai.prediction.predict.image_problem`: over the pixel limit, not an image)
-    or cannot be decoded gets uniform probabilities over the kept classes; the log names it
-    with the reason. Written atomically.
+    line for every question, so an image refused or undecodable gets uniform probabilities over
+    the kept classes (:func:`~fashionai.prediction.classes.expand_to_official`), and the log
+    names it with the reason.
     """
     return write_submissions(
         extracted_test, {"model": model_dirs}, out_csv, batch_size=batch_size, log=log

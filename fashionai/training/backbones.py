@@ -1,7 +1,8 @@
 """The supported backbones: how each is built, preprocessed and loaded with weights.
 
-The registry is plain data so that :func:`check_backbone` (called when the workflow starts)
-does not import TensorFlow; Keras is imported only when a backbone is built.
+The registry is plain data, so that the configuration check at start-up reads it without
+TensorFlow; Keras is imported only when a backbone is built. Names, sizes and weights are
+checked there (:func:`fashionai.config.check_train`), not again here.
 """
 
 from __future__ import annotations
@@ -20,14 +21,10 @@ SMALL_CNN_FILTERS = (32, 64, 128)
 
 @dataclass(frozen=True)
 class BackboneSpec:
-    """One supported backbone.
-
-    ``application`` is the ``keras.applications`` constructor name and ``module`` the
-    ``keras.applications`` submodule holding its ``preprocess_input`` (both None for SmallCNN).
-    ``rescale`` is that preprocessing as ``x * scale + offset`` on 0..255 inputs, done by a
-    ``Rescaling`` layer inside the model (so saved models load without custom code); None
-    when the application preprocesses inside itself (EfficientNetV2, MobileNetV3).
-    """
+    """One supported backbone: its ``keras.applications`` constructor and submodule (None for
+    SmallCNN), and its ``preprocess_input`` as ``x * scale + offset`` on 0..255 inputs (a
+    ``Rescaling`` layer, so saved models load without custom code; None when the application
+    preprocesses inside itself)."""
 
     application: str | None
     module: str | None
@@ -63,13 +60,6 @@ BACKBONES: dict[str, BackboneSpec] = {
 }
 
 
-def check_backbone(name: str) -> None:
-    """Raise ValueError naming ``name`` and the supported backbones if it is not one."""
-    if name not in BACKBONES:
-        supported = ", ".join(BACKBONES)
-        raise ValueError(f"unknown backbone {name!r}; supported backbones: {supported}")
-
-
 def small_cnn(
     input_shape: tuple[int, int, int], weights: None = None, include_top: bool = False
 ) -> keras.Model:
@@ -81,8 +71,6 @@ def small_cnn(
     import keras
     from keras import layers
 
-    if include_top or weights is not None:
-        raise ValueError("SmallCNN is built without top and without weights")
     inputs = keras.Input(shape=input_shape, name="small_cnn_input")
     x = inputs
     for block, filters in enumerate(SMALL_CNN_FILTERS, start=1):
@@ -95,7 +83,6 @@ def small_cnn(
 
 def preprocessing_layer(name: str) -> keras.layers.Layer | None:
     """A ``Rescaling`` layer equal to the backbone's ``preprocess_input`` (None: identity)."""
-    check_backbone(name)
     rescale = BACKBONES[name].rescale
     if rescale is None:
         return None
@@ -110,21 +97,13 @@ def build_backbone(name: str, image_size: int, weights: str | Path | None) -> ke
 
     ``weights``: ``"imagenet"`` (Keras downloads and caches them), a path to a weights file
     (Keras' own no-top ``.h5`` files, or a ``.weights.h5`` saved from the same backbone), or
-    None for random initialisation. Errors name the backbone and the file.
+    None for random initialisation. A weights file that does not fit raises ValueError naming
+    the backbone and the file.
     """
-    check_backbone(name)
-    spec = BACKBONES[name]
-    if image_size < spec.min_size:
-        raise ValueError(f"{name} needs images of at least {spec.min_size} px, not {image_size}")
+    imagenet = "imagenet" if weights == "imagenet" else None
     shape = (image_size, image_size, 3)
-    if weights == "imagenet":
-        if not spec.imagenet:
-            raise ValueError(
-                f"{name} has no ImageNet weights: use weights null (random init) or a path"
-            )
-        return spec.constructor()(include_top=False, weights="imagenet", input_shape=shape)
-    model = spec.constructor()(include_top=False, weights=None, input_shape=shape)
-    if weights is not None:
+    model = BACKBONES[name].constructor()(include_top=False, weights=imagenet, input_shape=shape)
+    if weights not in (None, "imagenet"):
         load_backbone_weights(model, name, Path(weights))
     return model
 

@@ -20,12 +20,10 @@ from fashionai.training.resume import Backup, RunState
 class ProgressRecorder(keras.callbacks.Callback):
     """Records each epoch in the run state: history row, best epoch, early stopping.
 
-    The best epoch is the one ``checkpoint`` (a ``ModelCheckpoint`` on ``val_accuracy`` that
-    runs just before) saved; its ``initial_value_threshold`` is the best of earlier attempts,
-    so a resumed run keeps the true best. Early stopping works like Keras' ``EarlyStopping``
-    on ``val_accuracy`` but from the saved state, so its patience survives a restart: the
-    phase stops after ``patience`` epochs without improvement, counted from the best epoch
-    or from the start of the current phase, whichever is later.
+    The best epoch is the one ``checkpoint`` (a ``ModelCheckpoint`` on ``val_accuracy`` whose
+    ``initial_value_threshold`` is the best of earlier attempts) saved. Early stopping counts
+    from the saved state, so its patience survives a restart: the phase stops after
+    ``patience`` epochs without improvement since the best epoch or the phase's start.
     """
 
     def __init__(
@@ -58,13 +56,9 @@ class ProgressRecorder(keras.callbacks.Callback):
 
 
 class EpochBackup(keras.callbacks.Callback):
-    """Backs the run up at the end of each epoch: latest weights, then the run state.
-
-    Both are written atomically, weights first (:meth:`Backup.save`), so a run killed at any
-    moment continues from its last finished epoch with each epoch recorded once. Restoring is
-    the run's own: it loads the latest weights and passes ``initial_epoch`` to ``fit``.
-    ``head``: the model trained is the head alone, on cached features (its own weights file).
-    """
+    """Backs the run up at the end of each epoch (:meth:`Backup.save`), so a run killed at any
+    moment continues from its last finished epoch with each epoch recorded once. ``head``: the
+    model trained is the head alone, on cached features."""
 
     def __init__(
         self,

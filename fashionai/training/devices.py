@@ -69,8 +69,6 @@ def describe_devices(strategy: tf.distribute.Strategy) -> dict[str, Any]:
 
 
 def _set_threads(threads: int, log: Callable[[str], None]) -> None:
-    if threads < 1:
-        raise ValueError(f"threads must be at least 1, not {threads}")
     inter = min(threads, 2)
     if (
         tf.config.threading.get_intra_op_parallelism_threads() == threads

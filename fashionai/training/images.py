@@ -2,20 +2,11 @@
 
 One decoder for training, validation and prediction, so all three see the same pixels.
 The format is recognised by content (a PNG named ``.jpg`` is fine) and ``channels=3`` turns
-grayscale and RGBA into RGB.
-
-Shrinking FashionAI's ~512 px JPEGs to 224-299 px is most of the input pipeline's work, so
-:func:`decode_and_resize` lets libjpeg do it in the DCT domain: it decodes at 1/2, 1/4 or 1/8
-scale (a proper low-pass reduction, cheaper than decoding every pixel) when the short side
-stays at least ``size``, then resizes the rest of the way. An antialiased resize (slow in
-TensorFlow: twice the cost of decoding) runs only when some side still shrinks by 2x or more,
-e.g. a PNG; below 2x bilinear does not alias. The pixels differ from a full decode followed by
-an antialiased resize by about one grey level on average (``benchmarks/bench_input_pipeline.py``
-prints it), half what a plain bilinear resize of the full image gives.
-
-``train.resize`` chooses how a non-square image becomes square: ``stretch`` (the aspect ratio
-changes) or ``pad`` (black borders first, :func:`pad_to_square`), at training, evaluation and
-prediction alike: each passes ``pad=pad_anchor(resize, category)`` to the decoder.
+grayscale and RGBA into RGB. A JPEG is decoded at the smallest DCT scale (1/2, 1/4, 1/8) that
+keeps its short side at least ``size``, which is cheaper than decoding every pixel; the resize
+is antialiased only when a side still shrinks by 2x or more (below that bilinear does not
+alias). ``train.resize`` makes a non-square image square by stretching it or by padding it
+(:func:`pad_anchor`, :func:`pad_to_square`), at training, evaluation and prediction alike.
 """
 
 from __future__ import annotations
@@ -28,7 +19,6 @@ import numpy as np
 import tensorflow as tf
 
 JPEG_SCALES = (1, 2, 4, 8)  # libjpeg decodes at 1/1, 1/2, 1/4, 1/8 of the size
-RESIZE_MODES = ("stretch", "pad")
 
 
 def decode(path: tf.Tensor | str) -> tf.Tensor:
@@ -67,8 +57,6 @@ def pad_anchor(resize: str, category: str) -> str | None:
     goes above), ``top`` for the rest, the ``*_design_labels`` (necklines and collars sit at
     the top, the padding goes below).
     """
-    if resize not in RESIZE_MODES:
-        raise ValueError(f"train.resize must be one of {', '.join(RESIZE_MODES)}, not {resize!r}")
     if resize == "stretch":
         return None
     return "bottom" if category.endswith("_length_labels") else "top"
@@ -80,8 +68,6 @@ def pad_to_square(image: tf.Tensor, anchor: str) -> tf.Tensor:
     A wide image keeps its content at the ``anchor`` edge (``top`` or ``bottom``), a tall one
     is padded left and right equally (the odd column on the right).
     """
-    if anchor not in ("top", "bottom"):
-        raise ValueError(f"pad anchor must be top or bottom, not {anchor!r}")
     height, width = tf.shape(image)[0], tf.shape(image)[1]
     side = tf.maximum(height, width)
     top = side - height if anchor == "bottom" else 0

@@ -5,12 +5,10 @@ continue lives in this undeclared folder:
 
 - ``state.json``: :class:`RunState` (finished epochs, phase, best epoch, the history rows,
   the signature of the inputs the run was made from, the names of its weights files);
-- ``latest.weights.h5``: model and optimizer at the end of the last finished epoch, or
-  ``latest.head.weights.h5``, the head alone, while it trains on cached features (the frozen
-  backbone comes from its weights file or the feature cache), so an epoch's backup costs
-  kilobytes;
-- ``best-NNNN[.head].weights.h5``: the best epoch so far (Keras' ``ModelCheckpoint`` numbers
-  epochs from 1 in file names); ``state.json`` names the current one;
+- ``latest[.head].weights.h5``: model and optimizer at the end of the last finished epoch
+  (``.head``: the head alone, while it trains on cached features);
+- ``best-NNNN[.head].weights.h5``: the best epoch so far (numbered from 1, as Keras'
+  ``ModelCheckpoint`` names it); ``state.json`` names the current one;
 - ``features/`` (a feature cache of the run's own, when no shared one is given) and
   ``images/`` (the resized images cached while the backbone trains).
 
@@ -177,14 +175,9 @@ def weights_problem(path: Path) -> str | None:
     """
     if not path.is_file():
         return f"its weights file {path} is missing"
-
-    def read(name: str, item: h5py.HLObject) -> None:
-        if isinstance(item, h5py.Dataset):
-            item[()]
-
     try:
         with h5py.File(path, "r") as handle:
-            handle.visititems(read)
+            handle.visititems(lambda _, item: item[()] if isinstance(item, h5py.Dataset) else None)
     except (OSError, ValueError, KeyError, RuntimeError) as error:
         return f"its weights file {path} is unreadable ({error})"
     return None

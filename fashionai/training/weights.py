@@ -5,14 +5,15 @@ Jobs on cluster nodes often have no internet: the workflow fetches the file once
 ``keras/src/applications/{resnet,inception_resnet_v2,efficientnet_v2,mobilenet_v3}.py``
 (a test checks them against the installed Keras).
 
-Keras' files are in the legacy HDF5 weights format, which Keras loads by layer order only
-from a file whose name ends in ``.h5`` but not ``.weights.h5`` (that suffix selects the
-Keras 3 format): :func:`check_weights_file` catches a name that does not fit the content.
+Keras' files are in the legacy HDF5 weights format, which Keras loads only from a file whose
+name ends in ``.h5`` but not ``.weights.h5`` (that suffix selects the Keras 3 format):
+:func:`check_weights_file` catches a name that does not fit the content.
 """
 
 from __future__ import annotations
 
 import hashlib
+import shutil
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -43,8 +44,6 @@ IMAGENET_NO_TOP: dict[str, tuple[str, str]] = {
     ),
 }
 
-_CHUNK = 1 << 20
-
 
 def imagenet_weights_url(backbone: str) -> str:
     """The URL of the ImageNet no-top weights Keras itself downloads for ``backbone``."""
@@ -64,12 +63,11 @@ def fetch_weights(
     log: Callable[[str], None] = print,
     md5: str | None = None,
 ) -> Path:
-    """Download ``backbone``'s no-top weights to ``dest`` once; return ``dest``.
+    """Download ``backbone``'s no-top weights to ``dest`` (atomically) once; return ``dest``.
 
-    ``url`` defaults to :func:`imagenet_weights_url` (then the file is checked against Keras'
-    MD5 unless ``md5`` is given); ``file://`` URLs work too. ``dest`` is written atomically.
-    A file already at ``dest`` (e.g. put there by hand) is checked against the MD5 and kept.
-    Without internet the error says where to put the file by hand and which MD5 it must have.
+    ``url`` defaults to Keras' own (then checked against Keras' MD5 unless ``md5`` is given). A
+    file already at ``dest`` (e.g. put there by hand) is checked and kept. Without internet the
+    error says where to put the file by hand and which MD5 it must have.
     """
     dest = Path(dest)
     if url is None:
@@ -82,17 +80,13 @@ def fetch_weights(
         )
     if dest.exists():
         log(f"{dest} exists: not downloading {url} again")
-        with dest.open("rb") as handle:
-            _check_md5(dest, hashlib.file_digest(handle, "md5").hexdigest(), md5)
+        _check_md5(dest, dest, md5)
         return dest
     log(f"downloading {backbone} weights from {url}")
     with atomic_file(dest) as partial:
-        digest = hashlib.md5()
         try:
             with partial.open("wb") as out, urllib.request.urlopen(url) as response:
-                while chunk := response.read(_CHUNK):
-                    digest.update(chunk)
-                    out.write(chunk)
+                shutil.copyfileobj(response, out)
         except urllib.error.URLError as error:
             checksum = f"MD5 {md5}" if md5 else "the checksum its publisher gives"
             raise OSError(
@@ -100,30 +94,23 @@ def fetch_weights(
                 f"download it elsewhere and put it by hand at {dest.resolve()}; it must have "
                 f"{checksum} (check with md5sum). Then rerun."
             ) from error
-        _check_md5(url, digest.hexdigest(), md5)
+        _check_md5(url, partial, md5)
         check_weights_file(partial, name=dest.name)
     log(f"wrote {dest} ({dest.stat().st_size / 1e6:.1f} MB)")
     return dest
 
 
-def _check_md5(source: Path | str, found: str, expected: str | None) -> None:
-    if expected is not None and found != expected:
+def _check_md5(source: Path | str, path: Path, expected: str | None) -> None:
+    """ValueError naming ``source`` if the file at ``path`` does not have MD5 ``expected``."""
+    if expected is None:
+        return
+    with path.open("rb") as handle:
+        found = hashlib.file_digest(handle, "md5").hexdigest()
+    if found != expected:
         raise ValueError(
             f"{source}: MD5 {found} differs from the expected {expected}; "
             "the file is corrupt or not the expected one"
         )
-
-
-def weights_format(path: Path) -> str:
-    """``"legacy"`` (Keras 2 / keras.applications HDF5) or ``"keras3"`` (``.weights.h5``)."""
-    import h5py
-
-    try:
-        with h5py.File(path, "r") as handle:
-            legacy = "layer_names" in handle.attrs or "model_weights" in handle
-    except OSError as error:
-        raise ValueError(f"weights file {path} is not an HDF5 file: {error}") from error
-    return "legacy" if legacy else "keras3"
 
 
 def check_weights_file(path: Path, name: str | None = None) -> None:
@@ -139,13 +126,19 @@ def check_weights_file(path: Path, name: str | None = None) -> None:
         raise ValueError(f"weights file {path}: expected an .h5 / .weights.h5 file")
     if name.endswith(".keras"):
         return
-    fmt = weights_format(path)
-    if fmt == "legacy" and name.endswith(".weights.h5"):
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as handle:
+            legacy = "layer_names" in handle.attrs or "model_weights" in handle
+    except OSError as error:
+        raise ValueError(f"weights file {path} is not an HDF5 file: {error}") from error
+    if legacy and name.endswith(".weights.h5"):
         raise ValueError(
             f"weights file {path} is in Keras' legacy HDF5 format: rename it to *.h5 "
             "(the .weights.h5 suffix makes Keras read it as the Keras 3 format)"
         )
-    if fmt == "keras3" and not name.endswith(".weights.h5"):
+    if not legacy and not name.endswith(".weights.h5"):
         raise ValueError(
             f"weights file {path} is in the Keras 3 weights format: rename it to *.weights.h5"
         )
