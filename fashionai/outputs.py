@@ -11,6 +11,7 @@ WEIGHTS_FILE = "best.weights.h5"  # the best epoch's weights alone
 HISTORY_FILE = "history.csv"  # one row per epoch
 SPLIT_FILE = "split.csv"  # every image of the category with its subset
 SUMMARY_FILE = "training.json"  # settings, counts, best epoch, devices, times
+MODEL_CARD_FILE = "model_card.md"  # the model's card (rule model_card)
 
 DEFAULT_EXPERIMENT = "default"  # the plain train: block
 ENSEMBLE = "ensemble"  # the ensemble's name among the experiments (results/ensemble/)

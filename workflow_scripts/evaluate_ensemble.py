@@ -5,9 +5,11 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
+from fashionai.gpus import claim_gpus
 from fashionai.joblog import job_log
 
 with job_log(snakemake.log[0]) as log:
+    claim_gpus(snakemake.resources.get("gpu", 0), log=log)  # before TensorFlow starts
     # Imported here so that TensorFlow's start-up messages land in the job's log.
     from fashionai.evaluation.ensemble import evaluate_ensemble
     from fashionai.training.devices import configure_devices

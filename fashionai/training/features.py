@@ -5,7 +5,8 @@ epoch would push every image through the same backbone to get the same features 
 the backbone runs once per image and view, the pooled features go to disk, and the head trains
 on them: E epochs cost about one backbone pass plus E passes of one dense layer.
 
-A cache folder (``results/features/{category}/`` in the workflow, rule ``features``):
+A cache folder (``results/features/{category}/{set}/`` in the workflow, rule ``features``;
+``{set}`` names the settings below, so experiments that agree on them share one cache):
 
 - ``train_features.npy``: float16 ``(views, n_train, dim)``. View 0 is the image itself,
   views 1.. are the training augmentations drawn at random (seeded). Each epoch the head sees
@@ -20,8 +21,8 @@ A cache folder (``results/features/{category}/`` in the workflow, rule ``feature
   features came from (the trained model is built around these weights; a weights file like
   any other, ``train.weights`` can name it);
 - ``manifest.json``, written last: ``dependencies`` (backbone, a hash of the weights file,
-  image size, augmentations, views, seed, validation share, precision, a fingerprint of the
-  tree's files and labels) and what the folder holds. A cache whose dependencies differ from
+  image size, resizing, augmentations, views, seed, validation and test shares, precision, a
+  fingerprint of the tree's files and labels) and what the folder holds. A cache whose dependencies differ from
   the current ones is stale: :func:`open_features` refuses it, :func:`ensure_features`
   recomputes it.
 
@@ -60,6 +61,7 @@ from fashionai.training.images import decode_and_resize, load_images, pad_anchor
 from fashionai.training.model import backbone_of, build_feature_extractor
 from fashionai.training.resume import differences
 from fashionai.training.settings import TrainSettings
+from fashionai.training.weights import file_hash
 from fashionai.trees import read_labels
 
 FORMAT_VERSION = 3  # bump when the same inputs would give other features (decoder, extractor)
@@ -116,11 +118,7 @@ def weights_fingerprint(weights: str | None) -> dict[str, Any] | None:
     if weights == "imagenet":
         return {"imagenet": f"keras {keras.__version__}"}
     path = Path(weights)
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return {"file": path.name, "bytes": path.stat().st_size, "sha256": digest.hexdigest()}
+    return {"file": path.name, "bytes": path.stat().st_size, "sha256": file_hash(path)}
 
 
 def feature_dependencies(tree_dir: Path, settings: TrainSettings) -> dict[str, Any]:

@@ -100,12 +100,20 @@ def fetch_weights(
     return dest
 
 
+def file_hash(path: Path | str, algorithm: str = "sha256") -> str:
+    """The hex digest of a file's content, read in 1 MiB chunks."""
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def _check_md5(source: Path | str, path: Path, expected: str | None) -> None:
     """ValueError naming ``source`` if the file at ``path`` does not have MD5 ``expected``."""
     if expected is None:
         return
-    with path.open("rb") as handle:
-        found = hashlib.file_digest(handle, "md5").hexdigest()
+    found = file_hash(path, "md5")
     if found != expected:
         raise ValueError(
             f"{source}: MD5 {found} differs from the expected {expected}; "
