@@ -22,9 +22,9 @@ A cache folder (``results/features/{category}/{set}/`` in the workflow, rule ``f
   any other, ``train.weights`` can name it);
 - ``manifest.json``, written last: ``dependencies`` (backbone, a hash of the weights file,
   image size, resizing, augmentations, views, seed, validation and test shares, precision, a
-  fingerprint of the tree's files and labels) and what the folder holds. A cache whose dependencies differ from
-  the current ones is stale: :func:`open_features` refuses it, :func:`ensure_features`
-  recomputes it.
+  fingerprint of the tree's files and labels) and what the folder holds. A cache whose
+  dependencies differ from the current ones is stale: :func:`open_features` refuses it,
+  :func:`ensure_features` recomputes it.
 
 Memory stays bounded: features are written batch by batch into memory-mapped ``.npy`` files.
 They are read back whole when the cache takes at most :data:`IN_MEMORY_BYTES` ("fits"), else
