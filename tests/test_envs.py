@@ -102,7 +102,7 @@ def test_an_environment_has_python_and_pip_from_conda_forge(env: Path) -> None:
     python = [d for d in conda if re.match(r"python\s*[=<>]", d)]
     assert len(python) == 1, f"{env.name}: pin python once"
     version = re.search(r"3\.(\d+)", python[0])
-    assert version and 10 <= int(version[1]) <= 12, f"{env.name}: {python[0]} (README: 3.10-3.12)"
+    assert version and 11 <= int(version[1]) <= 12, f"{env.name}: {python[0]} (README: 3.11-3.12)"
 
 
 def test_every_rule_has_a_conda_env_that_exists() -> None:
