@@ -93,7 +93,6 @@ def snakemake(workdir: Path, *targets: str) -> float:
         "--configfile", str(REPO / "config.yaml"), str(workdir / "bench.yaml"),
         "--cores", "2",
         "--resources", "gpu=0",
-        "--quiet", "all",
         *targets,
     ]  # fmt: skip
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}

@@ -58,6 +58,9 @@ def write_tree(
             for i, name in enumerate(names)
         ],
         "dropped": [],
+        "counts": {
+            slugify(name): len(range(i, n_images, len(names))) for i, name in enumerate(names)
+        },
     }
     (root / "labels.json").write_text(json.dumps(labels, indent=1))
     return root, written
