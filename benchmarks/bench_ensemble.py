@@ -62,6 +62,7 @@ def run(args: argparse.Namespace, work: Path) -> None:
         "--configfile", *map(str, configs), str(work / "bench.yaml"),
         "--cores", "2",
         "--resources", "gpu=1",
+        "--nolock",
         "results/experiments.csv",
     ]  # fmt: skip
     print(f"difficulty {args.difficulty}, {args.images_per_class} images per class, {categories}")

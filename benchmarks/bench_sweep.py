@@ -93,6 +93,7 @@ def snakemake(workdir: Path, *targets: str) -> float:
         "--configfile", str(REPO / "config.yaml"), str(workdir / "bench.yaml"),
         "--cores", "2",
         "--resources", "gpu=0",
+        "--nolock",
         *targets,
     ]  # fmt: skip
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
