@@ -5,6 +5,7 @@ experiments whose features agree, and the same split for every experiment of a c
 from __future__ import annotations
 
 import copy
+import json
 import re
 from pathlib import Path
 
@@ -224,8 +225,19 @@ def test_default_and_a_named_experiment_train_and_evaluate_on_one_split(tmp_path
     default = tmp_path / "results/models" / CATEGORY
     seed3 = tmp_path / "results/experiments/seed3/models" / CATEGORY
     assert (default / "split.csv").read_bytes() == (seed3 / "split.csv").read_bytes()
+    # No test image is in any experiment's training or validation set, nor in what it trained on.
+    splits = [pd.read_csv(folder / "split.csv") for folder in (default, seed3)]
+    test_images = set(splits[0].loc[splits[0]["subset"] == "test", "image"])
+    assert test_images
+    for folder, split in zip((default, seed3), splits, strict=True):
+        assert test_images.isdisjoint(split.loc[split["subset"] != "test", "image"])
+        images = json.loads((folder / "training.json").read_text())["images"]
+        assert images["test"] == len(test_images)
+        assert images["train"] + images["validation"] == len(split) - len(test_images)
     # One feature cache for both, and the runs differ by their initialisation alone.
-    assert len(list((tmp_path / "results/features" / CATEGORY).iterdir())) == 1
+    (features,) = (tmp_path / "results/features" / CATEGORY).iterdir()
+    cached = json.loads((features / "manifest.json").read_text())["images"]
+    assert cached["train"] + cached["validation"] == len(splits[0]) - len(test_images)
     default_loss = pd.read_csv(default / "history.csv")["loss"]
     seed3_loss = pd.read_csv(seed3 / "history.csv")["loss"]
     assert not default_loss.equals(seed3_loss)
