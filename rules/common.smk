@@ -12,6 +12,12 @@ from fashionai.archives import archive_id
 from fashionai.config import experiment_settings, validate_config
 from fashionai.outputs import (
     DEFAULT_EXPERIMENT,
+    ENSEMBLE,
+    HISTORY_FILE,
+    MODEL_CARD_FILE,
+    MODEL_FILE,
+    SPLIT_FILE,
+    SUMMARY_FILE,
     WEIGHTS_FILE,
     experiment_root,
     model_dir,
@@ -202,3 +208,74 @@ def feature_weights(wildcards):
 def question_archive_id():
     """The extraction folder name of the test archive, when prediction is configured."""
     return archive_id(config["questions"])
+
+
+# Ensembles, the comparison of everything trained and model cards (rules/ensemble.smk).
+ENSEMBLE_CONFIG = config["ensemble"]  # members and tta, or None
+MEMBERS = list(ENSEMBLE_CONFIG["members"]) if ENSEMBLE_CONFIG else []
+EVAL_FILES = ("metrics.json", "confusion_matrix.png")
+
+
+def metrics_path(category, experiment):
+    """An experiment's metrics.json of a category."""
+    return f"{experiment_root(experiment)}/eval/{category}/metrics.json"
+
+
+def ensemble_eval_dir(category):
+    """The folder of the ensemble's evaluation of a category."""
+    return f"results/ensemble/eval/{category}"
+
+
+def member_files(name):
+    """An input function: the file ``name`` of every member's model of the job's category."""
+    return lambda wildcards: [
+        f"{model_dir(wildcards.category, m)}/{name}" for m in MEMBERS
+    ]
+
+
+def compared_metrics():
+    """experiment -> category -> metrics.json, for every experiment and the ensemble."""
+    compared = {
+        experiment: {
+            category: metrics_path(category, experiment) for category in CATEGORIES
+        }
+        for experiment in EXPERIMENTS
+    }
+    if ENSEMBLE_CONFIG:
+        compared[ENSEMBLE] = {
+            category: f"{ensemble_eval_dir(category)}/metrics.json"
+            for category in CATEGORIES
+        }
+    return compared
+
+
+def reproducing_config(category, experiment):
+    """The configuration a model card shows: what trains the category as this experiment."""
+    return {
+        "archives": list(config["archives"]),
+        "categories": [category],
+        "regroup": {category: (config["regroup"] or {}).get(category, {})},
+        "train": EXPERIMENTS[experiment],
+    }
+
+
+def ensemble_outputs():
+    """The ensemble's evaluation per category and, with questions, each member's submission."""
+    outputs = []
+    for category in CATEGORIES if ENSEMBLE_CONFIG else []:
+        outputs += [f"{ensemble_eval_dir(category)}/{name}" for name in EVAL_FILES]
+    if ENSEMBLE_CONFIG and config["questions"]:
+        outputs += [f"results/submissions/{member}.csv" for member in MEMBERS]
+    return outputs
+
+
+def comparison_outputs():
+    """The comparison table and figure, and every model's card."""
+    outputs = [
+        "results/experiments.csv",
+        "results/experiments.md",
+        "results/plots/experiments.png",
+    ]
+    for experiment in EXPERIMENTS:
+        outputs += [f"{model_dir(c, experiment)}/{MODEL_CARD_FILE}" for c in CATEGORIES]
+    return outputs
