@@ -28,6 +28,7 @@ from fashionai.training.dataset import (  # noqa: E402
     split_dataset,
 )
 from fashionai.training.images import decode_and_resize, load_images  # noqa: E402
+from fashionai.training.settings import TrainSettings  # noqa: E402
 from fashionai.trees import build_category_tree, regroup_tree  # noqa: E402
 
 
@@ -67,7 +68,8 @@ def test_every_file_is_split_or_skipped_with_its_reason(tree: Path) -> None:
     bmp = io.BytesIO()
     Image.new("RGB", (20, 20)).save(bmp, "BMP")
     (tree / "triangle" / "cut.bmp").write_bytes(bmp.getvalue()[:300])
-    split, skipped = prepare_split(tree, SLUGS, 0.3, 0, log=lambda line: None, test_split=0)
+    settings = TrainSettings(validation_split=0.3, test_split=0, seed=0)
+    split, skipped = prepare_split(tree, SLUGS, settings, log=lambda line: None)
     assert set(split["image"]) | set(skipped) == tree_entries(tree)
     assert len(split) + len(skipped) == len(tree_entries(tree))
     names = set(split.loc[split["label"] == "square", "image_name"])
@@ -140,9 +142,8 @@ def test_odd_names_go_from_the_label_file_to_the_split(tmp_path: Path) -> None:
     plan = plan_regroup(category, None)
     regroup_tree(tmp_path / "tree", tmp_path / "regrouped", plan, log=lambda line: None)
     slugs = [group.slug for group in plan.groups]
-    split, skipped = prepare_split(
-        tmp_path / "regrouped", slugs, 0.2, 117, log=lambda line: None, test_split=0.1
-    )
+    settings = TrainSettings(validation_split=0.2, test_split=0.1, seed=117)
+    split, skipped = prepare_split(tmp_path / "regrouped", slugs, settings, log=lambda line: None)
     assert {"IMG", "x.JPG", ".hidden.jpg"} <= set(split["image_name"])
     assert len(split) + len(skipped) == len(tree_entries(tmp_path / "regrouped"))
     assert len(split) == len(decoded) and not skipped

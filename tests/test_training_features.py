@@ -67,14 +67,7 @@ def test_cache_holds_the_training_split_and_its_features(cached: SimpleNamespace
         "train_labels.npy", "validation_features.npy", "validation_labels.npy",
     ]  # fmt: skip
     settings = cached.settings
-    split, skipped = prepare_split(
-        cached.tree,
-        SLUGS,
-        settings.validation_split,
-        settings.seed,
-        log=lambda line: None,
-        test_split=settings.test_split,
-    )
+    split, skipped = prepare_split(cached.tree, SLUGS, settings, log=lambda line: None)
     pd.testing.assert_frame_equal(cache.split(cached.tree), split)
     assert sorted(cache.skipped) == sorted(skipped) == sorted(map(str, cached.corrupt))
     train, validation = split[split["subset"] == "train"], split[split["subset"] == "validation"]

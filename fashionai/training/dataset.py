@@ -16,6 +16,7 @@ import tensorflow as tf
 
 from fashionai.images import check_image
 from fashionai.training.images import decode, decode_and_resize
+from fashionai.training.settings import TrainSettings
 from fashionai.trees import read_labels
 
 COLUMNS = ["image", "image_name", "label", "label_index"]
@@ -106,14 +107,13 @@ def split_dataset(
 def prepare_split(
     tree_dir: Path,
     slugs: list[str],
-    validation_split: float,
-    seed: int,
+    settings: TrainSettings,
     threads: int | None = None,
     log: Callable[[str], None] = print,
-    *,
-    test_split: float,
 ) -> tuple[pd.DataFrame, dict[str, str]]:
     """The usable images of the tree split into train/validation/test, and the skipped files.
+
+    The split takes ``settings.validation_split``, ``settings.test_split`` and ``settings.seed``.
 
     Every entry of the class folders is either in the split or skipped with its reason
     (``{path: reason}``): first the ingest check (:func:`fashionai.images.check_image`:
@@ -129,7 +129,9 @@ def prepare_split(
     skipped.update(dict.fromkeys(find_undecodable(checked, threads), UNDECODABLE))
     log_skipped(skipped, log)
     frame = frame[~frame["image"].isin(list(skipped))].reset_index(drop=True)
-    split = split_dataset(frame, slugs, validation_split, test_split, seed)
+    split = split_dataset(
+        frame, slugs, settings.validation_split, settings.test_split, settings.seed
+    )
     log_split(split, slugs, log)
     return split, skipped
 

@@ -378,15 +378,7 @@ def _extract(
     labels = read_labels(tree_dir)
     slugs = [entry["slug"] for entry in labels["classes"]]
     log(f"features of {labels['category']} from {tree_dir} into {folder}")
-    split, skipped = prepare_split(
-        tree_dir,
-        slugs,
-        settings.validation_split,
-        settings.seed,
-        threads,
-        log,
-        test_split=settings.test_split,
-    )
+    split, skipped = prepare_split(tree_dir, slugs, settings, threads, log)
     # The seed and build order of train_category, so a random init is the same there.
     keras.utils.set_random_seed(settings.seed)
     extractor = build_feature_extractor(settings.backbone, settings.image_size, settings.weights)

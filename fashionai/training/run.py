@@ -217,15 +217,7 @@ def prepare_data(
     stale).
     """
     if not settings.cache_features:
-        split, skipped = prepare_split(
-            tree_dir,
-            slugs,
-            settings.validation_split,
-            settings.seed,
-            threads,
-            log,
-            test_split=settings.test_split,
-        )
+        split, skipped = prepare_split(tree_dir, slugs, settings, threads, log)
         return Data(split, skipped, None)
     if features is not None:
         cache, computed = open_features(features, feature_dependencies(tree_dir, settings)), False
