@@ -22,6 +22,7 @@ from fashionai.outputs import (
     experiment_root,
     model_dir,
 )
+from fashionai.training.settings import FEATURE_KEYS
 
 validate_config(config)  # the schema's defaults filled in; raises before any job runs
 
@@ -134,26 +135,11 @@ def train_settings(wildcards):
     return run_settings(EXPERIMENTS[experiment_of(wildcards)])
 
 
-# The train: keys the cached features depend on: experiments that agree on them share one
-# cache, results/features/{category}/{feature_set} (a hash of their values), and a change
-# reruns rule features (they are its params). The head's settings (learning rate, dropout,
-# epochs, class weights, maybe_labels and maybe_weight: soft targets) do not change them.
-FEATURE_KEYS = (
-    "backbone",
-    "weights",
-    "image_size",
-    "resize",
-    "augmentations",
-    "views",
-    "seed",
-    "validation_split",
-    "test_split",
-    "mixed_precision",
-)
-
-
 def feature_settings_of(settings):
-    """The feature keys of an experiment's settings, fetched weights resolved like training's."""
+    """The feature keys of an experiment's settings, fetched weights resolved like training's:
+    experiments that agree on them share one cache, results/features/{category}/{feature_set}
+    (a hash of their values), and a change reruns rule features (they are its params).
+    """
     run = run_settings(settings)
     return {key: run[key] for key in FEATURE_KEYS}
 

@@ -60,7 +60,7 @@ from fashionai.training.devices import configure_devices
 from fashionai.training.images import decode_and_resize, load_images, pad_anchor
 from fashionai.training.model import backbone_of, build_feature_extractor
 from fashionai.training.resume import differences
-from fashionai.training.settings import TrainSettings
+from fashionai.training.settings import FEATURE_KEYS, TrainSettings
 from fashionai.training.weights import file_hash
 from fashionai.trees import read_labels
 
@@ -122,21 +122,15 @@ def weights_fingerprint(weights: str | None) -> dict[str, Any] | None:
 
 
 def feature_dependencies(tree_dir: Path, settings: TrainSettings) -> dict[str, Any]:
-    """Everything the cached features depend on; a cache with other values is stale."""
-    return {
-        "format": FORMAT_VERSION,
-        "backbone": settings.backbone,
-        "weights": weights_fingerprint(settings.weights),
-        "image_size": settings.image_size,
-        "resize": settings.resize,
-        "augmentations": list(settings.augmentations),
-        "views": settings.feature_views,
-        "seed": settings.seed,
-        "validation_split": settings.validation_split,
-        "test_split": settings.test_split,
-        "mixed_precision": settings.mixed_precision,
-        "tree": tree_fingerprint(tree_dir),
-    }
+    """Everything the cached features depend on (:data:`FEATURE_KEYS`, the weights file's
+    content, the tree's files, the cache format); a cache with other values is stale."""
+    dependencies = {key: getattr(settings, key) for key in FEATURE_KEYS}
+    dependencies.update(
+        weights=weights_fingerprint(settings.weights),
+        augmentations=list(settings.augmentations),
+        views=settings.feature_views,
+    )
+    return {"format": FORMAT_VERSION, **dependencies, "tree": tree_fingerprint(tree_dir)}
 
 
 class FeatureCache:

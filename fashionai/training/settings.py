@@ -16,6 +16,22 @@ from fashionai.config import schema_defaults
 
 _DEFAULT = schema_defaults("train")
 
+# The train: keys the cached features depend on: the workflow names a feature cache by them
+# (experiments that agree share one), and a cache computed with other values is stale. The
+# head's settings (learning rate, dropout, epochs, class weights, soft targets) are not here.
+FEATURE_KEYS = (
+    "backbone",
+    "weights",
+    "image_size",
+    "resize",
+    "augmentations",
+    "views",
+    "seed",
+    "validation_split",
+    "test_split",
+    "mixed_precision",
+)
+
 
 @dataclass(frozen=True)
 class TrainSettings:
