@@ -23,7 +23,8 @@ from fashionai.archives import archive_id
 from fashionai.atomic import OLD_PREFIX, PARTIAL_PREFIX
 from fashionai.outputs import DEFAULT_EXPERIMENT, ENSEMBLE
 from fashionai.regrouping import plan_regroup
-from fashionai.training.backbones import BACKBONES
+from fashionai.training.augment import mixes
+from fashionai.training.backbones import BACKBONES, unknown_backbone
 
 SCHEMA_FILE = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
 
@@ -117,6 +118,8 @@ def check_train(settings: Mapping[str, Any], where: str = "train") -> None:
     settings merged over it); ``where`` is its name in messages (``train``).
     """
     backbone = settings["backbone"]
+    if backbone not in BACKBONES:
+        raise ConfigError(f"{where}.backbone = {backbone!r}: {unknown_backbone(backbone)}")
     spec = BACKBONES[backbone]
     weights = settings["weights"]
     if weights == "imagenet" and not spec.imagenet:
@@ -136,6 +139,7 @@ def check_train(settings: Mapping[str, Any], where: str = "train") -> None:
             f"{where}.head_epochs = {settings['head_epochs']!r}: must be below {where}.epochs "
             f"({settings['epochs']!r}) with {where}.fine_tune: true"
         )
+    check_recipe(settings, where)
     views = settings["views"]
     if views is not None and views > 1 and not settings["augmentations"]:
         raise ConfigError(
@@ -147,6 +151,30 @@ def check_train(settings: Mapping[str, Any], where: str = "train") -> None:
             f"{where}.test_split = {settings['test_split']!r}: with {where}.validation_split "
             f"{settings['validation_split']!r} no image is left for training (their sum must be "
             "below 1)"
+        )
+
+
+def check_recipe(settings: Mapping[str, Any], where: str = "train") -> None:
+    """The optimizer, schedule and augmentation keys that depend on others (see
+    :func:`check_train`)."""
+    if settings["optimizer"] == "adam" and settings["weight_decay"] > 0:
+        raise ConfigError(
+            f"{where}.weight_decay = {settings['weight_decay']!r}: needs {where}.optimizer "
+            "adamw or sgd (adam has no decoupled weight decay; adamw is adam with it)"
+        )
+    if settings["warmup_epochs"] >= settings["epochs"]:
+        raise ConfigError(
+            f"{where}.warmup_epochs = {settings['warmup_epochs']!r}: must be below "
+            f"{where}.epochs ({settings['epochs']!r})"
+        )
+    frozen_phase = not settings["fine_tune"] or settings["weights"] is not None
+    mixing = mixes(settings["augmentations"])
+    if mixing and settings["cache_features"] and frozen_phase:
+        raise ConfigError(
+            f"{where}.augmentations = {settings['augmentations']!r}: {mixing[0]} mixes pairs of "
+            f"images, but with {where}.cache_features: true the frozen-backbone epochs train "
+            "on features cached from single images; set cache_features: false, or train a "
+            "randomly initialised network whole (weights: null, fine_tune: true)"
         )
 
 

@@ -6,6 +6,7 @@ takes) and once more from a weights file the test writes: no download, ever.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from pathlib import Path
 
@@ -21,13 +22,21 @@ import keras  # noqa: E402
 from fashionai.training.backbones import (  # noqa: E402
     BACKBONES,
     SMALL_CNN,
+    application_names,
     build_backbone,
+    describe_application,
+    notop_file_name,
     preprocessing_layer,
+    same_spec,
+    weights_url,
 )
-from fashionai.training.weights import IMAGENET_NO_TOP, imagenet_weights_url  # noqa: E402
 
-SIZES = {"ResNet50V2": 32, "InceptionResNetV2": 75, "EfficientNetV2B0": 32,
-         "MobileNetV3Small": 32, SMALL_CNN: 16}  # fmt: skip
+# Built in every run: one per preprocessing mode and weights host, the cheap ones; the rest
+# are built by the slow tests.
+CHEAP = ["ResNet50V2", "InceptionResNetV2", "EfficientNetV2B0", "MobileNetV3Small", SMALL_CNN,
+         "ConvNeXtTiny", "DenseNet121", "ResNet50", "MobileNet", "Xception",
+         "EfficientNetB0"]  # fmt: skip
+EXPENSIVE = [name for name in BACKBONES if name not in CHEAP]
 
 
 def write_legacy_weights(model: keras.Model, path: Path) -> None:
@@ -38,21 +47,57 @@ def write_legacy_weights(model: keras.Model, path: Path) -> None:
         legacy_h5_format.save_weights_to_hdf5_group(handle, model)
 
 
-@pytest.fixture(scope="module", params=list(BACKBONES))
+@pytest.fixture(
+    scope="module",
+    params=CHEAP + [pytest.param(name, marks=pytest.mark.slow) for name in EXPENSIVE],
+)
 def built(request: pytest.FixtureRequest) -> tuple[str, int, keras.Model]:
+    """Each backbone built with random weights at its minimum input size."""
     name = request.param
-    return name, SIZES[name], build_backbone(name, SIZES[name], weights=None)
+    size = BACKBONES[name].min_size
+    return name, size, build_backbone(name, size, weights=None)
 
 
-def test_every_backbone_is_covered() -> None:
-    assert set(SIZES) == set(BACKBONES)
-    assert set(IMAGENET_NO_TOP) == {name for name, spec in BACKBONES.items() if spec.imagenet}
+def test_the_table_names_every_keras_application() -> None:
+    assert sorted(set(BACKBONES) - {SMALL_CNN}) == application_names()
+    assert not BACKBONES[SMALL_CNN].imagenet
+
+
+DESCRIBED = ["ResNet50V2", "ConvNeXtTiny", "DenseNet121", "ResNet50", "MobileNet",
+             "MobileNetV3Small"]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "name",
+    DESCRIBED + [pytest.param(name, marks=pytest.mark.slow)
+                 for name in application_names() if name not in DESCRIBED],
+)  # fmt: skip
+def test_the_table_is_what_keras_says(name: str) -> None:
+    """Constructor, module, preprocessing, minimum size and weights URL and hash, read from
+    the installed Keras; ``python -m fashionai.training.backbones`` regenerates the table."""
+    described = describe_application(name)
+    assert same_spec(BACKBONES[name], described), (BACKBONES[name], described)
+
+
+def test_same_spec_sees_each_difference() -> None:
+    spec = BACKBONES["DenseNet121"]
+    assert same_spec(spec, spec)
+    for change in ({"min_size": 33}, {"weights_url": "x"}, {"weights_hash": None}, {"bgr": True},
+                   {"rescale": (1 / 255, 0.0)}, {"rescale": None}):  # fmt: skip
+        assert not same_spec(spec, dataclasses.replace(spec, **change)), change
 
 
 def test_backbone_has_no_top_and_no_pooling(built: tuple[str, int, keras.Model]) -> None:
     name, size, model = built
     assert model.input_shape == (None, size, size, 3)
     assert len(model.output_shape) == 4, f"{name} pools or has a top: {model.output_shape}"
+
+
+def test_below_the_minimum_size_keras_refuses(built: tuple[str, int, keras.Model]) -> None:
+    name, size, _ = built
+    if name != SMALL_CNN:
+        with pytest.raises(ValueError, match=f"at least {size}"):
+            build_backbone(name, size - 1, weights=None)
 
 
 def test_preprocessing_layer_equals_preprocess_input(built: tuple[str, int, keras.Model]) -> None:
@@ -98,30 +143,20 @@ def test_weights_file_errors_name_the_file(tmp_path: Path) -> None:
 
 
 def test_imagenet_urls_are_those_keras_uses() -> None:
-    from keras.src.applications import efficientnet_v2, inception_resnet_v2, mobilenet_v3, resnet
+    from keras.src.applications import convnext, inception_resnet_v2, resnet
 
-    expected = {
-        "ResNet50V2": (
-            resnet.BASE_WEIGHTS_PATH + "resnet50v2_weights_tf_dim_ordering_tf_kernels_notop.h5",
-            resnet.WEIGHTS_HASHES["resnet50v2"][1],
-        ),
-        "EfficientNetV2B0": (
-            efficientnet_v2.BASE_WEIGHTS_PATH + "efficientnetv2-b0_notop.h5",
-            efficientnet_v2.WEIGHTS_HASHES["b0"][1],
-        ),
-        "MobileNetV3Small": (
-            mobilenet_v3.BASE_WEIGHT_PATH + "weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5",
-            mobilenet_v3.WEIGHTS_HASHES["small_224_1.0_float"][1],
-        ),
-    }
-    for name, (url, md5) in expected.items():
-        assert IMAGENET_NO_TOP[name] == (url, md5)
-        assert imagenet_weights_url(name) == url
-    url, md5 = IMAGENET_NO_TOP["InceptionResNetV2"]
+    assert weights_url("ResNet50V2") == (
+        resnet.BASE_WEIGHTS_PATH + "resnet50v2_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    )
+    assert BACKBONES["ResNet50V2"].weights_hash == resnet.WEIGHTS_HASHES["resnet50v2"][1]
+    assert weights_url("ConvNeXtTiny") == convnext.BASE_WEIGHTS_PATH + "convnext_tiny_notop.h5"
+    assert BACKBONES["ConvNeXtTiny"].weights_hash == convnext.WEIGHTS_HASHES["convnext_tiny"][1]
     source = inspect.getsource(inception_resnet_v2)
-    assert url == inception_resnet_v2.BASE_WEIGHT_URL + (
+    assert weights_url("InceptionResNetV2") == inception_resnet_v2.BASE_WEIGHT_URL + (
         "inception_resnet_v2_weights_tf_dim_ordering_tf_kernels_notop.h5"
     )
-    assert '"inception_resnet_v2_weights_"' in source
-    assert '"tf_dim_ordering_tf_kernels_notop.h5"' in source
+    md5 = BACKBONES["InceptionResNetV2"].weights_hash
     assert f'file_hash="{md5}"' in source.split("tf_dim_ordering_tf_kernels_notop.h5")[1]
+    assert notop_file_name("DenseNet201") == "DenseNet201_imagenet_notop.h5"
+    with pytest.raises(ValueError, match="SmallCNN.*no ImageNet weights.*ConvNeXtBase"):
+        weights_url(SMALL_CNN)

@@ -14,8 +14,8 @@ from training_helpers import limit_threads
 
 limit_threads()
 
-from fashionai.training.backbones import build_backbone  # noqa: E402
-from fashionai.training.weights import IMAGENET_NO_TOP, fetch_weights  # noqa: E402
+from fashionai.training.backbones import BACKBONES, build_backbone  # noqa: E402
+from fashionai.training.weights import fetch_weights  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -83,9 +83,9 @@ def test_without_internet_the_error_says_where_to_put_the_file(
     with pytest.raises(OSError) as error:
         fetch_weights("ResNet50V2", dest, log=print)
     message = str(error.value)
-    assert IMAGENET_NO_TOP["ResNet50V2"][0] in message and "Network is unreachable" in message
+    assert BACKBONES["ResNet50V2"].weights_url in message and "Network is unreachable" in message
     assert f"put it by hand at {dest.resolve()};" in message
-    assert f"MD5 {IMAGENET_NO_TOP['ResNet50V2'][1]}" in message
+    assert f"MD5 {BACKBONES['ResNet50V2'].weights_hash}" in message
     assert list(dest.parent.iterdir()) == []
 
 

@@ -12,7 +12,12 @@ A head trained on cached features therefore drops into the full model unchanged.
 Keras 3 lets the ``training`` flag of ``fit`` override the ``training=False`` of the backbone
 call (keras-team/keras#20285), so batch normalization is kept in inference mode the way that
 does work: its layers stay non-trainable (``trainable=False`` BN layers always use their moving
-statistics), also after :func:`set_backbone_trainable` unfreezes the rest of the backbone.
+statistics) when :func:`set_backbone_trainable` unfreezes the rest of a pretrained backbone;
+a randomly initialised one trains them too (``batchnorm_trainable``).
+
+:func:`compile_classifier` builds the optimizer, learning-rate schedule and loss that the
+settings name (``optimizer``, ``weight_decay``, ``lr_schedule``, ``warmup_epochs``,
+``label_smoothing``), each a Keras object used as it is.
 """
 
 from __future__ import annotations
@@ -105,36 +110,87 @@ def backbone_of(feature_extractor: keras.Model) -> keras.Model:
     return nested[0]
 
 
-def set_backbone_trainable(model: keras.Model, trainable: bool) -> keras.Model:
-    """Freeze or unfreeze the backbone of ``model``; its BatchNorm layers always stay frozen.
+def set_backbone_trainable(
+    model: keras.Model, trainable: bool, batchnorm_trainable: bool = False
+) -> keras.Model:
+    """Freeze or unfreeze the backbone of ``model``.
 
-    Recompile the model afterwards. Returns the backbone.
+    Unfrozen, its BatchNorm layers stay frozen (inference mode, moving statistics kept: right
+    for pretrained weights) unless ``batchnorm_trainable`` (right for random weights, whose
+    statistics mean nothing yet). Recompile the model afterwards. Returns the backbone.
     """
     backbone = classifier_parts(model).backbone
     backbone.trainable = trainable
-    if trainable:
+    if trainable and not batchnorm_trainable:
         for layer in _all_layers(backbone):
             if isinstance(layer, layers.BatchNormalization):
                 layer.trainable = False
     return backbone
 
 
-def compile_classifier(model: keras.Model, learning_rate: float, soft: bool = False) -> None:
-    """Adam, cross-entropy, accuracy (history keys: loss, accuracy, val_loss, val_accuracy).
+def compile_classifier(
+    model: keras.Model,
+    learning_rate: float,
+    soft: bool = False,
+    settings: TrainSettings | None = None,
+    steps_per_epoch: int = 1,
+    epochs: int = 1,
+) -> None:
+    """Optimizer, cross-entropy, accuracy (history keys: loss, accuracy, val_loss,
+    val_accuracy).
 
-    The labels are class indices (sparse), or with ``soft`` target rows (soft targets for
-    training, one-hot for validation): accuracy then compares the predicted class with the
-    target's largest, the y class (``maybe_weight`` is below 1).
+    The labels are class indices (sparse), or with ``soft`` target rows (soft, mixed or
+    one-hot targets): accuracy then compares the predicted class with the target's largest.
+    ``settings`` name the optimizer, schedule and label smoothing (None: Adam at a constant
+    ``learning_rate``, no smoothing); a schedule runs over the phase's ``epochs`` of
+    ``steps_per_epoch`` steps. Label smoothing needs ``soft`` (ValueError otherwise).
     """
+    smoothing = settings.label_smoothing if settings is not None else 0.0
     if soft:
-        loss, accuracy = keras.losses.CategoricalCrossentropy(), keras.metrics.CategoricalAccuracy
+        loss = keras.losses.CategoricalCrossentropy(label_smoothing=smoothing)
+        accuracy = keras.metrics.CategoricalAccuracy
+    elif smoothing:
+        raise ValueError("label_smoothing needs target rows (soft=True), not class indices")
     else:
         loss = keras.losses.SparseCategoricalCrossentropy()
         accuracy = keras.metrics.SparseCategoricalAccuracy
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
+        optimizer=make_optimizer(settings, learning_rate, steps_per_epoch, epochs),
         loss=loss,
         metrics=[accuracy(name="accuracy")],
+    )
+
+
+def make_optimizer(
+    settings: TrainSettings | None, learning_rate: float, steps_per_epoch: int, epochs: int
+) -> keras.optimizers.Optimizer:
+    """``settings.optimizer`` (adam; adamw or sgd with momentum 0.9, with ``weight_decay``), at
+    :func:`learning_rate_schedule`; None: Adam at ``learning_rate``."""
+    if settings is None:
+        return keras.optimizers.Adam(learning_rate)
+    rate = learning_rate_schedule(settings, learning_rate, steps_per_epoch, epochs)
+    if settings.optimizer == "adamw":
+        return keras.optimizers.AdamW(rate, weight_decay=settings.weight_decay)
+    if settings.optimizer == "sgd":
+        return keras.optimizers.SGD(rate, momentum=0.9, weight_decay=settings.weight_decay or None)
+    return keras.optimizers.Adam(rate)  # weight_decay is refused with adam at start-up
+
+
+def learning_rate_schedule(
+    settings: TrainSettings, learning_rate: float, steps_per_epoch: int, epochs: int
+) -> float | keras.optimizers.schedules.LearningRateSchedule:
+    """``learning_rate``, after a linear warm-up from 0 over ``settings.warmup_epochs``, then
+    constant (``lr_schedule: constant``) or decaying to 0 along a cosine by the end of the
+    ``epochs`` (``cosine``). A plain number when constant without warm-up."""
+    warmup = settings.warmup_epochs * steps_per_epoch
+    if settings.lr_schedule == "constant" and not warmup:
+        return learning_rate
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=0.0 if warmup else learning_rate,
+        decay_steps=max(epochs * steps_per_epoch - warmup, 1),
+        alpha=0.0 if settings.lr_schedule == "cosine" else 1.0,  # 1: no decay
+        warmup_target=learning_rate if warmup else None,
+        warmup_steps=warmup,
     )
 
 

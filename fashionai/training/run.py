@@ -10,6 +10,7 @@ import dataclasses
 import functools
 import hashlib
 import json
+import math
 import os
 import time
 import warnings
@@ -26,6 +27,7 @@ import tensorflow as tf
 
 from fashionai.atomic import atomic_file, remove, write_text
 from fashionai.outputs import HISTORY_FILE, MODEL_FILE, SPLIT_FILE, SUMMARY_FILE, WEIGHTS_FILE
+from fashionai.training.augment import mix_batches
 from fashionai.training.callbacks import EpochBackup, EpochLogger, ProgressRecorder
 from fashionai.training.dataset import (
     SPLIT_COLUMNS,
@@ -165,6 +167,8 @@ def train_category(
     if settings.maybe_labels == "soft":
         targets, coded = load_soft_targets(decoded, labels, data.train, settings.maybe_weight, log)
         data = dataclasses.replace(data, targets=targets, coded_maybe=coded)
+    elif settings.target_rows:  # label smoothing, MixUp, CutMix: one-hot target rows
+        data = dataclasses.replace(data, targets=one_hot(data.train["label_index"], len(slugs)))
     state = backup.load(run_signature(settings, data), log, keep=(FEATURES_DIR,))
     previous_seconds = state.seconds
 
@@ -314,7 +318,14 @@ def _run_phase(job: _Job, phase: Phase) -> None:
         _enter_phase(job, phase)
     with job.strategy.scope():
         set_backbone_trainable(job.classifier.model, phase.backbone_trainable)
-        compile_classifier(trained, phase.learning_rate, soft=job.data.targets is not None)
+        compile_classifier(
+            trained,
+            phase.learning_rate,
+            soft=job.data.targets is not None,
+            settings=job.settings,
+            steps_per_epoch=math.ceil(len(job.data.train) / job.settings.batch_size),
+            epochs=phase.end_epoch - state.phase_start,
+        )
         if not entering and state.latest_weights is not None:
             trained.optimizer.build(trained.trainable_variables)
             load_weights_quietly(trained, job.backup.folder / state.latest_weights)
@@ -417,7 +428,11 @@ def _phase_data(job: _Job, phase: Phase, on_features: bool) -> tuple[tf.data.Dat
         )
 
     return (
-        pipeline(data.train, train_targets, True, TRAIN),
+        mix_batches(
+            pipeline(data.train, train_targets, True, TRAIN),
+            settings.augmentations,
+            settings.run_seed,
+        ),
         pipeline(data.validation, validation_targets, False, VALIDATION),
     )
 
@@ -500,7 +515,7 @@ def write_outputs(job: _Job, out_dir: Path, labels: dict[str, Any], started: str
 
 def _describe_targets(data: Data, settings: TrainSettings) -> dict[str, Any] | None:
     """For ``training.json``: whether soft targets were used and how many images had an m."""
-    if data.targets is None:
+    if data.targets is None or settings.maybe_labels != "soft":
         return None
     return {
         "maybe_weight": settings.maybe_weight,

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fashionai.config import schema_defaults
+from fashionai.training.augment import MIXING
 
 _DEFAULT = schema_defaults("train")
 
@@ -51,6 +52,8 @@ class TrainSettings:
     file cache after the first epoch instead of decoding them every epoch.
     ``maybe_labels``: ``"soft"`` trains on targets that also give each class coded ``m``
     ``maybe_weight`` (:mod:`fashionai.training.targets`); ``"ignore"`` on the y class alone.
+    ``optimizer``, ``weight_decay``, ``lr_schedule``, ``warmup_epochs``, ``label_smoothing``:
+    see :func:`fashionai.training.model.compile_classifier`.
     """
 
     backbone: str = _DEFAULT["backbone"]
@@ -77,6 +80,21 @@ class TrainSettings:
     views: int | None = _DEFAULT["views"]
     cache_features: bool = _DEFAULT["cache_features"]
     cache_images: bool = _DEFAULT["cache_images"]
+    optimizer: str = _DEFAULT["optimizer"]  # adam, adamw, sgd
+    weight_decay: float = _DEFAULT["weight_decay"]
+    lr_schedule: str = _DEFAULT["lr_schedule"]  # constant, cosine
+    warmup_epochs: int = _DEFAULT["warmup_epochs"]
+    label_smoothing: float = _DEFAULT["label_smoothing"]
+
+    @property
+    def target_rows(self) -> bool:
+        """Whether training needs a target row per image rather than a class index: soft
+        targets, label smoothing, or an augmentation that mixes targets (MixUp, CutMix)."""
+        return (
+            self.maybe_labels == "soft"
+            or self.label_smoothing > 0
+            or any(name in MIXING for name in self.augmentations)
+        )
 
     @property
     def feature_views(self) -> int:

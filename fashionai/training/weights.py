@@ -1,9 +1,9 @@
 """ImageNet no-top weights: where Keras gets them, and a one-time download to a local file.
 
 Jobs on cluster nodes often have no internet: the workflow fetches the file once (rule
-``fetch_weights``) and training loads it as a local path. The URLs and MD5 hashes are those in
-``keras/src/applications/{resnet,inception_resnet_v2,efficientnet_v2,mobilenet_v3}.py``
-(a test checks them against the installed Keras).
+``fetch_weights``) and training loads it as a local path. The URLs and hashes are those the
+``keras.applications`` modules use (:data:`fashionai.training.backbones.BACKBONES`, checked
+against the installed Keras by a test).
 
 Keras' files are in the legacy HDF5 weights format, which Keras loads only from a file whose
 name ends in ``.h5`` but not ``.weights.h5`` (that suffix selects the Keras 3 format):
@@ -20,40 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from fashionai.atomic import atomic_file
-
-_KERAS = "https://storage.googleapis.com/tensorflow/keras-applications/"
-
-# backbone -> (no-top weights URL, MD5 of the file)
-IMAGENET_NO_TOP: dict[str, tuple[str, str]] = {
-    "ResNet50V2": (
-        _KERAS + "resnet/resnet50v2_weights_tf_dim_ordering_tf_kernels_notop.h5",
-        "fac2f116257151a9d068a22e544a4917",
-    ),
-    "InceptionResNetV2": (
-        _KERAS + "inception_resnet_v2/"
-        "inception_resnet_v2_weights_tf_dim_ordering_tf_kernels_notop.h5",
-        "d19885ff4a710c122648d3b5c3b684e4",
-    ),
-    "EfficientNetV2B0": (
-        _KERAS + "efficientnet_v2/efficientnetv2-b0_notop.h5",
-        "893217f2bb855e2983157299931e43ff",
-    ),
-    "MobileNetV3Small": (
-        _KERAS + "mobilenet_v3/weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5",
-        "d3e8ec802a04aa4fc771ee12a9a9b836",
-    ),
-}
-
-
-def imagenet_weights_url(backbone: str) -> str:
-    """The URL of the ImageNet no-top weights Keras itself downloads for ``backbone``."""
-    try:
-        return IMAGENET_NO_TOP[backbone][0]
-    except KeyError:
-        known = ", ".join(IMAGENET_NO_TOP)
-        raise ValueError(
-            f"backbone {backbone!r} has no ImageNet weights; backbones with them: {known}"
-        ) from None
+from fashionai.training.backbones import BACKBONES, weights_url
 
 
 def fetch_weights(
@@ -65,14 +32,15 @@ def fetch_weights(
 ) -> Path:
     """Download ``backbone``'s no-top weights to ``dest`` (atomically) once; return ``dest``.
 
-    ``url`` defaults to Keras' own (then checked against Keras' MD5 unless ``md5`` is given). A
+    ``url`` defaults to Keras' own (then checked against Keras' hash unless ``md5`` is given:
+    MD5, or SHA-256 when it has 64 hex digits, as Keras' own check reads it). A
     file already at ``dest`` (e.g. put there by hand) is checked and kept. Without internet the
     error says where to put the file by hand and which MD5 it must have.
     """
     dest = Path(dest)
     if url is None:
-        url = imagenet_weights_url(backbone)
-        md5 = md5 or IMAGENET_NO_TOP[backbone][1]
+        url = weights_url(backbone)
+        md5 = md5 or BACKBONES[backbone].weights_hash
     if dest.name.endswith(".weights.h5") or dest.suffix not in (".h5", ".hdf5"):
         raise ValueError(
             f"{dest}: name the weights file *.h5 (not *.weights.h5): Keras picks the loader "
@@ -88,11 +56,11 @@ def fetch_weights(
             with partial.open("wb") as out, urllib.request.urlopen(url) as response:
                 shutil.copyfileobj(response, out)
         except urllib.error.URLError as error:
-            checksum = f"MD5 {md5}" if md5 else "the checksum its publisher gives"
+            checksum = f"{_algorithm(md5).upper()} {md5}" if md5 else "the checksum Keras gives"
             raise OSError(
                 f"cannot download {url} ({error.reason}). On a machine without internet, "
                 f"download it elsewhere and put it by hand at {dest.resolve()}; it must have "
-                f"{checksum} (check with md5sum). Then rerun."
+                f"{checksum} (check with md5sum or sha256sum). Then rerun."
             ) from error
         _check_md5(url, partial, md5)
         check_weights_file(partial, name=dest.name)
@@ -110,15 +78,22 @@ def file_hash(path: Path | str, algorithm: str = "sha256") -> str:
 
 
 def _check_md5(source: Path | str, path: Path, expected: str | None) -> None:
-    """ValueError naming ``source`` if the file at ``path`` does not have MD5 ``expected``."""
+    """ValueError naming ``source`` if the file at ``path`` does not have hash ``expected``
+    (MD5, or SHA-256 when 64 hex digits long)."""
     if expected is None:
         return
-    found = file_hash(path, "md5")
+    algorithm = _algorithm(expected)
+    found = file_hash(path, algorithm)
     if found != expected:
         raise ValueError(
-            f"{source}: MD5 {found} differs from the expected {expected}; "
+            f"{source}: {algorithm.upper()} {found} differs from the expected {expected}; "
             "the file is corrupt or not the expected one"
         )
+
+
+def _algorithm(expected: str) -> str:
+    """The hash algorithm of a hex digest, told by its length as Keras' ``get_file`` does."""
+    return "sha256" if len(expected) == 64 else "md5"
 
 
 def check_weights_file(path: Path, name: str | None = None) -> None:
