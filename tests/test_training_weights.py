@@ -97,3 +97,17 @@ def test_a_file_put_by_hand_is_checked_against_the_md5(served, tmp_path: Path) -
     assert fetch_weights("MobileNetV3Small", dest, md5=md5, log=print) == dest
     with pytest.raises(ValueError, match=f"{dest}: MD5 {md5} differs from the expected 0+;"):
         fetch_weights("MobileNetV3Small", dest, md5="0" * 32, log=print)
+
+
+def test_keras_sha256_hashes_are_checked_as_sha256(served, tmp_path: Path) -> None:
+    """ConvNeXt's published hashes are SHA-256 (64 hex digits), as Keras' get_file reads them."""
+    source, _ = served
+    dest = tmp_path / "ConvNeXtTiny_imagenet_notop.h5"
+    dest.write_bytes(source.read_bytes())
+    assert len(BACKBONES["ConvNeXtTiny"].weights_hash) == 64
+    with pytest.raises(
+        ValueError, match=f"{dest}: SHA256 [0-9a-f]{{64}} differs from the expected"
+    ):
+        fetch_weights("ConvNeXtTiny", dest, log=print)
+    sha256 = hashlib.sha256(source.read_bytes()).hexdigest()
+    assert fetch_weights("ConvNeXtTiny", dest, md5=sha256, log=print) == dest
