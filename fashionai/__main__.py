@@ -1,9 +1,10 @@
 """Command line: ``python -m fashionai predict --category C IMAGE...`` and ``devices``.
 
 ``predict`` prints a line per image: its path, the predicted label, its probability and every
-class's probability, using the trained model of the category (``results/models/<category>/``
-by default). An image that is refused (missing, a folder, not an image, more pixels than the
-limit) or cannot be decoded gets a line with the reason, and the exit status is 1.
+class's probability, using the trained model of the category (the default experiment's,
+``results/experiments/default/models/<category>/``, unless ``--models`` names another folder).
+An image that is refused (missing, a folder, not an image, more pixels than the limit) or cannot
+be decoded gets a line with the reason, and the exit status is 1.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from fashionai.attributes import CATEGORIES
+from fashionai.outputs import DEFAULT_EXPERIMENT, experiment_root
+
+MODELS = f"{experiment_root(DEFAULT_EXPERIMENT)}/models"  # the default experiment's models
 
 
 def check_devices() -> int:
@@ -56,8 +60,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     command.add_argument(
         "--models",
         type=Path,
-        default=Path("results/models"),
-        help="folder holding one trained model folder per category (default: results/models)",
+        default=Path(MODELS),
+        help=f"folder holding one trained model folder per category (default: {MODELS})",
     )
     command.add_argument("--batch-size", type=int, default=32)
     command.add_argument("images", nargs="+", type=Path, help="image files (JPEG, PNG, ...)")

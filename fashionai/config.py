@@ -28,9 +28,14 @@ from fashionai.training.backbones import BACKBONES
 SCHEMA_FILE = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
 
 # train: keys an experiment may not override: the split must be the same for every experiment
-# (so that they can be compared and ensembled), and the jobs' resources are the workflow's.
+# (so that they can be compared and ensembled), and the run-only keys are the workflow's.
 SPLIT_KEYS = ("seed", "validation_split", "test_split")
-WORKFLOW_KEYS = ("gpus", "threads", "weights_url")
+# The train: keys that only say how to run (the jobs' GPUs and threads, an on-disk cache of
+# resized images, where ImageNet weights are downloaded from): the same model whatever their
+# values. The workflow keeps them out of its jobs' params, so that changing one reruns nothing,
+# and an experiment cannot override them; jobs read them from the workflow's train: block.
+# Every other train: key changes a model and reruns what depends on it.
+RUN_ONLY_KEYS = ("gpus", "threads", "cache_images", "weights_url")
 # An experiment's name is a folder under results/experiments/ and a Snakemake wildcard value.
 EXPERIMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
@@ -131,10 +136,11 @@ def check_train(settings: Mapping[str, Any], where: str = "train") -> None:
             f"{where}.image_size = {settings['image_size']!r}: {where}.backbone {backbone!r} "
             f"needs at least {spec.min_size} px"
         )
-    if settings["fine_tune"] and settings["head_epochs"] >= settings["epochs"]:
+    pretrained = settings["weights"] is not None  # fine-tuned after a head phase
+    if settings["fine_tune"] and pretrained and settings["head_epochs"] >= settings["epochs"]:
         raise ConfigError(
             f"{where}.head_epochs = {settings['head_epochs']!r}: must be below {where}.epochs "
-            f"({settings['epochs']!r}) with {where}.fine_tune: true"
+            f"({settings['epochs']!r}) with {where}.fine_tune: true and pretrained weights"
         )
     views = settings["views"]
     if views is not None and views > 1 and not settings["augmentations"]:
@@ -156,6 +162,30 @@ def experiment_settings(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     for name, overrides in (config["experiments"] or {}).items():
         experiments[name] = merge_train(config["train"], overrides)
     return experiments
+
+
+def weights_file(settings: Mapping[str, Any]) -> str | None:
+    """The weights file a job with these train settings reads: ImageNet weights fetched into
+    ``resources/weights/`` (rule ``fetch_weights``) or a local file; None for Keras' own
+    download or a random init."""
+    if settings["weights"] == "imagenet" and settings["fetch_weights"]:
+        return f"resources/weights/{settings['backbone']}_imagenet_notop.h5"
+    if settings["weights"] not in (None, "imagenet"):
+        return settings["weights"]
+    return None
+
+
+def model_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The train settings that make a model, as training takes them: the run-only keys left
+    out, and the weights file resolved (``fetch_weights`` only chooses it). The workflow makes
+    them rule ``train``'s params, so that changing one of them, and nothing else, retrains."""
+    run = {
+        key: value
+        for key, value in settings.items()
+        if key not in RUN_ONLY_KEYS and key != "fetch_weights"
+    }
+    run["weights"] = weights_file(settings) or settings["weights"]
+    return run
 
 
 def merge_train(train: Mapping[str, Any], overrides: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -196,10 +226,10 @@ def check_experiments(config: Mapping[str, Any], validator: Any) -> None:
                     f"{where}.{key} = {value!r}: an experiment cannot change the split "
                     f"({', '.join(SPLIT_KEYS)}); every experiment uses train:'s"
                 )
-            if key in WORKFLOW_KEYS:
+            if key in RUN_ONLY_KEYS:
                 raise ConfigError(
                     f"{where}.{key} = {value!r}: a setting of the whole workflow "
-                    f"({', '.join(WORKFLOW_KEYS)}); set it in train:"
+                    f"({', '.join(RUN_ONLY_KEYS)}); set it in train:"
                 )
         merged = merge_train(config["train"], overrides)
         error = jsonschema.exceptions.best_match(validator.descend(merged, train_schema))

@@ -274,7 +274,7 @@ def test_training_jobs_running_at_once_never_share_a_gpu(
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     config = tiny_config(categories=CATEGORIES, train={"gpus": 1, "cache_features": False})
-    targets = [f"results/models/{c}/training.json" for c in CATEGORIES]
+    targets = [f"results/experiments/default/models/{c}/training.json" for c in CATEGORIES]
     # The later --resources wins; --nolock (given already) ends its list of values.
     extra = ("--resources", "gpu=2", "--nolock")
     result = run_snakemake(tmp_path / "run", config, *targets, extra=extra)
@@ -282,9 +282,9 @@ def test_training_jobs_running_at_once_never_share_a_gpu(
     jobs = []
     for category in CATEGORIES:
         summary = json.loads(
-            (tmp_path / "run/results/models" / category / "training.json").read_text()
+            (tmp_path / "run/results/experiments/default/models" / category / "training.json").read_text()
         )
-        log = (tmp_path / "run/logs/train" / f"{category}.log").read_text()
+        log = (tmp_path / "run/logs/train/default" / f"{category}.log").read_text()
         devices = summary["gpu_devices"]
         assert devices in ("0", "1"), (category, devices)
         assert f"GPUs: claimed {devices} of 0, 1 at " in log

@@ -16,8 +16,9 @@ import pandas as pd
 
 from fashionai.atomic import write_text
 from fashionai.attributes import ATTRIBUTES, CATEGORIES
+from fashionai.evaluation.ensemble import check_members, read_summary
 from fashionai.prediction.classes import expand_to_official
-from fashionai.prediction.ensemble import check_members, member_probabilities, read_summary
+from fashionai.prediction.ensemble import member_probabilities
 
 QUESTION_COLUMNS = ("image_path", "attribute", "code")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -115,7 +116,7 @@ def write_submissions(
     folder per attribute. ``out_csv`` gets the mean of the members' probabilities (each member
     predicts every image once; with ``tta`` the mean of each image and its mirror image), each
     ``member_csvs[member]`` that member's own. The members of an attribute must share classes
-    and split (:func:`~fashionai.prediction.ensemble.check_members`). Returns the number of
+    and split (:func:`~fashionai.evaluation.ensemble.check_members`). Returns the number of
     lines of ``out_csv``.
     """
     question_csv = find_question_csv(extracted_test)
