@@ -10,6 +10,7 @@ module is cheap (the workflow does it at parse time). Messages read ``<key> = <v
 from __future__ import annotations
 
 import copy
+import datetime
 import functools
 import re
 from collections.abc import Iterable, Mapping
@@ -38,6 +39,10 @@ SPLIT_KEYS = ("seed", "validation_split", "test_split")
 RUN_ONLY_KEYS = ("gpus", "threads", "cache_images", "weights_url")
 # An experiment's name is a folder under results/experiments/ and a Snakemake wildcard value.
 EXPERIMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+MAX_EXPERIMENT_NAME = 64
+# Snakemake refuses a wildcard value ending in a substring repeated 20 times or more as a
+# runaway recursion (PeriodicWildcardError, snakemake.io.PeriodicityDetector).
+PERIODIC = re.compile(r"(.+?)\1{19,}$")
 
 
 class ConfigError(ValueError):
@@ -202,6 +207,10 @@ def check_experiments(config: Mapping[str, Any], validator: Any) -> None:
     train_schema = load_schema()["properties"]["train"]
     experiments = config["experiments"] or {}
     folders: dict[str, str] = {}
+    members = (config["ensemble"] or {}).get("members", [])
+    for member in members:
+        if member != DEFAULT_EXPERIMENT:
+            check_experiment_name(member, f"ensemble.members: {member!r}")
     for name, overrides in experiments.items():
         where = f"experiments.{name}"
         if name in (DEFAULT_EXPERIMENT, ENSEMBLE):
@@ -209,11 +218,7 @@ def check_experiments(config: Mapping[str, Any], validator: Any) -> None:
                 f"{where}: the name {name!r} is reserved ({DEFAULT_EXPERIMENT}: the train: "
                 f"block, {ENSEMBLE}: the ensemble); choose another"
             )
-        if not EXPERIMENT_NAME.fullmatch(name):
-            raise ConfigError(
-                f"{where}: the name {name!r} is not a plain folder name (a letter or digit, "
-                "then letters, digits, '_', '-' or '.')"
-            )
+        check_experiment_name(name, where)
         if name.casefold() in folders:
             raise ConfigError(
                 f"{where}: differs from experiments.{folders[name.casefold()]} only in case "
@@ -236,13 +241,49 @@ def check_experiments(config: Mapping[str, Any], validator: Any) -> None:
         if error is not None:
             raise ConfigError(_describe(error, where))
         check_train(merged, where=where)
-    if config["ensemble"]:
-        for member in config["ensemble"]["members"]:
-            if member != DEFAULT_EXPERIMENT and member not in experiments:
-                raise ConfigError(
-                    f"ensemble.members: {member!r} is not an experiment; the experiments: "
-                    f"{', '.join([DEFAULT_EXPERIMENT, *experiments])}"
-                )
+    for member in members:
+        if member != DEFAULT_EXPERIMENT and member not in experiments:
+            raise ConfigError(
+                f"ensemble.members: {member!r} is not an experiment; the experiments: "
+                f"{', '.join([DEFAULT_EXPERIMENT, *experiments])}"
+            )
+
+
+def check_experiment_name(name: object, where: str) -> None:
+    """ConfigError, starting with ``where``, unless ``name`` can be a folder under
+    results/experiments/ and a Snakemake wildcard value: text YAML did not turn into a number,
+    boolean, date or null, a plain folder name, short, and not what Snakemake takes for a
+    runaway wildcard."""
+    if not isinstance(name, str):
+        raise ConfigError(
+            f"{where}: YAML reads this name as {_yaml_reading(name)}, not as text; quote it "
+            "as written (e.g. '2': or 'yes':)"
+        )
+    if not EXPERIMENT_NAME.fullmatch(name):
+        raise ConfigError(
+            f"{where}: the name {name!r} is not a plain folder name (a letter or digit, "
+            "then letters, digits, '_', '-' or '.')"
+        )
+    if len(name) > MAX_EXPERIMENT_NAME:
+        raise ConfigError(
+            f"{where}: the name has {len(name)} characters; at most {MAX_EXPERIMENT_NAME}"
+        )
+    if periodic := PERIODIC.search(name):
+        repeats = len(periodic[0]) // len(periodic[1])
+        raise ConfigError(
+            f"{where}: the name ends in {periodic[1]!r} repeated {repeats} times, which "
+            "Snakemake refuses as a runaway wildcard (PeriodicWildcardError, 20 repeats or "
+            "more); choose another"
+        )
+
+
+def _yaml_reading(value: object) -> str:
+    """What YAML made of a name that is not text, in words: ``the number 2``."""
+    if value is None:
+        return "null (an empty name, ~ or null)"
+    kinds = ((bool, "the boolean"), ((int, float), "the number"), (datetime.date, "the date"))
+    kind = next((word for types, word in kinds if isinstance(value, types)), "a YAML value")
+    return f"{kind} {value}"
 
 
 def _filling_defaults(validator_class: type) -> type:
