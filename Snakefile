@@ -1,5 +1,6 @@
-# FashionAI attribute training: raw archives -> labels -> label folders -> one model per category.
-# Contract (commands, config keys, targets, paths): README.md and schemas/config.schema.yaml.
+# FashionAI attribute training: raw archives -> labels -> label folders -> one model per category
+# and experiment. Contract (commands, config keys, targets, paths): README.md and
+# schemas/config.schema.yaml.
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -15,18 +16,15 @@ include: "rules/common.smk"
 include: "rules/synthetic.smk"
 include: "rules/data.smk"
 include: "rules/stats.smk"
-include: "rules/train.smk"
 include: "rules/features.smk"
+include: "rules/train.smk"
 include: "rules/evaluate.smk"
-include: "rules/experiments.smk"
-include: "rules/ensemble.smk"
 
 
 rule all:
     default_target: True
     input:
         all_outputs(),
-        ensemble_outputs() + comparison_outputs(),
 
 
 rule data:

@@ -1,9 +1,12 @@
-"""Command line: ``python -m fashionai predict --category C IMAGE...`` and ``devices``.
+r"""Command line: ``python -m fashionai predict --category C IMAGE...`` and ``devices``.
 
 ``predict`` prints a line per image: its path, the predicted label, its probability and every
-class's probability, using the trained model of the category (``results/models/<category>/``
-by default). An image that is refused (missing, a folder, not an image, more pixels than the
-limit) or cannot be decoded gets a line with the reason, and the exit status is 1.
+class's probability, using the trained model of the category (the default experiment's,
+``results/experiments/default/models/<category>/``, unless ``--models`` names another folder).
+An image that is refused (missing, a folder, not an image, more pixels than the limit) or cannot
+be decoded gets a line with the reason, and the exit status is 1. The fields of a line are
+separated by tabs; so that each image stays one line of the same fields, a backslash, tab,
+newline or carriage return in a path or reason is printed as \\, \t, \n or \r.
 """
 
 from __future__ import annotations
@@ -15,6 +18,27 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from fashionai.attributes import CATEGORIES
+from fashionai.outputs import DEFAULT_EXPERIMENT, experiment_root
+
+MODELS = f"{experiment_root(DEFAULT_EXPERIMENT)}/models"  # the default experiment's models
+
+ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def escaped(text: str) -> str:
+    """``text`` as one tab-free field of one line (the module docstring says how)."""
+    return text.translate(ESCAPES)
+
+
+def positive_int(value: str) -> int:
+    """An argparse type: a whole number of 1 or more."""
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number of 1 or more")
+    return number
 
 
 def check_devices() -> int:
@@ -40,10 +64,10 @@ def predict(args: argparse.Namespace) -> int:
     names = trained.class_names
     for path, row in zip(map(str, args.images), predictions.plain, strict=True):
         if path in predictions.skipped:
-            print(f"{path}\tERROR: {predictions.skipped[path]}")
+            print(f"{escaped(path)}\tERROR: {escaped(predictions.skipped[path])}")
             continue
         ranked = ", ".join(f"{names[i]}={row[i]:.3f}" for i in row.argsort()[::-1])
-        print(f"{path}\t{names[row.argmax()]}\t{row.max():.3f}\t{ranked}")
+        print(f"{escaped(path)}\t{names[row.argmax()]}\t{row.max():.3f}\t{ranked}")
     return 1 if predictions.skipped else 0
 
 
@@ -51,15 +75,19 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """The command line; each subcommand sets ``run``, the function that carries it out."""
     parser = argparse.ArgumentParser(prog="python -m fashionai", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    command = commands.add_parser("predict", help="label images with a trained category model")
+    command = commands.add_parser(
+        "predict", help="label images with a trained category model", description=__doc__
+    )
     command.add_argument("--category", required=True, choices=CATEGORIES)
     command.add_argument(
         "--models",
         type=Path,
-        default=Path("results/models"),
-        help="folder holding one trained model folder per category (default: results/models)",
+        default=Path(MODELS),
+        help=f"folder holding one trained model folder per category (default: {MODELS})",
     )
-    command.add_argument("--batch-size", type=int, default=32)
+    command.add_argument(
+        "--batch-size", type=positive_int, default=32, help="images per batch (default: 32)"
+    )
     command.add_argument("images", nargs="+", type=Path, help="image files (JPEG, PNG, ...)")
     command.set_defaults(run=predict)
     devices = commands.add_parser(

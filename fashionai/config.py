@@ -10,6 +10,7 @@ module is cheap (the workflow does it at parse time). Messages read ``<key> = <v
 from __future__ import annotations
 
 import copy
+import datetime
 import functools
 import re
 from collections.abc import Iterable, Mapping
@@ -29,11 +30,20 @@ from fashionai.training.backbones import BACKBONES, unknown_backbone
 SCHEMA_FILE = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
 
 # train: keys an experiment may not override: the split must be the same for every experiment
-# (so that they can be compared and ensembled), and the jobs' resources are the workflow's.
+# (so that they can be compared and ensembled), and the run-only keys are the workflow's.
 SPLIT_KEYS = ("seed", "validation_split", "test_split")
-WORKFLOW_KEYS = ("gpus", "threads", "weights_url")
+# The train: keys that only say how to run (the jobs' GPUs and threads, an on-disk cache of
+# resized images, where ImageNet weights are downloaded from): the same model whatever their
+# values. The workflow keeps them out of its jobs' params, so that changing one reruns nothing,
+# and an experiment cannot override them; jobs read them from the workflow's train: block.
+# Every other train: key changes a model and reruns what depends on it.
+RUN_ONLY_KEYS = ("gpus", "threads", "cache_images", "weights_url")
 # An experiment's name is a folder under results/experiments/ and a Snakemake wildcard value.
 EXPERIMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+MAX_EXPERIMENT_NAME = 64
+# Snakemake refuses a wildcard value ending in a substring repeated 20 times or more as a
+# runaway recursion (PeriodicWildcardError, snakemake.io.PeriodicityDetector).
+PERIODIC = re.compile(r"(.+?)\1{19,}$")
 
 
 class ConfigError(ValueError):
@@ -134,10 +144,11 @@ def check_train(settings: Mapping[str, Any], where: str = "train") -> None:
             f"{where}.image_size = {settings['image_size']!r}: {where}.backbone {backbone!r} "
             f"needs at least {spec.min_size} px"
         )
-    if settings["fine_tune"] and settings["head_epochs"] >= settings["epochs"]:
+    pretrained = settings["weights"] is not None  # fine-tuned after a head phase
+    if settings["fine_tune"] and pretrained and settings["head_epochs"] >= settings["epochs"]:
         raise ConfigError(
             f"{where}.head_epochs = {settings['head_epochs']!r}: must be below {where}.epochs "
-            f"({settings['epochs']!r}) with {where}.fine_tune: true"
+            f"({settings['epochs']!r}) with {where}.fine_tune: true and pretrained weights"
         )
     check_recipe(settings, where)
     views = settings["views"]
@@ -167,9 +178,10 @@ def check_recipe(settings: Mapping[str, Any], where: str = "train") -> None:
             f"{where}.warmup_epochs = {settings['warmup_epochs']!r}: must be below "
             f"{where}.epochs ({settings['epochs']!r})"
         )
-    frozen_phase = not settings["fine_tune"] or settings["weights"] is not None
+    from fashionai.training.settings import uses_feature_cache  # it imports this module
+
     mixing = mixes(settings["augmentations"])
-    if mixing and settings["cache_features"] and frozen_phase:
+    if mixing and uses_feature_cache(settings):
         raise ConfigError(
             f"{where}.augmentations = {settings['augmentations']!r}: {mixing[0]} mixes pairs of "
             f"images, but with {where}.cache_features: true the frozen-backbone epochs train "
@@ -186,6 +198,30 @@ def experiment_settings(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     return experiments
 
 
+def weights_file(settings: Mapping[str, Any]) -> str | None:
+    """The weights file a job with these train settings reads: ImageNet weights fetched into
+    ``resources/weights/`` (rule ``fetch_weights``) or a local file; None for Keras' own
+    download or a random init."""
+    if settings["weights"] == "imagenet" and settings["fetch_weights"]:
+        return f"resources/weights/{settings['backbone']}_imagenet_notop.h5"
+    if settings["weights"] not in (None, "imagenet"):
+        return settings["weights"]
+    return None
+
+
+def model_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The train settings that make a model, as training takes them: the run-only keys left
+    out, and the weights file resolved (``fetch_weights`` only chooses it). The workflow makes
+    them rule ``train``'s params, so that changing one of them, and nothing else, retrains."""
+    run = {
+        key: value
+        for key, value in settings.items()
+        if key not in RUN_ONLY_KEYS and key != "fetch_weights"
+    }
+    run["weights"] = weights_file(settings) or settings["weights"]
+    return run
+
+
 def merge_train(train: Mapping[str, Any], overrides: Mapping[str, Any] | None) -> dict[str, Any]:
     """``train`` with the keys of ``overrides`` replaced, each value whole (lists too)."""
     return copy.deepcopy({**train, **(overrides or {})})
@@ -200,6 +236,10 @@ def check_experiments(config: Mapping[str, Any], validator: Any) -> None:
     train_schema = load_schema()["properties"]["train"]
     experiments = config["experiments"] or {}
     folders: dict[str, str] = {}
+    members = (config["ensemble"] or {}).get("members", [])
+    for member in members:
+        if member != DEFAULT_EXPERIMENT:
+            check_experiment_name(member, f"ensemble.members: {member!r}")
     for name, overrides in experiments.items():
         where = f"experiments.{name}"
         if name in (DEFAULT_EXPERIMENT, ENSEMBLE):
@@ -207,11 +247,7 @@ def check_experiments(config: Mapping[str, Any], validator: Any) -> None:
                 f"{where}: the name {name!r} is reserved ({DEFAULT_EXPERIMENT}: the train: "
                 f"block, {ENSEMBLE}: the ensemble); choose another"
             )
-        if not EXPERIMENT_NAME.fullmatch(name):
-            raise ConfigError(
-                f"{where}: the name {name!r} is not a plain folder name (a letter or digit, "
-                "then letters, digits, '_', '-' or '.')"
-            )
+        check_experiment_name(name, where)
         if name.casefold() in folders:
             raise ConfigError(
                 f"{where}: differs from experiments.{folders[name.casefold()]} only in case "
@@ -224,23 +260,59 @@ def check_experiments(config: Mapping[str, Any], validator: Any) -> None:
                     f"{where}.{key} = {value!r}: an experiment cannot change the split "
                     f"({', '.join(SPLIT_KEYS)}); every experiment uses train:'s"
                 )
-            if key in WORKFLOW_KEYS:
+            if key in RUN_ONLY_KEYS:
                 raise ConfigError(
                     f"{where}.{key} = {value!r}: a setting of the whole workflow "
-                    f"({', '.join(WORKFLOW_KEYS)}); set it in train:"
+                    f"({', '.join(RUN_ONLY_KEYS)}); set it in train:"
                 )
         merged = merge_train(config["train"], overrides)
         error = jsonschema.exceptions.best_match(validator.descend(merged, train_schema))
         if error is not None:
             raise ConfigError(_describe(error, where))
         check_train(merged, where=where)
-    if config["ensemble"]:
-        for member in config["ensemble"]["members"]:
-            if member != DEFAULT_EXPERIMENT and member not in experiments:
-                raise ConfigError(
-                    f"ensemble.members: {member!r} is not an experiment; the experiments: "
-                    f"{', '.join([DEFAULT_EXPERIMENT, *experiments])}"
-                )
+    for member in members:
+        if member != DEFAULT_EXPERIMENT and member not in experiments:
+            raise ConfigError(
+                f"ensemble.members: {member!r} is not an experiment; the experiments: "
+                f"{', '.join([DEFAULT_EXPERIMENT, *experiments])}"
+            )
+
+
+def check_experiment_name(name: object, where: str) -> None:
+    """ConfigError, starting with ``where``, unless ``name`` can be a folder under
+    results/experiments/ and a Snakemake wildcard value: text YAML did not turn into a number,
+    boolean, date or null, a plain folder name, short, and not what Snakemake takes for a
+    runaway wildcard."""
+    if not isinstance(name, str):
+        raise ConfigError(
+            f"{where}: YAML reads this name as {_yaml_reading(name)}, not as text; quote it "
+            "as written (e.g. '2': or 'yes':)"
+        )
+    if not EXPERIMENT_NAME.fullmatch(name):
+        raise ConfigError(
+            f"{where}: the name {name!r} is not a plain folder name (a letter or digit, "
+            "then letters, digits, '_', '-' or '.')"
+        )
+    if len(name) > MAX_EXPERIMENT_NAME:
+        raise ConfigError(
+            f"{where}: the name has {len(name)} characters; at most {MAX_EXPERIMENT_NAME}"
+        )
+    if periodic := PERIODIC.search(name):
+        repeats = len(periodic[0]) // len(periodic[1])
+        raise ConfigError(
+            f"{where}: the name ends in {periodic[1]!r} repeated {repeats} times, which "
+            "Snakemake refuses as a runaway wildcard (PeriodicWildcardError, 20 repeats or "
+            "more); choose another"
+        )
+
+
+def _yaml_reading(value: object) -> str:
+    """What YAML made of a name that is not text, in words: ``the number 2``."""
+    if value is None:
+        return "null (an empty name, ~ or null)"
+    kinds = ((bool, "the boolean"), ((int, float), "the number"), (datetime.date, "the date"))
+    kind = next((word for types, word in kinds if isinstance(value, types)), "a YAML value")
+    return f"{kind} {value}"
 
 
 def _filling_defaults(validator_class: type) -> type:

@@ -83,23 +83,35 @@ def gpu_pool(gpus: list[Gpu], visible: str | None) -> list[tuple[str, str]]:
 
     ``visible`` is a ``CUDA_VISIBLE_DEVICES`` set for the whole workflow (None: not set, all of
     ``gpus``). Its entries are indices or UUIDs of ``gpus``; without nvidia-smi they are taken
-    as they are.
+    as they are. ValueError for an entry that is none of ``gpus`` or names a GPU a second time
+    (a job would wait forever for a GPU it holds itself).
     """
     if visible is None:
         return [(gpu.index, gpu.uuid or f"gpu{gpu.index}") for gpu in gpus]
-    pool = []
+    pool: list[tuple[str, str]] = []
     for entry in (part.strip() for part in visible.split(",") if part.strip()):
-        if not gpus:
-            pool.append((entry, re.sub(r"[^\w.-]", "_", entry)))
-            continue
-        found = [gpu for gpu in gpus if entry in (gpu.index, gpu.uuid)]
-        if not found:
-            listed = ", ".join(f"{gpu.index} ({gpu.uuid})" for gpu in gpus)
+        name = _lock_name(entry, gpus, visible)
+        twice = [earlier for earlier, lock in pool if lock == name]
+        if twice:
             raise ValueError(
-                f"{VISIBLE}={visible!r}: {entry!r} is none of the GPUs nvidia-smi lists: {listed}"
+                f"{VISIBLE}={visible!r}: names one GPU twice ({twice[0]!r} and {entry!r}: "
+                f"{name}); list each GPU once"
             )
-        pool.append((entry, found[0].uuid or f"gpu{found[0].index}"))
+        pool.append((entry, name))
     return pool
+
+
+def _lock_name(entry: str, gpus: list[Gpu], visible: str) -> str:
+    """The lock file name of a ``CUDA_VISIBLE_DEVICES`` entry: its GPU's UUID (or index)."""
+    if not gpus:
+        return re.sub(r"[^\w.-]", "_", entry)
+    found = [gpu for gpu in gpus if entry in (gpu.index, gpu.uuid)]
+    if not found:
+        listed = ", ".join(f"{gpu.index} ({gpu.uuid})" for gpu in gpus)
+        raise ValueError(
+            f"{VISIBLE}={visible!r}: {entry!r} is none of the GPUs nvidia-smi lists: {listed}"
+        )
+    return found[0].uuid or f"gpu{found[0].index}"
 
 
 def slurm_assignment(environ: MutableMapping[str, str]) -> str | None:
@@ -145,13 +157,15 @@ def claim_gpus(
     if not pool:
         log(f"GPUs: none found ({why_none}); running without, {VISIBLE} left as it is")
         return None
+    if not gpus:
+        log(f"GPUs: {why_none}; placing jobs on {VISIBLE}={visible} as it is")
     entries = [entry for entry, _ in pool]
     if count > len(pool):
         raise RuntimeError(
             f"the job asks for {count} GPUs (train.gpus) but there are {len(pool)} to place "
             f"jobs on ({', '.join(entries)}): lower train.gpus"
         )
-    lock_dir = Path(environ.get(LOCK_DIR_ENV) or DEFAULT_LOCK_DIR)
+    lock_dir = lock_folder(environ)
     interval = _seconds(environ.get(POLL_ENV) or str(DEFAULT_POLL_SECONDS))
     while (devices := _try_claim(pool, count, lock_dir)) is None:
         log(
@@ -179,25 +193,50 @@ def _seconds(value: str) -> float:
     return seconds
 
 
+def lock_folder(environ: MutableMapping[str, str]) -> Path:
+    """The folder of the GPU lock files (``$FASHIONAI_GPU_LOCK_DIR`` or the default), made
+    if missing and open to every user; RuntimeError naming it when it cannot be made."""
+    lock_dir = Path(environ.get(LOCK_DIR_ENV) or DEFAULT_LOCK_DIR)
+    if lock_dir.is_dir():
+        return lock_dir
+    try:
+        lock_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        problem = "a file, not a folder" if lock_dir.exists() else f"cannot be made ({error})"
+        raise lock_folder_error(lock_dir, problem) from None
+    with contextlib.suppress(OSError):  # every user's jobs share the machine's GPUs
+        lock_dir.chmod(0o1777)
+    return lock_dir
+
+
+def lock_folder_error(lock_dir: Path, problem: str) -> RuntimeError:
+    """A lock folder that cannot hold the lock files: the variable, the path, the problem."""
+    return RuntimeError(
+        f"the GPU lock folder {str(lock_dir)!r} (${LOCK_DIR_ENV}, default {DEFAULT_LOCK_DIR})"
+        f": {problem}; point {LOCK_DIR_ENV} at a folder every job can write to"
+    )
+
+
 def _try_claim(pool: list[tuple[str, str]], count: int, lock_dir: Path) -> list[str] | None:
     """Lock ``count`` free GPUs of the pool, or none at all (no job sits on part of its GPUs)."""
-    if not lock_dir.is_dir():
-        lock_dir.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(OSError):  # every user's jobs share the machine's GPUs
-            lock_dir.chmod(0o1777)
     claimed: list[tuple[str, int]] = []
-    for entry, name in pool:
-        # Read-only: a lock file another user created can still be locked.
-        fd = os.open(lock_dir / f"{name}.lock", os.O_RDONLY | os.O_CREAT, 0o666)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            continue
-        claimed.append((entry, fd))
-        if len(claimed) == count:
-            _held.extend(fd for _, fd in claimed)
-            return [entry for entry, _ in claimed]
-    for _, fd in claimed:
-        os.close(fd)
+    try:
+        for entry, name in pool:
+            # Read-only: a lock file another user created can still be locked.
+            fd = os.open(lock_dir / f"{name}.lock", os.O_RDONLY | os.O_CREAT, 0o666)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            claimed.append((entry, fd))
+            if len(claimed) == count:
+                _held.extend(fd for _, fd in claimed)
+                return [entry for entry, _ in claimed]
+    except OSError as error:
+        raise lock_folder_error(lock_dir, f"cannot hold lock files ({error})") from None
+    finally:
+        if len(claimed) < count:  # a partial claim is given back at once
+            for _, fd in claimed:
+                os.close(fd)
     return None

@@ -1,7 +1,10 @@
-"""The names of a trained model's output files, and where each experiment keeps them.
+"""Where the workflow writes each model's files: one function per kind of output.
 
-One place for these names: the rules, the training run, evaluation, prediction and the CLI all
-take them from here. Importing this module is cheap (the Snakefile does it at parse time).
+Every experiment, ``default`` (the plain ``train:`` block) included, has the same layout under
+``results/experiments/<experiment>/``; the ensemble's evaluation sits under
+``results/ensemble/``. The rules call these functions with the wildcards ``"{category}"`` and
+``"{experiment}"`` to get their patterns, the package and the tests with real names, so a path
+is spelled in one place. Importing this module is cheap (the Snakefile does it at parse time).
 """
 
 from __future__ import annotations
@@ -11,17 +14,45 @@ WEIGHTS_FILE = "best.weights.h5"  # the best epoch's weights alone
 HISTORY_FILE = "history.csv"  # one row per epoch
 SPLIT_FILE = "split.csv"  # every image of the category with its subset
 SUMMARY_FILE = "training.json"  # settings, counts, best epoch, devices, times
+HELD_OUT_FILE = "held_out.csv"  # the best epoch's predictions on the validation and test images
 MODEL_CARD_FILE = "model_card.md"  # the model's card (rule model_card)
+METRICS_FILE = "metrics.json"
+CONFUSION_FILE = "confusion_matrix.png"
+CURVES_FILE = "learning_curves.png"
 
 DEFAULT_EXPERIMENT = "default"  # the plain train: block
 ENSEMBLE = "ensemble"  # the ensemble's name among the experiments (results/ensemble/)
 
-
-def experiment_root(experiment: str = DEFAULT_EXPERIMENT) -> str:
-    """``results`` for the default experiment, ``results/experiments/<name>`` for the others."""
-    return "results" if experiment == DEFAULT_EXPERIMENT else f"results/experiments/{experiment}"
+CATEGORY, EXPERIMENT = "{category}", "{experiment}"  # the rules' wildcards
 
 
-def model_dir(category: str, experiment: str = DEFAULT_EXPERIMENT) -> str:
-    """The folder of a category's trained model."""
+def experiment_root(experiment: str = EXPERIMENT) -> str:
+    """The folder of everything an experiment makes."""
+    return f"results/experiments/{experiment}"
+
+
+def model_dir(category: str = CATEGORY, experiment: str = EXPERIMENT) -> str:
+    """The folder of a category's trained model: its weights, history, split, card."""
     return f"{experiment_root(experiment)}/models/{category}"
+
+
+def model_file(name: str, category: str = CATEGORY, experiment: str = EXPERIMENT) -> str:
+    """A file of a category's trained model, ``name`` one of the ``*_FILE`` names above."""
+    return f"{model_dir(category, experiment)}/{name}"
+
+
+def curves_file(category: str = CATEGORY, experiment: str = EXPERIMENT) -> str:
+    """A model's learning curves."""
+    return f"{experiment_root(experiment)}/plots/{category}/{CURVES_FILE}"
+
+
+def eval_file(name: str, category: str = CATEGORY, experiment: str = EXPERIMENT) -> str:
+    """A file of a model's evaluation (``METRICS_FILE`` or ``CONFUSION_FILE``); the ensemble's
+    (``experiment`` ``ensemble``) under ``results/ensemble/``."""
+    root = f"results/{ENSEMBLE}" if experiment == ENSEMBLE else experiment_root(experiment)
+    return f"{root}/eval/{category}/{name}"
+
+
+def summary_file(suffix: str, experiment: str = EXPERIMENT) -> str:
+    """An experiment's table over the categories, ``suffix`` ``csv`` or ``md``."""
+    return f"{experiment_root(experiment)}/summary.{suffix}"

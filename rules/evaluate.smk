@@ -1,52 +1,67 @@
-# Evaluation on the held-out images (fashionai.evaluation), the summary table, and predictions
-# for a test archive (fashionai.prediction).
+# Evaluation of every model on its held-out images (the predictions its training job wrote, no
+# TensorFlow), its card, each experiment's summary table, the ensemble of the members, the
+# comparison of everything trained, and the submission for a test archive. Paths come from
+# fashionai.outputs.
 
 
 rule evaluate:
     input:
-        model="results/models/{category}/model.keras",
-        split="results/models/{category}/split.csv",
-        summary="results/models/{category}/training.json",
+        summary=model_file(SUMMARY_FILE),
+        split=model_file(SPLIT_FILE),
+        held_out=model_file(HELD_OUT_FILE),
         decoded="results/labels/decoded.csv",
     output:
-        metrics="results/eval/{category}/metrics.json",
+        metrics=eval_file(METRICS_FILE),
         confusion=report(
-            "results/eval/{category}/confusion_matrix.png",
+            eval_file(CONFUSION_FILE),
             caption="../report/confusion_matrix.rst",
             category="Evaluation",
-            subcategory="{category}",
+            subcategory="{experiment}",
             labels={"category": "{category}", "figure": "confusion matrix"},
         ),
     log:
-        "logs/eval/{category}.log",
-    benchmark:
-        "results/benchmarks/evaluate/{category}.tsv"
+        "logs/evaluate/{experiment}/{category}.log",
     conda:
-        "../envs/train.yaml"
-    threads: TRAIN["threads"]
-    resources:
-        gpu=TRAIN["gpus"],
-        mem_mb=8000,
+        "../envs/plot.yaml"
     params:
         tta=config["eval"]["tta"],
-        batch_size=config["eval"]["batch_size"],
     script:
         "../workflow_scripts/evaluate.py"
 
 
+rule model_card:
+    input:
+        summary=model_file(SUMMARY_FILE),
+        split=model_file(SPLIT_FILE),
+        history=model_file(HISTORY_FILE),
+        metrics=eval_file(METRICS_FILE),
+    output:
+        model_file(MODEL_CARD_FILE),
+    log:
+        "logs/model_card/{experiment}/{category}.log",
+    conda:
+        "../envs/data.yaml"
+    params:
+        configuration=reproducing_config,
+    script:
+        "../workflow_scripts/model_card.py"
+
+
 rule summarize:
     input:
-        expand("results/eval/{category}/metrics.json", category=CATEGORIES),
+        expand(
+            eval_file(METRICS_FILE, experiment="{{experiment}}"), category=CATEGORIES
+        ),
     output:
         csv=report(
-            "results/summary.csv",
+            summary_file("csv"),
             caption="../report/summary.rst",
             category="Evaluation",
-            labels={"figure": "summary table"},
+            labels={"experiment": "{experiment}", "figure": "summary table"},
         ),
-        markdown="results/summary.md",
+        markdown=summary_file("md"),
     log:
-        "logs/eval/summary.log",
+        "logs/summarize/{experiment}.log",
     conda:
         "../envs/data.yaml"
     params:
@@ -55,25 +70,84 @@ rule summarize:
         "../workflow_scripts/summarize.py"
 
 
+rule evaluate_ensemble:
+    input:
+        held_out=member_files(HELD_OUT_FILE),
+        summaries=member_files(SUMMARY_FILE),
+        splits=member_files(SPLIT_FILE),
+        decoded="results/labels/decoded.csv",
+    output:
+        metrics=eval_file(METRICS_FILE, experiment=ENSEMBLE),
+        confusion=report(
+            eval_file(CONFUSION_FILE, experiment=ENSEMBLE),
+            caption="../report/ensemble_confusion.rst",
+            category="Evaluation",
+            subcategory=ENSEMBLE,
+            labels={"category": "{category}", "figure": "ensemble confusion matrix"},
+        ),
+    log:
+        "logs/evaluate_ensemble/{category}.log",
+    conda:
+        "../envs/plot.yaml"
+    params:
+        members=MEMBERS,
+        tta=ENSEMBLE_CONFIG["tta"] if ENSEMBLE_CONFIG else False,
+    script:
+        "../workflow_scripts/evaluate_ensemble.py"
+
+
+rule compare_experiments:
+    input:
+        [path for paths in compared_metrics().values() for path in paths.values()],
+    output:
+        csv=report(
+            "results/experiments.csv",
+            caption="../report/experiments.rst",
+            category="Evaluation",
+            labels={"figure": "experiments table"},
+        ),
+        markdown="results/experiments.md",
+        means="results/experiments_mean.csv",
+        plot=report(
+            "results/plots/experiments.png",
+            caption="../report/experiments_plot.rst",
+            category="Evaluation",
+            labels={"figure": "experiments"},
+        ),
+    log:
+        "logs/compare_experiments.log",
+    conda:
+        "../envs/plot.yaml"
+    params:
+        metrics=compared_metrics(),
+    script:
+        "../workflow_scripts/compare_experiments.py"
+
+
 rule predict:
     input:
-        questions=lambda wildcards: f"results/extracted/{question_archive_id()}",
-        models=expand("results/models/{category}/model.keras", category=CATEGORIES),
-        summaries=expand("results/models/{category}/training.json", category=CATEGORIES),
+        questions=question_folder,
+        models=member_files(MODEL_FILE, CATEGORIES),
+        summaries=member_files(SUMMARY_FILE, CATEGORIES),
+        splits=member_files(SPLIT_FILE, CATEGORIES),
     output:
-        "results/submission.csv",
+        submission="results/submission.csv",
+        members=[f"results/submissions/{member}.csv" for member in MEMBERS],
     log:
         "logs/predict.log",
     benchmark:
-        "results/benchmarks/predict.tsv"
+        "results/benchmarks/predict/all.tsv"
     conda:
         "../envs/train.yaml"
     threads: TRAIN["threads"]
     resources:
         gpu=TRAIN["gpus"],
         mem_mb=8000,
+        runtime=4 * 60,
     params:
-        categories=CATEGORIES,
+        members=MEMBERS,
+        model_dirs={m: {c: model_dir(c, m) for c in CATEGORIES} for m in MEMBERS},
+        tta=ENSEMBLE_CONFIG["tta"] if ENSEMBLE_CONFIG else False,
         batch_size=config["eval"]["batch_size"],
     script:
         "../workflow_scripts/predict.py"

@@ -1,4 +1,5 @@
-# Training: one model per category, its best weights, history and learning curves.
+# Training: one model per experiment and category, with its best weights, history, split,
+# held-out predictions and learning curves. Paths come from fashionai.outputs.
 
 
 rule fetch_weights:
@@ -9,8 +10,6 @@ rule fetch_weights:
     localrule: True
     conda:
         "../envs/train.yaml"
-    params:
-        url=TRAIN["weights_url"],
     script:
         "../workflow_scripts/fetch_weights.py"
 
@@ -22,15 +21,16 @@ rule train:
         features=features_input,
         decoded=decoded_input,
     output:
-        model="results/models/{category}/model.keras",
-        weights="results/models/{category}/best.weights.h5",
-        history="results/models/{category}/history.csv",
-        split="results/models/{category}/split.csv",
-        summary="results/models/{category}/training.json",
+        model=model_file(MODEL_FILE),
+        weights=model_file(WEIGHTS_FILE),
+        history=model_file(HISTORY_FILE),
+        split=model_file(SPLIT_FILE),
+        summary=model_file(SUMMARY_FILE),
+        held_out=model_file(HELD_OUT_FILE),
     log:
-        "logs/train/{category}.log",
+        "logs/train/{experiment}/{category}.log",
     benchmark:
-        "results/benchmarks/train/{category}.tsv"
+        "results/benchmarks/train/{experiment}/{category}.tsv"
     conda:
         "../envs/train.yaml"
     threads: TRAIN["threads"]
@@ -46,18 +46,18 @@ rule train:
 
 rule plot_history:
     input:
-        history="results/models/{category}/history.csv",
-        summary="results/models/{category}/training.json",
+        history=model_file(HISTORY_FILE),
+        summary=model_file(SUMMARY_FILE),
     output:
         report(
-            "results/plots/{category}/learning_curves.png",
+            curves_file(),
             caption="../report/learning_curves.rst",
             category="Training",
-            subcategory="{category}",
+            subcategory="{experiment}",
             labels={"category": "{category}", "figure": "learning curves"},
         ),
     log:
-        "logs/plots/{category}/learning_curves.log",
+        "logs/plot_history/{experiment}/{category}.log",
     conda:
         "../envs/plot.yaml"
     script:

@@ -58,12 +58,18 @@ def test_files_and_figure(tmp_path):
             path.write_text(json.dumps(figures))
             files.setdefault(experiment, {})[category] = path
     out = tmp_path / "out"
-    markdown = write_comparison(files, out / "e.csv", out / "e.md", out / "e.png")
+    markdown = write_comparison(
+        files, out / "e.csv", out / "e.md", out / "e.png", out / "means.csv"
+    )
     assert (out / "e.md").read_text() == markdown
     assert "| ensemble | mean | test, validation | 20 | 0.7000 |" in markdown
     table = pd.read_csv(out / "e.csv")
     assert len(table) == 9 and table.loc[2, "ap"] == pytest.approx(0.7)
     assert (out / "e.png").read_bytes()[:4] == b"\x89PNG"
+    means = pd.read_csv(out / "means.csv")  # the report's front page
+    assert means["experiment"].tolist() == list(GIVEN)
+    expected = table[table["category"] == "mean"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(means, expected[means.columns.tolist()])
 
 
 def test_figure_bars_per_experiment_category_and_mean(tmp_path):

@@ -1,7 +1,9 @@
 """Bad configuration is refused before any job runs, with a message naming the key and the value.
 
-Each refused case runs the workflow for real (no dry run): a refusal that came late, from a job,
-would leave results/ or resources/ behind, and the test checks that neither exists.
+Each refused case is checked in-process on the configuration the workflow would see
+(config.yaml, then the test's file, merged key by key as Snakemake does); one case runs the
+workflow for real (no dry run) to show the check comes before any job: a refusal that came late
+would leave results/ or resources/ behind.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.workflow_helpers import REPO, run_snakemake, tiny_config
+from fashionai.config import ConfigError, validate_config
+from tests.workflow_helpers import REPO, run_snakemake, tiny_config, workflow_config
 
 SYNTHETIC = "resources/synthetic"
 HEAVY = ("numpy", "pandas", "PIL", "matplotlib", "tensorflow", "keras")
@@ -78,7 +81,15 @@ REFUSED = {
         ["train.weights = 'imagenet': there are no ImageNet weights", "'SmallCNN'"],
     ),
     "head epochs not below epochs": (
-        {"train": {"fine_tune": True, "epochs": 2, "head_epochs": 2}},
+        {
+            "train": {
+                "fine_tune": True,
+                "epochs": 2,
+                "head_epochs": 2,
+                "backbone": "MobileNetV3Small",
+                "weights": "imagenet",
+            }
+        },
         ["train.head_epochs = 2: must be below train.epochs (2)"],
     ),
     "views without augmentations": (
@@ -120,14 +131,21 @@ REFUSED = {
 
 
 @pytest.mark.parametrize(("overrides", "expected"), REFUSED.values(), ids=REFUSED)
-def test_bad_config_is_refused_before_any_job(
-    tmp_path: Path, overrides: dict, expected: list[str]
+def test_bad_config_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, overrides: dict, expected: list[str]
 ) -> None:
-    result = run_snakemake(tmp_path, tiny_config(**overrides), "data")
+    monkeypatch.chdir(tmp_path)  # paths in the config are relative to the workflow's folder
+    with pytest.raises(ConfigError) as error:
+        validate_config(workflow_config(**overrides))
+    for fragment in expected:
+        assert fragment in str(error.value)
+
+
+def test_the_workflow_refuses_a_bad_config_before_any_job(tmp_path: Path) -> None:
+    result = run_snakemake(tmp_path, tiny_config(train={"epochs": 0}), "data")
     output = result.stdout + result.stderr
     assert result.returncode != 0, output[-3000:]
-    for fragment in expected:
-        assert fragment in output, output[-3000:]
+    assert "train.epochs = 0: " in output, output[-3000:]
     assert not (tmp_path / "results").exists()
     assert not (tmp_path / "resources").exists()
 

@@ -11,11 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fashionai.evaluation.ensemble import evaluate_ensemble
+from fashionai.evaluation.ensemble import check_members, evaluate_ensemble
 from fashionai.evaluation.metric import evaluate_predictions
-from fashionai.outputs import model_dir
 from fashionai.prediction.classes import expand_to_official
-from fashionai.prediction.ensemble import check_members, member_probabilities
+from fashionai.prediction.ensemble import member_probabilities
+from fashionai.prediction.held_out import write_held_out
+from fashionai.prediction.predict import TrainedModel, predict_files
 from fashionai.prediction.submission import write_submissions
 from tests.prediction_helpers import expected, identity_classes, save_model, write_image
 from tests.training_helpers import limit_threads
@@ -27,7 +28,8 @@ SUBSETS = ["test", "test", "test", "test", "validation", "validation", "train"]
 
 @pytest.fixture(scope="module")
 def members(tmp_path_factory: pytest.TempPathFactory):
-    """Two members (different weights) sharing classes and split, their images and codes."""
+    """Two members (different weights) sharing classes and split, their held-out predictions
+    as their training jobs write them, their images and codes."""
     limit_threads()
     root = tmp_path_factory.mktemp("ensemble")
     pixels = [write_image(root / "images" / f"i{n}.png", seed=n) for n in range(len(SUBSETS))]
@@ -44,6 +46,9 @@ def members(tmp_path_factory: pytest.TempPathFactory):
     for name, seed in (("default", 1), ("wide", 2)):
         dirs[name] = save_model(root / name, COLLAR, CLASSES, seed)
         split.to_csv(dirs[name] / "split.csv", index=False)
+        held_out = split[split["subset"] != "train"]
+        predictions = predict_files(TrainedModel.load(dirs[name]), held_out["image"], tta=True)
+        write_held_out(dirs[name] / "held_out.csv", held_out, predictions)
     codes = ["".join("y" if k == n % 5 else "n" for k in range(5)) for n in range(len(SUBSETS))]
     codes[1] = codes[1][:3] + "m" + codes[1][4:]  # an m code: some predictions are not counted
     pd.DataFrame({"attribute": COLLAR, "image_name": split["image_name"], "code": codes}).to_csv(
@@ -163,52 +168,3 @@ def test_submissions_of_the_ensemble_and_of_each_member(members, tmp_path):
         values = np.array([[float(p) for p in row[2].split(";")] for row in rows])
         official = expand_to_official(wanted[name], CLASSES, COLLAR)
         np.testing.assert_allclose(values, official, atol=5e-5)
-
-
-@pytest.mark.slow
-def test_two_experiments_and_their_ensemble_end_to_end(tmp_path):
-    """One snakemake run: the default and a named experiment on two categories, their ensemble
-    (evaluation, submissions), the comparison, the model cards and the report's table."""
-    from tests.workflow_helpers import run_snakemake, tiny_config
-
-    categories = ["collar_design_labels", "pant_length_labels"]
-    config = tiny_config(
-        categories=categories,
-        questions="resources/synthetic/fashionAI_attributes_test_a_20180222.tar",
-        synthetic={"images_per_class": 10},  # enough for a test image per class
-        train={"epochs": 1, "validation_split": 0.25},
-        experiments={"wide": {"image_size": 40}},
-        ensemble={"members": ["default", "wide"], "tta": True},
-    )
-    run = run_snakemake(tmp_path, config)
-    assert run.returncode == 0, run.stderr[-3000:]
-    run = run_snakemake(tmp_path, config, extra=("--report", "report.html"))
-    assert run.returncode == 0, run.stderr[-3000:]
-    results = tmp_path / "results"
-    for category in categories:
-        default, wide = (tmp_path / model_dir(category, name) for name in ("default", "wide"))
-        assert (default / "split.csv").read_bytes() == (wide / "split.csv").read_bytes()
-        assert "experiment `wide`" in (wide / "model_card.md").read_text()
-        assert "experiment `default`" in (default / "model_card.md").read_text()
-        metrics = json.loads((results / "ensemble/eval" / category / "metrics.json").read_text())
-        single = json.loads((tmp_path / "results/eval" / category / "metrics.json").read_text())
-        assert metrics["evaluated_on"] == single["evaluated_on"]  # the same held-out images
-        assert metrics["n_images"] == single["n_images"]
-        assert metrics["ensemble"] == {"members": ["default", "wide"], "tta": True}
-        assert "without_tta" in metrics
-        assert (results / "ensemble/eval" / category / "confusion_matrix.png").exists()
-    table = pd.read_csv(results / "experiments.csv")
-    assert list(zip(table["experiment"], table["category"], strict=True)) == [
-        (e, c) for e in ("default", "wide", "ensemble") for c in (*categories, "mean")
-    ]
-    assert table["evaluated_on"].nunique() == 1
-    assert (results / "plots/experiments.png").exists()
-
-    def values(name):
-        lines = (results / name).read_text().splitlines()
-        return np.concatenate([[float(p) for p in line.split(",")[2].split(";")] for line in lines])
-
-    members = [values(f"submissions/{m}.csv") for m in ("default", "wide")]
-    np.testing.assert_allclose(values("submission.csv"), sum(members) / 2, atol=1.5e-4)
-    report = (tmp_path / "report.html").read_text()
-    assert "experiment</th>" in report and "Experiments" in report

@@ -15,6 +15,8 @@ from fashionai.evaluation import evaluate
 from fashionai.evaluation.evaluate import evaluate_category, load_held_out
 from fashionai.evaluation.summary import summary_table, to_markdown, write_summary
 from fashionai.images import check_image
+from fashionai.prediction.held_out import write_held_out
+from fashionai.prediction.predict import TrainedModel, predict_files
 from tests.prediction_helpers import (
     expected,
     identity_classes,
@@ -44,8 +46,9 @@ def hand_scores(probabilities: np.ndarray, codes: list[str]) -> tuple[float, flo
 
 @pytest.fixture(scope="module")
 def category(tmp_path_factory: pytest.TempPathFactory):
-    """A model, its split (train, validation and test images, one test image a pixel bomb)
-    and decoded codes chosen so that each prediction is right, wrong or at an ``m`` class."""
+    """A model, its split (train, validation and test images, one test image a pixel bomb),
+    its held-out predictions and decoded codes chosen so that each prediction is right, wrong
+    or at an ``m`` class."""
     limit_threads()
     root = tmp_path_factory.mktemp("category")
     model = save_model(root / "model", COLLAR, identity_classes(COLLAR))
@@ -67,7 +70,11 @@ def category(tmp_path_factory: pytest.TempPathFactory):
     rows.append((str(root / "images" / "bomb.png"), "bomb", 0, "test"))
     decoded.append((COLLAR, "bomb", "ynnnn"))
     columns = ["image", "image_name", "label_index", "subset"]
-    pd.DataFrame(rows, columns=columns).to_csv(root / "split.csv", index=False)
+    split = pd.DataFrame(rows, columns=columns)
+    split.to_csv(root / "split.csv", index=False)
+    held_out = split[split["subset"] != "train"]  # predicted as the training job does
+    predictions = predict_files(TrainedModel.load(model), held_out["image"], tta=True)
+    write_held_out(model / "held_out.csv", held_out, predictions)
     decoded_frame = pd.DataFrame(decoded, columns=["attribute", "image_name", "code"])
     decoded_frame.to_csv(root / "decoded.csv", index=False)
     return root, truth
@@ -99,8 +106,9 @@ def test_figures_are_on_the_test_images_with_validation_beside(category, tmp_pat
     )
     out = tmp_path / "eval"
     evaluate_category(
-        root / "model",
+        root / "model/training.json",
         root / "split.csv",
+        root / "model/held_out.csv",
         root / "decoded.csv",
         out / "metrics.json",
         out / "confusion_matrix.png",
@@ -127,8 +135,9 @@ def test_without_test_images_the_figures_are_on_the_validation_images(category, 
     split = pd.read_csv(root / "split.csv")
     split[split["subset"] != "test"].to_csv(tmp_path / "split.csv", index=False)
     metrics = evaluate_category(
-        root / "model",
+        root / "model/training.json",
         tmp_path / "split.csv",
+        root / "model/held_out.csv",
         root / "decoded.csv",
         tmp_path / "metrics.json",
         tmp_path / "confusion_matrix.png",

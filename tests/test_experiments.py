@@ -5,19 +5,31 @@ experiments whose features agree, and the same split for every experiment of a c
 from __future__ import annotations
 
 import copy
-import json
 import re
 from pathlib import Path
 
-import pandas as pd
 import pytest
 import yaml
 
 from fashionai.config import ConfigError, experiment_settings, merge_train, validate_config
+from fashionai.outputs import (
+    CONFUSION_FILE,
+    HELD_OUT_FILE,
+    HISTORY_FILE,
+    METRICS_FILE,
+    MODEL_FILE,
+    SPLIT_FILE,
+    SUMMARY_FILE,
+    WEIGHTS_FILE,
+    curves_file,
+    eval_file,
+    model_file,
+)
 from fashionai.training.settings import TrainSettings
-from tests.workflow_helpers import REPO, run_snakemake, tiny_config
+from tests.workflow_helpers import REPO, run_snakemake, tiny_config, workflow_config
 
 CATEGORY = "collar_design_labels"
+TRAINED_FILES = (MODEL_FILE, WEIGHTS_FILE, HISTORY_FILE, SPLIT_FILE, SUMMARY_FILE, HELD_OUT_FILE)
 
 
 def one_category(**overrides: object) -> dict:
@@ -116,12 +128,11 @@ REFUSED_AT_START = {
 @pytest.mark.parametrize(
     ("overrides", "expected"), REFUSED_AT_START.values(), ids=list(REFUSED_AT_START)
 )
-def test_refused_when_the_workflow_starts(tmp_path: Path, overrides: dict, expected: list) -> None:
-    result = run_snakemake(tmp_path, one_category(**overrides), extra=("--dry-run",))
-    output = result.stdout + result.stderr
-    assert result.returncode != 0, output[-3000:]
+def test_refused_when_the_workflow_starts(overrides: dict, expected: list) -> None:
+    with pytest.raises(ConfigError) as error:
+        validate_config(workflow_config(categories=[CATEGORY], **overrides))
     for fragment in expected:
-        assert fragment in output, output[-3000:]
+        assert fragment in str(error.value)
 
 
 def planned_jobs(output: str) -> list[dict[str, str]]:
@@ -140,8 +151,9 @@ def test_a_dry_run_plans_every_experiment_and_shares_feature_caches(tmp_path: Pa
         train={"cache_features": True},
         experiments={
             "lr_low": {"learning_rate": 0.0001},
-            "lr_high": {"learning_rate": 0.01, "dropout": 0.5, "init_seed": 4, "epochs": 3},
+            "lr_high": {"learning_rate": 0.01, "dropout": 0.5, "epochs": 3},
             "small": {"image_size": 16},
+            "scratch": {"fine_tune": True},  # a random network trained whole: no cache
         },
     )
     result = run_snakemake(tmp_path, config, extra=("--dry-run",))
@@ -150,39 +162,33 @@ def test_a_dry_run_plans_every_experiment_and_shares_feature_caches(tmp_path: Pa
     by_rule: dict[str, list[dict[str, str]]] = {}
     for job in jobs:
         by_rule.setdefault(job["rule"], []).append(job)
-    assert len(by_rule["train"]) == 1
-    assert len(by_rule["train_experiment"]) == 3
-    assert len(by_rule["evaluate_experiment"]) == len(by_rule["plot_history_experiment"]) == 3
+    experiments = ("default", "lr_low", "lr_high", "small", "scratch")
+    for rule in ("train", "evaluate", "plot_history", "model_card", "summarize"):
+        assert len(by_rule[rule]) == len(experiments), rule  # one rule for every experiment
     features = sorted(job["output"] for job in by_rule["features"])
     assert len(features) == 2, features  # default and lr_*: one cache; small: its own
     feature_of = {}
-    for job in by_rule["train"] + by_rule["train_experiment"]:
-        name = re.search(r"experiment=([\w.-]+)", job.get("wildcards", "")) or None
+    for job in by_rule["train"]:
+        name = re.search(r"experiment=([\w.-]+)", job["wildcards"]).group(1)
         cache = re.search(r"results/features/\S+?(?=,|$)", job["input"])
-        feature_of[name.group(1) if name else "default"] = cache.group(0)
+        feature_of[name] = cache.group(0) if cache else None
     assert feature_of["default"] == feature_of["lr_low"] == feature_of["lr_high"]
     assert feature_of["small"] != feature_of["default"]
-    assert set(feature_of.values()) == set(features)
+    assert feature_of["scratch"] is None
+    assert set(feature_of.values()) - {None} == set(features)
 
     everything = [job.get("output", "") for job in jobs]
-    for experiment in ("lr_low", "lr_high", "small"):
-        root = f"results/experiments/{experiment}"
+    for experiment in experiments:
         for path in (
-            f"{root}/models/{CATEGORY}/model.keras",
-            f"{root}/models/{CATEGORY}/best.weights.h5",
-            f"{root}/models/{CATEGORY}/history.csv",
-            f"{root}/models/{CATEGORY}/split.csv",
-            f"{root}/models/{CATEGORY}/training.json",
-            f"{root}/plots/{CATEGORY}/learning_curves.png",
-            f"{root}/eval/{CATEGORY}/metrics.json",
-            f"{root}/eval/{CATEGORY}/confusion_matrix.png",
+            *(model_file(name, CATEGORY, experiment) for name in TRAINED_FILES),
+            curves_file(CATEGORY, experiment),
+            eval_file(METRICS_FILE, CATEGORY, experiment),
+            eval_file(CONFUSION_FILE, CATEGORY, experiment),
         ):
             assert any(path in output for output in everything), path
     benchmarks = {job["benchmark"] for job in jobs if "benchmark" in job}
-    assert f"results/benchmarks/train/{CATEGORY}.tsv" in benchmarks
-    assert f"results/benchmarks/train_experiment/lr_low/{CATEGORY}.tsv" in benchmarks
-    assert f"results/benchmarks/evaluate/{CATEGORY}.tsv" in benchmarks
-    assert f"results/benchmarks/evaluate_experiment/small/{CATEGORY}.tsv" in benchmarks
+    for experiment in experiments:
+        assert f"results/benchmarks/train/{experiment}/{CATEGORY}.tsv" in benchmarks
     assert {f"results/benchmarks/{path.removeprefix('results/')}.tsv" for path in features} <= (
         benchmarks
     )
@@ -201,51 +207,3 @@ def test_the_demo_sweep_is_a_valid_configuration() -> None:
     assert len(config["experiments"]) >= 2
     assert config["ensemble"]["tta"] is True
     assert "default" in config["ensemble"]["members"]
-
-
-@pytest.mark.slow
-def test_default_and_a_named_experiment_train_and_evaluate_on_one_split(tmp_path: Path) -> None:
-    config = one_category(
-        train={"cache_features": True},
-        experiments={"seed3": {"init_seed": 3}},
-        ensemble={"members": ["default", "seed3"]},
-    )
-    targets = []
-    for root in ("results", "results/experiments/seed3"):
-        targets += [
-            f"{root}/models/{CATEGORY}/best.weights.h5",
-            f"{root}/plots/{CATEGORY}/learning_curves.png",
-            f"{root}/eval/{CATEGORY}/metrics.json",
-            f"{root}/eval/{CATEGORY}/confusion_matrix.png",
-        ]
-    result = run_snakemake(tmp_path, config, *targets)
-    assert result.returncode == 0, result.stderr[-6000:]
-    for target in targets:
-        assert (tmp_path / target).stat().st_size > 0, target
-    default = tmp_path / "results/models" / CATEGORY
-    seed3 = tmp_path / "results/experiments/seed3/models" / CATEGORY
-    assert (default / "split.csv").read_bytes() == (seed3 / "split.csv").read_bytes()
-    # No test image is in any experiment's training or validation set, nor in what it trained on.
-    splits = [pd.read_csv(folder / "split.csv") for folder in (default, seed3)]
-    test_images = set(splits[0].loc[splits[0]["subset"] == "test", "image"])
-    assert test_images
-    for folder, split in zip((default, seed3), splits, strict=True):
-        assert test_images.isdisjoint(split.loc[split["subset"] != "test", "image"])
-        images = json.loads((folder / "training.json").read_text())["images"]
-        assert images["test"] == len(test_images)
-        assert images["train"] + images["validation"] == len(split) - len(test_images)
-    # One feature cache for both, and the runs differ by their initialisation alone.
-    (features,) = (tmp_path / "results/features" / CATEGORY).iterdir()
-    cached = json.loads((features / "manifest.json").read_text())["images"]
-    assert cached["train"] + cached["validation"] == len(splits[0]) - len(test_images)
-    default_loss = pd.read_csv(default / "history.csv")["loss"]
-    seed3_loss = pd.read_csv(seed3 / "history.csv")["loss"]
-    assert not default_loss.equals(seed3_loss)
-    for benchmark in (
-        f"train/{CATEGORY}.tsv",
-        f"train_experiment/seed3/{CATEGORY}.tsv",
-        f"evaluate/{CATEGORY}.tsv",
-        f"evaluate_experiment/seed3/{CATEGORY}.tsv",
-    ):
-        table = pd.read_csv(tmp_path / "results/benchmarks" / benchmark, sep="\t")
-        assert {"s", "max_rss"} <= set(table.columns), benchmark

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
@@ -18,6 +19,7 @@ import pytest
 
 from fashionai import gpus
 from fashionai.gpus import Gpu, claim_gpus, gpu_pool, list_gpus
+from fashionai.outputs import model_dir
 from tests.workflow_helpers import REPO, run_snakemake, tiny_config
 
 STAND_IN = REPO / "tests" / "bin"
@@ -120,8 +122,79 @@ def test_cuda_visible_devices_of_the_workflow_is_the_pool(
 def test_without_nvidia_smi_cuda_visible_devices_is_taken_as_it_is(
     no_nvidia_smi: dict[str, str],
 ) -> None:
-    devices, _ = claim(1, environ := dict(no_nvidia_smi, CUDA_VISIBLE_DEVICES="2,3"))
+    """As the README says: claimed and narrowed, so that jobs at once get distinct GPUs."""
+    devices, lines = claim(1, environ := dict(no_nvidia_smi, CUDA_VISIBLE_DEVICES="2,3"))
     assert devices == ["2"] and environ["CUDA_VISIBLE_DEVICES"] == "2"
+    assert lines[0] == (
+        "GPUs: nvidia-smi not found (no NVIDIA driver on PATH); placing jobs on "
+        "CUDA_VISIBLE_DEVICES=2,3 as it is"
+    )
+    assert claim(1, dict(no_nvidia_smi, CUDA_VISIBLE_DEVICES="2,3"))[0] == ["3"]
+
+
+@pytest.fixture
+def no_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A claim that would wait fails the test instead of hanging it. Only the module's own
+    ``time`` is replaced: subprocess (nvidia-smi) sleeps too while it waits for a child."""
+
+    class NoWaiting:
+        def __getattr__(self, name: str) -> object:
+            return getattr(time, name)
+
+        @staticmethod
+        def sleep(seconds: float) -> None:
+            raise AssertionError(f"the claim waits ({seconds} s) instead of failing at once")
+
+    monkeypatch.setattr(gpus, "time", NoWaiting())
+
+
+@pytest.mark.parametrize(
+    ("visible", "twice"),
+    [("0,0", "'0' and '0'"), (f"1,{UUID.format(1)}", f"'1' and '{UUID.format(1)}'")],
+)
+def test_a_gpu_listed_twice_is_refused_at_once(
+    fake_gpus: dict[str, str], no_waiting: None, visible: str, twice: str
+) -> None:
+    """Not a wait for ever on the job's own lock: the error names both entries."""
+    with pytest.raises(ValueError) as error:
+        claim(2, dict(fake_gpus, CUDA_VISIBLE_DEVICES=visible))
+    uuid = UUID.format(int(visible[0]))
+    assert str(error.value) == (
+        f"CUDA_VISIBLE_DEVICES={visible!r}: names one GPU twice ({twice}: {uuid}); "
+        "list each GPU once"
+    )
+
+
+def test_without_nvidia_smi_a_repeated_entry_is_refused(
+    no_nvidia_smi: dict[str, str], no_waiting: None
+) -> None:
+    with pytest.raises(ValueError, match=r"'2,3,2': names one GPU twice \('2' and '2': 2\)"):
+        claim(3, dict(no_nvidia_smi, CUDA_VISIBLE_DEVICES="2,3,2"))
+
+
+@pytest.mark.parametrize(
+    ("where", "problem"),
+    [
+        ("file", "a file, not a folder"),
+        ("file/locks", "cannot be made ([Errno 20] Not a directory"),
+        # Errno 2 as root, 13 else
+        ("/proc", "cannot hold lock files ([Errno "),
+    ],
+)
+def test_a_lock_folder_that_cannot_hold_locks_is_named(
+    fake_gpus: dict[str, str], tmp_path: Path, where: str, problem: str
+) -> None:
+    """A file, a folder under a file, a folder where no file can be created (as root too)."""
+    (tmp_path / "file").touch()
+    lock_dir = str(tmp_path / where)
+    with pytest.raises(RuntimeError) as error:
+        claim(1, dict(fake_gpus, FASHIONAI_GPU_LOCK_DIR=lock_dir))
+    message = str(error.value)
+    assert message.startswith(
+        f"the GPU lock folder {lock_dir!r} ($FASHIONAI_GPU_LOCK_DIR, default "
+        f"/tmp/fashionai-gpu-locks): {problem}"
+    ), message
+    assert message.endswith("; point FASHIONAI_GPU_LOCK_DIR at a folder every job can write to")
 
 
 def test_more_gpus_than_the_machine_has_is_an_error(fake_gpus: dict[str, str]) -> None:
@@ -237,6 +310,17 @@ def test_a_killed_job_frees_its_gpus_at_once(
     assert gpus._try_claim(pool, 2, lock_dir) == ["0", "1"]
 
 
+def test_a_job_waiting_for_two_gpus_holds_none_of_them(
+    fake_gpus: dict[str, str], holder: Callable[[int], subprocess.Popen]
+) -> None:
+    """With GPU 0 held elsewhere, a 2-GPU claim locks GPU 1 and then gives it back at once: a
+    1-GPU job gets GPU 1 meanwhile (the locks are per open file, so this process can tell)."""
+    holder(1)
+    pool, lock_dir = gpu_pool(list_gpus(), None), Path(fake_gpus["FASHIONAI_GPU_LOCK_DIR"])
+    assert gpus._try_claim(pool, 2, lock_dir) is None
+    assert gpus._try_claim(pool, 1, lock_dir) == ["1"]
+
+
 def test_a_job_waits_while_all_gpus_are_held_and_says_so(
     fake_gpus: dict[str, str], holder: Callable[[int], subprocess.Popen]
 ) -> None:
@@ -260,6 +344,65 @@ def test_a_job_waits_while_all_gpus_are_held_and_says_so(
     assert re.match(r"GPUs: claimed [01] of 0, 1 at ", output.splitlines()[-1])
 
 
+# The scripts of GPU jobs: TensorFlow reads CUDA_VISIBLE_DEVICES once, as it starts, so nothing
+# they run before claim_gpus may import it (a GPU claimed after that is not the one used).
+
+
+def calls_claim(node: ast.AST) -> bool:
+    return any(
+        isinstance(call, ast.Call) and getattr(call.func, "id", None) == "claim_gpus"
+        for call in ast.walk(node)
+    )
+
+
+def imports_before_claim(body: list[ast.stmt]) -> list[ast.stmt] | None:
+    """The import statements run before the statement that calls claim_gpus, in the blocks
+    that lead to it (a ``with job_log(...)`` block, say); None when nothing calls it."""
+    imports: list[ast.stmt] = []
+    for statement in body:
+        if calls_claim(statement):
+            inner = [getattr(statement, field, []) for field in ("body", "orelse", "finalbody")]
+            nested = [found for block in inner if (found := imports_before_claim(block))]
+            return imports + (nested[0] if nested else [])
+        imports += [
+            node for node in ast.walk(statement) if isinstance(node, ast.Import | ast.ImportFrom)
+        ]
+    return None
+
+
+GPU_SCRIPTS = {
+    script.name: imports
+    for script in sorted((REPO / "workflow_scripts").glob("*.py"))
+    if (imports := imports_before_claim(ast.parse(script.read_text()).body)) is not None
+}
+
+
+def test_gpu_job_scripts_are_found() -> None:
+    assert "train.py" in GPU_SCRIPTS, sorted(GPU_SCRIPTS)
+
+
+@pytest.mark.parametrize("script", GPU_SCRIPTS)
+def test_a_gpu_job_claims_its_gpus_before_tensorflow_is_imported(script: str) -> None:
+    """Each import its script runs before claim_gpus, run in a fresh process: no TensorFlow."""
+    code = "\n".join(
+        [
+            "import sys",
+            *map(ast.unparse, GPU_SCRIPTS[script]),
+            "print(sorted({'tensorflow', 'keras'} & set(sys.modules)))",
+        ]
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env=job_env({}),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "[]\n", f"{script} imports {result.stdout} before claim_gpus"
+
+
 # End to end: the workflow on two stand-in GPUs, three categories, two training jobs at a time.
 
 CATEGORIES = ["collar_design_labels", "skirt_length_labels", "sleeve_length_labels"]
@@ -274,7 +417,7 @@ def test_training_jobs_running_at_once_never_share_a_gpu(
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     config = tiny_config(categories=CATEGORIES, train={"gpus": 1, "cache_features": False})
-    targets = [f"results/models/{c}/training.json" for c in CATEGORIES]
+    targets = [f"results/experiments/default/models/{c}/training.json" for c in CATEGORIES]
     # The later --resources wins; --nolock (given already) ends its list of values.
     extra = ("--resources", "gpu=2", "--nolock")
     result = run_snakemake(tmp_path / "run", config, *targets, extra=extra)
@@ -282,9 +425,9 @@ def test_training_jobs_running_at_once_never_share_a_gpu(
     jobs = []
     for category in CATEGORIES:
         summary = json.loads(
-            (tmp_path / "run/results/models" / category / "training.json").read_text()
+            (tmp_path / "run" / model_dir(category, "default") / "training.json").read_text()
         )
-        log = (tmp_path / "run/logs/train" / f"{category}.log").read_text()
+        log = (tmp_path / "run/logs/train/default" / f"{category}.log").read_text()
         devices = summary["gpu_devices"]
         assert devices in ("0", "1"), (category, devices)
         assert f"GPUs: claimed {devices} of 0, 1 at " in log

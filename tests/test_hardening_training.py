@@ -23,9 +23,9 @@ from tests.workflow_helpers import REPO, SNAKEMAKE, run_snakemake, tiny_config
 pytestmark = pytest.mark.slow
 
 CATEGORY = "collar_design_labels"
-MODELS = f"results/models/{CATEGORY}"
+MODELS = f"results/experiments/default/models/{CATEGORY}"
 TARGET = f"{MODELS}/best.weights.h5"
-LOG = f"logs/train/{CATEGORY}.log"
+LOG = f"logs/train/default/{CATEGORY}.log"
 
 
 def training_config(**train: object) -> dict:

@@ -115,6 +115,45 @@ def test_command_line_without_a_model_names_the_file(tmp_path, capsys) -> None:
     assert f"{tmp_path / COLLAR / 'model.keras'} does not exist" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("value", ["0", "-3", "many"])
+def test_command_line_refuses_a_batch_size_below_one(value, tmp_path, capsys) -> None:
+    """An argparse error before TensorFlow starts, not a TensorFlow traceback."""
+    with pytest.raises(SystemExit) as exit_:
+        main(["predict", "--category", COLLAR, "--batch-size", value, str(tmp_path / "a.png")])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.endswith(
+        f"error: argument --batch-size: {value!r} is not a whole number of 1 or more\n"
+    )
+
+
+def test_command_line_escapes_tabs_and_newlines_in_file_names(model_dir, tmp_path, capsys) -> None:
+    """One line of tab-separated fields per image, whatever its name (escaped as --help says)."""
+    good = tmp_path / "a\tb\nc\\d.png"
+    write_image(good, seed=4)
+    missing = tmp_path / "gone\r\n.png"
+    status = main(
+        [
+            "predict",
+            "--category",
+            COLLAR,
+            "--models",
+            str(model_dir.parent),
+            str(good),
+            str(missing),
+        ]
+    )
+    lines = capsys.readouterr().out.split("\n")
+    assert status == 1
+    assert len(lines) == 3 and lines[2] == ""
+    fields = lines[0].split("\t")
+    assert len(fields) == 4
+    assert fields[0] == f"{tmp_path}/a\\tb\\nc\\\\d.png"
+    assert fields[0].encode().decode("unicode_escape") == str(good)  # reversible
+    path, reason = lines[1].split("\t")
+    assert path == f"{tmp_path}/gone\\r\\n.png"
+    assert reason.startswith("ERROR: ") and "\r" not in reason
+
+
 def test_a_model_trained_on_padded_images_sees_padded_images(model_dir, tmp_path) -> None:
     """train.resize: pad is applied at prediction as at training (collar: padded below)."""
     from dataclasses import replace

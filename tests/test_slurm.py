@@ -36,6 +36,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from fashionai.outputs import curves_file, model_dir
 from tests.workflow_helpers import REPO, SNAKEMAKE, tiny_config
 
 pytestmark = pytest.mark.slow
@@ -46,8 +47,8 @@ PARTITION = "fashionai"
 CATEGORIES = ["collar_design_labels", "skirt_length_labels"]
 TARGETS = [
     "data",
-    *(f"results/models/{c}/best.weights.h5" for c in CATEGORIES),
-    *(f"results/plots/{c}/learning_curves.png" for c in CATEGORIES),
+    *(f"{model_dir(c, 'default')}/best.weights.h5" for c in CATEGORIES),
+    *(curves_file(c, "default") for c in CATEGORIES),
 ]
 SLURM_TOOLS = ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "srun", "scontrol")
 RUN_TIMEOUT = 900  # seconds; the run itself takes about two minutes
@@ -408,11 +409,11 @@ def test_training_jobs_ask_slurm_for_a_gpu_and_more_memory_and_time(slurm_run: R
 
 def test_weights_and_learning_curves_exist(slurm_run: Run) -> None:
     for category in CATEGORIES:
-        weights = slurm_run.workdir / "results/models" / category / "best.weights.h5"
-        curves = slurm_run.workdir / "results/plots" / category / "learning_curves.png"
+        weights = slurm_run.workdir / model_dir(category, "default") / "best.weights.h5"
+        curves = slurm_run.workdir / curves_file(category, "default")
         assert weights.stat().st_size > 0, weights
         assert curves.stat().st_size > 10_000, curves
-        history = (slurm_run.workdir / "results/models" / category / "history.csv").read_text()
+        history = (slurm_run.workdir / model_dir(category, "default") / "history.csv").read_text()
         assert len(history.strip().splitlines()) == 1 + 2  # header and tiny_config's 2 epochs
 
 
@@ -420,7 +421,7 @@ def test_training_jobs_keep_the_gpu_slurm_gave_them(slurm_run: Run) -> None:
     submitted = submissions(slurm_run.log)
     for job in (j for j in jobs_in_log(slurm_run.log) if j.rule == "train"):
         category = job.wildcards["category"]
-        log = (slurm_run.workdir / "logs/train" / f"{category}.log").read_text()
+        log = (slurm_run.workdir / "logs/train/default" / f"{category}.log").read_text()
         given = re.search(
             r"GPUs: Slurm job (\d+) was given CUDA_VISIBLE_DEVICES=(\w+), (.*); used as it is", log
         )
@@ -429,7 +430,7 @@ def test_training_jobs_keep_the_gpu_slurm_gave_them(slurm_run: Run) -> None:
         assert given[2] in ("0", "1")
         assert re.search(rf"SLURM_(STEP|JOB)_GPUS={given[2]}\b", given[3]), given[0]
         summary = json.loads(
-            (slurm_run.workdir / "results/models" / category / "training.json").read_text()
+            (slurm_run.workdir / model_dir(category, "default") / "training.json").read_text()
         )
         assert summary["gpu_devices"] == given[2]
 

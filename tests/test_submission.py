@@ -116,8 +116,9 @@ def test_read_questions_bom_crlf(tmp_path):
     assert frame["attribute"].tolist() == ["collar_design_labels", "skirt_length_labels"]
     assert frame["code"].tolist() == ["?", "?"]
     assert find_question_csv(tmp_path) == question
+    assert frame.index.tolist() == [1, 2]  # the lines of the file
     assert (
-        image_files(frame["image_path"], question)[1]
+        image_files(frame["image_path"], question)[0][1]
         == (tmp_path / "rank" / "Images" / "skirt_length_labels" / "bb.jpg").resolve()
     )
 
@@ -151,6 +152,78 @@ def test_find_question_csv_wants_exactly_one(tmp_path):
         find_question_csv(tmp_path)
 
 
-def test_image_files_refuses_escaping_paths(tmp_path):
-    with pytest.raises(ValueError, match="'../../etc/passwd' leaves"):
-        image_files(pd.Series(["../../etc/passwd"]), tmp_path / "Tests" / "question.csv")
+def test_image_files_normalises_paths_and_names_those_leaving_the_folder(tmp_path):
+    paths = [
+        "a/../../etc/passwd",
+        "Images/x/../y/a.jpg",
+        "/etc/passwd",
+        "Images\\x\\b.jpg",
+        "..x/c.jpg",
+    ]
+    files, problems = image_files(pd.Series(paths), tmp_path / "Tests" / "question.csv")
+    assert files == [
+        None,
+        tmp_path / "Images/y/a.jpg",
+        None,
+        tmp_path / "Images/x/b.jpg",
+        tmp_path / "..x/c.jpg",
+    ]
+    assert problems == {
+        0: f"the image path leaves {tmp_path}",
+        2: f"the image path leaves {tmp_path}",
+    }
+
+
+def test_an_odd_question_costs_only_its_own_line(tmp_path):
+    """A path through ``..`` that stays inside is answered; a path leaving the folder (even to an
+    image there) or naming a missing image gets uniform probabilities and a warning naming its
+    line; an attribute whose every path leaves is answered uniformly too."""
+    limit_threads()
+    models = {
+        COLLAR: save_model(tmp_path / "models" / COLLAR, COLLAR, identity_classes(COLLAR), 1),
+        SLEEVE: save_model(tmp_path / "models" / SLEEVE, SLEEVE, SLEEVE_CLASSES, 2),
+    }
+    rank = tmp_path / "extracted" / "rank"
+    pixels = {
+        "a": write_image(rank / "Images/collar_design_labels/a.png", 10),
+        "b": write_image(rank / "Images/collar_design_labels/b.png", 11),
+    }
+    write_image(tmp_path / "outside.png", 12)
+    questions = [  # line 1 is a header
+        ("Images/pant_length_labels/../collar_design_labels/a.png", COLLAR),
+        ("../../outside.png", COLLAR),
+        ("Images/collar_design_labels/missing.png", COLLAR),
+        ("/outside.png", COLLAR),
+        ("Images/../../rank/../outside.png", SLEEVE),
+        ("Images/collar_design_labels/b.png", COLLAR),
+    ]
+    (rank / "Tests").mkdir()
+    question_csv = rank / "Tests/question.csv"
+    question_csv.write_text(
+        "image_path,attribute,code\n" + "".join(f"{i},{a},?\n" for i, a in questions)
+    )
+    messages: list[str] = []
+    out = tmp_path / "submission.csv"
+    assert write_submission(tmp_path / "extracted", models, out, log=messages.append) == 6
+
+    lines = [line.split(",") for line in out.read_text().splitlines()]
+    assert [(image, attribute) for image, attribute, _ in lines] == questions
+    got = [[float(p) for p in values.split(";")] for _, _, values in lines]
+    uniform = [1 / 5] * 5
+    np.testing.assert_allclose(got[0], expected(models[COLLAR], pixels["a"])[0], atol=6e-5)
+    for row in (1, 2, 3):
+        np.testing.assert_allclose(got[row], uniform, atol=6e-5)
+    np.testing.assert_allclose(got[4], [0] + [1 / 8] * 8, atol=6e-5)
+    np.testing.assert_allclose(got[5], expected(models[COLLAR], pixels["b"])[0], atol=6e-5)
+    leaves = f"the image path leaves {rank.resolve()}; uniform probabilities"
+    missing = rank.resolve() / "Images/collar_design_labels/missing.png"
+    for line, reason in [
+        (3, leaves),
+        (4, f"{check_image(missing)}; uniform probabilities"),
+        (5, leaves),
+        (6, leaves),
+    ]:
+        want = f"WARNING: {question_csv} line {line} ({questions[line - 2][0]}): {reason}"
+        assert want in messages, messages
+    assert f"{COLLAR}: 5 questions, 3 uniform" in messages
+    assert f"{SLEEVE}: 1 questions, 1 uniform" in messages

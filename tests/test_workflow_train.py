@@ -1,5 +1,6 @@
-"""End to end through snakemake: archives -> trained models, curves, metrics, submission,
-the prediction command and the HTML report, for two categories on tiny generated data."""
+"""End to end through snakemake, one run shared by every test here (tests/conftest.py): archives
+-> three experiments' models, curves, evaluations and cards, their ensemble, the comparison,
+the submissions, the prediction command, the HTML report, and what a changed setting reruns."""
 
 from __future__ import annotations
 
@@ -13,75 +14,127 @@ import pandas as pd
 import pytest
 
 from fashionai.attributes import ATTRIBUTES
-from tests.workflow_helpers import REPO, run_snakemake, tiny_config
+from fashionai.outputs import (
+    CONFUSION_FILE,
+    ENSEMBLE,
+    METRICS_FILE,
+    curves_file,
+    eval_file,
+    model_dir,
+    summary_file,
+)
+from tests.conftest import FULL_RUN_CATEGORIES as CATEGORIES
+from tests.conftest import full_run_config
+from tests.workflow_helpers import REPO, run_snakemake
 
 pytestmark = pytest.mark.slow
 
-CATEGORIES = ["collar_design_labels", "sleeve_length_labels"]
+EXPERIMENTS = ("default", "wide", "frozen")
 
 
-def config() -> dict:
-    return tiny_config(
-        categories=CATEGORIES,
-        questions="resources/synthetic/fashionAI_attributes_test_a_20180222.tar",
-        train={"fine_tune": True, "head_epochs": 1, "epochs": 3, "learning_rate": 0.01},
-        eval={"tta": True},
-    )
+def read_json(path: Path) -> dict:
+    return json.loads(path.read_text())
 
 
-@pytest.fixture(scope="module")
-def full_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    workdir = tmp_path_factory.mktemp("full-run")
-    result = run_snakemake(workdir, config())
-    assert result.returncode == 0, result.stderr[-6000:]
-    return workdir
+def test_every_experiment_has_its_model_weights_history_curves_and_card(full_run: Path) -> None:
+    for experiment in EXPERIMENTS:
+        for category in CATEGORIES:
+            models = full_run / model_dir(category, experiment)
+            for name in ("model.keras", "best.weights.h5", "split.csv", "held_out.csv"):
+                assert (models / name).stat().st_size > 0, name
+            history = pd.read_csv(models / "history.csv")
+            assert list(history.columns) == [
+                "epoch",
+                "accuracy",
+                "loss",
+                "val_accuracy",
+                "val_loss",
+            ]
+            assert history["epoch"].tolist() == list(range(len(history)))
+            summary = read_json(models / "training.json")
+            assert summary["best_val_accuracy"] == pytest.approx(history["val_accuracy"].max())
+            assert not (models / ".backup").exists()
+            assert (full_run / curves_file(category, experiment)).stat().st_size > 20_000
+            log = full_run / "logs/train" / experiment / f"{category}.log"
+            assert "best val_accuracy" in log.read_text()
+            assert f"experiment `{experiment}`" in (models / "model_card.md").read_text()
 
 
-def test_every_category_has_its_model_weights_history_and_curves(full_run: Path) -> None:
+def test_each_experiment_trains_as_its_settings_say(full_run: Path) -> None:
     for category in CATEGORIES:
-        models = full_run / "results/models" / category
-        for name in ("model.keras", "best.weights.h5", "split.csv", "training.json"):
-            assert (models / name).stat().st_size > 0, name
-        history = pd.read_csv(models / "history.csv")
-        assert list(history.columns) == ["epoch", "accuracy", "loss", "val_accuracy", "val_loss"]
-        assert history["epoch"].tolist() == list(range(len(history)))
-        summary = json.loads((models / "training.json").read_text())
-        assert summary["best_val_accuracy"] == pytest.approx(history["val_accuracy"].max())
-        assert not (models / ".backup").exists()
-        plot = full_run / "results/plots" / category / "learning_curves.png"
-        assert plot.stat().st_size > 20_000
-        assert "best val_accuracy" in (full_run / "logs/train" / f"{category}.log").read_text()
+        default = read_json(full_run / model_dir(category, "default") / "training.json")
+        assert default["fine_tune_start_epoch"] == 0  # a random network: one phase, no head
+        assert default["features"] is None
+        frozen = read_json(full_run / model_dir(category, "frozen") / "training.json")
+        assert frozen["features"] is not None  # rule features' cache, an input of the job
+        assert frozen["soft_targets"]["train_images"] == frozen["images"]["train"]
+        wide = read_json(full_run / model_dir(category, "wide") / "training.json")
+        assert wide["settings"]["image_size"] == 40
+    train_log = (full_run / "logs/train/default" / f"{CATEGORIES[0]}.log").read_text()
+    assert "backbone trainable," in train_log  # BatchNorm trains too: not "(BatchNorm frozen)"
 
 
-def test_the_split_holds_out_30_percent_of_each_class(full_run: Path) -> None:
-    split = pd.read_csv(full_run / "results/models/collar_design_labels/split.csv")
-    share = split.groupby("label")["subset"].apply(lambda s: (s == "validation").mean())
-    assert share.between(0.15, 0.5).all(), share
-
-
-def test_metrics_and_confusion_matrix(full_run: Path) -> None:
+def test_every_experiment_has_one_split_and_no_test_image_is_trained_on(full_run: Path) -> None:
     for category in CATEGORIES:
-        metrics = json.loads((full_run / "results/eval" / category / "metrics.json").read_text())
-        split = pd.read_csv(full_run / "results/models" / category / "split.csv")
-        held_out = split["subset"].value_counts()
-        on = metrics["evaluated_on"]
-        assert on == ("test" if "test" in held_out else "validation")
-        assert metrics["n_images"] + len(metrics["skipped_images"]) == held_out[on]
-        if on == "test":
-            validation = metrics["validation"]
-            assert validation["n_images"] == held_out["validation"]
-            assert "flip_tta" in validation
-        for key in ("accuracy", "basic_precision", "ap", "per_class", "flip_tta"):
-            assert key in metrics
-        assert np.array(metrics["confusion_matrix"]).sum() == metrics["n_images"]
-        assert (full_run / "results/eval" / category / "confusion_matrix.png").exists()
-    summary = pd.read_csv(full_run / "results/summary.csv")
-    assert summary["category"].tolist() == [*CATEGORIES, "mean"]
-    assert "evaluated_on" in summary.columns
+        folders = [full_run / model_dir(category, e) for e in EXPERIMENTS]
+        splits = [pd.read_csv(folder / "split.csv") for folder in folders]
+        assert all(split.equals(splits[0]) for split in splits)
+        test_images = set(splits[0].loc[splits[0]["subset"] == "test", "image"])
+        assert test_images
+        for folder, split in zip(folders, splits, strict=True):
+            assert test_images.isdisjoint(split.loc[split["subset"] != "test", "image"])
+            images = read_json(folder / "training.json")["images"]
+            assert images["test"] == len(test_images)
+            held_out = pd.read_csv(folder / "held_out.csv")
+            assert set(held_out["image"]) == set(split.loc[split["subset"] != "train", "image"])
+        share = splits[0].groupby("label")["subset"].apply(lambda s: (s == "train").mean())
+        assert share.between(0.4, 0.9).all(), share
+    (features,) = (full_run / "results/features" / CATEGORIES[0]).iterdir()
+    cached = read_json(features / "manifest.json")["images"]
+    assert cached["train"] + cached["validation"] == len(splits[0]) - len(test_images)
 
 
-def test_submission_has_one_line_per_question_of_the_trained_categories(full_run: Path) -> None:
-    lines = (full_run / "results/submission.csv").read_text().splitlines()
+def test_metrics_confusion_matrices_and_summaries(full_run: Path) -> None:
+    for experiment in EXPERIMENTS:
+        for category in CATEGORIES:
+            metrics = read_json(full_run / eval_file(METRICS_FILE, category, experiment))
+            split = pd.read_csv(full_run / model_dir(category, experiment) / "split.csv")
+            held_out = split["subset"].value_counts()
+            assert metrics["evaluated_on"] == "test"
+            assert metrics["n_images"] + len(metrics["skipped_images"]) == held_out["test"]
+            assert metrics["validation"]["n_images"] == held_out["validation"]
+            for key in ("accuracy", "basic_precision", "ap", "per_class", "flip_tta"):
+                assert key in metrics
+            assert np.array(metrics["confusion_matrix"]).sum() == metrics["n_images"]
+            assert (full_run / eval_file(CONFUSION_FILE, category, experiment)).exists()
+        summary = pd.read_csv(full_run / summary_file("csv", experiment))
+        assert summary["category"].tolist() == [*CATEGORIES, "mean"]
+
+
+def test_the_ensemble_and_the_comparison(full_run: Path) -> None:
+    for category in CATEGORIES:
+        metrics = read_json(full_run / eval_file(METRICS_FILE, category, ENSEMBLE))
+        single = read_json(full_run / eval_file(METRICS_FILE, category, "default"))
+        assert metrics["evaluated_on"] == single["evaluated_on"]  # the same held-out images
+        assert metrics["n_images"] == single["n_images"]
+        assert metrics["ensemble"] == {"members": ["default", "wide"], "tta": True}
+        assert "without_tta" in metrics
+        assert (full_run / eval_file(CONFUSION_FILE, category, ENSEMBLE)).exists()
+    table = pd.read_csv(full_run / "results/experiments.csv")
+    assert list(zip(table["experiment"], table["category"], strict=True)) == [
+        (e, c) for e in (*EXPERIMENTS, ENSEMBLE) for c in (*CATEGORIES, "mean")
+    ]
+    assert (full_run / "results/plots/experiments.png").exists()
+
+
+def submission_values(path: Path) -> np.ndarray:
+    lines = path.read_text().splitlines()
+    return np.concatenate([[float(p) for p in line.split(",")[2].split(";")] for line in lines])
+
+
+def test_the_submission_is_the_mean_of_the_members(full_run: Path) -> None:
+    results = full_run / "results"
+    lines = (results / "submission.csv").read_text().splitlines()
     rows = [line.split(",") for line in lines]
     assert {attribute for _, attribute, _ in rows} == set(CATEGORIES)
     per_category = pd.Series([attribute for _, attribute, _ in rows]).value_counts()
@@ -92,14 +145,18 @@ def test_submission_has_one_line_per_question_of_the_trained_categories(full_run
         assert sum(values) == pytest.approx(1.0, abs=5e-3)
     sleeve = [p for _, a, p in rows if a == "sleeve_length_labels"]
     assert all(p.split(";")[0] == "0.0000" for p in sleeve)  # Invisible is dropped
-    log = (full_run / "logs/predict.log").read_text()
-    assert "left out: no model for it" in log  # the other six categories' questions
+    assert "left out: no model for it" in (full_run / "logs/predict.log").read_text()
+    members = [submission_values(results / f"submissions/{m}.csv") for m in ("default", "wide")]
+    np.testing.assert_allclose(
+        submission_values(results / "submission.csv"), sum(members) / 2, atol=1.5e-4
+    )
 
 
 def test_predict_command_labels_an_image_file_and_names_a_folder(full_run: Path) -> None:
     image = next((full_run / "results/regrouped/collar_design_labels").glob("*/*.jpg"))
-    command = [sys.executable, "-m", "fashionai", "predict", "--category", "collar_design_labels"]
-    command += ["--models", str(full_run / "results/models"), str(image), str(image.parent)]
+    models = full_run / model_dir(CATEGORIES[0], "default")
+    command = [sys.executable, "-m", "fashionai", "predict", "--category", CATEGORIES[0]]
+    command += ["--models", str(models.parent), str(image), str(image.parent)]
     result = subprocess.run(command, capture_output=True, text=True, check=False, cwd=REPO)
     assert result.returncode == 1, result.stderr
     labelled, folder = result.stdout.splitlines()
@@ -110,7 +167,30 @@ def test_predict_command_labels_an_image_file_and_names_a_folder(full_run: Path)
 
 
 def test_html_report(full_run: Path) -> None:
-    result = run_snakemake(full_run, config(), extra=("--report", "report.html"))
+    result = run_snakemake(full_run, full_run_config(), extra=("--report", "report.html"))
     assert result.returncode == 0, result.stderr[-3000:]
     html = (full_run / "report.html").read_text(errors="replace")
     assert "learning_curves.png" in html and "confusion_matrix.png" in html
+    assert "experiment</th>" in html and "Experiments" in html
+
+
+def planned(full_run: Path, config: dict) -> str:
+    """The jobs a dry run of ``config`` in the full run's folder would run."""
+    result = run_snakemake(full_run, config, extra=("--dry-run", "--quiet", "rules"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def test_run_only_settings_rerun_nothing(full_run: Path) -> None:
+    config = full_run_config()
+    config["train"].update(gpus=2, threads=3, cache_images=False, weights_url="file:///elsewhere")
+    assert "Nothing to be done" in planned(full_run, config)
+
+
+def test_a_model_setting_reruns_what_depends_on_it(full_run: Path) -> None:
+    config = full_run_config()
+    config["experiments"]["wide"]["dropout"] = 0.5
+    jobs = planned(full_run, config)
+    rules = dict(line.split()[:2] for line in jobs.splitlines() if line[:1].isalpha())
+    assert rules.get("train") == "2", jobs  # wide's two categories; no features job
+    assert "features" not in rules and rules.get("evaluate") == "2", jobs

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import yaml
+from snakemake.utils import update_config
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
@@ -48,6 +49,15 @@ def tiny_config(**overrides: object) -> dict:
             config[key] = {**config[key], **value}
         else:
             config[key] = value
+    return config
+
+
+def workflow_config(**overrides: object) -> dict:
+    """The configuration the workflow sees for ``tiny_config(**overrides)``: config.yaml with
+    the test's file merged over it key by key (Snakemake's rule for later --configfile files),
+    before validation fills the defaults in."""
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    update_config(config, tiny_config(**overrides))
     return config
 
 

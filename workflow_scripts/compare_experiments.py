@@ -14,5 +14,6 @@ with job_log(snakemake.log[0]) as log:
         snakemake.output.csv,
         snakemake.output.markdown,
         snakemake.output.plot,
+        snakemake.output.means,
     )
     log("\n" + markdown)

@@ -10,6 +10,6 @@ with job_log(snakemake.log[0]) as log:
     # Imported here so that TensorFlow's start-up messages land in the job's log.
     from fashionai.training.weights import fetch_weights
 
-    fetch_weights(
-        snakemake.wildcards.backbone, Path(snakemake.output[0]), url=snakemake.params.url, log=log
-    )
+    # train.weights_url is run-only (the same file from anywhere): read here, not a param.
+    url = snakemake.config["train"]["weights_url"]
+    fetch_weights(snakemake.wildcards.backbone, Path(snakemake.output[0]), url=url, log=log)

@@ -14,7 +14,7 @@ with job_log(snakemake.log[0]) as log:
         snakemake.input.history,
         snakemake.input.metrics,
         snakemake.output[0],
-        experiment=snakemake.params.experiment,
+        experiment=snakemake.wildcards.experiment,
         configuration=snakemake.params.configuration,
     )
     log(f"wrote {snakemake.output[0]}")

@@ -1,4 +1,5 @@
-"""Rule predict: the competition's submission file for the questions of a test archive."""
+"""Rule predict: the submission for the questions of a test archive: the mean of the members'
+probabilities (one member, default, without an ensemble) and each member's own file."""
 
 import sys
 from pathlib import Path
@@ -10,16 +11,17 @@ from fashionai.joblog import job_log
 with job_log(snakemake.log[0]) as log:
     claim_gpus(snakemake.resources.get("gpu", 0), log=log)  # before TensorFlow starts
     # Imported here so that TensorFlow's start-up messages land in the job's log.
-    from fashionai.prediction.submission import write_submission
+    from fashionai.prediction.submission import write_submissions
     from fashionai.training.devices import configure_devices
 
     configure_devices(snakemake.threads, mixed_precision=False, log=log)
-    # Each model's folder holds its inputs model.keras and training.json.
-    models = [Path(model).parent for model in snakemake.input.models]
-    write_submission(
+    members = snakemake.params.members
+    write_submissions(
         snakemake.input.questions,
-        dict(zip(snakemake.params.categories, models, strict=True)),
-        snakemake.output[0],
+        snakemake.params.model_dirs,  # member -> category -> folder of the input model
+        snakemake.output.submission,
+        dict(zip(members, snakemake.output.members, strict=True)),
         batch_size=snakemake.params.batch_size,
+        tta=snakemake.params.tta,
         log=log,
     )

@@ -1,4 +1,5 @@
-"""Rule train: one classifier per category, keeping the weights of the best validation epoch."""
+"""Rule train: one classifier per experiment and category, keeping the weights of the best
+validation epoch, and its predictions on the held-out images."""
 
 import sys
 from pathlib import Path
@@ -15,13 +16,15 @@ with job_log(snakemake.log[0]) as log:
 
     settings = TrainSettings.from_config(snakemake.params.settings)
     log(f"settings: {settings}")
-    features = snakemake.input.get("features")  # rule features' cache, with cache_features
+    features = snakemake.input.get("features")  # rule features' cache, when the head uses it
     decoded = snakemake.input.get("decoded")  # decoded.csv, with maybe_labels: soft
     result = train_category(
         Path(snakemake.input.tree),
         Path(snakemake.output.model).parent,
         settings,
         threads=snakemake.threads,
+        # Run-only (the same model either way): read from config, not a param.
+        cache_images=snakemake.config["train"]["cache_images"],
         log=log,
         features=Path(features) if features else None,
         decoded=Path(decoded) if decoded else None,

@@ -17,6 +17,8 @@ from fashionai.atomic import atomic_file, write_text
 from fashionai.evaluation.summary import COLUMNS, summary_table, to_markdown
 
 MEAN = "mean"
+# The short table of the report's front page: each experiment's mean over the categories.
+MEAN_COLUMNS = ["experiment", "evaluated_on", "n_images", "ap", "basic_precision", "accuracy"]
 PANELS = (("ap", "AP (mean: mAP)"), ("basic_precision", "BasicPrecision"))
 DIGITS = 4  # the figures' decimals in the CSV and Markdown tables
 
@@ -74,9 +76,11 @@ def write_comparison(
     out_csv: Path | str,
     out_markdown: Path | str,
     out_png: Path | str,
+    out_mean_csv: Path | str,
 ) -> str:
     """Read every ``metrics.json`` (experiment -> category -> path), write the table as CSV and
-    Markdown and the figure (all atomically) and return the Markdown."""
+    Markdown, the figure and the means per experiment (``MEAN_COLUMNS``, as CSV), all
+    atomically, and return the Markdown."""
     metrics = {
         name: {c: json.loads(Path(p).read_text(encoding="utf-8")) for c, p in files.items()}
         for name, files in metrics_files.items()
@@ -86,4 +90,6 @@ def write_comparison(
     write_text(out_csv, table.to_csv(index=False, float_format=f"%.{DIGITS}f"))
     write_text(out_markdown, markdown)
     plot_comparison(table, out_png)
+    means = table.loc[table["category"] == MEAN, MEAN_COLUMNS]
+    write_text(out_mean_csv, means.to_csv(index=False, float_format=f"%.{DIGITS}f"))
     return markdown

@@ -1,23 +1,56 @@
 """Evaluating a category's ensemble (rule ``evaluate_ensemble``) exactly like a single model.
 
-The ensemble predicts the mean of its members' class probabilities
-(:mod:`fashionai.prediction.ensemble`); with ``tta`` each member contributes the mean of its
-predictions on each image and on its mirror image. ``metrics.json`` has the keys of a single
-model's (:mod:`fashionai.evaluation.evaluate`) for those predictions, plus ``ensemble``
-(members, tta) and, with ``tta``, ``without_tta``: the figures of the plain mean, so that the
-effect of flip TTA on the ensemble is on record.
+The ensemble predicts the mean of its members' class probabilities; with ``tta`` each member
+contributes the mean of its predictions on each image and on its mirror image. The members'
+probabilities come from their ``held_out.csv`` files, so no model is loaded here.
+``metrics.json`` has the keys of a single model's (:mod:`fashionai.evaluation.evaluate`) for
+those predictions, plus ``ensemble`` (members, tta) and, with ``tta``, ``without_tta``: the
+figures of the plain mean, so that the effect of flip TTA on the ensemble is on record.
+
+Members can only be averaged when they predict the same classes in the same order, and only
+compared on the test images when they were split alike: :func:`check_members`.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from fashionai.evaluation.evaluate import TTA_KEYS, load_held_out, score_held_out, write_evaluation
-from fashionai.outputs import SPLIT_FILE
-from fashionai.prediction.ensemble import check_members, member_probabilities, read_summary
-from fashionai.prediction.predict import Predictions
+from fashionai.outputs import HELD_OUT_FILE, SPLIT_FILE, SUMMARY_FILE
+from fashionai.prediction.held_out import Predictions, read_held_out
+
+
+def read_summary(model_dir: Path | str) -> dict[str, Any]:
+    """The ``training.json`` of a trained model's folder (category, classes, settings, ...)."""
+    return json.loads((Path(model_dir) / SUMMARY_FILE).read_text(encoding="utf-8"))
+
+
+def check_members(member_dirs: Mapping[str, Path | str]) -> None:
+    """ValueError naming the members whose classes (``training.json``) or split file
+    (``split.csv``) differ from those of the first member."""
+    names = list(member_dirs)
+    if not names:
+        raise ValueError("an ensemble needs at least one member")
+
+    def differing(read: Callable[[Path], object]) -> list[str]:
+        values = {name: read(Path(folder)) for name, folder in member_dirs.items()}
+        return [name for name in names if values[name] != values[names[0]]]
+
+    for what, read in (
+        (f"classes ({SUMMARY_FILE})", lambda folder: read_summary(folder)["classes"]),
+        (f"split ({SPLIT_FILE})", lambda folder: (folder / SPLIT_FILE).read_bytes()),
+    ):
+        if differ := differing(read):
+            folders = ", ".join(f"{name}: {member_dirs[name]}" for name in [names[0], *differ])
+            raise ValueError(
+                f"ensemble members {', '.join(differ)} differ from {names[0]} in their {what}; "
+                f"members of an ensemble must share them ({folders})"
+            )
 
 
 def evaluate_ensemble(
@@ -26,26 +59,30 @@ def evaluate_ensemble(
     metrics_json: Path | str,
     confusion_png: Path | str,
     *,
-    batch_size: int = 64,
     tta: bool = False,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Check the members (same classes, same split), predict their held-out images, write the
-    ensemble's ``metrics.json`` and confusion matrix (atomically) and return the metrics."""
+    """Check the members (same classes, same split), average their held-out predictions, write
+    the ensemble's ``metrics.json`` and confusion matrix (atomically) and return the metrics."""
     check_members(member_dirs)
     first = Path(next(iter(member_dirs.values())))
     summary = read_summary(first)
     category, classes = summary["category"], summary["classes"]
     rows = load_held_out(first / SPLIT_FILE, decoded_csv, category)
     log(f"{category}: ensemble of {', '.join(member_dirs)}, {len(rows)} held-out images")
-    _, mean = member_probabilities(
-        member_dirs, rows["image"], batch_size=batch_size, tta=tta, log=log
+    members = [
+        read_held_out(Path(folder) / HELD_OUT_FILE, rows["image"], len(classes))
+        for folder in member_dirs.values()
+    ]
+    skipped = {path: why for member in members for path, why in member.skipped.items()}
+    plain = np.mean([member.plain for member in members], axis=0)
+    flipped = np.mean([member.flipped_tta for member in members], axis=0)
+    metrics = score_held_out(
+        rows, Predictions(flipped if tta else plain, None, skipped), classes, category
     )
-    ensemble = mean.flipped_tta if tta else mean.plain
-    metrics = score_held_out(rows, Predictions(ensemble, None, mean.skipped), classes, category)
     if tta:
-        plain = score_held_out(rows, Predictions(mean.plain, None, mean.skipped), classes, category)
-        metrics["without_tta"] = {key: plain[key] for key in TTA_KEYS}
+        without = score_held_out(rows, Predictions(plain, None, skipped), classes, category)
+        metrics["without_tta"] = {key: without[key] for key in TTA_KEYS}
     metrics["ensemble"] = {"members": list(member_dirs), "tta": tta}
     write_evaluation(metrics, f"{category} ensemble", metrics_json, confusion_png, log=log)
     return metrics

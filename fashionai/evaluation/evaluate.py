@@ -1,4 +1,6 @@
-"""Evaluating one category (rule ``evaluate``): its trained model on exactly the held-out images.
+"""Evaluating one category (rule ``evaluate``): its model's predictions on exactly the held-out
+images, scored without TensorFlow (the training job wrote them:
+:mod:`fashionai.prediction.held_out`).
 
 The test images (``subset == "test"`` in ``split.csv``) were held out from training and from
 every selection, so ``metrics.json`` reports them at the top level (``"evaluated_on": "test"``)
@@ -20,7 +22,7 @@ import pandas as pd
 from fashionai.atomic import write_text
 from fashionai.evaluation.metric import evaluate_predictions
 from fashionai.plots.confusion import plot_confusion_matrix
-from fashionai.prediction.predict import Predictions, TrainedModel, predict_files
+from fashionai.prediction.held_out import Predictions, read_held_out
 
 TEST, VALIDATION = "test", "validation"
 TTA_KEYS = ("accuracy", "basic_precision", "ap", "official_basic_precision", "official_ap")
@@ -54,27 +56,29 @@ def load_held_out(split_csv: Path | str, decoded_csv: Path | str, category: str)
 
 
 def evaluate_category(
-    model_dir: Path | str,
+    summary_json: Path | str,
     split_csv: Path | str,
+    held_out_csv: Path | str,
     decoded_csv: Path | str,
     metrics_json: Path | str,
     confusion_png: Path | str,
     *,
-    batch_size: int = 64,
     tta: bool = False,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Predict the held-out images of a category, write ``metrics.json`` and the confusion
-    matrix (both atomically) and return the metrics. Images refused or undecodable are left out
-    and listed under ``skipped_images``; with ``tta``, ``flip_tta`` holds the figures of the
-    mean of plain and mirrored predictions.
-    """
-    trained = TrainedModel.load(model_dir)
-    rows = load_held_out(split_csv, decoded_csv, trained.category)
-    log(f"{trained.category}: {rows['subset'].value_counts().to_dict()} held-out images")
-    predictions = predict_files(trained, rows["image"], batch_size=batch_size, tta=tta, log=log)
-    metrics = score_held_out(rows, predictions, trained.classes, trained.category)
-    write_evaluation(metrics, trained.category, metrics_json, confusion_png, log=log)
+    """Score a model's held-out predictions (``held_out.csv``, written by its training job),
+    write ``metrics.json`` and the confusion matrix (both atomically) and return the metrics.
+    Images the model could not read are left out and listed under ``skipped_images``; with
+    ``tta``, ``flip_tta`` holds the figures of the mean of plain and mirrored predictions."""
+    summary = json.loads(Path(summary_json).read_text(encoding="utf-8"))
+    category, classes = summary["category"], summary["classes"]
+    rows = load_held_out(split_csv, decoded_csv, category)
+    log(f"{category}: {rows['subset'].value_counts().to_dict()} held-out images")
+    predictions = read_held_out(held_out_csv, rows["image"], len(classes))
+    if not tta:
+        predictions.flipped_tta = None
+    metrics = score_held_out(rows, predictions, classes, category)
+    write_evaluation(metrics, category, metrics_json, confusion_png, log=log)
     return metrics
 
 

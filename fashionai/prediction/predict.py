@@ -14,6 +14,7 @@ import tensorflow as tf
 
 from fashionai.images import check_image
 from fashionai.outputs import MODEL_FILE, SUMMARY_FILE
+from fashionai.prediction.held_out import Predictions
 from fashionai.training.images import decode_and_resize, pad_anchor
 
 FOLDER = "a folder, not an image file"
@@ -54,16 +55,6 @@ class TrainedModel:
     @property
     def class_names(self) -> list[str]:
         return [group["name"] for group in self.classes]
-
-
-@dataclass
-class Predictions:
-    """Class probabilities per file, in the order of the files; the rows of skipped files
-    (refused by the image check or undecodable) are NaN, ``skipped`` maps them to the reason."""
-
-    plain: np.ndarray
-    flipped_tta: np.ndarray | None
-    skipped: dict[str, str]
 
 
 def image_problem(path: str | Path) -> str | None:

@@ -8,6 +8,7 @@ the real ones): lines ``path,attribute,?`` whose image paths are relative to the
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Callable, Mapping
 from pathlib import Path, PurePosixPath
 
@@ -16,15 +17,17 @@ import pandas as pd
 
 from fashionai.atomic import write_text
 from fashionai.attributes import ATTRIBUTES, CATEGORIES
+from fashionai.evaluation.ensemble import check_members, read_summary
 from fashionai.prediction.classes import expand_to_official
-from fashionai.prediction.ensemble import check_members, member_probabilities, read_summary
+from fashionai.prediction.ensemble import member_probabilities
 
 QUESTION_COLUMNS = ("image_path", "attribute", "code")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 
 def read_questions(question_csv: Path | str) -> pd.DataFrame:
-    """The questions as columns ``image_path``, ``attribute``, ``code``, in file order.
+    """The questions as columns ``image_path``, ``attribute``, ``code``, in file order, indexed
+    by their line in the file (``line``, from 1).
 
     A first line that is neither an image path nor a known attribute is a header and skipped;
     a UTF-8 byte-order mark, CRLF line ends, spaces around fields and blank lines are
@@ -37,7 +40,7 @@ def read_questions(question_csv: Path | str) -> pd.DataFrame:
     except UnicodeDecodeError as error:
         raise ValueError(f"{path}: not UTF-8 text ({error})") from None
     lines = [(number, line) for number, line in enumerate(text.splitlines(), 1) if line.strip()]
-    rows = []
+    rows, numbers = [], []
     for position, (number, line) in enumerate(lines):
         fields = [field.strip() for field in line.split(",")]
         image, attribute = fields[0], (fields + [""])[1]
@@ -54,7 +57,9 @@ def read_questions(question_csv: Path | str) -> pd.DataFrame:
                 f"{where}: unknown attribute {attribute!r}; known: {', '.join(CATEGORIES)}"
             )
         rows.append(fields)
-    return pd.DataFrame(rows, columns=list(QUESTION_COLUMNS), dtype=object)
+        numbers.append(number)
+    index = pd.Index(numbers, name="line", dtype=int)
+    return pd.DataFrame(rows, columns=list(QUESTION_COLUMNS), index=index, dtype=object)
 
 
 def find_question_csv(extracted: Path | str) -> Path:
@@ -68,17 +73,23 @@ def find_question_csv(extracted: Path | str) -> Path:
     return found[0]
 
 
-def image_files(image_paths: pd.Series, question_csv: Path | str) -> list[Path]:
-    """The question images' files: paths relative to the folder holding ``Tests/``.
-    ValueError for a path that is absolute or would leave that folder."""
+def image_files(
+    image_paths: pd.Series, question_csv: Path | str
+) -> tuple[list[Path | None], dict[int, str]]:
+    """The question images' files, paths relative to the folder holding ``Tests/`` and
+    normalised (``a/../b`` is ``b``), in order; and, by position, why a path that is absolute
+    or leaves that folder has no file (None in its place)."""
     root = Path(question_csv).resolve().parent.parent
-    files = []
-    for relative in image_paths:
-        parts = PurePosixPath(relative.replace("\\", "/")).parts
-        if parts[0] == "/" or ".." in parts:
-            raise ValueError(f"question image path {relative!r} leaves {root}")
-        files.append(root.joinpath(*parts))
-    return files
+    files: list[Path | None] = []
+    problems: dict[int, str] = {}
+    for position, relative in enumerate(image_paths):
+        normal = posixpath.normpath(relative.replace("\\", "/"))
+        if normal.startswith("/") or normal.split("/")[0] == "..":
+            files.append(None)
+            problems[position] = f"the image path leaves {root}"
+        else:
+            files.append(root.joinpath(*PurePosixPath(normal).parts))
+    return files, problems
 
 
 def write_submission(
@@ -92,9 +103,10 @@ def write_submission(
     """Answer every question with its attribute's model (atomically); the lines written.
 
     Questions of an attribute without a model are left out, with a warning. The format needs a
-    line for every question, so an image refused or undecodable gets uniform probabilities over
+    line for every question, so a question whose image path leaves the folder (absolute, or
+    ``..`` above it) or whose image is refused or undecodable gets uniform probabilities over
     the kept classes (:func:`~fashionai.prediction.classes.expand_to_official`), and the log
-    names it with the reason.
+    names its line in the question file with the reason; the other questions are answered.
     """
     return write_submissions(
         extracted_test, {"model": model_dirs}, out_csv, batch_size=batch_size, log=log
@@ -115,12 +127,14 @@ def write_submissions(
     folder per attribute. ``out_csv`` gets the mean of the members' probabilities (each member
     predicts every image once; with ``tta`` the mean of each image and its mirror image), each
     ``member_csvs[member]`` that member's own. The members of an attribute must share classes
-    and split (:func:`~fashionai.prediction.ensemble.check_members`). Returns the number of
+    and split (:func:`~fashionai.evaluation.ensemble.check_members`). Returns the number of
     lines of ``out_csv``.
     """
     question_csv = find_question_csv(extracted_test)
     questions = read_questions(question_csv)
-    files = np.array(image_files(questions["image_path"], question_csv), dtype=object)
+    paths = questions["image_path"].to_numpy()
+    found, problems = image_files(questions["image_path"], question_csv)
+    files = np.array(found, dtype=object)
     log(f"{len(questions):,} questions in {question_csv}")
     answers: dict[str | None, np.ndarray] = {
         name: np.full(len(questions), None, dtype=object) for name in [None, *members]
@@ -132,17 +146,34 @@ def write_submissions(
             continue
         if len(dirs) > 1:
             check_members(dirs)
-        own, mean = member_probabilities(dirs, files[rows], batch_size=batch_size, tta=tta, log=log)
+        found = np.array([row not in problems for row in rows], dtype=bool)
+        own, mean = member_probabilities(
+            dirs, files[rows[found]], batch_size=batch_size, tta=tta, log=log
+        )
         classes = read_summary(next(iter(dirs.values())))["classes"]
         probabilities = {None: mean.flipped_tta if tta else mean.plain, **own}
         for name, values in probabilities.items():
-            official = expand_to_official(values, classes, attribute)
+            official = expand_to_official(_placed(values, found), classes, attribute)
             for row, p in zip(rows, official, strict=True):
                 answer = ";".join(f"{value:.4f}" for value in p)
-                answers[name][row] = f"{questions.at[row, 'image_path']},{attribute},{answer}"
-        log(f"{attribute}: {len(rows):,} questions, {len(mean.skipped)} uniform")
+                answers[name][row] = f"{paths[row]},{attribute},{answer}"
+        uniform = 0
+        for row in rows:
+            reason = problems.get(row) or mean.skipped.get(str(files[row]))
+            if reason:
+                uniform += 1
+                line = f"{question_csv} line {questions.index[row]}"
+                log(f"WARNING: {line} ({paths[row]}): {reason}; uniform probabilities")
+        log(f"{attribute}: {len(rows):,} questions, {uniform} uniform")
     for name, path in [(None, out_csv), *(member_csvs or {}).items()]:
         written = [line for line in answers[name] if line is not None]
         write_text(path, "".join(f"{line}\n" for line in written))
         log(f"{len(written):,} lines -> {path}")
     return sum(line is not None for line in answers[None])
+
+
+def _placed(values: np.ndarray, found: np.ndarray) -> np.ndarray:
+    """The rows of ``values`` at the True places of ``found``, NaN (no prediction) elsewhere."""
+    placed = np.full((len(found), values.shape[1]), np.nan, dtype=values.dtype)
+    placed[found] = values
+    return placed

@@ -47,6 +47,12 @@ class Classifier:
     backbone: keras.Model
 
 
+# A randomly initialised network's BatchNorm statistics must follow its fast-changing
+# activations within an epoch or two (Keras's 0.99 lags by about 100 steps, longer than a small
+# dataset's first epochs): the validation epochs would see the initial statistics.
+RANDOM_INIT_BN_MOMENTUM = 0.9
+
+
 def build_feature_extractor(
     backbone_name: str, image_size: int, weights: str | Path | None
 ) -> keras.Model:
@@ -91,6 +97,10 @@ def build_classifier(
     )
     head = build_head(feature_extractor.output_shape[-1], n_classes, settings.dropout)
     augmentation = build_augmentation(settings.augmentations, settings.seed)
+    if settings.weights is None:
+        for layer in _all_layers(feature_extractor):
+            if isinstance(layer, layers.BatchNormalization):
+                layer.momentum = min(layer.momentum, RANDOM_INIT_BN_MOMENTUM)
     model = compose(feature_extractor, head, augmentation, name=name)
     return classifier_parts(model)
 
@@ -111,7 +121,7 @@ def backbone_of(feature_extractor: keras.Model) -> keras.Model:
 
 
 def set_backbone_trainable(
-    model: keras.Model, trainable: bool, batchnorm_trainable: bool = False
+    model: keras.Model, trainable: bool, *, batchnorm_trainable: bool = False
 ) -> keras.Model:
     """Freeze or unfreeze the backbone of ``model``.
 

@@ -1,7 +1,8 @@
 """Train one category's classifier from its regrouped tree: :func:`train_category`.
 
 A run is four steps, one function each: :func:`prepare_data` (the split, the feature cache),
-:func:`build_model`, :func:`run_phases` (resumable epochs) and :func:`write_outputs`.
+:func:`build_model`, :func:`run_phases` (resumable epochs) and :func:`write_outputs` (which also
+predicts the held-out images, so that evaluation needs no TensorFlow of its own).
 """
 
 from __future__ import annotations
@@ -26,7 +27,16 @@ import pandas as pd
 import tensorflow as tf
 
 from fashionai.atomic import atomic_file, remove, write_text
-from fashionai.outputs import HISTORY_FILE, MODEL_FILE, SPLIT_FILE, SUMMARY_FILE, WEIGHTS_FILE
+from fashionai.outputs import (
+    HELD_OUT_FILE,
+    HISTORY_FILE,
+    MODEL_FILE,
+    SPLIT_FILE,
+    SUMMARY_FILE,
+    WEIGHTS_FILE,
+)
+from fashionai.prediction.held_out import write_held_out
+from fashionai.prediction.predict import TrainedModel, predict_files
 from fashionai.training.augment import mix_batches
 from fashionai.training.callbacks import EpochBackup, EpochLogger, ProgressRecorder
 from fashionai.training.dataset import (
@@ -42,7 +52,6 @@ from fashionai.training.devices import configure_devices, describe_devices
 from fashionai.training.features import (
     IN_MEMORY_BYTES,
     FeatureCache,
-    ensure_features,
     feature_dependencies,
     open_features,
     weights_fingerprint,
@@ -56,12 +65,11 @@ from fashionai.training.model import (
     set_backbone_trainable,
 )
 from fashionai.training.resume import HISTORY_COLUMNS, Backup, RunState
-from fashionai.training.settings import TrainSettings
+from fashionai.training.settings import TrainSettings, has_head_phase
 from fashionai.training.targets import load_soft_targets, one_hot
 from fashionai.trees import read_labels
 
 BACKUP_DIR = ".backup"
-FEATURES_DIR = "features"  # in .backup/: the run's own feature cache, when none is given
 IMAGE_CACHE_DIR = "images"  # in .backup/: resized images cached while the backbone trains
 
 Log = Callable[[str], None]
@@ -69,21 +77,33 @@ Log = Callable[[str], None]
 
 @dataclass(frozen=True)
 class Phase:
-    """A stretch of epochs with one backbone state and learning rate, up to ``end_epoch``."""
+    """A stretch of epochs with one backbone state and learning rate, up to ``end_epoch``;
+    ``batchnorm_trainable``: the backbone's BatchNorm layers train too."""
 
     name: str
     backbone_trainable: bool
     learning_rate: float
     end_epoch: int
+    batchnorm_trainable: bool = False
 
 
 def plan_phases(settings: TrainSettings) -> list[Phase]:
-    """Frozen backbone only, or head training then fine-tuning at a tenth of the rate."""
+    """The phases of a run (:func:`fashionai.training.settings.has_head_phase` decides):
+
+    - ``fine_tune: false``: the head on the frozen backbone;
+    - a pretrained backbone fine-tuned: the head first, then the whole network at a tenth of
+      the rate with BatchNorm frozen (the Keras transfer-learning recipe);
+    - a randomly initialised backbone fine-tuned: the whole network from the first epoch at the
+      full rate, BatchNorm included (a head on random features learns nothing worth keeping).
+    """
+    rate, epochs = settings.learning_rate, settings.epochs
     if not settings.fine_tune:
-        return [Phase("head", False, settings.learning_rate, settings.epochs)]
+        return [Phase("head", False, rate, epochs)]
+    if not has_head_phase(settings.to_dict()):
+        return [Phase("fine_tune", True, rate, epochs, batchnorm_trainable=True)]
     return [
-        Phase("head", False, settings.learning_rate, settings.head_epochs),
-        Phase("fine_tune", True, settings.learning_rate / 10, settings.epochs),
+        Phase("head", False, rate, settings.head_epochs),
+        Phase("fine_tune", True, rate / 10, epochs),
     ]
 
 
@@ -121,6 +141,7 @@ class _Job:
     data: Data
     class_weight: dict[int, float] | None
     threads: int
+    cache_images: bool
     max_in_memory_bytes: int
     elapsed: Callable[[], float]
     log: Log
@@ -132,6 +153,7 @@ def train_category(
     settings: TrainSettings,
     *,
     threads: int = 1,
+    cache_images: bool = True,
     log: Log = print,
     features: Path | None = None,
     max_in_memory_bytes: int = IN_MEMORY_BYTES,
@@ -140,18 +162,19 @@ def train_category(
     """Train on ``tree_dir`` (a regrouped category tree) and write the results to ``out_dir``.
 
     Writes ``model.keras`` (the full model, best epoch's weights), ``best.weights.h5``,
-    ``history.csv``, ``split.csv`` and ``training.json`` (whose content is also returned),
-    all at the end. Until then the run lives in ``out_dir/.backup/``: rerun after a crash or
+    ``history.csv``, ``split.csv``, ``training.json`` (whose content is also returned) and
+    ``held_out.csv`` (the best model's predictions on the validation and test images), all
+    at the end. Until then the run lives in ``out_dir/.backup/``: rerun after a crash or
     kill, it continues from its last finished epoch if the backup was made from the same
     inputs (:func:`run_signature`). Undecodable images are skipped, counted and listed.
-    ``threads`` bounds TensorFlow's thread pools.
+    ``threads`` bounds TensorFlow's thread pools; ``cache_images`` keeps the resized images
+    on disk while the backbone trains (the same results, fewer decodes).
 
-    With ``settings.cache_features`` the frozen-backbone epochs train the head on cached
-    features (:mod:`fashionai.training.features`): those in ``features`` (the workflow's rule
-    ``features``; the split comes from there too; a stale cache raises ``StaleFeatures``), or
-    without it a cache of the run's own in ``.backup/features``. Caches larger than
-    ``max_in_memory_bytes`` are read batch by batch from their memory-mapped files. Epochs
-    with a trainable backbone always read the images.
+    Given ``features`` (rule ``features``' cache; the split comes from there too; a stale
+    cache raises ``StaleFeatures``), the frozen-backbone epochs train the head on the cached
+    features (:mod:`fashionai.training.features`); caches larger than ``max_in_memory_bytes``
+    are read batch by batch from their memory-mapped files. Epochs with a trainable backbone,
+    and every epoch of a run given no cache, read the images.
 
     With ``settings.maybe_labels`` ``soft`` the training images' targets come from their
     codes in ``decoded`` (decoded.csv; :mod:`fashionai.training.targets`).
@@ -163,13 +186,13 @@ def train_category(
     log(f"training {labels['category']}: {len(slugs)} classes from {tree_dir}")
     strategy = configure_devices(threads, settings.mixed_precision, log=log)
     backup = Backup(out_dir / BACKUP_DIR)
-    data = prepare_data(tree_dir, slugs, settings, backup, features, threads, log)
+    data = prepare_data(tree_dir, slugs, settings, features, threads, log)
     if settings.maybe_labels == "soft":
         targets, coded = load_soft_targets(decoded, labels, data.train, settings.maybe_weight, log)
         data = dataclasses.replace(data, targets=targets, coded_maybe=coded)
     elif settings.target_rows:  # label smoothing, MixUp, CutMix: one-hot target rows
         data = dataclasses.replace(data, targets=one_hot(data.train["label_index"], len(slugs)))
-    state = backup.load(run_signature(settings, data), log, keep=(FEATURES_DIR,))
+    state = backup.load(run_signature(settings, data), log)
     previous_seconds = state.seconds
 
     def elapsed() -> float:
@@ -191,6 +214,7 @@ def train_category(
         data,
         class_weight,
         threads,
+        cache_images,
         max_in_memory_bytes,
         elapsed,
         log,
@@ -209,48 +233,35 @@ def prepare_data(
     tree_dir: Path,
     slugs: list[str],
     settings: TrainSettings,
-    backup: Backup,
     features: Path | None,
     threads: int,
     log: Log,
 ) -> Data:
-    """The split of ``tree_dir``, made here or taken from the feature cache it belongs to.
-
-    With ``settings.cache_features`` the cache is ``features`` (checked against the current
-    inputs) or, without it, the run's own in ``.backup/features`` (computed if missing or
-    stale).
-    """
-    if not settings.cache_features:
+    """The split of ``tree_dir``: made here, or taken from the feature cache ``features``
+    (checked against the current inputs) that the run trains its head on."""
+    if features is None:
         split, skipped = prepare_split(tree_dir, slugs, settings, threads, log)
         return Data(split, skipped, None)
-    if features is not None:
-        cache, computed = open_features(features, feature_dependencies(tree_dir, settings)), False
-    else:
-        folder = backup.folder / FEATURES_DIR
-        cache, computed = ensure_features(tree_dir, folder, settings, threads=threads, log=log)
+    cache = open_features(features, feature_dependencies(tree_dir, settings))
     data = Data(cache.split(tree_dir), cache.skipped, cache)
-    if not computed:  # else the extraction logged them
-        log(f"split and features from {cache.folder}")
-        log_skipped(data.skipped, log)
-        log_split(data.split, slugs, log)
+    log(f"split and features from {cache.folder}")
+    log_skipped(data.skipped, log)
+    log_split(data.split, slugs, log)
     return data
 
 
 def run_signature(settings: TrainSettings, data: Data) -> dict[str, Any]:
     """What a backup must have been made from to be resumed.
 
-    The settings (but ``gpus`` and ``cache_images``, which do not change the results), the
-    exact split, the content of the weights file (a file replaced at the same path is other
-    weights), the feature cache the head trains on and the soft targets (other codes).
+    The settings, the exact split, the content of the weights file (a file replaced at the same
+    path is other weights), the feature cache the head trains on and the soft targets (other
+    codes).
     """
     digest = hashlib.sha256()
     for row in data.split[["image", "label_index", "subset"]].itertuples(index=False):
         digest.update(f"{row.image}\t{row.label_index}\t{row.subset}\n".encode())
-    settings_data = settings.to_dict()
-    settings_data.pop("gpus")
-    settings_data.pop("cache_images")
     return {
-        "settings": settings_data,
+        "settings": settings.to_dict(),
         "split": digest.hexdigest(),
         "weights": weights_fingerprint(settings.weights),
         "features": data.features.fingerprint if data.features is not None else None,
@@ -297,7 +308,8 @@ def run_phases(job: _Job) -> None:
     """Train every phase from the one the run state is in."""
     phases = plan_phases(job.settings)
     names = [phase.name for phase in phases]
-    for phase in phases[names.index(job.state.phase) :]:
+    start = names.index(job.state.phase) if job.state.phase in names else 0  # 0: a new run
+    for phase in phases[start:]:
         _run_phase(job, phase)
     if job.state.best_weights is None:
         raise RuntimeError(f"{job.classifier.model.name}: no epoch finished, nothing to save")
@@ -317,7 +329,11 @@ def _run_phase(job: _Job, phase: Phase) -> None:
     if entering:
         _enter_phase(job, phase)
     with job.strategy.scope():
-        set_backbone_trainable(job.classifier.model, phase.backbone_trainable)
+        set_backbone_trainable(
+            job.classifier.model,
+            phase.backbone_trainable,
+            batchnorm_trainable=phase.batchnorm_trainable,
+        )
         compile_classifier(
             trained,
             phase.learning_rate,
@@ -334,9 +350,12 @@ def _run_phase(job: _Job, phase: Phase) -> None:
         job.backup.save(trained, state, head=on_features)
     if state.stopped or state.epoch >= phase.end_epoch:
         return
+    backbone = "frozen"
+    if phase.backbone_trainable:
+        frozen = "" if phase.batchnorm_trainable else " (BatchNorm frozen)"
+        backbone = f"trainable{frozen}"
     job.log(
-        f"phase {phase.name}: epochs {state.epoch}..{phase.end_epoch - 1}, backbone "
-        f"{'trainable (BatchNorm frozen)' if phase.backbone_trainable else 'frozen'}, "
+        f"phase {phase.name}: epochs {state.epoch}..{phase.end_epoch - 1}, backbone {backbone}, "
         f"learning rate {phase.learning_rate:g}, {_source(job, phase, on_features)}"
     )
     train_data, validation_data = _phase_data(job, phase, on_features)
@@ -376,7 +395,7 @@ def _source(job: _Job, phase: Phase, on_features: bool) -> str:
         assert cache is not None
         read = "memory" if cache.fits(job.max_in_memory_bytes) else "the memory map"
         return f"on cached features ({cache.views} view(s) per training image, read from {read})"
-    if phase.backbone_trainable and job.settings.cache_images:
+    if phase.backbone_trainable and job.cache_images:
         return "on images (resized images cached after the first epoch)"
     return "on images"
 
@@ -407,7 +426,7 @@ def _phase_data(job: _Job, phase: Phase, on_features: bool) -> tuple[tf.data.Dat
             ),
         )
     folder = None
-    if phase.backbone_trainable and settings.cache_images:
+    if phase.backbone_trainable and job.cache_images:
         folder = job.backup.folder / IMAGE_CACHE_DIR
         remove(folder)  # a killed attempt's cache may be partial
         folder.mkdir(parents=True)
@@ -459,7 +478,8 @@ def _load_best(job: _Job) -> None:
 
 
 def write_outputs(job: _Job, out_dir: Path, labels: dict[str, Any], started: str) -> dict[str, Any]:
-    """The best epoch's model and the declared outputs, each written atomically.
+    """The best epoch's model, its predictions on the held-out images and the declared
+    outputs, each written atomically.
 
     The model gets the best epoch's weights, its backbone frozen and a fresh optimizer, built
     now (a small state: the head's) because ``load_model`` builds it and warns about saved
@@ -509,6 +529,15 @@ def write_outputs(job: _Job, out_dir: Path, labels: dict[str, Any], started: str
     history = pd.DataFrame(state.history, columns=HISTORY_COLUMNS).astype({"epoch": int})
     write_text(out_dir / HISTORY_FILE, history.to_csv(index=False))
     write_text(out_dir / SPLIT_FILE, data.split[SPLIT_COLUMNS].to_csv(index=False))
+    held_out = data.split[data.split["subset"] != TRAIN]
+    trained = TrainedModel(
+        model, job.category, labels["classes"], job.settings.image_size, job.settings.resize
+    )
+    job.log(f"predicting the {len(held_out):,} held-out images (plain and mirrored)")
+    predictions = predict_files(
+        trained, held_out["image"], batch_size=job.settings.batch_size, tta=True, log=job.log
+    )
+    write_held_out(out_dir / HELD_OUT_FILE, held_out, predictions)
     write_text(out_dir / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")
     return summary
 

@@ -12,10 +12,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from fashionai.config import schema_defaults
+from fashionai.config import RUN_ONLY_KEYS, schema_defaults
 from fashionai.training.augment import MIXING
 
-_DEFAULT = schema_defaults("train")
+# Jobs read the run-only keys from the workflow's config; a model's settings hold the rest.
+_DEFAULT = {k: v for k, v in schema_defaults("train").items() if k not in RUN_ONLY_KEYS}
 
 # The train: keys the cached features depend on: the workflow names a feature cache by them
 # (experiments that agree share one), and a cache computed with other values is stale. The
@@ -39,17 +40,17 @@ class TrainSettings:
     """How one category's classifier is trained (the ``train:`` keys of config.yaml).
 
     ``weights``: ``"imagenet"``, a path to a weights file, or None (random init).
-    ``fine_tune``: False trains the head on the frozen backbone for ``epochs``; True trains
-    the head for ``head_epochs`` first, then the whole network at ``learning_rate / 10``
-    up to ``epochs`` epochs in all.
+    ``fine_tune``: False trains the head on the frozen backbone for ``epochs``; True trains a
+    pretrained network's head for ``head_epochs`` first, then the whole network at
+    ``learning_rate / 10`` up to ``epochs`` epochs in all, and a randomly initialised network
+    whole from the start (:func:`has_head_phase`).
     ``cache_features``: while the backbone is frozen, train the head on the backbone's pooled
     features, computed once per image and view (:mod:`fashionai.training.features`) instead
-    of every epoch; ``views`` is how many views of each training image are cached (None: one
-    per augmentation plus the image itself, see :attr:`feature_views`).
+    of every epoch (:func:`uses_feature_cache`); ``views`` is how many views of each training
+    image are cached (None: one per augmentation plus the image itself, see
+    :attr:`feature_views`).
     ``seed`` makes the split (with the shares); ``init_seed`` (None: ``seed``) seeds weight
     initialisation and shuffling, see :attr:`run_seed`.
-    ``cache_images``: while the backbone trains, keep the decoded and resized images in a
-    file cache after the first epoch instead of decoding them every epoch.
     ``maybe_labels``: ``"soft"`` trains on targets that also give each class coded ``m``
     ``maybe_weight`` (:mod:`fashionai.training.targets`); ``"ignore"`` on the y class alone.
     ``optimizer``, ``weight_decay``, ``lr_schedule``, ``warmup_epochs``, ``label_smoothing``:
@@ -69,7 +70,6 @@ class TrainSettings:
     init_seed: int | None = _DEFAULT["init_seed"]
     augmentations: tuple[str, ...] = tuple(_DEFAULT["augmentations"])
     fine_tune: bool = _DEFAULT["fine_tune"]
-    gpus: int = _DEFAULT["gpus"]
     learning_rate: float = _DEFAULT["learning_rate"]
     head_epochs: int = _DEFAULT["head_epochs"]
     dropout: float = _DEFAULT["dropout"]
@@ -79,7 +79,6 @@ class TrainSettings:
     mixed_precision: bool = _DEFAULT["mixed_precision"]
     views: int | None = _DEFAULT["views"]
     cache_features: bool = _DEFAULT["cache_features"]
-    cache_images: bool = _DEFAULT["cache_images"]
     optimizer: str = _DEFAULT["optimizer"]  # adam, adamw, sgd
     weight_decay: float = _DEFAULT["weight_decay"]
     lr_schedule: str = _DEFAULT["lr_schedule"]  # constant, cosine
@@ -120,3 +119,18 @@ class TrainSettings:
         data = dataclasses.asdict(self)
         data["augmentations"] = list(self.augmentations)
         return data
+
+
+def has_head_phase(settings: Mapping[str, Any]) -> bool:
+    """Whether a run trains the head on a frozen backbone: always without fine-tuning, and
+    first when a pretrained backbone is fine-tuned. A randomly initialised backbone that is
+    fine-tuned anyway trains whole from the first epoch: its random features teach a head
+    nothing worth keeping. ``settings``: train settings as a mapping (``TrainSettings.to_dict``)."""
+    return not settings["fine_tune"] or settings["weights"] is not None
+
+
+def uses_feature_cache(settings: Mapping[str, Any]) -> bool:
+    """Whether a run trains its head on rule ``features``' cache: with ``cache_features`` and a
+    head phase (:func:`has_head_phase`), where the frozen backbone's features are the same
+    every epoch and computing them once pays."""
+    return bool(settings["cache_features"]) and has_head_phase(settings)

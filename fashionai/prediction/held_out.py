@@ -1,0 +1,74 @@
+"""Class probabilities per image, and the file a training job keeps them in (``held_out.csv``).
+
+The training job predicts its validation and test images with the best epoch's model while
+TensorFlow is loaded anyway, plain and with flip test-time augmentation; evaluation, ensembles
+and model cards then score that file with pandas alone, without starting TensorFlow. This
+module imports no TensorFlow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from fashionai.atomic import write_text
+
+PLAIN, FLIP_TTA = "plain", "flip_tta"  # column prefixes: plain_0, plain_1, ..., flip_tta_0, ...
+
+
+@dataclass
+class Predictions:
+    """Class probabilities per file, in the order of the files; the rows of skipped files
+    (refused by the image check or undecodable) are NaN, ``skipped`` maps them to the reason.
+    ``flipped_tta``: the mean of each image's and its mirror image's probabilities."""
+
+    plain: np.ndarray
+    flipped_tta: np.ndarray | None
+    skipped: dict[str, str]
+
+
+def write_held_out(path: Path | str, rows: pd.DataFrame, predictions: Predictions) -> None:
+    """``rows`` (``image`` and ``subset`` columns) with their probabilities, atomically.
+
+    ``predictions`` must have flip-TTA figures, so that evaluation can report both."""
+    if predictions.flipped_tta is None:
+        raise ValueError("held-out predictions need flip-TTA figures too")
+    n_classes = predictions.plain.shape[1]
+    frame = rows[["image", "subset"]].reset_index(drop=True)
+    frame["skipped"] = frame["image"].map(predictions.skipped).fillna("")
+    for prefix, values in ((PLAIN, predictions.plain), (FLIP_TTA, predictions.flipped_tta)):
+        columns = pd.DataFrame(values, columns=[f"{prefix}_{i}" for i in range(n_classes)])
+        frame = pd.concat([frame, columns], axis=1)
+    write_text(path, frame.to_csv(index=False, float_format="%.7g"))
+
+
+def read_held_out(path: Path | str, images: pd.Series, n_classes: int) -> Predictions:
+    """The predictions of ``path`` for ``images``, in their order. ValueError naming the file
+    when an image has no row, or the file has not ``n_classes`` probabilities per row."""
+    frame = pd.read_csv(path, dtype={"image": str, "subset": str, "skipped": str})
+    frame["skipped"] = frame["skipped"].fillna("")
+    columns = {prefix: [f"{prefix}_{i}" for i in range(n_classes)] for prefix in (PLAIN, FLIP_TTA)}
+    expected = {column for names in columns.values() for column in names}
+    found = {column for column in frame.columns if column.startswith((PLAIN, FLIP_TTA))}
+    if found != expected:
+        raise ValueError(
+            f"{path}: holds {len(found) // 2} class probabilities per image, the model has "
+            f"{n_classes} classes; retrain the category"
+        )
+    frame = frame.drop_duplicates("image").set_index("image")
+    missing = ~images.isin(frame.index)
+    if missing.any():
+        raise ValueError(
+            f"{path}: no prediction for {int(missing.sum())} held-out image(s), first: "
+            f"{images[missing].iloc[0]}; retrain the category"
+        )
+    rows = frame.loc[images.to_numpy()]
+    skipped = rows.loc[rows["skipped"] != "", "skipped"].to_dict()
+    return Predictions(
+        rows[columns[PLAIN]].to_numpy(np.float32),
+        rows[columns[FLIP_TTA]].to_numpy(np.float32),
+        skipped,
+    )

@@ -1,0 +1,69 @@
+"""Which train: keys rerun what: for every key of the schema, a changed value changes rule
+train's params (so Snakemake retrains) exactly when the key makes a model, and rule features'
+params exactly when it defines the features. tests/test_workflow_train.py shows the same on a
+real run (run-only keys rerun nothing, a model key retrains)."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from fashionai.config import RUN_ONLY_KEYS, load_schema, model_settings, validate_config
+from fashionai.training.settings import FEATURE_KEYS, TrainSettings
+from tests.workflow_helpers import workflow_config
+
+TRAIN_SCHEMA = load_schema()["properties"]["train"]["properties"]
+
+
+def another_value(key: str, value: Any) -> Any:
+    """A value of ``key`` other than ``value`` (not necessarily valid with the other keys)."""
+    spec = TRAIN_SCHEMA[key]
+    if "enum" in spec:
+        return next(option for option in spec["enum"] if option != value)
+    if value is None:
+        return "resources/weights/other.h5" if key in ("weights", "weights_url") else 3
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int):
+        return value + 1
+    if isinstance(value, float):
+        return value / 2
+    if isinstance(value, list):
+        return value[:-1] if value else ["rotation"]
+    return f"{value}-other"
+
+
+@pytest.fixture(scope="module")
+def train() -> dict[str, Any]:
+    """A validated train: block with every default filled in, ImageNet weights fetched."""
+    config = validate_config(workflow_config(train={"backbone": "MobileNetV3Small"}))
+    return {**config["train"], "weights": "imagenet"}
+
+
+def test_every_schema_key_is_a_model_setting_or_run_only() -> None:
+    fields = set(TrainSettings.__dataclass_fields__)
+    assert set(TRAIN_SCHEMA) == fields | set(RUN_ONLY_KEYS) | {"fetch_weights"}
+    assert not fields & set(RUN_ONLY_KEYS)
+
+
+@pytest.mark.parametrize("key", sorted(TRAIN_SCHEMA))
+def test_a_changed_key_retrains_exactly_when_it_makes_a_model(train: dict, key: str) -> None:
+    changed = copy.deepcopy(train)
+    changed[key] = another_value(key, train[key])
+    before, after = model_settings(train), model_settings(changed)
+    assert (before != after) == (key not in RUN_ONLY_KEYS), (key, train[key], changed[key])
+    features_before = {name: before[name] for name in FEATURE_KEYS}
+    features_after = {name: after[name] for name in FEATURE_KEYS}
+    # fetch_weights chooses the weights file (an input of rule features and train).
+    defines_features = key in FEATURE_KEYS or key == "fetch_weights"
+    assert (features_before != features_after) == defines_features, key
+
+
+def test_the_model_settings_are_what_training_takes(train: dict) -> None:
+    settings = TrainSettings.from_config(model_settings(train))
+    assert settings.weights == "resources/weights/MobileNetV3Small_imagenet_notop.h5"
+    assert TrainSettings.from_config(model_settings({**train, "fetch_weights": False})).weights == (
+        "imagenet"
+    )
