@@ -154,14 +154,16 @@ def test_a_dry_run_plans_every_experiment_and_shares_feature_caches(tmp_path: Pa
     assert len(by_rule["train_experiment"]) == 3
     assert len(by_rule["evaluate_experiment"]) == len(by_rule["plot_history_experiment"]) == 3
     features = sorted(job["output"] for job in by_rule["features"])
-    assert len(features) == 2, features  # default and lr_*: one cache; small: its own
+    # default and lr_low: one cache; small: its own; lr_high too: its init_seed draws its
+    # random backbone (weights: null), whose features the cache holds.
+    assert len(features) == 3, features
     feature_of = {}
     for job in by_rule["train"] + by_rule["train_experiment"]:
         name = re.search(r"experiment=([\w.-]+)", job.get("wildcards", "")) or None
         cache = re.search(r"results/features/\S+?(?=,|$)", job["input"])
         feature_of[name.group(1) if name else "default"] = cache.group(0)
-    assert feature_of["default"] == feature_of["lr_low"] == feature_of["lr_high"]
-    assert feature_of["small"] != feature_of["default"]
+    assert feature_of["default"] == feature_of["lr_low"]
+    assert len({feature_of[name] for name in ("default", "lr_high", "small")}) == 3
     assert set(feature_of.values()) == set(features)
 
     everything = [job.get("output", "") for job in jobs]
@@ -234,10 +236,17 @@ def test_default_and_a_named_experiment_train_and_evaluate_on_one_split(tmp_path
         images = json.loads((folder / "training.json").read_text())["images"]
         assert images["test"] == len(test_images)
         assert images["train"] + images["validation"] == len(split) - len(test_images)
-    # One feature cache for both, and the runs differ by their initialisation alone.
-    (features,) = (tmp_path / "results/features" / CATEGORY).iterdir()
-    cached = json.loads((features / "manifest.json").read_text())["images"]
-    assert cached["train"] + cached["validation"] == len(splits[0]) - len(test_images)
+    # A feature cache each: a random backbone (weights: null) drawn from the run's own seed;
+    # the runs differ by their initialisation alone.
+    caches = [
+        json.loads((folder / "manifest.json").read_text())
+        for folder in (tmp_path / "results/features" / CATEGORY).iterdir()
+    ]
+    seeds = [manifest["dependencies"]["init_seed"] for manifest in caches]
+    assert len(caches) == 2 and 3 in seeds and len(set(seeds)) == 2, seeds
+    for manifest in caches:
+        cached = manifest["images"]
+        assert cached["train"] + cached["validation"] == len(splits[0]) - len(test_images)
     default_loss = pd.read_csv(default / "history.csv")["loss"]
     seed3_loss = pd.read_csv(seed3 / "history.csv")["loss"]
     assert not default_loss.equals(seed3_loss)
