@@ -32,7 +32,7 @@ from fashionai.outputs import (
     model_file,
     summary_file,
 )
-from fashionai.training.settings import FEATURE_KEYS, uses_feature_cache
+from fashionai.training.settings import feature_settings, uses_feature_cache
 
 validate_config(config)  # the schema's defaults filled in; raises before any job runs
 
@@ -101,7 +101,7 @@ def feature_set_id(features):
 EXPERIMENT_FEATURES = {}  # experiment name -> its feature set
 FEATURE_SETS = {}  # feature set -> its settings
 for name, settings in EXPERIMENTS.items():
-    features = {key: model_settings(settings)[key] for key in FEATURE_KEYS}
+    features = feature_settings(model_settings(settings))
     EXPERIMENT_FEATURES[name] = feature_set_id(features)
     FEATURE_SETS[EXPERIMENT_FEATURES[name]] = features
 
@@ -129,7 +129,7 @@ def decoded_input(wildcards):
     return []
 
 
-def feature_settings(wildcards):
+def feature_set_settings(wildcards):
     """The settings rule features computes a feature set with."""
     return FEATURE_SETS[wildcards.feature_set]
 

@@ -151,7 +151,7 @@ def test_a_dry_run_plans_every_experiment_and_shares_feature_caches(tmp_path: Pa
         train={"cache_features": True},
         experiments={
             "lr_low": {"learning_rate": 0.0001},
-            "lr_high": {"learning_rate": 0.01, "dropout": 0.5, "epochs": 3},
+            "lr_high": {"learning_rate": 0.01, "dropout": 0.5, "init_seed": 4, "epochs": 3},
             "small": {"image_size": 16},
             "scratch": {"fine_tune": True},  # a random network trained whole: no cache
         },
@@ -166,14 +166,16 @@ def test_a_dry_run_plans_every_experiment_and_shares_feature_caches(tmp_path: Pa
     for rule in ("train", "evaluate", "plot_history", "model_card", "summarize"):
         assert len(by_rule[rule]) == len(experiments), rule  # one rule for every experiment
     features = sorted(job["output"] for job in by_rule["features"])
-    assert len(features) == 2, features  # default and lr_*: one cache; small: its own
+    # default and lr_low: one cache; small: its own; lr_high too: its init_seed draws its
+    # random backbone (weights: null), whose features the cache holds.
+    assert len(features) == 3, features
     feature_of = {}
     for job in by_rule["train"]:
         name = re.search(r"experiment=([\w.-]+)", job["wildcards"]).group(1)
         cache = re.search(r"results/features/\S+?(?=,|$)", job["input"])
         feature_of[name] = cache.group(0) if cache else None
-    assert feature_of["default"] == feature_of["lr_low"] == feature_of["lr_high"]
-    assert feature_of["small"] != feature_of["default"]
+    assert feature_of["default"] == feature_of["lr_low"]
+    assert len({feature_of[name] for name in ("default", "lr_high", "small")}) == 3
     assert feature_of["scratch"] is None
     assert set(feature_of.values()) - {None} == set(features)
 

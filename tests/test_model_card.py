@@ -97,7 +97,7 @@ def test_card_from_the_model_files(tmp_path):
     )
     assert out.read_text() == card
     assert card.startswith("# Model card: coat_length_labels, experiment `irv2_299`")
-    assert "best epoch 2 of 3" in card and "trained in 1:02:05" in card
+    assert "best epoch 3 of 3 (counted from 1;" in card and "trained in 1:02:05" in card
     assert "| training time | 1:02:05 (3725.4 s) |" in card
     assert "| Short | 2 | 1 | 1 | 4 |" in card and "| total | 3 | 1 | 3 | 7 |" in card
     assert "On the 3 test images (validation: 1)" in card

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from fashionai.config import RUN_ONLY_KEYS, load_schema, model_settings, validate_config
-from fashionai.training.settings import FEATURE_KEYS, TrainSettings
+from fashionai.training.settings import FEATURE_KEYS, TrainSettings, feature_settings
 from tests.workflow_helpers import workflow_config
 
 TRAIN_SCHEMA = load_schema()["properties"]["train"]["properties"]
@@ -54,11 +54,16 @@ def test_a_changed_key_retrains_exactly_when_it_makes_a_model(train: dict, key: 
     changed[key] = another_value(key, train[key])
     before, after = model_settings(train), model_settings(changed)
     assert (before != after) == (key not in RUN_ONLY_KEYS), (key, train[key], changed[key])
-    features_before = {name: before[name] for name in FEATURE_KEYS}
-    features_after = {name: after[name] for name in FEATURE_KEYS}
-    # fetch_weights chooses the weights file (an input of rule features and train).
-    defines_features = key in FEATURE_KEYS or key == "fetch_weights"
-    assert (features_before != features_after) == defines_features, key
+    # fetch_weights chooses the weights file (an input of rule features and train); init_seed
+    # draws a random backbone only (below), and these weights are ImageNet's.
+    defines_features = key in set(FEATURE_KEYS) - {"init_seed"} or key == "fetch_weights"
+    assert (feature_settings(before) != feature_settings(after)) == defines_features, key
+
+
+def test_init_seed_defines_the_features_of_a_random_backbone(train: dict) -> None:
+    random = {**train, "weights": None, "init_seed": None}
+    other = model_settings({**random, "init_seed": 5})
+    assert feature_settings(model_settings(random)) != feature_settings(other)
 
 
 def test_the_model_settings_are_what_training_takes(train: dict) -> None:

@@ -32,6 +32,7 @@ from fashionai.training.images import load_images  # noqa: E402
 from fashionai.training.model import build_feature_extractor  # noqa: E402
 from fashionai.training.run import train_category  # noqa: E402
 from fashionai.training.settings import TrainSettings  # noqa: E402
+from fashionai.training.weights import file_hash  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -72,7 +73,7 @@ def test_cache_holds_the_training_split_and_its_features(cached: SimpleNamespace
     assert sorted(cache.skipped) == sorted(skipped) == sorted(map(str, cached.corrupt))
     train, validation = split[split["subset"] == "train"], split[split["subset"] == "validation"]
     features = np.load(folder / "train_features.npy")
-    assert features.dtype == np.float16 and features.shape == (2, len(train), 128)
+    assert features.dtype == np.float32 and features.shape == (2, len(train), 128)
     np.testing.assert_array_equal(np.load(folder / "train_labels.npy"), train["label_index"])
     np.testing.assert_array_equal(
         np.load(folder / "validation_labels.npy"), validation["label_index"]
@@ -220,5 +221,9 @@ def test_extractor_that_does_not_match_the_cache_is_refused(
     shutil.copytree(cached.root / "features", folder)
     other = build_backbone("SmallCNN", 16, None)  # another random initialisation
     other.save_weights(folder / "backbone.weights.h5")
-    with pytest.raises(StaleFeatures, match="other features"):
+    # Recorded as written (else the checksum refuses it first): only the check can tell.
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["sha256"]["backbone.weights.h5"] = file_hash(folder / "backbone.weights.h5")
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(StaleFeatures, match="other features.*rerun snakemake"):
         train_category(cached.tree, tmp_path / "out", cached.settings, features=folder)

@@ -79,8 +79,9 @@ def model_card(
     sections = [
         f"# Model card: {summary['category']}, experiment `{experiment}`",
         f"{settings['backbone']} at {settings['image_size']} px; best epoch "
-        f"{summary['best_epoch']} of {summary['epochs_run']}; {on} AP {_cell(metrics['ap'])}, "
-        f"BasicPrecision {_cell(metrics['basic_precision'])}, accuracy "
+        f"{summary['best_epoch'] + 1} of {summary['epochs_run']} (counted from 1; "
+        f"`history.csv` and `training.json` count epochs from 0); {on} AP "
+        f"{_cell(metrics['ap'])}, BasicPrecision {_cell(metrics['basic_precision'])}, accuracy "
         f"{_cell(metrics['accuracy'])}; trained in {timedelta(seconds=round(seconds))}.",
         "## Data\n\nImages per class and split subset (`split.csv`).",
         to_markdown(data_counts(split, summary["classes"])),
@@ -90,7 +91,7 @@ def model_card(
         to_markdown(per_class.rename_axis("class").reset_index()),
         "## Training",
         to_markdown(training.assign(value=training["value"].map(_value))),
-        "The best epoch's row of `history.csv`:",
+        "The best epoch's row of `history.csv` (epochs counted from 0):",
         to_markdown(best),
         "## Settings\n\nAs the training ran them (`training.json`).",
         to_markdown(

@@ -7,7 +7,7 @@ position of the class in ``labels.json``'s ``classes``.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -24,8 +24,7 @@ SPLIT_COLUMNS = [*COLUMNS, "subset"]
 TRAIN, VALIDATION, TEST = "train", "validation", "test"
 MAX_LOGGED_FILES = 20
 UNDECODABLE = "the training decoder cannot decode it"
-# The shuffle buffer behind an image file cache holds at most this many bytes of images.
-SHUFFLE_BUFFER_BYTES = 256 * 1024**2
+CACHE_BATCH = 64  # images decoded at a time into an image cache
 
 
 def list_images(tree_dir: Path, slugs: Sequence[str] | None = None) -> pd.DataFrame:
@@ -167,20 +166,20 @@ def make_dataset(
     tf.data's own thread pool (None: TensorFlow's default). Batches are prefetched, so the
     model never waits for the next one while the decoders keep up.
 
-    ``cache``: a file prefix (its folder must exist) where the first pass writes the resized
-    images (uint8: the resized values rounded to whole grey levels, a quarter of float32's
-    bytes); later passes read them from there instead of decoding the files again. The
-    training order is then a fixed seeded permutation reshuffled every epoch in a buffer of
-    :data:`SHUFFLE_BUFFER_BYTES` (a full shuffle would hold every image in memory). A pass
-    stopped early leaves no cache behind; delete the files when done.
+    ``cache``: a file prefix (its folder must exist): every image is decoded and resized once,
+    here, into ``<cache>.npy`` (uint8 ``(n, image_size, image_size, 3)``: the resized values
+    rounded to whole grey levels, a quarter of float32's bytes), and every pass reads its
+    batches from that memory map instead of decoding the files again. The batches are those of
+    the pipeline without a cache (the same order), but for the rounding. Delete the file when
+    done.
     """
     paths = np.asarray(paths, dtype=str)
     labels = np.asarray(labels)
     labels = labels.astype(np.float32 if labels.ndim == 2 else np.int32)
     if cache is not None:
         return _cached_dataset(
-            paths, labels, image_size, batch_size, training, seed, cache, pad
-        ).with_options(dataset_options(threads))
+            paths, labels, image_size, batch_size, training, seed, cache, pad, threads
+        )
     data = tf.data.Dataset.from_tensor_slices((paths, labels))
     if training:
         data = data.shuffle(max(len(paths), 1), seed=seed, reshuffle_each_iteration=True)
@@ -201,29 +200,74 @@ def _cached_dataset(
     seed: int,
     cache: str | Path,
     pad: str | None,
+    threads: int | None,
 ) -> tf.data.Dataset:
+    """:func:`make_dataset`'s pipeline over its images resized once into ``<cache>.npy``.
+
+    Rows are shuffled and the undecodable ones dropped as the pipeline without a cache does
+    with its files, so both give the same batches. Each batch's images are read from the
+    memory map in file order (sequential reads).
+    """
+    images, decoded = _fill_image_cache(paths, image_size, pad, threads, Path(f"{cache}.npy"))
+    rows = tf.data.Dataset.from_tensor_slices(np.arange(len(paths), dtype=np.int64))
     if training:
-        order = np.random.default_rng(seed).permutation(len(paths))
-        paths, labels = paths[order], labels[order]
-    data = tf.data.Dataset.from_tensor_slices((paths, labels))
+        rows = rows.shuffle(max(len(paths), 1), seed=seed, reshuffle_each_iteration=True)
+    decoded_table, label_table = tf.constant(decoded), tf.constant(labels)
+    rows = rows.filter(lambda row: tf.gather(decoded_table, row))
+
+    def read(batch: np.ndarray) -> np.ndarray:
+        order = np.argsort(batch)
+        pixels = np.empty((len(batch), *images.shape[1:]), dtype=np.uint8)
+        pixels[order] = images[batch[order]]
+        return pixels
+
+    def to_model(batch: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        pixels = tf.numpy_function(read, [batch], tf.uint8, stateful=False)
+        pixels = tf.ensure_shape(tf.cast(pixels, tf.float32), [None, image_size, image_size, 3])
+        return pixels, tf.gather(label_table, batch)
+
+    data = rows.batch(batch_size).map(to_model, num_parallel_calls=tf.data.AUTOTUNE)
+    return data.prefetch(tf.data.AUTOTUNE).with_options(dataset_options(threads))
+
+
+def _fill_image_cache(
+    paths: np.ndarray, image_size: int, pad: str | None, threads: int | None, file: Path
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every image of ``paths`` decoded, resized and rounded to uint8 into ``file`` (``.npy``);
+    its memory map and, per path, whether it decoded."""
+    array = np.lib.format.open_memmap(
+        file, mode="w+", dtype=np.uint8, shape=(len(paths), image_size, image_size, 3)
+    )
+    decoded = np.zeros(len(paths), dtype=bool)
+    for rows, images in decoded_batches(paths, image_size, pad, CACHE_BATCH, threads):
+        array[rows] = np.round(images.numpy()).astype(np.uint8)
+        decoded[rows] = True
+    array.flush()
+    del array
+    return np.load(file, mmap_mode="r"), decoded
+
+
+def decoded_batches(
+    paths: Sequence[str] | np.ndarray,
+    image_size: int,
+    pad: str | None,
+    batch_size: int,
+    threads: int | None,
+) -> Iterator[tuple[np.ndarray, tf.Tensor]]:
+    """(row indices, float32 images) of ``paths`` in batches, decoded in parallel and
+    prefetched; the rows of files that do not decode are left out."""
+    if len(paths) == 0:
+        return
+    data = tf.data.Dataset.from_tensor_slices(
+        (np.arange(len(paths), dtype=np.int64), np.asarray(paths, dtype=str))
+    )
     data = data.map(
-        lambda path, label: (
-            tf.cast(tf.round(decode_and_resize(path, image_size, pad)), tf.uint8),
-            label,
-        ),
+        lambda index, path: (index, decode_and_resize(path, image_size, pad)),
         num_parallel_calls=tf.data.AUTOTUNE,
     )
-    data = data.ignore_errors().cache(str(cache))
-    if training:
-        buffer = max(SHUFFLE_BUFFER_BYTES // (image_size * image_size * 3), batch_size)
-        data = data.shuffle(
-            min(buffer, max(len(paths), 1)), seed=seed, reshuffle_each_iteration=True
-        )
-    data = data.map(
-        lambda image, label: (tf.cast(image, tf.float32), label),
-        num_parallel_calls=tf.data.AUTOTUNE,
-    )
-    return data.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    data = data.ignore_errors().batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    for rows, images in data.with_options(dataset_options(threads)):
+        yield rows.numpy(), images
 
 
 def find_undecodable(paths: Sequence[str], threads: int | None = None) -> list[str]:

@@ -1,4 +1,4 @@
-"""The frozen backbone's pooled features, computed once per image and kept on disk (float16).
+"""The frozen backbone's pooled features, computed once per image and kept on disk (float32).
 
 While the backbone is frozen (``fine_tune: false``, and the head phase of fine-tuning) every
 epoch would push every image through the same backbone to get the same features again. Instead
@@ -8,23 +8,28 @@ on them: E epochs cost about one backbone pass plus E passes of one dense layer.
 A cache folder (``results/features/{category}/{set}/`` in the workflow, rule ``features``;
 ``{set}`` names the settings below, so experiments that agree on them share one cache):
 
-- ``train_features.npy``: float16 ``(views, n_train, dim)``. View 0 is the image itself,
+- ``train_features.npy``: float32 ``(views, n_train, dim)``. View 0 is the image itself,
   views 1.. are the training augmentations drawn at random (seeded). Each epoch the head sees
   one view of every training image, drawn at random, so an epoch is still one pass over the
   training images;
-- ``validation_features.npy``: float16 ``(n_validation, dim)``, never augmented;
+- ``validation_features.npy``: float32 ``(n_validation, dim)``, never augmented;
 - ``train_labels.npy``, ``validation_labels.npy``: int32 class indices of those rows;
 - ``split.csv``: the split the rows follow (the train rows, then the validation rows, in the
   file's order), made by :func:`~fashionai.training.dataset.prepare_split`, the function
   training uses without a cache; the training job takes it from here;
-- ``backbone.weights.h5``: with ``weights: null`` only, the randomly initialised backbone the
-  features came from (the trained model is built around these weights; a weights file like
-  any other, ``train.weights`` can name it);
-- ``manifest.json``, written last: ``dependencies`` (backbone, a hash of the weights file,
-  image size, resizing, augmentations, views, seed, validation and test shares, precision, a
-  fingerprint of the tree's files and labels) and what the folder holds. A cache whose
-  dependencies differ from the current ones is stale: :func:`open_features` refuses it,
-  :func:`ensure_features` recomputes it.
+- ``backbone.weights.h5``: with ``weights: null`` only, the backbone the features came from,
+  initialised from the run seed (``init_seed``, else ``seed``; the trained model is built
+  around these weights; a weights file like any other, ``train.weights`` can name it);
+- ``manifest.json``, written last: ``dependencies`` (:func:`feature_dependencies`: backbone, a
+  hash of the weights file, image size, resizing, augmentations, views, seeds, validation and
+  test shares, precision, a fingerprint of the tree's files and labels), what the folder
+  holds and the SHA-256 of each of its files as written. A cache whose dependencies differ
+  from the current ones is stale, one whose files differ from their checksums is damaged:
+  :func:`open_features` refuses both, :func:`ensure_features` recomputes them.
+
+Why float32: a random backbone's features can be tiny (a random MobileNetV3Small's are about
+1e-9, below float16's smallest value, 6e-8), and float16 would store zeros; float32 holds
+every backbone's features as computed, for twice float16's bytes.
 
 Memory stays bounded: features are written batch by batch into memory-mapped ``.npy`` files.
 They are read back whole when the cache takes at most :data:`IN_MEMORY_BYTES` ("fits"), else
@@ -54,23 +59,24 @@ from fashionai.training.dataset import (
     TRAIN,
     VALIDATION,
     dataset_options,
+    decoded_batches,
     prepare_split,
 )
 from fashionai.training.devices import configure_devices
-from fashionai.training.images import decode_and_resize, load_images, pad_anchor
+from fashionai.training.images import load_images, pad_anchor
 from fashionai.training.model import backbone_of, build_feature_extractor
 from fashionai.training.resume import differences
-from fashionai.training.settings import FEATURE_KEYS, TrainSettings
+from fashionai.training.settings import TrainSettings, feature_settings
 from fashionai.training.weights import file_hash
 from fashionai.trees import read_labels
 
-FORMAT_VERSION = 3  # bump when the same inputs would give other features (decoder, extractor)
+FORMAT_VERSION = 4  # bump when the same inputs would give other features (decoder, extractor)
 # A cache "fits" in memory when its feature arrays take at most this many bytes; a larger one
 # is read batch by batch from its memory-mapped files.
 IN_MEMORY_BYTES = 1024**3
 MANIFEST = "manifest.json"
 BACKBONE_WEIGHTS = "backbone.weights.h5"
-FLOAT16_MAX = float(np.finfo(np.float16).max)
+DTYPE = np.float32  # of the stored features
 # The training job recomputes the features of this many validation images with its own
 # feature extractor and refuses the cache if they differ by more than this (relative L2).
 CHECK_IMAGES = 8
@@ -80,7 +86,20 @@ Log = Callable[[str], None]
 
 
 class StaleFeatures(ValueError):
-    """A feature cache that is missing, incomplete, or computed from other settings or data."""
+    """A feature cache that is missing, incomplete, damaged, or computed from other settings or
+    data: ``problem`` (naming the file or key), then how to rebuild the cache."""
+
+    def __init__(self, folder: Path, problem: str) -> None:
+        super().__init__(f"{problem}: {rebuild_advice(folder)}")
+        self.problem = problem
+
+
+def rebuild_advice(folder: Path) -> str:
+    """How to recompute the cache in ``folder``."""
+    return (
+        f"delete {folder} and rerun snakemake (or rerun it with --forcerun features) to "
+        "recompute the features"
+    )
 
 
 def features_file(subset: str) -> str:
@@ -122,14 +141,11 @@ def weights_fingerprint(weights: str | None) -> dict[str, Any] | None:
 
 
 def feature_dependencies(tree_dir: Path, settings: TrainSettings) -> dict[str, Any]:
-    """Everything the cached features depend on (:data:`FEATURE_KEYS`, the weights file's
-    content, the tree's files, the cache format); a cache with other values is stale."""
-    dependencies = {key: getattr(settings, key) for key in FEATURE_KEYS}
-    dependencies.update(
-        weights=weights_fingerprint(settings.weights),
-        augmentations=list(settings.augmentations),
-        views=settings.feature_views,
-    )
+    """Everything the cached features depend on (:func:`feature_settings`: the values of
+    :data:`FEATURE_KEYS`, views resolved; the weights file's content, the tree's files, the
+    cache format); a cache with other values is stale."""
+    dependencies = feature_settings(settings.to_dict())
+    dependencies.update(weights=weights_fingerprint(settings.weights), views=settings.feature_views)
     return {"format": FORMAT_VERSION, **dependencies, "tree": tree_fingerprint(tree_dir)}
 
 
@@ -231,12 +247,12 @@ class FeatureCache:
             def read(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
                 # Rows read in file order (sequential reads), returned in the batch's order.
                 order = np.argsort(batch)
-                features = np.empty((len(batch), dim), dtype=np.float16)
+                features = np.empty((len(batch), dim), dtype=DTYPE)
                 features[order] = mapped[batch[order]]
                 return features, labels[batch % n]
 
             def fetch(batch: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-                types = (tf.float16, tf.as_dtype(labels.dtype))
+                types = (tf.as_dtype(DTYPE), tf.as_dtype(labels.dtype))
                 return tf.numpy_function(read, [batch], types, stateful=False)
 
         def to_model(batch: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -274,9 +290,10 @@ class FeatureCache:
         difference = float(np.linalg.norm(fresh - cached) / max(np.linalg.norm(cached), 1e-12))
         if not difference <= CHECK_TOLERANCE:
             raise StaleFeatures(
-                f"{self.folder}: the model's feature extractor computes other features than the "
-                f"cache holds (relative difference {difference:.3f} on {len(paths)} validation "
-                f"images): delete the folder to recompute it"
+                self.folder,
+                f"{self.folder / features_file(VALIDATION)}: the model's feature extractor "
+                f"computes other features than the cache holds (relative difference "
+                f"{difference:.3f} on {len(paths)} validation images)",
             )
         log(
             f"feature cache {self.folder}: the model's extractor reproduces its features "
@@ -285,22 +302,28 @@ class FeatureCache:
 
 
 def open_features(folder: Path, dependencies: dict[str, Any]) -> FeatureCache:
-    """The cache in ``folder`` if it is complete and computed from ``dependencies``.
+    """The cache in ``folder`` if it is complete, whole and computed from ``dependencies``.
 
-    Raises :class:`StaleFeatures` naming what differs otherwise.
+    Raises :class:`StaleFeatures` naming what differs (the key or the file) and how to rebuild
+    the cache otherwise. Whole: every file has the SHA-256 the manifest recorded when it was
+    written (a damaged file with the right shape would otherwise be trained on).
     """
     folder = Path(folder)
     try:
         cache = FeatureCache(folder)
     except FileNotFoundError:
-        raise StaleFeatures(f"{folder} holds no feature cache ({MANIFEST} is missing)") from None
+        raise StaleFeatures(
+            folder, f"{folder} holds no feature cache ({MANIFEST} is missing)"
+        ) from None
     except (ValueError, TypeError, KeyError) as error:
-        raise StaleFeatures(f"{folder / MANIFEST} is not a complete manifest: {error}") from None
+        raise StaleFeatures(
+            folder, f"{folder / MANIFEST} is not a complete manifest: {error}"
+        ) from None
     manifest = cache.manifest
     cached = manifest.get("dependencies")
     if cached != dependencies:
         details = differences(cached if isinstance(cached, dict) else {}, dependencies)
-        raise StaleFeatures(f"{folder} is stale, computed from other inputs ({details})")
+        raise StaleFeatures(folder, f"{folder} is stale, computed from other inputs ({details})")
     expected = {
         features_file(TRAIN): (cache.views, manifest["images"][TRAIN], cache.dim),
         features_file(VALIDATION): (manifest["images"][VALIDATION], cache.dim),
@@ -309,10 +332,37 @@ def open_features(folder: Path, dependencies: dict[str, Any]) -> FeatureCache:
         try:
             found = np.load(folder / name, mmap_mode="r").shape
         except (OSError, ValueError) as error:
-            raise StaleFeatures(f"{folder / name} is unreadable: {error}") from None
+            raise StaleFeatures(folder, f"{folder / name} is unreadable: {error}") from None
         if found != shape:
-            raise StaleFeatures(f"{folder / name} has shape {found}, its manifest says {shape}")
+            raise StaleFeatures(
+                folder, f"{folder / name} has shape {found}, its manifest says {shape}"
+            )
+    _check_checksums(folder, manifest)
     return cache
+
+
+def _check_checksums(folder: Path, manifest: dict[str, Any]) -> None:
+    """StaleFeatures naming the first file of the cache whose SHA-256 is not the recorded one.
+
+    About 0.6 s per GB of features (a GB is read in 0.1 s from the page cache): small beside
+    a training job, which reads the features every epoch.
+    """
+    checksums = manifest.get("sha256")
+    if not isinstance(checksums, dict) or not checksums:
+        raise StaleFeatures(
+            folder, f"{folder / MANIFEST} records no checksums of the cache's files"
+        )
+    for name, recorded in checksums.items():
+        try:
+            found = file_hash(folder / name)
+        except OSError as error:
+            raise StaleFeatures(folder, f"{folder / name} is unreadable: {error}") from None
+        if found != recorded:
+            raise StaleFeatures(
+                folder,
+                f"{folder / name} is damaged: its SHA-256 is not the one {MANIFEST} recorded "
+                "when it was written",
+            )
 
 
 def ensure_features(
@@ -332,7 +382,7 @@ def ensure_features(
         cache = open_features(folder, feature_dependencies(tree_dir, settings))
     except StaleFeatures as reason:
         if (Path(folder) / MANIFEST).exists():
-            log(f"{reason}: recomputing")
+            log(f"{reason.problem}: recomputing")
         return _extract(tree_dir, folder, settings, threads, log, batch_size), True
     log(f"reusing the feature cache {folder} ({cache.nbytes / 1e6:.1f} MB)")
     return cache, False
@@ -374,7 +424,7 @@ def _extract(
     log(f"features of {labels['category']} from {tree_dir} into {folder}")
     split, skipped = prepare_split(tree_dir, slugs, settings, threads, log)
     # The seed and build order of train_category, so a random init is the same there.
-    keras.utils.set_random_seed(settings.seed)
+    keras.utils.set_random_seed(settings.run_seed)
     extractor = build_feature_extractor(settings.backbone, settings.image_size, settings.weights)
     views = settings.feature_views
     augmentation = build_augmentation(settings.augmentations, settings.seed) if views > 1 else None
@@ -394,7 +444,7 @@ def _extract(
             sizes[subset] = len(rows)
             shape = (subset_views, len(rows), dim) if subset == TRAIN else (len(rows), dim)
             array = np.lib.format.open_memmap(
-                partial / features_file(subset), mode="w+", dtype=np.float16, shape=shape
+                partial / features_file(subset), mode="w+", dtype=DTYPE, shape=shape
             )
             outputs = [array[view] for view in range(subset_views)] if subset == TRAIN else [array]
             paths = rows["image"].tolist()
@@ -405,18 +455,19 @@ def _extract(
         (partial / SPLIT_FILE).write_text(split[SPLIT_COLUMNS].to_csv(index=False))
         if settings.weights is None:
             backbone_of(extractor).save_weights(partial / BACKBONE_WEIGHTS)
-        nbytes = 2 * dim * (views * sizes[TRAIN] + sizes[VALIDATION])
+        nbytes = np.dtype(DTYPE).itemsize * dim * (views * sizes[TRAIN] + sizes[VALIDATION])
         manifest = {
             "dependencies": dependencies,
             "category": labels["category"],
             "classes": slugs,
             "views": views,
             "dim": dim,
-            "dtype": "float16",
+            "dtype": np.dtype(DTYPE).name,
             "images": sizes,
             "bytes": nbytes,
             "skipped_files": skipped,
             "backbone_weights": BACKBONE_WEIGHTS if settings.weights is None else None,
+            "sha256": {path.name: file_hash(path) for path in sorted(partial.iterdir())},
             "seconds": round(time.monotonic() - started, 2),
             "tensorflow": tf.__version__,
             "keras": keras.__version__,
@@ -466,28 +517,18 @@ def _run_extractor(
     through the extractor once per view: as it is (view 0), then augmented.
     """
     n = len(paths)
-    if n == 0:
-        return
-    data = tf.data.Dataset.from_tensor_slices((np.arange(n, dtype=np.int64), np.asarray(paths)))
-    data = data.map(
-        lambda index, path: (index, decode_and_resize(path, image_size, pad)),
-        num_parallel_calls=tf.data.AUTOTUNE,
-    )
-    data = data.ignore_errors().batch(batch_size).prefetch(tf.data.AUTOTUNE)
-    data = data.with_options(dataset_options(threads))
     done = np.zeros(n, dtype=bool)
     started = time.monotonic()
     next_report = started + 60
-    for indices, images in data:
-        rows = indices.numpy()
+    for rows, images in decoded_batches(paths, image_size, pad, batch_size, threads):
         for view, output in enumerate(outputs):
             function = functions[min(view, len(functions) - 1)]
-            features = np.asarray(function(images), dtype=np.float32)
-            peak = float(np.max(np.abs(features))) if features.size else 0.0
-            if not peak <= FLOAT16_MAX:
+            features = np.asarray(function(images), dtype=DTYPE)
+            if not np.isfinite(features).all():
                 raise ValueError(
-                    f"features of {paths[rows[0]]} and its batch reach {peak:g}, beyond float16: "
-                    "set train.cache_features: false"
+                    f"the backbone computes non-finite features (inf or NaN) for "
+                    f"{paths[rows[0]]} or another image of its batch: check train.weights and "
+                    "train.mixed_precision"
                 )
             output[rows] = features
         done[rows] = True

@@ -224,7 +224,7 @@ def train_category(
     backup.remove()
     log(
         f"best val_accuracy {state.best_val_accuracy:.4f} at epoch {state.best_epoch} "
-        f"of {len(state.history)}; wrote {out_dir}"
+        f"(from 0) of epochs 0..{len(state.history) - 1}; wrote {out_dir}"
     )
     return summary
 
@@ -396,7 +396,7 @@ def _source(job: _Job, phase: Phase, on_features: bool) -> str:
         read = "memory" if cache.fits(job.max_in_memory_bytes) else "the memory map"
         return f"on cached features ({cache.views} view(s) per training image, read from {read})"
     if phase.backbone_trainable and job.cache_images:
-        return "on images (resized images cached after the first epoch)"
+        return "on images (resized once into a cache before the first epoch)"
     return "on images"
 
 

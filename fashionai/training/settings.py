@@ -18,9 +18,10 @@ from fashionai.training.augment import MIXING
 # Jobs read the run-only keys from the workflow's config; a model's settings hold the rest.
 _DEFAULT = {k: v for k, v in schema_defaults("train").items() if k not in RUN_ONLY_KEYS}
 
-# The train: keys the cached features depend on: the workflow names a feature cache by them
-# (experiments that agree share one), and a cache computed with other values is stale. The
-# head's settings (learning rate, dropout, epochs, class weights, soft targets) are not here.
+# The train: keys the cached features depend on: the workflow names a feature cache by their
+# values (:func:`feature_settings`; experiments that agree share one), and a cache computed
+# with other values is stale. The head's settings (learning rate, dropout, epochs, class
+# weights, soft targets) are not here. ``init_seed`` counts only for a random backbone.
 FEATURE_KEYS = (
     "backbone",
     "weights",
@@ -29,10 +30,26 @@ FEATURE_KEYS = (
     "augmentations",
     "views",
     "seed",
+    "init_seed",
     "validation_split",
     "test_split",
     "mixed_precision",
 )
+
+
+def feature_settings(mapping: Mapping[str, Any]) -> dict[str, Any]:
+    """The :data:`FEATURE_KEYS` values of a ``train:`` mapping (missing keys: the defaults).
+
+    With ``weights: null`` the backbone the features come from is initialised from the run
+    seed, so ``init_seed`` becomes that seed (``init_seed``, else ``seed``): experiments that
+    differ by ``init_seed`` get caches of their own backbones. With pretrained weights the
+    features do not depend on it (None): such experiments share one cache.
+    """
+    values = {key: mapping.get(key, _DEFAULT[key]) for key in FEATURE_KEYS}
+    random_backbone = values["weights"] is None
+    run_seed = values["seed"] if values["init_seed"] is None else values["init_seed"]
+    values["init_seed"] = run_seed if random_backbone else None
+    return values
 
 
 @dataclass(frozen=True)
