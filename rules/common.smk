@@ -9,6 +9,7 @@ sys.path.insert(0, workflow.basedir)
 
 from fashionai.archives import archive_id
 from fashionai.config import (
+    RUN_ONLY_KEYS,
     experiment_settings,
     model_settings,
     validate_config,
@@ -158,7 +159,11 @@ def reproducing_config(wildcards):
         "synthetic": SYNTHETIC,
         "categories": [category],
         "regroup": {category: (config["regroup"] or {}).get(category, {})},
-        "train": EXPERIMENTS[wildcards.experiment],
+        "train": {
+            key: value
+            for key, value in EXPERIMENTS[wildcards.experiment].items()
+            if key not in RUN_ONLY_KEYS  # how to run: the machine's, not the model's
+        },
     }
 
 

@@ -123,8 +123,9 @@ def test_a_backup_made_with_other_weights_is_discarded(tmp_path: Path) -> None:
 
 def test_a_backup_made_on_other_features_is_discarded(tmp_path: Path) -> None:
     """After a kill, an image of the tree changes (same name, so the same split) and the
-    feature cache is recomputed: the head trained on the old features is not resumed."""
-    config = training_config(epochs=30, patience=30, batch_size=4)
+    feature cache is recomputed: the head trained on the old features is not resumed (a
+    frozen backbone: the head trains on rule features' cache)."""
+    config = training_config(epochs=30, patience=30, batch_size=4, fine_tune=False)
     kill_training(tmp_path, config, 2)
     tree = tmp_path / "results" / "regrouped" / CATEGORY
     image = sorted(tree.glob("*/*.jpg"))[0]

@@ -99,6 +99,7 @@ def test_training_on_the_cache_saves_the_whole_model(cached: SimpleNamespace) ->
     out, summary = cached.root / "model", cached.summary
     assert sorted(p.name for p in out.iterdir()) == sorted(
         ["model.keras", "best.weights.h5", "history.csv", "split.csv", "training.json"]
+        + ["held_out.csv"]
     )
     pd.testing.assert_frame_equal(
         pd.read_csv(out / "split.csv"), cached.cache.split(cached.tree), check_dtype=False
@@ -126,12 +127,18 @@ def test_head_on_cached_features_trains_like_the_model_on_images(tmp_path: Path)
     features come from memory, from the memory map, or from the backbone every epoch."""
     tree = make_tree(tmp_path / "tree", per_class=8, size=24, seed=2, odd_files=False)
     settings = small(epochs=4)
-    images = train_category(tree, tmp_path / "images", dataclasses.replace(
-        settings, cache_features=False))  # fmt: skip
-    in_memory = train_category(tree, tmp_path / "memory", settings)
+    images = train_category(tree, tmp_path / "images", settings)  # given no cache
+    features = tmp_path / "features"  # rule features' job
+    extract_features(tree, features, settings, log=lambda line: None)
+    in_memory = train_category(tree, tmp_path / "memory", settings, features=features)
     lines: list[str] = []
     mapped = train_category(
-        tree, tmp_path / "mapped", settings, max_in_memory_bytes=1, log=lines.append
+        tree,
+        tmp_path / "mapped",
+        settings,
+        max_in_memory_bytes=1,
+        log=lines.append,
+        features=features,
     )
     assert mapped["features"]["read_from"] == "memory map"
     assert any("read from the memory map" in line for line in lines)

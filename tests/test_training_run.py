@@ -14,7 +14,13 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
-from training_helpers import add_corrupt_files, limit_threads, make_tree, subprocess_env
+from training_helpers import (
+    add_corrupt_files,
+    limit_threads,
+    make_tree,
+    pretrained_weights,
+    subprocess_env,
+)
 
 limit_threads()
 
@@ -23,13 +29,24 @@ import keras  # noqa: E402
 import fashionai.training.run as run_module  # noqa: E402
 from fashionai.training.callbacks import EpochBackup  # noqa: E402
 from fashionai.training.images import load_images  # noqa: E402
-from fashionai.training.model import build_classifier  # noqa: E402
+from fashionai.training.model import (  # noqa: E402
+    FEATURE_EXTRACTOR,
+    backbone_of,
+    build_classifier,
+)
 from fashionai.training.run import train_category  # noqa: E402
 from fashionai.training.settings import TrainSettings  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
-OUTPUTS = ["model.keras", "best.weights.h5", "history.csv", "split.csv", "training.json"]
+OUTPUTS = [
+    "model.keras",
+    "best.weights.h5",
+    "history.csv",
+    "split.csv",
+    "training.json",
+    "held_out.csv",
+]
 HISTORY_COLUMNS = ["epoch", "accuracy", "loss", "val_accuracy", "val_loss"]
 
 
@@ -127,13 +144,15 @@ def test_model_keras_loads_and_predicts_in_a_fresh_process(frozen: SimpleNamespa
 
 def test_fine_tuning_learns_the_shapes_and_records_both_phases(tmp_path: Path) -> None:
     tree = make_tree(tmp_path / "tree", per_class=10, size=24, seed=5)
-    settings = small(fine_tune=True, head_epochs=1, epochs=6, patience=6)
+    weights = pretrained_weights(tmp_path / "pretrained.weights.h5")
+    settings = small(fine_tune=True, head_epochs=1, epochs=6, patience=6, weights=weights)
     lines: list[str] = []
     summary = train_category(tree, tmp_path / "out", settings, log=lines.append)
     history = check_history(tmp_path / "out", summary)
     assert history["epoch"].tolist() == [0, 1, 2, 3, 4, 5]
     assert summary["fine_tune_start_epoch"] == 1
     assert any("[fine_tune]" in line for line in lines)
+    assert any("backbone trainable (BatchNorm frozen)" in line for line in lines)
     # Three classes: chance is 1/3.
     assert summary["best_val_accuracy"] >= 0.75, history
 
@@ -155,7 +174,8 @@ def test_killed_run_continues_from_its_last_finished_epoch(
 
     tree = make_tree(tmp_path / "tree", per_class=6, size=24)
     out = tmp_path / "out"
-    settings = small(fine_tune=True, head_epochs=2, epochs=5)
+    weights = pretrained_weights(tmp_path / "pretrained.weights.h5")
+    settings = small(fine_tune=True, head_epochs=2, epochs=5, weights=weights)
     monkeypatch.setattr(run_module, "EpochBackup", KilledAfterEpoch2)
     first: list[str] = []
     with pytest.raises(Interrupted):
@@ -299,3 +319,28 @@ def test_a_job_terminated_by_sigterm_says_so_and_keeps_its_backup(tmp_path: Path
     assert "terminated by signal SIGTERM" in text.splitlines()[-1], text[-2000:]
     assert [p.name for p in out.iterdir()] == [".backup"]
     assert json.loads(state.read_text())["epoch"] >= 2
+
+
+def test_a_random_network_fine_tuned_trains_whole_with_batchnorm_from_epoch_0(
+    tmp_path: Path,
+) -> None:
+    """No head phase on random features: one phase at the full rate, BatchNorm learning its
+    statistics (a frozen BatchNorm keeps its initial mean 0 and variance 1)."""
+    tree = make_tree(tmp_path / "tree", per_class=6, size=24)
+    lines: list[str] = []
+    summary = train_category(
+        tree, tmp_path / "out", small(fine_tune=True, epochs=2), log=lines.append
+    )
+    assert summary["fine_tune_start_epoch"] == 0
+    assert any(
+        line.startswith("phase fine_tune: epochs 0..1, backbone trainable, learning rate 0.01,")
+        for line in lines
+    ), lines
+    assert not any(line.startswith("phase head") for line in lines)
+    model = keras.models.load_model(tmp_path / "out" / "model.keras", compile=False)
+    norms = [
+        layer
+        for layer in backbone_of(model.get_layer(FEATURE_EXTRACTOR)).layers
+        if isinstance(layer, keras.layers.BatchNormalization)
+    ]
+    assert norms and all(np.abs(norm.moving_mean.numpy()).max() > 0 for norm in norms)

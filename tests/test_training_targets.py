@@ -13,13 +13,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from training_helpers import limit_threads, make_tree
+from training_helpers import limit_threads, make_tree, pretrained_weights
 
 from fashionai.attributes import ATTRIBUTES
 from fashionai.config import ConfigError, validate_config
 from fashionai.decoding import DECODED_COLUMNS
 from fashionai.regrouping import plan_regroup
-from fashionai.training.settings import TrainSettings
+from fashionai.training.settings import TrainSettings, uses_feature_cache
 from fashionai.training.targets import class_groups, load_soft_targets, read_codes, soft_targets
 from tests.workflow_helpers import CONFIG_REGROUP, REPO, run_snakemake, tiny_config
 
@@ -320,10 +320,18 @@ def small(**overrides: object) -> TrainSettings:
 
 
 def train(tree: Path, out: Path, settings: TrainSettings, decoded: Path | None) -> tuple:
-    from fashionai.training.run import train_category  # TensorFlow: the slow tests only
+    """A training job as the workflow runs it: on rule features' cache when it uses one."""
+    from fashionai.training.features import extract_features  # TensorFlow: slow tests only
+    from fashionai.training.run import train_category
 
+    features = None
+    if uses_feature_cache(settings.to_dict()):
+        features = out.with_name(f"{out.name}-features")
+        extract_features(tree, features, settings, log=lambda line: None)
     lines: list[str] = []
-    summary = train_category(tree, out, settings, log=lines.append, decoded=decoded)
+    summary = train_category(
+        tree, out, settings, log=lines.append, decoded=decoded, features=features
+    )
     return summary, pd.read_csv(out / "history.csv"), lines
 
 
@@ -331,7 +339,7 @@ RUNS = {
     "feature cache": {"cache_features": True, "augmentations": ("flip",)},
     "images": {"cache_features": False},
     "fine-tuning": {"cache_features": True, "fine_tune": True, "head_epochs": 1, "epochs": 3},
-}
+}  # fine-tuning: of "pretrained" weights (a saved random backbone), head phase first
 
 
 @pytest.mark.slow
@@ -344,6 +352,8 @@ def test_a_soft_run_trains_on_the_soft_targets_and_records_them(
     from fashionai.training.images import load_images
 
     tree, decoded, soft = soft_data
+    if overrides.get("fine_tune"):
+        overrides = {**overrides, "weights": pretrained_weights(tmp_path / "w.weights.h5")}
     summary, history, lines = train(tree, tmp_path / "soft", small(**overrides), decoded)
     split = pd.read_csv(tmp_path / "soft" / "split.csv")
     trained = split.loc[split["subset"] == "train", "image_name"]

@@ -104,3 +104,13 @@ def subprocess_env() -> dict[str, str]:
         PYTHONPATH=str(Path(__file__).resolve().parents[1]),
     )
     return env
+
+
+def pretrained_weights(path: Path, backbone: str = "SmallCNN", image_size: int = 16) -> str:
+    """A weights file of ``backbone`` (randomly initialised, saved), which training takes as
+    pretrained weights: a run with it fine-tunes in two phases, head first."""
+    from fashionai.training.backbones import build_backbone
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    build_backbone(backbone, image_size, None).save_weights(str(path))
+    return str(path)
