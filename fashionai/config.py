@@ -25,9 +25,10 @@ from fashionai.atomic import OLD_PREFIX, PARTIAL_PREFIX
 from fashionai.outputs import DEFAULT_EXPERIMENT, ENSEMBLE
 from fashionai.regrouping import plan_regroup
 from fashionai.training.augment import mixes
-from fashionai.training.backbones import BACKBONES, unknown_backbone
+from fashionai.training.backbones import BACKBONES, notop_file_name, unknown_backbone
 
 SCHEMA_FILE = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
+WEIGHTS_DIR = "resources/weights"  # where rule fetch_weights puts ImageNet weights
 
 # train: keys an experiment may not override: the split must be the same for every experiment
 # (so that they can be compared and ensembled), and the run-only keys are the workflow's.
@@ -203,7 +204,7 @@ def weights_file(settings: Mapping[str, Any]) -> str | None:
     ``resources/weights/`` (rule ``fetch_weights``) or a local file; None for Keras' own
     download or a random init."""
     if settings["weights"] == "imagenet" and settings["fetch_weights"]:
-        return f"resources/weights/{settings['backbone']}_imagenet_notop.h5"
+        return f"{WEIGHTS_DIR}/{notop_file_name(settings['backbone'])}"
     if settings["weights"] not in (None, "imagenet"):
         return settings["weights"]
     return None

@@ -10,6 +10,7 @@ sys.path.insert(0, workflow.basedir)
 from fashionai.archives import archive_id
 from fashionai.config import (
     RUN_ONLY_KEYS,
+    WEIGHTS_DIR,
     experiment_settings,
     model_settings,
     validate_config,
@@ -33,6 +34,7 @@ from fashionai.outputs import (
     model_file,
     summary_file,
 )
+from fashionai.training.backbones import notop_file_name
 from fashionai.training.settings import feature_settings, uses_feature_cache
 
 validate_config(config)  # the schema's defaults filled in; raises before any job runs
@@ -42,9 +44,7 @@ ARCHIVES = {archive_id(path): path for path in config["archives"]}
 EXTRACTABLE = dict(ARCHIVES)
 if config["questions"]:
     EXTRACTABLE[archive_id(config["questions"])] = config["questions"]
-TRAIN = config[
-    "train"
-]  # the run-only keys (threads, gpus, ...) of every experiment's jobs
+TRAIN = config["train"]  # its run-only keys (threads, gpus) hold for every experiment
 SYNTHETIC = config["synthetic"]
 # Every experiment's merged train: settings by name, the default (train:) first.
 EXPERIMENTS = experiment_settings(config)
@@ -214,12 +214,7 @@ def all_outputs():
             for category in CATEGORIES
             for name in (METRICS_FILE, CONFUSION_FILE)
         ]
-    outputs += [
-        "results/experiments.csv",
-        "results/experiments.md",
-        "results/experiments_mean.csv",
-        "results/plots/experiments.png",
-    ]
+    outputs += ["results/experiments.csv", "results/plots/experiments.png"]
     if config["questions"]:
         outputs += ["results/submission.csv"]
         outputs += [f"results/submissions/{member}.csv" for member in MEMBERS]

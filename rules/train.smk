@@ -4,7 +4,7 @@
 
 rule fetch_weights:
     output:
-        "resources/weights/{backbone}_imagenet_notop.h5",
+        f"{WEIGHTS_DIR}/{notop_file_name('{backbone}')}",
     log:
         "logs/fetch_weights/{backbone}.log",
     localrule: True
