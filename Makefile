@@ -6,7 +6,7 @@ CORES ?= 2
 REQUIREMENTS := $(if $(CUDA),requirements-cuda.txt,requirements.txt)
 STAMP := $(VENV)/.installed-$(if $(CUDA),cuda,cpu)
 
-.PHONY: venv demo test lint format report clean
+.PHONY: venv demo test test-backbones lint format report clean
 
 venv: $(STAMP)
 
@@ -20,9 +20,14 @@ $(STAMP): $(REQUIREMENTS) requirements-dev.txt pyproject.toml
 demo: venv
 	$(BIN)/snakemake --cores $(CORES) --resources gpu=1 --configfile demo/config.yaml
 
-# Lint (ruff, snakefmt, snakemake --lint) and the test suite.
+# Lint (ruff, snakefmt, snakemake --lint) and the test suite, two test files at a time (the
+# end-to-end tests spend much of their time waiting on Snakemake, Slurm and subprocesses).
 test: venv lint
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadfile
+
+# Every keras.applications backbone built and checked against Keras (minutes).
+test-backbones: venv
+	$(BIN)/pytest -q -n 2 tests/test_training_backbones.py --all-backbones
 
 lint: venv
 	$(BIN)/ruff check .

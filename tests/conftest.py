@@ -1,5 +1,7 @@
-"""The one full workflow run the end-to-end tests share (tests/test_workflow_train.py and the
-tests that check what its outputs say), made once per session."""
+"""The one full workflow run the end-to-end tests share (tests/test_workflow_train.py), made once
+per session, and the ``--all-backbones`` option: the tests marked ``all_backbones`` (every
+``keras.applications`` backbone built and checked against Keras, minutes) run only with it
+(``make test-backbones``); every other run checks a representative set."""
 
 from __future__ import annotations
 
@@ -10,6 +12,23 @@ import pytest
 from tests.workflow_helpers import run_snakemake, tiny_config
 
 FULL_RUN_CATEGORIES = ["collar_design_labels", "sleeve_length_labels"]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--all-backbones",
+        action="store_true",
+        help="also build and check every keras.applications backbone (make test-backbones)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--all-backbones"):
+        return
+    every = [item for item in items if "all_backbones" in item.keywords]
+    if every:
+        config.hook.pytest_deselected(items=every)
+        items[:] = [item for item in items if "all_backbones" not in item.keywords]
 
 
 def full_run_config() -> dict:

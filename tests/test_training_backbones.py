@@ -32,7 +32,7 @@ from fashionai.training.backbones import (  # noqa: E402
 )
 
 # Built in every run: one per preprocessing mode and weights host, the cheap ones; the rest
-# are built by the slow tests.
+# (minutes) with `make test-backbones` (pytest --all-backbones).
 CHEAP = ["ResNet50V2", "InceptionResNetV2", "EfficientNetV2B0", "MobileNetV3Small", SMALL_CNN,
          "ConvNeXtTiny", "DenseNet121", "ResNet50", "MobileNet", "Xception",
          "EfficientNetB0"]  # fmt: skip
@@ -49,7 +49,7 @@ def write_legacy_weights(model: keras.Model, path: Path) -> None:
 
 @pytest.fixture(
     scope="module",
-    params=CHEAP + [pytest.param(name, marks=pytest.mark.slow) for name in EXPENSIVE],
+    params=CHEAP + [pytest.param(name, marks=pytest.mark.all_backbones) for name in EXPENSIVE],
 )
 def built(request: pytest.FixtureRequest) -> tuple[str, int, keras.Model]:
     """Each backbone built with random weights at its minimum input size."""
@@ -69,7 +69,7 @@ DESCRIBED = ["ResNet50V2", "ConvNeXtTiny", "DenseNet121", "ResNet50", "MobileNet
 
 @pytest.mark.parametrize(
     "name",
-    DESCRIBED + [pytest.param(name, marks=pytest.mark.slow)
+    DESCRIBED + [pytest.param(name, marks=pytest.mark.all_backbones)
                  for name in application_names() if name not in DESCRIBED],
 )  # fmt: skip
 def test_the_table_is_what_keras_says(name: str) -> None:
