@@ -58,7 +58,10 @@ def test_every_experiment_has_its_model_weights_history_curves_and_card(full_run
             assert (full_run / curves_file(category, experiment)).stat().st_size > 20_000
             log = full_run / "logs/train" / experiment / f"{category}.log"
             assert "best val_accuracy" in log.read_text()
-            assert f"experiment `{experiment}`" in (models / "model_card.md").read_text()
+            card = (models / "model_card.md").read_text()
+            assert f"experiment `{experiment}`" in card
+            # Its configuration holds what the data depend on too (the generated set here).
+            assert "synthetic:" in card and "images_per_class: 8" in card
 
 
 def test_each_experiment_trains_as_its_settings_say(full_run: Path) -> None:

@@ -97,14 +97,11 @@ class Backup:
         """Whether the weights file ``name`` holds the head alone (not the whole model)."""
         return name.endswith(_suffix(True))
 
-    def load(
-        self, signature: dict[str, Any], log: Callable[[str], None], keep: tuple[str, ...] = ()
-    ) -> RunState:
+    def load(self, signature: dict[str, Any], log: Callable[[str], None]) -> RunState:
         """The saved state if the backup belongs to this run, else a fresh state.
 
         A backup made from other inputs (``signature`` differs), or whose state or weights
-        do not read back, is discarded with a log line saying why, except its entries named
-        in ``keep`` (caches that check their own validity).
+        do not read back, is discarded with a log line saying why.
         """
         state, problem = self._check(signature)
         if state is not None:
@@ -119,8 +116,7 @@ class Backup:
             log(f"discarding the backup {self.folder}: {problem}; starting from epoch 0")
         if self.folder.exists():
             for entry in self.folder.iterdir():
-                if entry.name not in keep:
-                    remove(entry)
+                remove(entry)
         self.folder.mkdir(parents=True, exist_ok=True)
         return RunState(signature=signature)
 
