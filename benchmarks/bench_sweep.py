@@ -35,6 +35,8 @@ from pathlib import Path
 
 import yaml
 
+from fashionai.outputs import WEIGHTS_FILE, model_file
+
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 CATEGORY = "coat_length_labels"
@@ -105,8 +107,7 @@ def snakemake(workdir: Path, *targets: str) -> float:
 
 
 def weights_target(experiment: str) -> str:
-    root = "results" if experiment == "default" else f"results/experiments/{experiment}"
-    return f"{root}/models/{CATEGORY}/best.weights.h5"
+    return model_file(WEIGHTS_FILE, CATEGORY, experiment)
 
 
 def job_seconds(workdir: Path) -> list[tuple[str, float]]:
@@ -159,7 +160,7 @@ def run(args: argparse.Namespace, work: Path) -> None:
     )
     sweep = dict(job_seconds(work / "sweep"))
     features = sum(s for job, s in sweep.items() if job.startswith("features/"))
-    train = [s for job, s in sweep.items() if job.startswith(("train/", "train_experiment/"))]
+    train = [s for job, s in sweep.items() if job.startswith("train/")]
     if features and train:
         head = sum(train) / len(train)
         scale = 20
