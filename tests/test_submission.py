@@ -13,7 +13,7 @@ from fashionai.prediction.submission import (
     find_question_csv,
     image_files,
     read_questions,
-    write_submission,
+    write_submissions,
 )
 from tests.prediction_helpers import (
     SLEEVE,
@@ -77,7 +77,9 @@ def test_each_line_answers_its_question(tmp_path):
     (rank / "Tests/question.csv").write_text("".join(f"{i},{a},?\n" for i, a, _ in questions))
     messages: list[str] = []
     out = tmp_path / "submission.csv"
-    assert write_submission(tmp_path / "extracted", models, out, log=messages.append) == 5
+    assert (
+        write_submissions(tmp_path / "extracted", {"model": models}, out, log=messages.append) == 5
+    )
 
     lines = [line.split(",") for line in out.read_text().splitlines()]
     answered = [(i, a) for i, a, _ in questions if a != "neck_design_labels"]
@@ -204,7 +206,9 @@ def test_an_odd_question_costs_only_its_own_line(tmp_path):
     )
     messages: list[str] = []
     out = tmp_path / "submission.csv"
-    assert write_submission(tmp_path / "extracted", models, out, log=messages.append) == 6
+    assert (
+        write_submissions(tmp_path / "extracted", {"model": models}, out, log=messages.append) == 6
+    )
 
     lines = [line.split(",") for line in out.read_text().splitlines()]
     assert [(image, attribute) for image, attribute, _ in lines] == questions

@@ -417,10 +417,10 @@ def test_image_batches_carry_each_image_s_own_target_row(tmp_path: Path, cached:
 def test_feature_batches_carry_each_image_s_own_target_row(
     soft_data: tuple, tmp_path: Path
 ) -> None:
-    from fashionai.training.features import ensure_features
+    from fashionai.training.features import extract_features
 
     tree = soft_data[0]
-    cache, _ = ensure_features(tree, tmp_path / "features", small(), log=lambda line: None)
+    cache = extract_features(tree, tmp_path / "features", small(), log=lambda line: None)
     n = cache.manifest["images"]["train"]
     features = np.load(tmp_path / "features" / "train_features.npy")[0].astype(np.float32)
     targets = np.stack([np.arange(n) / n, 1 - np.arange(n) / n], axis=1).astype(np.float32)

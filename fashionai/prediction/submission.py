@@ -92,27 +92,6 @@ def image_files(
     return files, problems
 
 
-def write_submission(
-    extracted_test: Path | str,
-    model_dirs: Mapping[str, Path | str],
-    out_csv: Path | str,
-    *,
-    batch_size: int = 64,
-    log: Callable[[str], None] = print,
-) -> int:
-    """Answer every question with its attribute's model (atomically); the lines written.
-
-    Questions of an attribute without a model are left out, with a warning. The format needs a
-    line for every question, so a question whose image path leaves the folder (absolute, or
-    ``..`` above it) or whose image is refused or undecodable gets uniform probabilities over
-    the kept classes (:func:`~fashionai.prediction.classes.expand_to_official`), and the log
-    names its line in the question file with the reason; the other questions are answered.
-    """
-    return write_submissions(
-        extracted_test, {"model": model_dirs}, out_csv, batch_size=batch_size, log=log
-    )
-
-
 def write_submissions(
     extracted_test: Path | str,
     members: Mapping[str, Mapping[str, Path | str]],
@@ -123,12 +102,18 @@ def write_submissions(
     tta: bool = False,
     log: Callable[[str], None] = print,
 ) -> int:
-    """:func:`write_submission` for an ensemble: ``members`` maps each member to its model
-    folder per attribute. ``out_csv`` gets the mean of the members' probabilities (each member
-    predicts every image once; with ``tta`` the mean of each image and its mirror image), each
-    ``member_csvs[member]`` that member's own. The members of an attribute must share classes
-    and split (:func:`~fashionai.evaluation.ensemble.check_members`). Returns the number of
-    lines of ``out_csv``.
+    """Answer every question (atomically) with the mean of the members' probabilities, and
+    return the lines of ``out_csv``; each ``member_csvs[member]`` gets that member's own.
+
+    ``members`` maps each member (one for a single model) to its model folder per attribute;
+    each member predicts every image once (with ``tta`` the mean of each image and its mirror
+    image). The members of an attribute must share classes and split
+    (:func:`~fashionai.evaluation.ensemble.check_members`). Questions of an attribute without a
+    model are left out, with a warning. The format needs a line for every question, so a
+    question whose image path leaves the folder (absolute, or ``..`` above it) or whose image
+    is refused or undecodable gets uniform probabilities over the kept classes
+    (:func:`~fashionai.prediction.classes.expand_to_official`), and the log names its line in
+    the question file with the reason; the other questions are answered.
     """
     question_csv = find_question_csv(extracted_test)
     questions = read_questions(question_csv)

@@ -25,7 +25,7 @@ A cache folder (``results/features/{category}/{set}/`` in the workflow, rule ``f
   test shares, precision, a fingerprint of the tree's files and labels), what the folder
   holds and the SHA-256 of each of its files as written. A cache whose dependencies differ
   from the current ones is stale, one whose files differ from their checksums is damaged:
-  :func:`open_features` refuses both, :func:`ensure_features` recomputes them.
+  :func:`open_features` refuses both, naming the file or key and how to rebuild the cache.
 
 Why float32: a random backbone's features can be tiny (a random MobileNetV3Small's are about
 1e-9, below float16's smallest value, 6e-8), and float16 would store zeros; float32 holds
@@ -363,29 +363,6 @@ def _check_checksums(folder: Path, manifest: dict[str, Any]) -> None:
                 f"{folder / name} is damaged: its SHA-256 is not the one {MANIFEST} recorded "
                 "when it was written",
             )
-
-
-def ensure_features(
-    tree_dir: Path,
-    folder: Path,
-    settings: TrainSettings,
-    *,
-    threads: int = 1,
-    log: Log = print,
-    batch_size: int | None = None,
-) -> tuple[FeatureCache, bool]:
-    """The cache in ``folder``, recomputed first if it is missing or stale; and whether it was.
-
-    Devices must be configured already (as :func:`extract_features` does).
-    """
-    try:
-        cache = open_features(folder, feature_dependencies(tree_dir, settings))
-    except StaleFeatures as reason:
-        if (Path(folder) / MANIFEST).exists():
-            log(f"{reason.problem}: recomputing")
-        return _extract(tree_dir, folder, settings, threads, log, batch_size), True
-    log(f"reusing the feature cache {folder} ({cache.nbytes / 1e6:.1f} MB)")
-    return cache, False
 
 
 def extract_features(
