@@ -145,8 +145,11 @@ def check_train(settings: Mapping[str, Any], where: str = "train") -> None:
             f"{where}.image_size = {settings['image_size']!r}: {where}.backbone {backbone!r} "
             f"needs at least {spec.min_size} px"
         )
-    pretrained = settings["weights"] is not None  # fine-tuned after a head phase
-    if settings["fine_tune"] and pretrained and settings["head_epochs"] >= settings["epochs"]:
+    from fashionai.training.settings import has_head_phase  # it imports this module
+
+    # Fine-tuning with a head phase first: a pretrained backbone (has_head_phase says when).
+    head_first = settings["fine_tune"] and has_head_phase(settings)
+    if head_first and settings["head_epochs"] >= settings["epochs"]:
         raise ConfigError(
             f"{where}.head_epochs = {settings['head_epochs']!r}: must be below {where}.epochs "
             f"({settings['epochs']!r}) with {where}.fine_tune: true and pretrained weights"

@@ -15,7 +15,7 @@ from fashionai.evaluation import evaluate
 from fashionai.evaluation.evaluate import evaluate_category, load_held_out
 from fashionai.evaluation.summary import summary_table, to_markdown, write_summary
 from fashionai.images import check_image
-from fashionai.prediction.held_out import write_held_out
+from fashionai.prediction.held_out import Predictions, read_held_out, write_held_out
 from fashionai.prediction.predict import TrainedModel, predict_files
 from tests.prediction_helpers import (
     expected,
@@ -218,3 +218,21 @@ def test_write_summary_writes_csv_and_markdown(tmp_path):
     table = pd.read_csv(tmp_path / "summary.csv")
     assert table["evaluated_on"].tolist() == ["test", "validation", "test, validation"]
     assert table["ap"].tolist()[0] == 0.9 and np.isnan(table["ap"][1])
+
+
+def test_read_held_out_names_the_file_and_what_is_wrong(tmp_path):
+    """A held_out.csv that does not fit its model (other classes, an image missing) is refused,
+    naming the file and telling to retrain; one without flip-TTA figures is never written."""
+    rows = pd.DataFrame({"image": ["a.png", "b.png"], "subset": ["test", "validation"]})
+    plain = np.array([[0.7, 0.3], [0.2, 0.8]], dtype=np.float32)
+    path = tmp_path / "held_out.csv"
+    with pytest.raises(ValueError, match="need flip-TTA figures"):
+        write_held_out(path, rows, Predictions(plain, None, {}))
+    write_held_out(path, rows, Predictions(plain, plain, {"b.png": "cannot be decoded"}))
+    read = read_held_out(path, pd.Series(["b.png", "a.png"]), 2)
+    np.testing.assert_allclose(read.plain, plain[::-1])
+    assert read.skipped == {"b.png": "cannot be decoded"}
+    with pytest.raises(ValueError, match=rf"{path}: holds 2 class probabilities .* has 3 classes"):
+        read_held_out(path, rows["image"], 3)
+    with pytest.raises(ValueError, match=rf"{path}: no prediction for 1 held-out image.*c\.png"):
+        read_held_out(path, pd.Series(["a.png", "c.png"]), 2)

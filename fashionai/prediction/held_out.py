@@ -1,8 +1,8 @@
 """Class probabilities per image, and the file a training job keeps them in (``held_out.csv``).
 
 The training job predicts its validation and test images with the best epoch's model while
-TensorFlow is loaded anyway, plain and with flip test-time augmentation; evaluation, ensembles
-and model cards then score that file with pandas alone, without starting TensorFlow. This
+TensorFlow is loaded anyway, plain and with flip test-time augmentation; evaluation and the
+ensemble's evaluation then score that file with pandas alone, without starting TensorFlow. This
 module imports no TensorFlow.
 """
 
