@@ -17,6 +17,7 @@ from fashionai.training.augment import MIXING
 
 # Jobs read the run-only keys from the workflow's config; a model's settings hold the rest.
 _DEFAULT = {k: v for k, v in schema_defaults("train").items() if k not in RUN_ONLY_KEYS}
+_DEFAULT["fold"] = None  # not a config key: the experiments of train.folds set it
 
 # The train: keys the cached features depend on: the workflow names a feature cache by their
 # values (:func:`feature_settings`; experiments that agree share one), and a cache computed
@@ -33,6 +34,8 @@ FEATURE_KEYS = (
     "init_seed",
     "validation_split",
     "test_split",
+    "folds",
+    "fold",
     "mixed_precision",
 )
 
@@ -49,6 +52,8 @@ def feature_settings(mapping: Mapping[str, Any]) -> dict[str, Any]:
     random_backbone = values["weights"] is None
     run_seed = values["seed"] if values["init_seed"] is None else values["init_seed"]
     values["init_seed"] = run_seed if random_backbone else None
+    if values["folds"] is None:  # no folds: the caches made before folds existed stay valid
+        del values["folds"], values["fold"]
     return values
 
 
@@ -66,6 +71,8 @@ class TrainSettings:
     of every epoch (:func:`uses_feature_cache`); ``views`` is how many views of each training
     image are cached (None: one per augmentation plus the image itself, see
     :attr:`feature_views`).
+    ``folds``: K trains the fold ``fold`` (1..K) of K members that share the test part and
+    validate on disjoint folds of the other images (:func:`fashionai.training.dataset.fold_split`).
     ``seed`` makes the split (with the shares); ``init_seed`` (None: ``seed``) seeds weight
     initialisation and shuffling, see :attr:`run_seed`.
     ``maybe_labels``: ``"soft"`` trains on targets that also give each class coded ``m``
@@ -83,6 +90,8 @@ class TrainSettings:
     patience: int = _DEFAULT["patience"]
     validation_split: float = _DEFAULT["validation_split"]
     test_split: float = _DEFAULT["test_split"]
+    folds: int | None = _DEFAULT["folds"]
+    fold: int | None = _DEFAULT["fold"]
     seed: int = _DEFAULT["seed"]
     init_seed: int | None = _DEFAULT["init_seed"]
     augmentations: tuple[str, ...] = tuple(_DEFAULT["augmentations"])
