@@ -35,11 +35,25 @@ def training_config(**train: object) -> dict:
     )
 
 
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A working folder with the category's regrouped tree built (the data half, once)."""
+    workdir = tmp_path_factory.mktemp("prepared")
+    result = run_snakemake(workdir, training_config(), f"results/regrouped/{CATEGORY}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return workdir
+
+
+@pytest.fixture
+def workdir(prepared: Path, tmp_path: Path) -> Path:
+    """A copy of ``prepared`` (files hard-linked: tests replace files, never edit them)."""
+    shutil.copytree(prepared, tmp_path / "run", copy_function=os.link)
+    return tmp_path / "run"
+
+
 def kill_training(workdir: Path, config: dict, epochs_backed_up: int) -> None:
-    """Prepare the data, start the training job and SIGKILL it (and Snakemake) once its
-    backup holds ``epochs_backed_up`` finished epochs."""
-    prepared = run_snakemake(workdir, config, f"results/regrouped/{CATEGORY}")
-    assert prepared.returncode == 0, prepared.stderr[-3000:]
+    """Start the training job and SIGKILL it (and Snakemake) once its backup holds
+    ``epochs_backed_up`` finished epochs."""
     (workdir / "test-config.yaml").write_text(yaml.safe_dump(config))
     command = [
         str(SNAKEMAKE), "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
@@ -62,18 +76,18 @@ def kill_training(workdir: Path, config: dict, epochs_backed_up: int) -> None:
     assert not (workdir / TARGET).exists()
 
 
-def test_training_killed_mid_run_resumes_from_its_last_finished_epoch(tmp_path: Path) -> None:
+def test_training_killed_mid_run_resumes_from_its_last_finished_epoch(workdir: Path) -> None:
     config = training_config(epochs=12, patience=12, batch_size=4)
-    kill_training(tmp_path, config, 3)
-    log = tmp_path / LOG
+    kill_training(workdir, config, 3)
+    log = workdir / LOG
     finished = len(re.findall(r"epoch \d+/\d+ \[", log.read_text()))
 
-    rerun = run_snakemake(tmp_path, config, TARGET, extra=("--rerun-incomplete",))
+    rerun = run_snakemake(workdir, config, TARGET, extra=("--rerun-incomplete",))
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     resumed = re.search(r"resuming from .*: (\d+) epoch\(s\) finished", log.read_text())
     assert resumed, log.read_text()[-2000:]
     assert int(resumed.group(1)) >= finished - 1 >= 2  # at most the epoch being run is lost
-    history = pd.read_csv(tmp_path / MODELS / "history.csv")
+    history = pd.read_csv(workdir / MODELS / "history.csv")
     assert history["epoch"].tolist() == list(range(len(history)))
     assert len(history) == 12
 
@@ -95,7 +109,7 @@ def rerun_from_scratch(workdir: Path, config: dict, changed: str) -> str:
     return text
 
 
-def test_a_backup_made_with_other_weights_is_discarded(tmp_path: Path) -> None:
+def test_a_backup_made_with_other_weights_is_discarded(workdir: Path) -> None:
     """The weights file at the configured path is replaced after a kill: no resume, and the
     final model's backbone holds the new weights."""
     import keras
@@ -103,47 +117,47 @@ def test_a_backup_made_with_other_weights_is_discarded(tmp_path: Path) -> None:
     from fashionai.training.backbones import build_backbone
     from fashionai.training.model import classifier_parts
 
-    weights = tmp_path / "resources" / "backbone.weights.h5"
-    weights.parent.mkdir(parents=True)
+    weights = workdir / "resources" / "backbone.weights.h5"
     for seed, name in ((1, weights), (2, weights.with_name("other.weights.h5"))):
         keras.utils.set_random_seed(seed)
         build_backbone("SmallCNN", 32, None).save_weights(name)
-    path = str(weights.relative_to(tmp_path))
-    config = training_config(fine_tune=False, cache_features=False, weights=path, epochs=30)
-    config["train"].update(patience=30, batch_size=4)
-    kill_training(tmp_path, config, 2)
+    path = str(weights.relative_to(workdir))
+    config = training_config(fine_tune=False, cache_features=False, weights=path, epochs=10)
+    config["train"].update(patience=10, batch_size=4)
+    kill_training(workdir, config, 2)
     os.replace(weights.with_name("other.weights.h5"), weights)
 
-    rerun_from_scratch(tmp_path, config, "weights")
-    backbone = classifier_parts(keras.models.load_model(tmp_path / MODELS / "model.keras"))
+    rerun_from_scratch(workdir, config, "weights")
+    backbone = classifier_parts(keras.models.load_model(workdir / MODELS / "model.keras"))
     expected = build_backbone("SmallCNN", 32, str(weights))
     for found, wanted in zip(backbone.backbone.weights, expected.weights, strict=True):
         np.testing.assert_array_equal(np.asarray(found), np.asarray(wanted))
 
 
-def test_a_backup_made_on_other_features_is_discarded(tmp_path: Path) -> None:
+def test_a_backup_made_on_other_features_is_discarded(workdir: Path) -> None:
     """After a kill, an image of the tree changes (same name, so the same split) and the
     feature cache is recomputed: the head trained on the old features is not resumed (a
     frozen backbone: the head trains on rule features' cache)."""
-    config = training_config(epochs=30, patience=30, batch_size=4, fine_tune=False)
-    kill_training(tmp_path, config, 2)
-    tree = tmp_path / "results" / "regrouped" / CATEGORY
+    config = training_config(epochs=10, patience=10, batch_size=4, fine_tune=False)
+    kill_training(workdir, config, 2)
+    tree = workdir / "results" / "regrouped" / CATEGORY
     image = sorted(tree.glob("*/*.jpg"))[0]
     replacement = image.with_name("new.jpg.tmp")
     replacement.write_bytes(sorted(tree.glob("*/*.jpg"))[-1].read_bytes())
     os.replace(replacement, image)  # a new file: the extracted one it linked to stays
-    (features,) = (tmp_path / "results" / "features" / CATEGORY).iterdir()  # its one feature set
+    (features,) = (workdir / "results" / "features" / CATEGORY).iterdir()  # its one feature set
     manifest = (features / "manifest.json").read_text()
     shutil.rmtree(features)
 
-    rerun_from_scratch(tmp_path, config, "features")
+    rerun_from_scratch(workdir, config, "features")
     assert (features / "manifest.json").read_text() != manifest
 
 
-def test_same_seed_gives_the_same_split_and_history_on_cpu(tmp_path: Path) -> None:
+def test_same_seed_gives_the_same_split_and_history_on_cpu(prepared: Path, tmp_path: Path) -> None:
     runs = []
     for name in ("first", "second"):
         workdir = tmp_path / name
+        shutil.copytree(prepared, workdir, copy_function=os.link)
         result = run_snakemake(workdir, training_config(epochs=3), TARGET)
         assert result.returncode == 0, result.stderr[-3000:]
         models = workdir / MODELS
