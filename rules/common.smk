@@ -56,6 +56,9 @@ FOLDED = fold_members(config)  # experiment with folds -> its fold members
 # without an ensemble: block; an experiment with folds stands for its fold members.
 ENSEMBLE_CONFIG = config["ensemble"]  # members and tta, or None
 MEMBERS = ensemble_members(config)
+# What evaluate_ensemble scores: the ensemble, and each experiment with folds (its fold
+# members' out-of-fold predictions, and their ensemble on the test images).
+ENSEMBLES = ([ENSEMBLE] if ENSEMBLE_CONFIG else []) + list(FOLDED)
 
 
 def one_of(names):
@@ -67,12 +70,7 @@ wildcard_constraints:
     category=one_of(CATEGORIES),
     archive=one_of(EXTRACTABLE),
     experiment=one_of(EXPERIMENTS),
-    folded=one_of(FOLDED),
-
-
-def archive_path(wildcards):
-    """The configured archive behind an extraction job."""
-    return EXTRACTABLE[wildcards.archive]
+    ensemble=one_of(ENSEMBLES),
 
 
 def extracted_folders():
@@ -80,19 +78,9 @@ def extracted_folders():
     return [f"results/extracted/{name}" for name in ARCHIVES]
 
 
-def question_folder(wildcards):
-    """The extraction folder of the test archive, when prediction is configured."""
-    return f"results/extracted/{archive_id(config['questions'])}"
-
-
 def weights_input(wildcards):
     """The experiment's weights file, fetched before training when the config asks for it."""
     return weights_file(EXPERIMENTS[wildcards.experiment]) or []
-
-
-def train_settings(wildcards):
-    """The model settings of a training job's experiment."""
-    return model_settings(EXPERIMENTS[wildcards.experiment])
 
 
 def feature_set_id(features):
@@ -135,33 +123,27 @@ def decoded_input(wildcards):
     return []
 
 
-def feature_set_settings(wildcards):
-    """The settings rule features computes a feature set with."""
-    return FEATURE_SETS[wildcards.feature_set]
-
-
 def feature_weights(wildcards):
     """The weights file a feature set is computed with, if any."""
     weights = FEATURE_SETS[wildcards.feature_set]["weights"]
     return [] if weights in (None, "imagenet") else weights
 
 
+def members_of(ensemble):
+    """The models an ensemble averages: the ensemble: block's members (``ensemble``), or the
+    fold members of an experiment with folds."""
+    return MEMBERS if ensemble == ENSEMBLE else FOLDED[ensemble]
+
+
 def member_files(name, categories=None):
-    """An input function: the file ``name`` of every member's model of the job's category (or
-    of every category in ``categories``)."""
-    return lambda wildcards: [
-        model_file(name, category, member)
-        for member in MEMBERS
-        for category in categories or [wildcards.category]
-    ]
-
-
-def fold_files(name):
-    """An input function: the file ``name`` of the fold members of the job's category and
-    experiment with folds (wildcard ``folded``)."""
+    """The file ``name`` of the ensemble: block's members' models in ``categories``; without
+    them, an input function: that file of each model of the job's ensemble and category.
+    """
+    if categories:
+        return [model_file(name, c, m) for m in MEMBERS for c in categories]
     return lambda wildcards: [
         model_file(name, wildcards.category, member)
-        for member in FOLDED[wildcards.folded]
+        for member in members_of(wildcards.ensemble)
     ]
 
 
@@ -183,12 +165,10 @@ def reproducing_config(wildcards):
 
 
 def compared_metrics():
-    """experiment -> category -> metrics.json, for every experiment, every experiment with
-    folds (its out-of-fold figures) and the ensemble."""
-    compared = [*EXPERIMENTS, *FOLDED] + ([ENSEMBLE] if ENSEMBLE_CONFIG else [])
+    """experiment -> category -> metrics.json, for every experiment and ensemble."""
     return {
         experiment: {c: eval_file(METRICS_FILE, c, experiment) for c in CATEGORIES}
-        for experiment in compared
+        for experiment in [*EXPERIMENTS, *ENSEMBLES]
     }
 
 
@@ -219,23 +199,17 @@ def experiment_outputs(experiment):
 
 
 def all_outputs():
-    """The default target: data, every experiment's outputs, the out-of-fold evaluations, the
-    ensemble's evaluation, the comparison and, with questions, the submissions."""
+    """The default target: data, every experiment's outputs, the ensembles' evaluations, the
+    comparison and, with questions, the submissions."""
     outputs = data_outputs()
     for experiment in EXPERIMENTS:
         outputs += experiment_outputs(experiment)
     outputs += [
-        eval_file(name, category, experiment)
-        for experiment in FOLDED
+        eval_file(name, category, ensemble)
+        for ensemble in ENSEMBLES
         for category in CATEGORIES
         for name in (METRICS_FILE, CONFUSION_FILE)
     ]
-    if ENSEMBLE_CONFIG:
-        outputs += [
-            eval_file(name, category, ENSEMBLE)
-            for category in CATEGORIES
-            for name in (METRICS_FILE, CONFUSION_FILE)
-        ]
     outputs += ["results/experiments.csv", "results/plots/experiments.png"]
     if config["questions"]:
         outputs += ["results/submission.csv"]

@@ -3,7 +3,7 @@
 
 rule extract_archive:
     input:
-        archive_path,
+        lambda wildcards: EXTRACTABLE[wildcards.archive],
     output:
         directory("results/extracted/{archive}"),
     log:

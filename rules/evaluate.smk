@@ -1,7 +1,7 @@
 # Evaluation of every model on its held-out images (the predictions its training job wrote, no
-# TensorFlow), its card, each experiment's summary table, the ensemble of the members, the
-# out-of-fold figures of an experiment with folds, the comparison of everything trained, and the
-# submission for a test archive. Paths come from fashionai.outputs.
+# TensorFlow), its card, each experiment's summary table, the ensembles (the ensemble: block's
+# members; an experiment's fold members, with their out-of-fold figures), the comparison of
+# everything trained, and the submission for a test archive. Paths come from fashionai.outputs.
 
 
 rule evaluate:
@@ -77,49 +77,28 @@ rule evaluate_ensemble:
         splits=member_files(SPLIT_FILE),
         decoded="results/labels/decoded.csv",
     output:
-        metrics=eval_file(METRICS_FILE, experiment=ENSEMBLE),
+        metrics=eval_file(METRICS_FILE, experiment="{ensemble}"),
         confusion=report(
-            eval_file(CONFUSION_FILE, experiment=ENSEMBLE),
+            eval_file(CONFUSION_FILE, experiment="{ensemble}"),
             caption="../report/ensemble_confusion.rst",
             category="Evaluation",
-            subcategory=ENSEMBLE,
+            subcategory="{ensemble}",
             labels={"category": "{category}", "figure": "ensemble confusion matrix"},
         ),
     log:
-        "logs/evaluate_ensemble/{category}.log",
+        "logs/evaluate_ensemble/{ensemble}/{category}.log",
     conda:
         "../envs/plot.yaml"
     params:
-        members=MEMBERS,
-        tta=ENSEMBLE_CONFIG["tta"] if ENSEMBLE_CONFIG else False,
+        members=lambda wildcards: members_of(wildcards.ensemble),
+        out_of_fold=lambda wildcards: wildcards.ensemble in FOLDED,
+        tta=lambda wildcards: (
+            ENSEMBLE_CONFIG["tta"]
+            if wildcards.ensemble == ENSEMBLE
+            else config["eval"]["tta"]
+        ),
     script:
         "../workflow_scripts/evaluate_ensemble.py"
-
-
-rule out_of_fold:
-    input:
-        held_out=fold_files(HELD_OUT_FILE),
-        summaries=fold_files(SUMMARY_FILE),
-        splits=fold_files(SPLIT_FILE),
-        decoded="results/labels/decoded.csv",
-    output:
-        metrics=eval_file(METRICS_FILE, experiment="{folded}"),
-        confusion=report(
-            eval_file(CONFUSION_FILE, experiment="{folded}"),
-            caption="../report/out_of_fold_confusion.rst",
-            category="Evaluation",
-            subcategory="{folded}",
-            labels={"category": "{category}", "figure": "out-of-fold confusion"},
-        ),
-    log:
-        "logs/out_of_fold/{folded}/{category}.log",
-    conda:
-        "../envs/plot.yaml"
-    params:
-        members=lambda wildcards: FOLDED[wildcards.folded],
-        tta=config["eval"]["tta"],
-    script:
-        "../workflow_scripts/out_of_fold.py"
 
 
 rule compare_experiments:
@@ -152,7 +131,7 @@ rule compare_experiments:
 
 rule predict:
     input:
-        questions=question_folder,
+        questions=lambda wildcards: f"results/extracted/{archive_id(config['questions'])}",
         models=member_files(MODEL_FILE, CATEGORIES),
         summaries=member_files(SUMMARY_FILE, CATEGORIES),
         splits=member_files(SPLIT_FILE, CATEGORIES),

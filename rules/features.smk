@@ -20,6 +20,6 @@ rule features:
         mem_mb=8000,
         runtime=12 * 60,
     params:
-        settings=feature_set_settings,
+        settings=lambda wildcards: FEATURE_SETS[wildcards.feature_set],
     script:
         "../workflow_scripts/extract_features.py"

@@ -39,7 +39,7 @@ rule train:
         mem_mb=16000,
         runtime=24 * 60,
     params:
-        settings=train_settings,
+        settings=lambda wildcards: model_settings(EXPERIMENTS[wildcards.experiment]),
     script:
         "../workflow_scripts/train.py"
 

@@ -229,4 +229,4 @@ def test_a_model_setting_reruns_what_depends_on_it(full_run: Path) -> None:
     rules = dict(re.findall(r"^(\w+)\s+(\d+)$", jobs, flags=re.MULTILINE))
     assert rules.get("train") == "4", jobs  # wide's two fold members of two categories
     assert "features" not in rules and rules.get("evaluate") == "4", jobs
-    assert rules.get("out_of_fold") == "2", jobs
+    assert rules.get("evaluate_ensemble") == "4", jobs  # the ensemble and wide, two categories

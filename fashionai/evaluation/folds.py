@@ -1,4 +1,4 @@
-"""The out-of-fold evaluation of an experiment with ``train.folds`` (rule ``out_of_fold``).
+"""The out-of-fold evaluation of an experiment with ``train.folds`` (rule ``evaluate_ensemble``).
 
 Fold member i validates on fold i, so the members' validation rows of ``held_out.csv`` hold one
 prediction, by a model that did not train on it, for every non-test image: scored together they
