@@ -20,8 +20,11 @@ limit_threads()
 import keras  # noqa: E402
 
 from fashionai.training.backbones import (  # noqa: E402
+    _TABLE,
     BACKBONES,
     SMALL_CNN,
+    _parse_row,
+    _table_row,
     application_names,
     build_backbone,
     describe_application,
@@ -77,6 +80,19 @@ def test_the_table_is_what_keras_says(name: str) -> None:
     the installed Keras; ``python -m fashionai.training.backbones`` regenerates the table."""
     described = describe_application(name)
     assert same_spec(BACKBONES[name], described), (BACKBONES[name], described)
+
+
+def test_the_table_is_its_printed_form() -> None:
+    """Each spec prints as its row of the table (``python -m fashionai.training.backbones``),
+    and the row reads back as the spec."""
+    rows = _TABLE.strip().splitlines()
+    assert len(rows) == len(BACKBONES) - 1
+    for name, spec in BACKBONES.items():
+        if name != SMALL_CNN:
+            assert _table_row(spec) in rows
+            assert _parse_row(_table_row(spec)) == spec
+    with pytest.raises(ValueError, match="no row"):
+        _table_row(dataclasses.replace(BACKBONES["ResNet50"], rescale=(2.0, 0.0)))
 
 
 def test_same_spec_sees_each_difference() -> None:
