@@ -1,39 +1,30 @@
 """The frozen backbone's pooled features, computed once per image and kept on disk (float32).
 
 While the backbone is frozen (``fine_tune: false``, and the head phase of fine-tuning) every
-epoch would push every image through the same backbone to get the same features again. Instead
-the backbone runs once per image and view, the pooled features go to disk, and the head trains
-on them: E epochs cost about one backbone pass plus E passes of one dense layer.
+epoch would push every image through the same backbone again. Instead the backbone runs once
+per image and view and the head trains on the stored features: E epochs cost about one backbone
+pass plus E passes of one dense layer.
 
-A cache folder (``results/features/{category}/{set}/`` in the workflow, rule ``features``;
-``{set}`` names the settings below, so experiments that agree on them share one cache):
+A cache folder (``results/features/{category}/{set}/``, rule ``features``; ``{set}`` names the
+settings below, so experiments that agree on them share one cache) holds:
 
-- ``train_features.npy``: float32 ``(views, n_train, dim)``. View 0 is the image itself,
-  views 1.. are the training augmentations drawn at random (seeded). Each epoch the head sees
-  one view of every training image, drawn at random, so an epoch is still one pass over the
-  training images;
+- ``train_features.npy``: float32 ``(views, n_train, dim)``. View 0 is the image itself, views
+  1.. the training augmentations drawn at random (seeded); each epoch the head sees one view of
+  every training image, drawn at random;
 - ``validation_features.npy``: float32 ``(n_validation, dim)``, never augmented;
 - ``train_labels.npy``, ``validation_labels.npy``: int32 class indices of those rows;
-- ``split.csv``: the split the rows follow (the train rows, then the validation rows, in the
-  file's order), made by :func:`~fashionai.training.dataset.prepare_split`, the function
-  training uses without a cache; the training job takes it from here;
+- ``split.csv``: the split the rows follow (:func:`~fashionai.training.dataset.prepare_split`,
+  as training without a cache makes it); the training job takes it from here;
 - ``backbone.weights.h5``: with ``weights: null`` only, the backbone the features came from,
-  initialised from the run seed (``init_seed``, else ``seed``; the trained model is built
-  around these weights; a weights file like any other, ``train.weights`` can name it);
-- ``manifest.json``, written last: ``dependencies`` (:func:`feature_dependencies`: backbone, a
-  hash of the weights file, image size, resizing, augmentations, views, seeds, validation and
-  test shares, precision, a fingerprint of the tree's files and labels), what the folder
-  holds and the SHA-256 of each of its files as written. A cache whose dependencies differ
-  from the current ones is stale, one whose files differ from their checksums is damaged:
-  :func:`open_features` refuses both, naming the file or key and how to rebuild the cache.
+  initialised from the run seed; the trained model is built around it;
+- ``manifest.json``, written last: the ``dependencies`` (:func:`feature_dependencies`), what
+  the folder holds and the SHA-256 of each file. :func:`open_features` refuses a cache whose
+  dependencies differ (stale) or whose files differ from their checksums (damaged).
 
-Why float32: a random backbone's features can be tiny (a random MobileNetV3Small's are about
-1e-9, below float16's smallest value, 6e-8), and float16 would store zeros; float32 holds
-every backbone's features as computed, for twice float16's bytes.
-
-Memory stays bounded: features are written batch by batch into memory-mapped ``.npy`` files.
-They are read back whole when the cache takes at most :data:`IN_MEMORY_BYTES` ("fits"), else
-batch by batch from the memory map inside the tf.data pipeline.
+Float32, not float16: a random backbone's features can be below float16's smallest value (a
+random MobileNetV3Small's are about 1e-9). The features are written batch by batch into
+memory-mapped ``.npy`` files, and read back whole when they fit in :data:`IN_MEMORY_BYTES`,
+else batch by batch from the memory map.
 """
 
 from __future__ import annotations
@@ -90,16 +81,11 @@ class StaleFeatures(ValueError):
     data: ``problem`` (naming the file or key), then how to rebuild the cache."""
 
     def __init__(self, folder: Path, problem: str) -> None:
-        super().__init__(f"{problem}: {rebuild_advice(folder)}")
+        super().__init__(
+            f"{problem}: delete {folder} and rerun snakemake (or rerun it with --forcerun "
+            "features) to recompute the features"
+        )
         self.problem = problem
-
-
-def rebuild_advice(folder: Path) -> str:
-    """How to recompute the cache in ``folder``."""
-    return (
-        f"delete {folder} and rerun snakemake (or rerun it with --forcerun features) to "
-        "recompute the features"
-    )
 
 
 def features_file(subset: str) -> str:
@@ -342,11 +328,8 @@ def open_features(folder: Path, dependencies: dict[str, Any]) -> FeatureCache:
 
 
 def _check_checksums(folder: Path, manifest: dict[str, Any]) -> None:
-    """StaleFeatures naming the first file of the cache whose SHA-256 is not the recorded one.
-
-    About 0.6 s per GB of features (a GB is read in 0.1 s from the page cache): small beside
-    a training job, which reads the features every epoch.
-    """
+    """StaleFeatures naming the first file of the cache whose SHA-256 is not the recorded one
+    (about 0.6 s per GB: small beside a training job, which reads the features every epoch)."""
     checksums = manifest.get("sha256")
     if not isinstance(checksums, dict) or not checksums:
         raise StaleFeatures(
@@ -382,17 +365,6 @@ def extract_features(
     writes the folder atomically (:func:`fashionai.atomic.atomic_folder`).
     """
     configure_devices(threads, settings.mixed_precision, log=log)
-    return _extract(tree_dir, folder, settings, threads, log, batch_size)
-
-
-def _extract(
-    tree_dir: Path,
-    folder: Path,
-    settings: TrainSettings,
-    threads: int,
-    log: Log,
-    batch_size: int | None,
-) -> FeatureCache:
     started = time.monotonic()
     tree_dir, folder = Path(tree_dir), Path(folder)
     dependencies = feature_dependencies(tree_dir, settings)
