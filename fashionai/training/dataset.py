@@ -175,58 +175,29 @@ def make_dataset(
     """
     paths = np.asarray(paths, dtype=str)
     labels = np.asarray(labels)
-    labels = labels.astype(np.float32 if labels.ndim == 2 else np.int32)
-    if cache is not None:
-        return _cached_dataset(
-            paths, labels, image_size, batch_size, training, seed, cache, pad, threads
-        )
-    data = tf.data.Dataset.from_tensor_slices((paths, labels))
-    if training:
-        data = data.shuffle(max(len(paths), 1), seed=seed, reshuffle_each_iteration=True)
-    data = data.map(
-        lambda path, label: (decode_and_resize(path, image_size, pad), label),
-        num_parallel_calls=tf.data.AUTOTUNE,
-    )
-    data = data.ignore_errors().batch(batch_size).prefetch(tf.data.AUTOTUNE)
-    return data.with_options(dataset_options(threads))
-
-
-def _cached_dataset(
-    paths: np.ndarray,
-    labels: np.ndarray,
-    image_size: int,
-    batch_size: int,
-    training: bool,
-    seed: int,
-    cache: str | Path,
-    pad: str | None,
-    threads: int | None,
-) -> tf.data.Dataset:
-    """:func:`make_dataset`'s pipeline over its images resized once into ``<cache>.npy``.
-
-    Rows are shuffled and the undecodable ones dropped as the pipeline without a cache does
-    with its files, so both give the same batches. Each batch's images are read from the
-    memory map in file order (sequential reads).
-    """
-    images, decoded = _fill_image_cache(paths, image_size, pad, threads, Path(f"{cache}.npy"))
-    rows = tf.data.Dataset.from_tensor_slices(np.arange(len(paths), dtype=np.int64))
+    label_table = tf.constant(labels.astype(np.float32 if labels.ndim == 2 else np.int32))
+    rows = tf.data.Dataset.range(len(paths))
     if training:
         rows = rows.shuffle(max(len(paths), 1), seed=seed, reshuffle_each_iteration=True)
-    decoded_table, label_table = tf.constant(decoded), tf.constant(labels)
-    rows = rows.filter(lambda row: tf.gather(decoded_table, row))
+    if cache is None:
+        path_table = tf.constant(paths)
 
-    def read(batch: np.ndarray) -> np.ndarray:
-        order = np.argsort(batch)
-        pixels = np.empty((len(batch), *images.shape[1:]), dtype=np.uint8)
-        pixels[order] = images[batch[order]]
-        return pixels
+        def load(row: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+            image = decode_and_resize(tf.gather(path_table, row), image_size, pad)
+            return image, tf.gather(label_table, row)
 
-    def to_model(batch: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        pixels = tf.numpy_function(read, [batch], tf.uint8, stateful=False)
-        pixels = tf.ensure_shape(tf.cast(pixels, tf.float32), [None, image_size, image_size, 3])
-        return pixels, tf.gather(label_table, batch)
+        data = rows.map(load, num_parallel_calls=tf.data.AUTOTUNE).ignore_errors().batch(batch_size)
+    else:  # the same rows, those that did not decode dropped, read from the cache
+        images, decoded = _fill_image_cache(paths, image_size, pad, threads, Path(f"{cache}.npy"))
+        decoded_table = tf.constant(decoded)
 
-    data = rows.batch(batch_size).map(to_model, num_parallel_calls=tf.data.AUTOTUNE)
+        def read(batch: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+            pixels = tf.cast(gather_rows(images, batch), tf.float32)
+            shape = [None, image_size, image_size, 3]
+            return tf.ensure_shape(pixels, shape), tf.gather(label_table, batch)
+
+        data = rows.filter(lambda row: tf.gather(decoded_table, row)).batch(batch_size)
+        data = data.map(read, num_parallel_calls=tf.data.AUTOTUNE)
     return data.prefetch(tf.data.AUTOTUNE).with_options(dataset_options(threads))
 
 
@@ -256,17 +227,8 @@ def decoded_batches(
 ) -> Iterator[tuple[np.ndarray, tf.Tensor]]:
     """(row indices, float32 images) of ``paths`` in batches, decoded in parallel and
     prefetched; the rows of files that do not decode are left out."""
-    if len(paths) == 0:
-        return
-    data = tf.data.Dataset.from_tensor_slices(
-        (np.arange(len(paths), dtype=np.int64), np.asarray(paths, dtype=str))
-    )
-    data = data.map(
-        lambda index, path: (index, decode_and_resize(path, image_size, pad)),
-        num_parallel_calls=tf.data.AUTOTUNE,
-    )
-    data = data.ignore_errors().batch(batch_size).prefetch(tf.data.AUTOTUNE)
-    for rows, images in data.with_options(dataset_options(threads)):
+    data = _each_file(paths, lambda path: decode_and_resize(path, image_size, pad), threads)
+    for rows, images in data.batch(batch_size).prefetch(tf.data.AUTOTUNE):
         yield rows.numpy(), images
 
 
@@ -277,20 +239,34 @@ def find_undecodable(paths: Sequence[str], threads: int | None = None) -> list[s
     shape is the output, so TensorFlow cannot optimise the decoding away.
     """
     paths = [str(path) for path in paths]
-    if not paths:
-        return []
-    data = tf.data.Dataset.from_tensor_slices(
-        (np.arange(len(paths), dtype=np.int64), np.asarray(paths, dtype=str))
-    )
-    data = data.map(
-        lambda index, path: (index, tf.shape(decode(path))),
-        num_parallel_calls=tf.data.AUTOTUNE,
-    )
-    data = data.ignore_errors().batch(4096).with_options(dataset_options(threads))
     decoded = np.zeros(len(paths), dtype=bool)
-    for indices, _ in data.as_numpy_iterator():
-        decoded[indices] = True
+    shapes = _each_file(paths, lambda path: tf.shape(decode(path)), threads)
+    for rows, _ in shapes.batch(4096).as_numpy_iterator():
+        decoded[rows] = True
     return [paths[i] for i in np.flatnonzero(~decoded)]
+
+
+def _each_file(
+    paths: Sequence[str] | np.ndarray, function: Callable[..., tf.Tensor], threads: int | None
+) -> tf.data.Dataset:
+    """(row index, ``function(path)``) of each of ``paths`` in parallel; the rows whose file
+    ``function`` fails on are left out."""
+    rows = np.arange(len(paths), dtype=np.int64)
+    data = tf.data.Dataset.from_tensor_slices((rows, np.asarray(paths, dtype=str)))
+    data = data.map(lambda row, path: (row, function(path)), num_parallel_calls=tf.data.AUTOTUNE)
+    return data.ignore_errors().with_options(dataset_options(threads))
+
+
+def gather_rows(array: np.ndarray, rows: tf.Tensor) -> tf.Tensor:
+    """``array[rows]`` of a (memory-mapped) array, read in file order (sequential reads)."""
+
+    def read(rows: np.ndarray) -> np.ndarray:
+        order = np.argsort(rows)
+        found = np.empty((len(rows), *array.shape[1:]), dtype=array.dtype)
+        found[order] = array[rows[order]]
+        return found
+
+    return tf.numpy_function(read, [rows], tf.as_dtype(array.dtype), stateful=False)
 
 
 def dataset_options(threads: int | None) -> tf.data.Options:

@@ -51,6 +51,7 @@ from fashionai.training.dataset import (
     VALIDATION,
     dataset_options,
     decoded_batches,
+    gather_rows,
     prepare_split,
 )
 from fashionai.training.devices import configure_devices
@@ -218,33 +219,13 @@ class FeatureCache:
     ) -> tf.data.Dataset:
         """Batches of row indices (view * n + image) -> (features, labels or targets)."""
         labels = np.load(self.folder / labels_file(subset)) if targets is None else targets
-        n, dim = len(labels), self.dim
-        path = self.folder / features_file(subset)
-        if self.fits(max_in_memory_bytes):
-            table = tf.constant(np.load(path).reshape(-1, dim))
-            label_table = tf.constant(labels)
-
-            def fetch(batch: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-                return tf.gather(table, batch), tf.gather(label_table, batch % n)
-
-        else:
-            mapped = np.load(path, mmap_mode="r").reshape(-1, dim)
-
-            def read(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-                # Rows read in file order (sequential reads), returned in the batch's order.
-                order = np.argsort(batch)
-                features = np.empty((len(batch), dim), dtype=DTYPE)
-                features[order] = mapped[batch[order]]
-                return features, labels[batch % n]
-
-            def fetch(batch: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-                types = (tf.as_dtype(DTYPE), tf.as_dtype(labels.dtype))
-                return tf.numpy_function(read, [batch], types, stateful=False)
+        n, dim, label_table = len(labels), self.dim, tf.constant(labels)
+        mmap_mode = None if self.fits(max_in_memory_bytes) else "r"  # or read whole
+        table = np.load(self.folder / features_file(subset), mmap_mode=mmap_mode).reshape(-1, dim)
 
         def to_model(batch: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-            features, batch_labels = fetch(batch)
-            features = tf.ensure_shape(tf.cast(features, tf.float32), [None, dim])
-            return features, tf.ensure_shape(batch_labels, [None, *labels.shape[1:]])
+            features = tf.ensure_shape(tf.cast(gather_rows(table, batch), tf.float32), [None, dim])
+            return features, tf.gather(label_table, batch % n)
 
         # An unknown length, like the image pipelines' (they drop undecodable files): Keras
         # then makes one iterator per epoch, not two, and the seeded shuffle gives the batches
