@@ -36,8 +36,8 @@ def check_devices(say: Callable[[str], None] = print) -> int:
     import tensorflow as tf
 
     cuda, build = tf.test.is_built_with_cuda(), tf.sysconfig.get_build_info()
-    cuda_build = f"CUDA build (CUDA {build.get('cuda_version')}, cuDNN {build.get('cudnn_version')})"
-    say(f"TensorFlow {tf.__version__}: {cuda_build if cuda else 'CPU build (no CUDA)'}")
+    kind = f"CUDA build (CUDA {build.get('cuda_version')}, cuDNN {build.get('cudnn_version')})"
+    say(f"TensorFlow {tf.__version__}: {kind if cuda else 'CPU build (no CUDA)'}")
     if visible is not None:
         say(f"{VISIBLE}={visible!r}")
     gpus = tf.config.list_physical_devices("GPU")
