@@ -1,8 +1,5 @@
-"""A regrouped category tree as a table, its stratified split, and tf.data pipelines.
-
-Tree layout: ``<tree>/labels.json`` and ``<tree>/<slug>/<image files>``; class index = the
-position of the class in ``labels.json``'s ``classes``.
-"""
+"""A regrouped category tree (:mod:`fashionai.trees`) as a table, its stratified split, and
+tf.data pipelines; class index = the position of the class in ``labels.json``."""
 
 from __future__ import annotations
 
@@ -28,14 +25,10 @@ CACHE_BATCH = 64  # images decoded at a time into an image cache
 
 
 def list_images(tree_dir: Path, slugs: Sequence[str] | None = None) -> pd.DataFrame:
-    """Every entry of the tree's class folders: columns image (path), image_name, label,
-    label_index. Sorted by class, then name.
-
-    Nothing is left out by its name: decoding decided which files are images, so a file named
-    ``IMG``, ``x.JPG`` or ``.hidden.jpg`` is listed like any other, and :func:`prepare_split`
-    trains on each entry or lists it as skipped with its reason. ``slugs`` (default: the
-    classes of ``labels.json``) gives the class order; a class folder may be missing (no
-    images). A folder that is not a class raises ValueError.
+    """Every entry of the tree's class folders, whatever its name (decoding decided which
+    files are images): columns image (path), image_name, label, label_index, sorted by class,
+    then name. ``slugs`` (default: the classes of ``labels.json``) gives the class order; a
+    class folder may be missing (no images); a folder that is not a class raises ValueError.
     """
     tree_dir = Path(tree_dir)
     if slugs is None:
@@ -65,12 +58,10 @@ def split_dataset(
 ) -> pd.DataFrame:
     """``frame`` with a ``subset`` column: train, validation or test, stratified by class.
 
-    Both shares are of all images: each class of ``n`` sends ``round(n * validation_split)``
-    images to validation and ``round(n * test_split)`` to test, at least one to each part
-    whose share is above 0, and keeps at least one for training; a class too small for that
-    (one of ``slugs`` without images too) raises ValueError naming it and its count. The
-    split depends only on the rows, ``seed`` and the shares (numpy Generator, classes in index
-    order); with ``test_split`` 0 it is the original's train/validation split.
+    Each class of ``n`` images sends ``round(n * validation_split)`` to validation and
+    ``round(n * test_split)`` to test, at least one to each part whose share is above 0, and
+    keeps at least one for training; a smaller class raises ValueError naming it and its
+    count. The split depends only on the rows, ``seed`` and the shares.
     """
     if not (0 < validation_split < 1 and 0 <= test_split < 1 - validation_split):
         raise ValueError(
@@ -110,15 +101,10 @@ def prepare_split(
     threads: int | None = None,
     log: Callable[[str], None] = print,
 ) -> tuple[pd.DataFrame, dict[str, str]]:
-    """The usable images of the tree split into train/validation/test, and the skipped files.
-
-    The split takes ``settings.validation_split``, ``settings.test_split`` and ``settings.seed``.
-
-    Every entry of the class folders is either in the split or skipped with its reason
-    (``{path: reason}``): first the ingest check (:func:`fashionai.images.check_image`:
-    format, completeness, the pixel limit), then a full decode by the training decoder.
-    The one split of a category: the feature cache and training both take it from here (the
-    training job reads it from the cache when there is one), so they cannot disagree.
+    """The usable images of the tree split into train/validation/test, and the skipped files
+    (``{path: reason}``: refused by :func:`fashionai.images.check_image`, or not decoded by
+    the training decoder). The one split of a category: the feature cache and training both
+    take it from here, so they cannot disagree.
     """
     frame = list_images(tree_dir, slugs)
     # In this process: forking one that runs TensorFlow is unsafe, and 20k checks take 2 s.
@@ -155,23 +141,16 @@ def make_dataset(
     cache: str | Path | None = None,
     pad: str | None = None,
 ) -> tf.data.Dataset:
-    """Batches of (float32 images 0..255, labels), decoded in parallel, never all in memory.
+    """Prefetched batches of (float32 images 0..255, labels), decoded in parallel, never all
+    in memory; training data reshuffled every epoch (from ``seed``); images that fail to
+    decode dropped.
 
-    ``labels``: a class index per path (int32), or a target row per path (a float32 matrix:
-    soft targets, :mod:`fashionai.training.targets`).
-    ``pad``: None stretches each image to the square; an anchor (``pad_anchor``) pads it first.
-
-    Training data is reshuffled every epoch (reproducibly from ``seed``). Images that fail to
-    decode are dropped (:func:`find_undecodable` counts them beforehand). ``threads`` caps
-    tf.data's own thread pool (None: TensorFlow's default). Batches are prefetched, so the
-    model never waits for the next one while the decoders keep up.
-
-    ``cache``: a file prefix (its folder must exist): every image is decoded and resized once,
-    here, into ``<cache>.npy`` (uint8 ``(n, image_size, image_size, 3)``: the resized values
-    rounded to whole grey levels, a quarter of float32's bytes), and every pass reads its
-    batches from that memory map instead of decoding the files again. The batches are those of
-    the pipeline without a cache (the same order), but for the rounding. Delete the file when
-    done.
+    ``labels``: a class index per path (int32), or a float32 target row per path. ``pad``:
+    None stretches each image to the square, an anchor (``pad_anchor``) pads it first.
+    ``threads`` caps tf.data's thread pool (None: TensorFlow's default). ``cache``: a file
+    prefix (its folder must exist): every image is decoded and resized once, into
+    ``<cache>.npy`` (uint8, rounded to whole grey levels), and every pass reads the same
+    batches as without a cache from that memory map. Delete the file when done.
     """
     paths = np.asarray(paths, dtype=str)
     labels = np.asarray(labels)
@@ -233,11 +212,8 @@ def decoded_batches(
 
 
 def find_undecodable(paths: Sequence[str], threads: int | None = None) -> list[str]:
-    """The files among ``paths`` that the training decoder rejects (missing, empty, corrupt).
-
-    A full decode of every file in parallel, without resizing or keeping the pixels. The image
-    shape is the output, so TensorFlow cannot optimise the decoding away.
-    """
+    """The files among ``paths`` that the training decoder rejects (missing, empty, corrupt):
+    a full decode of each in parallel, whose shape is kept so that it is not optimised away."""
     paths = [str(path) for path in paths]
     decoded = np.zeros(len(paths), dtype=bool)
     shapes = _each_file(paths, lambda path: tf.shape(decode(path)), threads)
