@@ -61,17 +61,11 @@ def read_annotation_file(path: Path) -> pd.DataFrame:
     lines = pd.Series(text.split("\n"), dtype=object).str.strip().str.lstrip("\ufeff").str.strip()
     lines = lines[lines != ""]
     fields = lines.str.split(",", n=2, expand=True) if len(lines) else pd.DataFrame()
-    fields = fields.reindex(columns=[0, 1, 2]).fillna("")
-    frame = pd.DataFrame(
-        {
-            "line": (lines.index.to_numpy() + 1).astype("int64"),
-            "image_path": fields[0].astype(str).str.strip().to_numpy(),
-            "attribute": fields[1].astype(str).str.strip().to_numpy(),
-            "code": fields[2].astype(str).str.strip().to_numpy(),
-        },
-        columns=ANNOTATION_COLUMNS,
-    )
-    return frame.astype({"line": "int64"})
+    fields = fields.reindex(columns=[0, 1, 2]).fillna("").astype(str)
+    names = ANNOTATION_COLUMNS[1:]
+    frame = pd.DataFrame({name: fields[i].str.strip().to_numpy() for i, name in enumerate(names)})
+    frame.insert(0, "line", (lines.index.to_numpy() + 1).astype("int64"))
+    return frame
 
 
 def _image_paths(prefix: str, image_path: pd.Series) -> pd.Series:

@@ -119,7 +119,11 @@ def test_below_the_minimum_size_keras_refuses(built: tuple[str, int, keras.Model
 def test_preprocessing_layer_equals_preprocess_input(built: tuple[str, int, keras.Model]) -> None:
     name, size, _ = built
     images = np.random.default_rng(0).uniform(0, 255, (2, size, size, 3)).astype("float32")
-    expected = np.asarray(BACKBONES[name].preprocess_input()(images.copy()))
+    module = BACKBONES[name].module  # the application's own preprocess_input; SmallCNN: / 255
+    preprocess = (
+        getattr(keras.applications, module).preprocess_input if module else (lambda x: x / 255)
+    )
+    expected = np.asarray(preprocess(images.copy()))
     layer = preprocessing_layer(name)
     actual = images if layer is None else np.asarray(layer(images))
     np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-5)

@@ -55,22 +55,6 @@ class BackboneSpec:
         """Whether Keras publishes ImageNet weights for it."""
         return self.weights_url is not None
 
-    def constructor(self) -> Callable[..., keras.Model]:
-        """The ``keras.applications`` constructor, or the built-in SmallCNN builder."""
-        if self.application is None:
-            return small_cnn
-        import keras
-
-        return getattr(keras.applications, self.application)
-
-    def preprocess_input(self) -> Callable[[Any], Any]:
-        """The application's own ``preprocess_input`` (SmallCNN: rescaling to [0, 1])."""
-        if self.module is None:
-            return lambda x: x / 255.0
-        import keras
-
-        return getattr(keras.applications, self.module).preprocess_input
-
 
 # How each ``preprocess_input`` mode rescales (``rescale``, ``bgr``): "tf" to -1..1; "caffe"
 # BGR with the ImageNet means subtracted; "torch" by the ImageNet means and deviations; "-" not
@@ -218,9 +202,13 @@ def build_backbone(name: str, image_size: int, weights: str | Path | None) -> ke
     None for random initialisation. A weights file that does not fit raises ValueError naming
     the backbone and the file.
     """
+    import keras
+
+    application = BACKBONES[name].application
+    constructor = small_cnn if application is None else getattr(keras.applications, application)
     imagenet = "imagenet" if weights == "imagenet" else None
     shape = (image_size, image_size, 3)
-    model = BACKBONES[name].constructor()(include_top=False, weights=imagenet, input_shape=shape)
+    model = constructor(include_top=False, weights=imagenet, input_shape=shape)
     if weights not in (None, "imagenet"):
         load_backbone_weights(model, name, Path(weights))
     return model

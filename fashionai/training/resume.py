@@ -106,10 +106,8 @@ class Backup:
             return state
         if problem:
             log(f"discarding the backup {self.folder}: {problem}; starting from epoch 0")
-        if self.folder.exists():
-            for entry in self.folder.iterdir():
-                remove(entry)
-        self.folder.mkdir(parents=True, exist_ok=True)
+        remove(self.folder)
+        self.folder.mkdir(parents=True)
         return RunState(signature=signature)
 
     def _check(self, signature: dict[str, Any]) -> tuple[RunState | None, str]:
@@ -123,10 +121,8 @@ class Backup:
         if state.version != STATE_VERSION:
             return None, f"{self.state_path} is of format {state.version}, not {STATE_VERSION}"
         if state.signature != signature:
-            return (
-                None,
-                f"it was made from other inputs ({differences(state.signature, signature)})",
-            )
+            changed = differences(state.signature, signature)
+            return None, f"it was made from other inputs ({changed})"
         if state.latest_weights is None:
             return None, f"{self.state_path} names no latest weights"
         for name in (state.latest_weights, state.best_weights):
