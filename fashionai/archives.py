@@ -240,12 +240,11 @@ def _check_members(members: list[_Member], archive: Path, limit: float, size: in
     written: set[tuple[str, ...]] = set()  # files and hard links written so far
     for member in members:
         if links:
-            through = _passes_through(member.name, (), links)
-            if through is None and member.kind == _SYMLINK:
-                through = _passes_through(member.link, member.parts[:-1], links)
-            if through is None and member.kind == _HARDLINK:
-                through = _passes_through(member.link, (), links)
-            if through is not None:
+            base = member.parts[:-1] if member.kind == _SYMLINK else ()  # of the link's target
+            through = _passes_through(member.name, (), links) or (
+                member.link and _passes_through(member.link, base, links)
+            )
+            if through:
                 raise UnsafeArchiveError(
                     f"{member.where(archive)} goes through symbolic link member "
                     f"{'/'.join(through)!r}; refused"
@@ -307,11 +306,9 @@ def extract_archive(
 ) -> ExtractionSummary:
     """Extract a tar, tar.gz or zip ``archive`` into ``destination`` safely and atomically.
 
-    Raises UnsafeArchiveError (naming the archive and the member) before writing anything if a
-    member is unsafe, the archive has more than ``max_members`` members or the declared total
-    exceeds ``min(max_ratio * archive size, max_bytes)``; CorruptArchiveError (naming the
-    archive) if it is truncated or damaged. On any error neither ``destination`` nor its partial
-    folder is left behind.
+    UnsafeArchiveError (naming the archive and the member) for an unsafe member, more than
+    ``max_members`` members or a declared total above ``min(max_ratio * archive size,
+    max_bytes)``; CorruptArchiveError for a truncated or damaged archive.
     """
     archive, destination = Path(archive), Path(destination)
     remove(partial_path(destination))  # left by a killed run; removed even if this run fails

@@ -195,13 +195,9 @@ def preprocessing_layer(name: str) -> keras.layers.Layer | None:
 
 
 def build_backbone(name: str, image_size: int, weights: str | Path | None) -> keras.Model:
-    """The backbone without top and without pooling, for ``image_size`` square RGB inputs.
-
-    ``weights``: ``"imagenet"`` (Keras downloads and caches them), a path to a weights file
-    (Keras' own no-top ``.h5`` files, or a ``.weights.h5`` saved from the same backbone), or
-    None for random initialisation. A weights file that does not fit raises ValueError naming
-    the backbone and the file.
-    """
+    """The backbone without top and without pooling, for ``image_size`` square RGB inputs, with
+    ``weights``: ``"imagenet"`` (Keras downloads them), a weights file (Keras' no-top ``.h5``,
+    or a ``.weights.h5`` of the same backbone; ValueError if it does not fit), or None."""
     import keras
 
     application = BACKBONES[name].application

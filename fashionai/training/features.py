@@ -182,11 +182,8 @@ class FeatureCache:
         max_in_memory_bytes: int = IN_MEMORY_BYTES,
         targets: np.ndarray | None = None,
     ) -> tf.data.Dataset:
-        """(float32 features, int32 labels) batches: every training image once per epoch, in a
-        new seeded order, each as one of its cached views drawn at random.
-
-        ``targets``: instead of the cached labels, these rows (float32, one per training image
-        in the split's order: soft targets)."""
+        """(float32 features, int32 labels or ``targets`` rows) batches: every training image
+        once per epoch, in a new seeded order, each as one of its cached views drawn at random."""
         n = int(self.manifest["images"][TRAIN])
         rows = tf.data.Dataset.range(n).shuffle(max(n, 1), seed=seed, reshuffle_each_iteration=True)
         if self.views > 1:
@@ -240,11 +237,8 @@ class FeatureCache:
             backbone.load_weights(self.folder / name)
 
     def check_extractor(self, extractor: keras.Model, validation: pd.DataFrame, log: Log) -> None:
-        """Recompute a few validation features with ``extractor``; StaleFeatures if they differ.
-
-        The model saved at the end is ``extractor`` + the head trained on the cache: this makes
-        sure the head trained on what that extractor computes.
-        """
+        """Recompute a few validation features with ``extractor`` (the saved model's, before
+        the head trained on the cache); StaleFeatures if they differ."""
         paths = validation["image"].tolist()[:CHECK_IMAGES]
         if not paths:
             return
@@ -269,12 +263,8 @@ class FeatureCache:
 
 
 def open_features(folder: Path, dependencies: dict[str, Any]) -> FeatureCache:
-    """The cache in ``folder`` if it is complete, whole and computed from ``dependencies``.
-
-    Raises :class:`StaleFeatures` naming what differs (the key or the file) and how to rebuild
-    the cache otherwise. Whole: every file has the SHA-256 the manifest recorded when it was
-    written (a damaged file with the right shape would otherwise be trained on).
-    """
+    """The cache in ``folder`` if it is complete, computed from ``dependencies`` and whole
+    (every file has the SHA-256 recorded when it was written), else :class:`StaleFeatures`."""
     folder = Path(folder)
     try:
         cache = FeatureCache(folder)
@@ -338,13 +328,9 @@ def extract_features(
     log: Log = print,
     batch_size: int | None = None,
 ) -> FeatureCache:
-    """Compute the cache of ``tree_dir`` for ``settings`` into ``folder`` (replaced whole).
-
-    The job of rule ``features``: configures TensorFlow's threads and precision like a training
-    job, splits the tree exactly as training would, runs the frozen feature extractor once per
-    image and view (``batch_size`` images at a time, default the training batch size) and
-    writes the folder atomically (:func:`fashionai.atomic.atomic_folder`).
-    """
+    """Compute the cache of ``tree_dir`` for ``settings`` into ``folder`` (replaced whole,
+    atomically), as a training job would: its threads, precision and split; the extractor runs
+    on ``batch_size`` images at a time (default: the training batch size)."""
     configure_devices(threads, settings.mixed_precision, log=log)
     started = time.monotonic()
     tree_dir, folder = Path(tree_dir), Path(folder)
@@ -441,11 +427,8 @@ def _run_extractor(
     log: Log,
     subset: str,
 ) -> None:
-    """Write the features of ``paths`` into ``outputs`` (one row array per view).
-
-    Each batch is decoded once (in parallel, prefetched while the extractor runs) and goes
-    through the extractor once per view: as it is (view 0), then augmented.
-    """
+    """Write the features of ``paths`` into ``outputs`` (one row array per view): each batch
+    is decoded once and goes through the extractor once per view (view 0 not augmented)."""
     n = len(paths)
     done = np.zeros(n, dtype=bool)
     started = time.monotonic()
