@@ -2,29 +2,14 @@
 
 While the backbone is frozen (``fine_tune: false``, and the head phase of fine-tuning) every
 epoch would push every image through the same backbone again. Instead the backbone runs once
-per image and view and the head trains on the stored features: E epochs cost about one backbone
-pass plus E passes of one dense layer.
+per image and view (view 0: the image itself; views 1..: the training augmentations, drawn at
+random) and the head trains on the stored features, one view of every training image per epoch:
+E epochs cost about one backbone pass plus E passes of one dense layer.
 
-A cache folder (``results/features/{category}/{set}/``, rule ``features``; ``{set}`` names the
-settings below, so experiments that agree on them share one cache) holds:
-
-- ``train_features.npy``: float32 ``(views, n_train, dim)``. View 0 is the image itself, views
-  1.. the training augmentations drawn at random (seeded); each epoch the head sees one view of
-  every training image, drawn at random;
-- ``validation_features.npy``: float32 ``(n_validation, dim)``, never augmented;
-- ``train_labels.npy``, ``validation_labels.npy``: int32 class indices of those rows;
-- ``split.csv``: the split the rows follow (:func:`~fashionai.training.dataset.prepare_split`,
-  as training without a cache makes it); the training job takes it from here;
-- ``backbone.weights.h5``: with ``weights: null`` only, the backbone the features came from,
-  initialised from the run seed; the trained model is built around it;
-- ``manifest.json``, written last: the ``dependencies`` (:func:`feature_dependencies`), what
-  the folder holds and the SHA-256 of each file. :func:`open_features` refuses a cache whose
-  dependencies differ (stale) or whose files differ from their checksums (damaged).
-
-Float32, not float16: a random backbone's features can be below float16's smallest value (a
-random MobileNetV3Small's are about 1e-9). The features are written batch by batch into
-memory-mapped ``.npy`` files, and read back whole when they fit in :data:`IN_MEMORY_BYTES`,
-else batch by batch from the memory map.
+The README lists the cache folder's files (``results/features/``). ``manifest.json``, written
+last, holds the :func:`feature_dependencies` and each file's SHA-256, so that
+:func:`open_features` refuses a stale or damaged cache. Features are written batch by batch into
+memory-mapped ``.npy`` files, and read back whole when they fit in :data:`IN_MEMORY_BYTES`.
 """
 
 from __future__ import annotations

@@ -392,18 +392,9 @@ def _phase_data(job: _Job, phase: Phase, on_features: bool) -> tuple[tf.data.Dat
         validation_targets = one_hot(data.validation["label_index"], data.targets.shape[1])
     if on_features:
         assert cache is not None
-        return (
-            cache.train_dataset(
-                settings.batch_size,
-                settings.run_seed,
-                threads,
-                job.max_in_memory_bytes,
-                targets=train_targets,
-            ),
-            cache.validation_dataset(
-                settings.batch_size, threads, job.max_in_memory_bytes, targets=validation_targets
-            ),
-        )
+        size, max_bytes = settings.batch_size, job.max_in_memory_bytes
+        train = cache.train_dataset(size, settings.run_seed, threads, max_bytes, train_targets)
+        return train, cache.validation_dataset(size, threads, max_bytes, validation_targets)
     folder = None
     if phase.backbone_trainable and job.cache_images:
         folder = job.backup.folder / IMAGE_CACHE_DIR
