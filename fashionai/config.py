@@ -22,7 +22,7 @@ import yaml
 
 from fashionai.archives import archive_id
 from fashionai.atomic import OLD_PREFIX, PARTIAL_PREFIX
-from fashionai.outputs import DEFAULT_EXPERIMENT, ENSEMBLE
+from fashionai.outputs import DEFAULT_EXPERIMENT, ENSEMBLE, fold_name
 from fashionai.regrouping import plan_regroup
 from fashionai.training.augment import mixes
 from fashionai.training.backbones import BACKBONES, notop_file_name, unknown_backbone
@@ -167,6 +167,11 @@ def check_train(settings: Mapping[str, Any], where: str = "train") -> None:
             f"{settings['validation_split']!r} no image is left for training (their sum must be "
             "below 1)"
         )
+    if settings["folds"] is not None and settings["test_split"] == 0:
+        raise ConfigError(
+            f"{where}.folds = {settings['folds']!r}: needs train.test_split above 0 (the folds "
+            "share the test part; their ensemble is scored on it)"
+        )
 
 
 def check_recipe(settings: Mapping[str, Any], where: str = "train") -> None:
@@ -195,7 +200,36 @@ def check_recipe(settings: Mapping[str, Any], where: str = "train") -> None:
 
 
 def experiment_settings(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """Every experiment's train settings by name: ``default`` (the ``train:`` block) first."""
+    """Every experiment's train settings by name: ``default`` (the ``train:`` block) first; an
+    experiment with ``folds`` K stands for its K fold members (:func:`fold_members`), each with
+    its ``fold`` (1..K)."""
+    folded, experiments = fold_members(config), {}
+    for name, settings in _merged(config).items():
+        for fold, member in enumerate(folded.get(name, [name]), 1):
+            fold_settings = {**settings, "fold": fold} if name in folded else settings
+            experiments[member] = copy.deepcopy(fold_settings)
+    return experiments
+
+
+def fold_members(config: Mapping[str, Any]) -> dict[str, list[str]]:
+    """The experiments with ``folds`` and their members' names (``fold_name``), in order."""
+    return {
+        name: [fold_name(name, fold) for fold in range(1, settings["folds"] + 1)]
+        for name, settings in _merged(config).items()
+        if settings["folds"]
+    }
+
+
+def ensemble_members(config: Mapping[str, Any]) -> list[str]:
+    """The models the ensemble (``[default]`` without ``ensemble:``) averages: each member, an
+    experiment with ``folds`` as its fold members."""
+    folded = fold_members(config)
+    members = (config["ensemble"] or {}).get("members", [DEFAULT_EXPERIMENT])
+    return [model for member in members for model in folded.get(member, [member])]
+
+
+def _merged(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every experiment's merged train settings by name, ``default`` first, folds unexpanded."""
     experiments = {DEFAULT_EXPERIMENT: copy.deepcopy(dict(config["train"]))}
     for name, overrides in (config["experiments"] or {}).items():
         experiments[name] = merge_train(config["train"], overrides)
@@ -280,6 +314,15 @@ def check_experiments(config: Mapping[str, Any], validator: Any) -> None:
                 f"ensemble.members: {member!r} is not an experiment; the experiments: "
                 f"{', '.join([DEFAULT_EXPERIMENT, *experiments])}"
             )
+    for name, names in fold_members(config).items():
+        key = "train" if name == DEFAULT_EXPERIMENT else f"experiments.{name}"
+        for member in names:
+            check_experiment_name(member, f"{key}.folds = {len(names)}: fold member")
+            if member.casefold() in folders:
+                raise ConfigError(
+                    f"experiments.{folders[member.casefold()]}: the name of fold member "
+                    f"{member!r} of {key}.folds = {len(names)}; choose another name"
+                )
 
 
 def check_experiment_name(name: object, where: str) -> None:

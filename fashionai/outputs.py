@@ -24,6 +24,13 @@ ENSEMBLE = "ensemble"  # the ensemble's name among the experiments (results/ense
 CATEGORY, EXPERIMENT = "{category}", "{experiment}"  # the rules' wildcards
 
 
+def fold_name(experiment: str, fold: int) -> str:
+    """The name of fold ``fold`` (1..folds) of an experiment with ``train.folds``: an
+    experiment of its own (``wide-fold1``); the folded experiment's name keeps its
+    out-of-fold evaluation."""
+    return f"{experiment}-fold{fold}"
+
+
 def experiment_root(experiment: str = EXPERIMENT) -> str:
     """The folder of everything an experiment makes."""
     return f"results/experiments/{experiment}"

@@ -11,7 +11,9 @@ from fashionai.archives import archive_id
 from fashionai.config import (
     RUN_ONLY_KEYS,
     WEIGHTS_DIR,
+    ensemble_members,
     experiment_settings,
+    fold_members,
     model_settings,
     validate_config,
     weights_file,
@@ -46,12 +48,14 @@ if config["questions"]:
     EXTRACTABLE[archive_id(config["questions"])] = config["questions"]
 TRAIN = config["train"]  # its run-only keys (threads, gpus) hold for every experiment
 SYNTHETIC = config["synthetic"]
-# Every experiment's merged train: settings by name, the default (train:) first.
+# Every experiment's merged train: settings by name, the default (train:) first; one with
+# train.folds K as its K fold members, experiments like the others.
 EXPERIMENTS = experiment_settings(config)
+FOLDED = fold_members(config)  # experiment with folds -> its fold members
 # The ensemble's members: one rule predicts and evaluates a list of members, [default] alone
-# without an ensemble: block.
+# without an ensemble: block; an experiment with folds stands for its fold members.
 ENSEMBLE_CONFIG = config["ensemble"]  # members and tta, or None
-MEMBERS = list(ENSEMBLE_CONFIG["members"]) if ENSEMBLE_CONFIG else [DEFAULT_EXPERIMENT]
+MEMBERS = ensemble_members(config)
 
 
 def one_of(names):
@@ -63,6 +67,7 @@ wildcard_constraints:
     category=one_of(CATEGORIES),
     archive=one_of(EXTRACTABLE),
     experiment=one_of(EXPERIMENTS),
+    folded=one_of(FOLDED),
 
 
 def archive_path(wildcards):
@@ -151,6 +156,15 @@ def member_files(name, categories=None):
     ]
 
 
+def fold_files(name):
+    """An input function: the file ``name`` of the fold members of the job's category and
+    experiment with folds (wildcard ``folded``)."""
+    return lambda wildcards: [
+        model_file(name, wildcards.category, member)
+        for member in FOLDED[wildcards.folded]
+    ]
+
+
 def reproducing_config(wildcards):
     """The configuration a model card shows: what trains the category as this experiment."""
     category = wildcards.category
@@ -162,14 +176,16 @@ def reproducing_config(wildcards):
         "train": {
             key: value
             for key, value in EXPERIMENTS[wildcards.experiment].items()
-            if key not in RUN_ONLY_KEYS  # how to run: the machine's, not the model's
+            # How to run: the machine's, not the model's; fold: named by the experiment.
+            if key not in (*RUN_ONLY_KEYS, "fold")
         },
     }
 
 
 def compared_metrics():
-    """experiment -> category -> metrics.json, for every experiment and the ensemble."""
-    compared = list(EXPERIMENTS) + ([ENSEMBLE] if ENSEMBLE_CONFIG else [])
+    """experiment -> category -> metrics.json, for every experiment, every experiment with
+    folds (its out-of-fold figures) and the ensemble."""
+    compared = [*EXPERIMENTS, *FOLDED] + ([ENSEMBLE] if ENSEMBLE_CONFIG else [])
     return {
         experiment: {c: eval_file(METRICS_FILE, c, experiment) for c in CATEGORIES}
         for experiment in compared
@@ -203,11 +219,17 @@ def experiment_outputs(experiment):
 
 
 def all_outputs():
-    """The default target: data, every experiment's outputs, the ensemble's evaluation, the
-    comparison and, with questions, the submissions."""
+    """The default target: data, every experiment's outputs, the out-of-fold evaluations, the
+    ensemble's evaluation, the comparison and, with questions, the submissions."""
     outputs = data_outputs()
     for experiment in EXPERIMENTS:
         outputs += experiment_outputs(experiment)
+    outputs += [
+        eval_file(name, category, experiment)
+        for experiment in FOLDED
+        for category in CATEGORIES
+        for name in (METRICS_FILE, CONFUSION_FILE)
+    ]
     if ENSEMBLE_CONFIG:
         outputs += [
             eval_file(name, category, ENSEMBLE)

@@ -1,7 +1,7 @@
 # Evaluation of every model on its held-out images (the predictions its training job wrote, no
 # TensorFlow), its card, each experiment's summary table, the ensemble of the members, the
-# comparison of everything trained, and the submission for a test archive. Paths come from
-# fashionai.outputs.
+# out-of-fold figures of an experiment with folds, the comparison of everything trained, and the
+# submission for a test archive. Paths come from fashionai.outputs.
 
 
 rule evaluate:
@@ -94,6 +94,32 @@ rule evaluate_ensemble:
         tta=ENSEMBLE_CONFIG["tta"] if ENSEMBLE_CONFIG else False,
     script:
         "../workflow_scripts/evaluate_ensemble.py"
+
+
+rule out_of_fold:
+    input:
+        held_out=fold_files(HELD_OUT_FILE),
+        summaries=fold_files(SUMMARY_FILE),
+        splits=fold_files(SPLIT_FILE),
+        decoded="results/labels/decoded.csv",
+    output:
+        metrics=eval_file(METRICS_FILE, experiment="{folded}"),
+        confusion=report(
+            eval_file(CONFUSION_FILE, experiment="{folded}"),
+            caption="../report/out_of_fold_confusion.rst",
+            category="Evaluation",
+            subcategory="{folded}",
+            labels={"category": "{category}", "figure": "out-of-fold confusion"},
+        ),
+    log:
+        "logs/out_of_fold/{folded}/{category}.log",
+    conda:
+        "../envs/plot.yaml"
+    params:
+        members=lambda wildcards: FOLDED[wildcards.folded],
+        tta=config["eval"]["tta"],
+    script:
+        "../workflow_scripts/out_of_fold.py"
 
 
 rule compare_experiments:

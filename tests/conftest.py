@@ -35,7 +35,7 @@ def full_run_config() -> dict:
     """Three experiments of every shape on two categories, their ensemble and a submission:
 
     - ``default``: a random network trained whole (one phase, BatchNorm training), flip;
-    - ``wide``: the same at another input size;
+    - ``wide``: the same at another input size, as two fold members (``train.folds``);
     - ``frozen``: a frozen random backbone whose head trains on rule features' cache, on soft
       targets from the ``m`` codes of decoded.csv.
     """
@@ -46,7 +46,7 @@ def full_run_config() -> dict:
         train={"fine_tune": True, "epochs": 3, "augmentations": ["flip"]},
         eval={"tta": True},
         experiments={
-            "wide": {"image_size": 40},
+            "wide": {"image_size": 40, "folds": 2},
             "frozen": {"fine_tune": False, "maybe_labels": "soft", "learning_rate": 0.01},
         },
         ensemble={"members": ["default", "wide"], "tta": True},

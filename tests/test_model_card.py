@@ -129,3 +129,20 @@ def test_card_on_validation_images_has_no_validation_column(tmp_path):
     assert "On the 3 validation images (`metrics.json`)" in card
     assert "| figure | validation |\n" in card
     assert "| class | train | validation | total |" in card
+
+
+def test_card_of_a_fold_member_says_which_fold_of_how_many(tmp_path):
+    summary = {**SUMMARY, "settings": {**SUMMARY["settings"], "folds": 5, "fold": 2}}
+    (tmp_path / "training.json").write_text(json.dumps(summary))
+    (tmp_path / "metrics.json").write_text(json.dumps(METRICS))
+    SPLIT.to_csv(tmp_path / "split.csv", index=False)
+    HISTORY.to_csv(tmp_path / "history.csv", index=False)
+    card = write_model_card(
+        *(tmp_path / name for name in ("training.json", "split.csv", "history.csv")),
+        tmp_path / "metrics.json",
+        tmp_path / "card.md",
+        experiment="wide-fold2",
+        configuration=CONFIGURATION,
+    )
+    assert "Fold 2 of 5 (`train.folds`): it validates on fold 2 of the non-test images" in card
+    assert "which trains it as the experiment `default-fold2`." in card

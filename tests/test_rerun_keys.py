@@ -44,7 +44,8 @@ def train() -> dict[str, Any]:
 
 def test_every_schema_key_is_a_model_setting_or_run_only() -> None:
     fields = set(TrainSettings.__dataclass_fields__)
-    assert set(TRAIN_SCHEMA) == fields | set(RUN_ONLY_KEYS) | {"fetch_weights"}
+    # fold: not a config key; each fold member of train.folds gets its own (below).
+    assert set(TRAIN_SCHEMA) | {"fold"} == fields | set(RUN_ONLY_KEYS) | {"fetch_weights"}
     assert not fields & set(RUN_ONLY_KEYS)
 
 
@@ -58,6 +59,12 @@ def test_a_changed_key_retrains_exactly_when_it_makes_a_model(train: dict, key: 
     # draws a random backbone only (below), and these weights are ImageNet's.
     defines_features = key in set(FEATURE_KEYS) - {"init_seed"} or key == "fetch_weights"
     assert (feature_settings(before) != feature_settings(after)) == defines_features, key
+
+
+def test_the_fold_makes_a_model_and_features_of_its_own(train: dict) -> None:
+    one, two = (model_settings({**train, "folds": 2, "fold": fold}) for fold in (1, 2))
+    assert one != two and feature_settings(one) != feature_settings(two)
+    assert TrainSettings.from_config(two).fold == 2
 
 
 def test_init_seed_defines_the_features_of_a_random_backbone(train: dict) -> None:

@@ -1,6 +1,7 @@
 """End to end through snakemake, one run shared by every test here (tests/conftest.py): archives
--> three experiments' models, curves, evaluations and cards, their ensemble, the comparison,
-the submissions, the prediction command, the HTML report, and what a changed setting reruns."""
+-> three experiments' models (one as two fold members), curves, evaluations and cards, the
+out-of-fold figures, their ensemble, the comparison, the submissions, the prediction command,
+the HTML report, and what a changed setting reruns."""
 
 from __future__ import annotations
 
@@ -30,7 +31,9 @@ from tests.workflow_helpers import REPO, run_snakemake
 
 pytestmark = pytest.mark.slow
 
-EXPERIMENTS = ("default", "frozen", "wide")  # the config's order (its YAML sorts the names)
+# The config's order (its YAML sorts the names); wide (folds: 2) is its two fold members.
+EXPERIMENTS = ("default", "frozen", "wide-fold1", "wide-fold2")
+FOLDS = ("wide-fold1", "wide-fold2")
 
 
 def read_json(path: Path) -> dict:
@@ -72,7 +75,7 @@ def test_each_experiment_trains_as_its_settings_say(full_run: Path) -> None:
         frozen = read_json(full_run / model_dir(category, "frozen") / "training.json")
         assert frozen["features"] is not None  # rule features' cache, an input of the job
         assert frozen["soft_targets"]["train_images"] == frozen["images"]["train"]
-        wide = read_json(full_run / model_dir(category, "wide") / "training.json")
+        wide = read_json(full_run / model_dir(category, "wide-fold1") / "training.json")
         assert wide["settings"]["image_size"] == 40
     train_log = (full_run / "logs/train/default" / f"{CATEGORIES[0]}.log").read_text()
     assert "backbone trainable," in train_log  # BatchNorm trains too: not "(BatchNorm frozen)"
@@ -82,7 +85,10 @@ def test_every_experiment_has_one_split_and_no_test_image_is_trained_on(full_run
     for category in CATEGORIES:
         folders = [full_run / model_dir(category, e) for e in EXPERIMENTS]
         splits = [pd.read_csv(folder / "split.csv") for folder in folders]
-        assert all(split.equals(splits[0]) for split in splits)
+        assert splits[1].equals(splits[0])  # default and frozen
+        # The fold members: the same images and test part, a validation part of their own.
+        test_parts = [split.assign(subset=split["subset"] == "test") for split in splits]
+        assert all(part.equals(test_parts[0]) for part in test_parts)
         test_images = set(splits[0].loc[splits[0]["subset"] == "test", "image"])
         assert test_images
         for folder, split in zip(folders, splits, strict=True):
@@ -121,14 +127,39 @@ def test_the_ensemble_and_the_comparison(full_run: Path) -> None:
         single = read_json(full_run / eval_file(METRICS_FILE, category, "default"))
         assert metrics["evaluated_on"] == single["evaluated_on"]  # the same held-out images
         assert metrics["n_images"] == single["n_images"]
-        assert metrics["ensemble"] == {"members": ["default", "wide"], "tta": True}
+        assert metrics["ensemble"] == {"members": ["default", *FOLDS], "tta": True}
+        assert "validation" not in metrics  # the fold members validate on other images
         assert "without_tta" in metrics
         assert (full_run / eval_file(CONFUSION_FILE, category, ENSEMBLE)).exists()
     table = pd.read_csv(full_run / "results/experiments.csv")
     assert list(zip(table["experiment"], table["category"], strict=True)) == [
-        (e, c) for e in (*EXPERIMENTS, ENSEMBLE) for c in (*CATEGORIES, "mean")
+        (e, c) for e in (*EXPERIMENTS, "wide", ENSEMBLE) for c in (*CATEGORIES, "mean")
     ]
     assert (full_run / "results/plots/experiments.png").exists()
+
+
+def test_the_fold_members_and_their_out_of_fold_figures(full_run: Path) -> None:
+    for category in CATEGORIES:
+        splits = [pd.read_csv(full_run / model_dir(category, fold) / "split.csv") for fold in FOLDS]
+        validation = [set(split.loc[split["subset"] == "validation", "image"]) for split in splits]
+        non_test = set(splits[0].loc[splits[0]["subset"] != "test", "image"])
+        assert validation[0].isdisjoint(validation[1]) and validation[0] | validation[1] == non_test
+        for fold, name in enumerate(FOLDS, 1):
+            settings = read_json(full_run / model_dir(category, name) / "training.json")["settings"]
+            assert (settings["folds"], settings["fold"]) == (2, fold)
+            card = (full_run / model_dir(category, name) / "model_card.md").read_text()
+            assert f"Fold {fold} of 2 (`train.folds`)" in card
+        metrics = read_json(full_run / eval_file(METRICS_FILE, category, "wide"))
+        assert metrics["evaluated_on"] == "out_of_fold" and metrics["folds"] == list(FOLDS)
+        assert metrics["n_images"] + len(metrics["skipped_images"]) == len(non_test)
+        assert 0 <= metrics["accuracy"] <= 1 and "flip_tta" in metrics  # eval.tta
+        single = read_json(full_run / eval_file(METRICS_FILE, category, "default"))
+        assert metrics["test"]["n_images"] == single["n_images"]  # the fold members' ensemble
+        assert (full_run / eval_file(CONFUSION_FILE, category, "wide")).exists()
+    table = pd.read_csv(full_run / "results/experiments.csv")
+    assert set(table.loc[table["experiment"] == "wide", "evaluated_on"]) == {"out_of_fold"}
+    for name in FOLDS:  # the default target's submission of each ensemble member
+        assert (full_run / f"results/submissions/{name}.csv").stat().st_size > 0
 
 
 def submission_values(path: Path) -> np.ndarray:
@@ -150,9 +181,9 @@ def test_the_submission_is_the_mean_of_the_members(full_run: Path) -> None:
     sleeve = [p for _, a, p in rows if a == "sleeve_length_labels"]
     assert all(p.split(";")[0] == "0.0000" for p in sleeve)  # Invisible is dropped
     assert "left out: no model for it" in (full_run / "logs/predict.log").read_text()
-    members = [submission_values(results / f"submissions/{m}.csv") for m in ("default", "wide")]
+    members = [submission_values(results / f"submissions/{m}.csv") for m in ("default", *FOLDS)]
     np.testing.assert_allclose(
-        submission_values(results / "submission.csv"), sum(members) / 2, atol=1.5e-4
+        submission_values(results / "submission.csv"), sum(members) / 3, atol=1.5e-4
     )
 
 
@@ -196,5 +227,6 @@ def test_a_model_setting_reruns_what_depends_on_it(full_run: Path) -> None:
     config["experiments"]["wide"]["dropout"] = 0.5
     jobs = planned(full_run, config)
     rules = dict(re.findall(r"^(\w+)\s+(\d+)$", jobs, flags=re.MULTILINE))
-    assert rules.get("train") == "2", jobs  # wide's two categories; no features job
-    assert "features" not in rules and rules.get("evaluate") == "2", jobs
+    assert rules.get("train") == "4", jobs  # wide's two fold members of two categories
+    assert "features" not in rules and rules.get("evaluate") == "4", jobs
+    assert rules.get("out_of_fold") == "2", jobs

@@ -3,7 +3,9 @@ on the mean of its members' ``held_out.csv`` probabilities (no model is loaded).
 
 ``metrics.json`` has a single model's keys (:mod:`fashionai.evaluation.evaluate`), plus
 ``ensemble`` (members, tta) and, with ``tta``, ``without_tta``: the figures of the plain mean,
-so that the effect of flip TTA on the ensemble is on record.
+so that the effect of flip TTA on the ensemble is on record. Members that validate on other
+images (the folds of ``train.folds``) are scored on the test images alone: each was selected
+on its own validation images.
 """
 
 from __future__ import annotations
@@ -14,8 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
-from fashionai.evaluation.evaluate import TTA_KEYS, load_held_out, score_held_out, write_evaluation
+from fashionai.evaluation.evaluate import (
+    TEST,
+    TTA_KEYS,
+    load_held_out,
+    score_held_out,
+    write_evaluation,
+)
 from fashionai.outputs import HELD_OUT_FILE, SPLIT_FILE, SUMMARY_FILE
 from fashionai.prediction.held_out import Predictions, read_held_out
 
@@ -25,9 +34,10 @@ def read_summary(model_dir: Path | str) -> dict[str, Any]:
     return json.loads((Path(model_dir) / SUMMARY_FILE).read_text(encoding="utf-8"))
 
 
-def check_members(member_dirs: Mapping[str, Path | str]) -> None:
-    """ValueError naming the members whose classes (``training.json``) or split file
-    (``split.csv``) differ from those of the first member."""
+def check_members(member_dirs: Mapping[str, Path | str]) -> bool:
+    """ValueError naming the members whose classes (``training.json``), or images and test part
+    (``split.csv``), differ from those of the first member; whether their ``split.csv`` files
+    are the same (the same validation images too)."""
     names = list(member_dirs)
     if not names:
         raise ValueError("an ensemble needs at least one member")
@@ -38,7 +48,7 @@ def check_members(member_dirs: Mapping[str, Path | str]) -> None:
 
     for what, read in (
         (f"classes ({SUMMARY_FILE})", lambda folder: read_summary(folder)["classes"]),
-        (f"split ({SPLIT_FILE})", lambda folder: (folder / SPLIT_FILE).read_bytes()),
+        (f"split ({SPLIT_FILE}: images, test part)", _test_part),
     ):
         if differ := differing(read):
             folders = ", ".join(f"{name}: {member_dirs[name]}" for name in [names[0], *differ])
@@ -46,6 +56,13 @@ def check_members(member_dirs: Mapping[str, Path | str]) -> None:
                 f"ensemble members {', '.join(differ)} differ from {names[0]} in their {what}; "
                 f"members of an ensemble must share them ({folders})"
             )
+    return len({(Path(folder) / SPLIT_FILE).read_bytes() for folder in member_dirs.values()}) == 1
+
+
+def _test_part(folder: Path) -> str:
+    """The images of ``split.csv`` and whether each is a test image."""
+    split = pd.read_csv(folder / SPLIT_FILE, dtype=str, keep_default_na=False)
+    return split.assign(subset=split["subset"] == TEST).to_csv(index=False)
 
 
 def evaluate_ensemble(
@@ -57,14 +74,32 @@ def evaluate_ensemble(
     tta: bool = False,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Check the members (same classes, same split), average their held-out predictions, write
-    the ensemble's ``metrics.json`` and confusion matrix (atomically) and return the metrics."""
-    check_members(member_dirs)
+    """Check the members (same classes, images and test part), average their held-out
+    predictions (on the test images alone when their validation images differ), write the
+    ensemble's ``metrics.json`` and confusion matrix (atomically) and return the metrics."""
+    same_split = check_members(member_dirs)
     first = Path(next(iter(member_dirs.values())))
     summary = read_summary(first)
     category, classes = summary["category"], summary["classes"]
     rows = load_held_out(first / SPLIT_FILE, decoded_csv, category)
+    if not same_split:  # folds: each member validates on images the others train on
+        rows = rows[rows["subset"] == TEST].reset_index(drop=True)
     log(f"{category}: ensemble of {', '.join(member_dirs)}, {len(rows)} held-out images")
+    metrics = ensemble_scores(member_dirs, rows, classes, category, tta)
+    write_evaluation(metrics, f"{category} ensemble", metrics_json, confusion_png, log=log)
+    return metrics
+
+
+def ensemble_scores(
+    member_dirs: Mapping[str, Path | str],
+    rows: pd.DataFrame,
+    classes: list[dict[str, Any]],
+    category: str,
+    tta: bool,
+) -> dict[str, Any]:
+    """The figures of the mean of the members' predictions (``held_out.csv``) on ``rows``
+    (:func:`~fashionai.evaluation.evaluate.load_held_out`'s), as :func:`evaluate_ensemble`
+    writes them."""
     members = [
         read_held_out(Path(folder) / HELD_OUT_FILE, rows["image"], len(classes))
         for folder in member_dirs.values()
@@ -79,5 +114,4 @@ def evaluate_ensemble(
         without = score_held_out(rows, Predictions(plain, None, skipped), classes, category)
         metrics["without_tta"] = {key: without[key] for key in TTA_KEYS}
     metrics["ensemble"] = {"members": list(member_dirs), "tta": tta}
-    write_evaluation(metrics, f"{category} ensemble", metrics_json, confusion_png, log=log)
     return metrics

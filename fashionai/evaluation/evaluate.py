@@ -84,11 +84,13 @@ def score_held_out(
 ) -> dict[str, Any]:
     """The figures of ``metrics.json`` for predictions on the rows of :func:`load_held_out`:
     on the test rows with the validation ones beside them, or on the validation rows when
-    there are no test rows; the skipped images are left out and listed."""
+    there are no test rows (or on the test rows alone, when there are no validation rows); the
+    skipped images are left out and listed."""
     rows = rows.assign(predicted=~rows["image"].isin(list(predictions.skipped)))
     if (rows["subset"] == TEST).any():
         metrics = {"evaluated_on": TEST, **_scores(classes, category, rows, predictions, TEST)}
-        metrics[VALIDATION] = _scores(classes, category, rows, predictions, VALIDATION)
+        if (rows["subset"] == VALIDATION).any():  # none in the ensemble of folds
+            metrics[VALIDATION] = _scores(classes, category, rows, predictions, VALIDATION)
     else:
         scores = _scores(classes, category, rows, predictions, VALIDATION)
         metrics = {"evaluated_on": VALIDATION, **scores}

@@ -14,6 +14,7 @@ import yaml
 
 from fashionai.atomic import write_text
 from fashionai.evaluation.summary import FIGURES, to_markdown
+from fashionai.outputs import DEFAULT_EXPERIMENT, fold_name
 
 SUBSETS = ("train", "validation", "test")
 TRAINING_KEYS = (  # training.json keys shown under "Training", when present
@@ -66,6 +67,9 @@ def model_card(
         counted += f" (validation: {metrics['validation']['n_images']})"
     per_class = pd.DataFrame(metrics["per_class"]).T.astype({"support": int})
     best = history[history["epoch"] == summary["best_epoch"]]
+    fold, folds = settings.get("fold"), settings.get("folds")  # a fold member's (train.folds)
+    as_fold = f" Fold {fold} of {folds} (`train.folds`): it validates on fold {fold} of the "
+    as_fold = as_fold + "non-test images and trains on the others." if folds else ""
     training = pd.DataFrame(
         [(key, summary[key]) for key in TRAINING_KEYS if key in summary]
         + [("training time", f"{timedelta(seconds=round(seconds))} ({seconds} s)")],
@@ -77,7 +81,7 @@ def model_card(
         f"{summary['best_epoch'] + 1} of {summary['epochs_run']} (counted from 1; "
         f"`history.csv` and `training.json` count epochs from 0); {on} AP "
         f"{_cell(metrics['ap'])}, BasicPrecision {_cell(metrics['basic_precision'])}, accuracy "
-        f"{_cell(metrics['accuracy'])}; trained in {timedelta(seconds=round(seconds))}.",
+        f"{_cell(metrics['accuracy'])}; trained in {timedelta(seconds=round(seconds))}.{as_fold}",
         "## Data\n\nImages per class and split subset (`split.csv`).",
         to_markdown(data_counts(split, summary["classes"])),
         f"## Metrics\n\nOn the {counted} (`metrics.json`).",
@@ -96,7 +100,7 @@ def model_card(
         ),
         "## Reproduce\n\nThe configuration it was trained with: the archives, the category, its "
         "regrouping and the experiment's merged `train:` block, which trains it as the "
-        "experiment `default`.",
+        f"experiment `{fold_name(DEFAULT_EXPERIMENT, fold) if folds else DEFAULT_EXPERIMENT}`.",
         "```yaml\n" + yaml.safe_dump(dict(configuration), sort_keys=False) + "```",
     ]
     return "\n\n".join(section.rstrip("\n") for section in sections) + "\n"

@@ -94,6 +94,34 @@ def split_dataset(
     return frame.assign(subset=subset)
 
 
+def fold_split(split: pd.DataFrame, folds: int, fold: int, seed: int) -> pd.DataFrame:
+    """``split`` (:func:`split_dataset`'s) with its test rows kept and its other rows cut into
+    ``folds`` stratified folds: fold ``fold`` (1..folds) validates, the others train.
+
+    The folds depend only on the rows, ``seed`` and ``folds``, not on ``fold``: the members of
+    a k-fold experiment validate on disjoint parts that cover every non-test image. Each class's
+    non-test rows, in a seeded random order, are dealt to the folds in turn (continuing from
+    class to class), so a class's count differs by at most one between folds; a class with
+    fewer non-test images than folds raises ValueError naming it.
+    """
+    if not 1 <= fold <= folds:
+        raise ValueError(f"fold {fold} of {folds}: must be 1 to {folds}")
+    held = split["subset"].to_numpy() != TEST
+    labels = split["label_index"].to_numpy()
+    counts = split.loc[held, "label"].value_counts()
+    if len(small := counts[counts < folds]):
+        raise ValueError(
+            f"class {small.index[0]!r} has {small.iloc[0]} image(s) outside the test part, "
+            f"too few for {folds} folds; merge or drop the class in regroup:"
+        )
+    order = np.lexsort((np.random.default_rng([seed, folds]).random(len(split)), labels))
+    order = order[held[order]]  # the non-test rows by class, shuffled within each
+    member = np.full(len(split), -1)
+    member[order] = np.arange(len(order)) % folds
+    subset = np.where(~held, TEST, np.where(member == fold - 1, VALIDATION, TRAIN))
+    return split.assign(subset=subset.astype(object))
+
+
 def prepare_split(
     tree_dir: Path,
     slugs: list[str],
@@ -101,7 +129,8 @@ def prepare_split(
     threads: int | None = None,
     log: Callable[[str], None] = print,
 ) -> tuple[pd.DataFrame, dict[str, str]]:
-    """The usable images of the tree split into train/validation/test, and the skipped files
+    """The usable images of the tree split into train/validation/test (with ``folds``, fold
+    ``fold`` of the non-test images validates: :func:`fold_split`), and the skipped files
     (``{path: reason}``: refused by :func:`fashionai.images.check_image`, or not decoded by
     the training decoder). The one split of a category: the feature cache and training both
     take it from here, so they cannot disagree.
@@ -117,6 +146,9 @@ def prepare_split(
     split = split_dataset(
         frame, slugs, settings.validation_split, settings.test_split, settings.seed
     )
+    if settings.folds is not None:
+        split = fold_split(split, settings.folds, settings.fold, settings.seed)
+        log(f"fold {settings.fold} of {settings.folds} validates")
     log_split(split, slugs, log)
     return split, skipped
 

@@ -13,6 +13,7 @@ from fashionai.training.augment import MIXING
 
 # Jobs read the run-only keys from the workflow's config; a model's settings hold the rest.
 _DEFAULT = {k: v for k, v in schema_defaults("train").items() if k not in RUN_ONLY_KEYS}
+_DEFAULT["fold"] = None  # not a config key: the experiments of train.folds set it
 
 # The train: keys the cached features depend on: the workflow names a feature cache by their
 # values (:func:`feature_settings`; experiments that agree share one), and a cache computed
@@ -29,6 +30,8 @@ FEATURE_KEYS = (
     "init_seed",
     "validation_split",
     "test_split",
+    "folds",
+    "fold",
     "mixed_precision",
 )
 
@@ -41,13 +44,16 @@ def feature_settings(mapping: Mapping[str, Any]) -> dict[str, Any]:
     random_backbone = values["weights"] is None
     run_seed = values["seed"] if values["init_seed"] is None else values["init_seed"]
     values["init_seed"] = run_seed if random_backbone else None
+    if values["folds"] is None:  # no folds: the caches made before folds existed stay valid
+        del values["folds"], values["fold"]
     return values
 
 
 @dataclass(frozen=True)
 class TrainSettings:
     """How one category's classifier is trained: the ``train:`` keys but the run-only ones,
-    each described in the configuration schema (schemas/config.schema.yaml)."""
+    each described in the configuration schema (schemas/config.schema.yaml), and ``fold``: which
+    of the ``folds`` members this is (1..K; :func:`fashionai.training.dataset.fold_split`)."""
 
     backbone: str = _DEFAULT["backbone"]
     weights: str | None = _DEFAULT["weights"]
@@ -58,6 +64,8 @@ class TrainSettings:
     patience: int = _DEFAULT["patience"]
     validation_split: float = _DEFAULT["validation_split"]
     test_split: float = _DEFAULT["test_split"]
+    folds: int | None = _DEFAULT["folds"]
+    fold: int | None = _DEFAULT["fold"]
     seed: int = _DEFAULT["seed"]
     init_seed: int | None = _DEFAULT["init_seed"]
     augmentations: tuple[str, ...] = tuple(_DEFAULT["augmentations"])
