@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from fashionai.attributes import CATEGORIES
+from fashionai.device_check import check_devices  # imports TensorFlow only when it runs
 from fashionai.outputs import DEFAULT_EXPERIMENT, experiment_root
 
 MODELS = f"{experiment_root(DEFAULT_EXPERIMENT)}/models"  # the default experiment's models
@@ -39,13 +40,6 @@ def positive_int(value: str) -> int:
     if number < 1:
         raise argparse.ArgumentTypeError(f"{value!r} is not a whole number of 1 or more")
     return number
-
-
-def check_devices() -> int:
-    """The ``devices`` command (TensorFlow is imported only when it runs)."""
-    from fashionai.device_check import check_devices as run_check
-
-    return run_check()
 
 
 def predict(args: argparse.Namespace) -> int:

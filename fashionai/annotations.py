@@ -21,10 +21,8 @@ ANNOTATION_FOLDER = "Annotations"
 
 
 def find_annotation_files(root: Path) -> list[Path]:
-    """Every ``*.csv`` directly inside a folder named ``Annotations``, anywhere below ``root``.
-
-    Sorted; macOS ``._*`` sidecars and ``__MACOSX`` folders are left out.
-    """
+    """Every ``*.csv`` directly inside a folder named ``Annotations`` anywhere below ``root``,
+    sorted; macOS ``._*`` sidecars and ``__MACOSX`` folders left out."""
     found = []
     for folder, subfolders, files in os.walk(root):
         subfolders[:] = [name for name in subfolders if name != "__MACOSX"]
@@ -63,17 +61,11 @@ def read_annotation_file(path: Path) -> pd.DataFrame:
     lines = pd.Series(text.split("\n"), dtype=object).str.strip().str.lstrip("\ufeff").str.strip()
     lines = lines[lines != ""]
     fields = lines.str.split(",", n=2, expand=True) if len(lines) else pd.DataFrame()
-    fields = fields.reindex(columns=[0, 1, 2]).fillna("")
-    frame = pd.DataFrame(
-        {
-            "line": (lines.index.to_numpy() + 1).astype("int64"),
-            "image_path": fields[0].astype(str).str.strip().to_numpy(),
-            "attribute": fields[1].astype(str).str.strip().to_numpy(),
-            "code": fields[2].astype(str).str.strip().to_numpy(),
-        },
-        columns=ANNOTATION_COLUMNS,
-    )
-    return frame.astype({"line": "int64"})
+    fields = fields.reindex(columns=[0, 1, 2]).fillna("").astype(str)
+    names = ANNOTATION_COLUMNS[1:]
+    frame = pd.DataFrame({name: fields[i].str.strip().to_numpy() for i, name in enumerate(names)})
+    frame.insert(0, "line", (lines.index.to_numpy() + 1).astype("int64"))
+    return frame
 
 
 def _image_paths(prefix: str, image_path: pd.Series) -> pd.Series:
@@ -89,12 +81,9 @@ def _image_paths(prefix: str, image_path: pd.Series) -> pd.Series:
 
 
 def merge_annotations(extracted: Sequence[tuple[str, Path]]) -> pd.DataFrame:
-    """All rows of all annotation files of the extracted archives, with MERGED_COLUMNS.
-
-    ``extracted`` is ``(archive_id, folder)`` in round order; ``round`` is the 0-based position.
-    ``image`` is the folder holding ``Annotations/`` joined with ``image_path`` (existence is not
-    checked); "" if ``image_path`` is absolute or contains ``..``.
-    """
+    """All rows of all annotation files of ``extracted`` (``(archive_id, folder)`` in round
+    order), with MERGED_COLUMNS: ``round`` is the 0-based position, ``image`` the folder
+    holding ``Annotations/`` joined with ``image_path`` ("" if absolute or with ``..``)."""
     frames = []
     for round_index, (archive, folder) in enumerate(extracted):
         folder = Path(folder)

@@ -1,18 +1,14 @@
-"""Safe extraction of untrusted tar, tar.gz and zip archives.
+"""Safe extraction of untrusted tar, tar.gz and zip archives: :func:`extract_archive`.
 
-``extract_archive`` lists the members with ``tarfile`` or ``zipfile`` and checks every one
-before it writes a byte: no absolute names, no ``..`` that leaves the folder, no tar names that
-are not UTF-8, no link that points outside the folder or that a member is written through, no
-devices or FIFOs, no zip symlinks, and a member count and declared total size within limits. A
-tar must end with its end-of-archive marker and a tar.gz is read to the end of its gzip stream
-(CRC and length), so a cut or damaged download is refused whole: ``tarfile`` alone stops
-quietly at a bad header and would lose the members after it.
-
-Then each member is streamed to its file and counted (fewer bytes than declared, or a bad CRC,
-fail the extraction; the libraries never yield more than declared), tar members pass tarfile's
-``data`` filter as a second line of defence, and the folder is published atomically
-(``fashionai.atomic.atomic_folder``). macOS ``._*`` and ``__MACOSX/`` entries are checked but not
-written. A tar.gz is decompressed twice: once to check, once to write.
+Every member is checked before a byte is written: no absolute names, no ``..`` that leaves the
+folder, no tar names that are not UTF-8, no link that points outside the folder or that a member
+is written through, no devices, FIFOs or zip symlinks, and a member count and declared total
+size within limits. A tar must end with its end-of-archive marker and a tar.gz is read to the
+end of its gzip stream (CRC and length): ``tarfile`` alone stops quietly at a bad header and
+would lose the members after it. Then each member is streamed to its file and counted (fewer
+bytes than declared, or a bad CRC, fail the extraction), tar members pass tarfile's ``data``
+filter as a second line of defence, and the folder is published atomically. macOS ``._*`` and
+``__MACOSX/`` entries are checked but not written.
 """
 
 from __future__ import annotations
@@ -27,7 +23,6 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 from fashionai.atomic import atomic_folder, partial_path, remove
 
@@ -48,6 +43,12 @@ _TAR_SPECIAL = {
 _DRIVE = re.compile(r"^[A-Za-z]:")
 # Errors of the archive libraries while reading: a truncated, corrupt or tampered archive.
 _DATA_ERRORS = (tarfile.TarError, zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError)
+# What a file that neither tarfile nor zipfile opens is, by its first bytes.
+_KINDS = (
+    (b"PK\x03\x04", "a zip archive without a readable central directory"),
+    (b"\x1f\x8b", "gzip data that does not start with a readable tar"),
+    (b"", "neither a tar (plain or gzip) nor a zip archive"),
+)
 
 
 class UnsafeArchiveError(ValueError):
@@ -158,13 +159,9 @@ def _tar_members(tar: tarfile.TarFile, archive: Path, max_members: int) -> list[
 
 
 def _check_tar_end(tar: tarfile.TarFile, archive: Path, members: list[_Member]) -> None:
-    """Refuse a tar whose member list did not end at its end-of-archive marker.
-
-    ``tarfile`` stops listing without an error at a header it cannot read or at the end of the
-    file, so a cut or damaged archive would look complete with members missing. Here the block
-    where listing stopped must be a zero block, and the rest of the stream zeros too; reading to
-    the end also makes gzip check its CRC and length.
-    """
+    """Refuse a tar whose member list did not end at its end-of-archive marker: the block where
+    listing stopped must be a zero block, and the rest of the stream zeros too (reading to the
+    end also makes gzip check its CRC and length)."""
     fileobj, end = tar.fileobj, tar.offset
     assert fileobj is not None
     after = f"after member {members[-1].name!r}" if members else "before its first member"
@@ -243,12 +240,11 @@ def _check_members(members: list[_Member], archive: Path, limit: float, size: in
     written: set[tuple[str, ...]] = set()  # files and hard links written so far
     for member in members:
         if links:
-            through = _passes_through(member.name, (), links)
-            if through is None and member.kind == _SYMLINK:
-                through = _passes_through(member.link, member.parts[:-1], links)
-            if through is None and member.kind == _HARDLINK:
-                through = _passes_through(member.link, (), links)
-            if through is not None:
+            base = member.parts[:-1] if member.kind == _SYMLINK else ()  # of the link's target
+            through = _passes_through(member.name, (), links) or (
+                member.link and _passes_through(member.link, base, links)
+            )
+            if through:
                 raise UnsafeArchiveError(
                     f"{member.where(archive)} goes through symbolic link member "
                     f"{'/'.join(through)!r}; refused"
@@ -292,15 +288,7 @@ def _open(archive: Path) -> tarfile.TarFile | zipfile.ZipFile:
     except (*_DATA_ERRORS, OSError) as error:
         with open(archive, "rb") as handle:
             head = handle.read(4)
-        what = (
-            "an empty file"
-            if not head
-            else "a zip archive without a readable central directory"
-            if head.startswith(b"PK\x03\x04")
-            else "gzip data that does not start with a readable tar"
-            if head.startswith(b"\x1f\x8b")
-            else "neither a tar (plain or gzip) nor a zip archive"
-        )
+        what = next(k for magic, k in _KINDS if head.startswith(magic)) if head else "an empty file"
         raise CorruptArchiveError(
             f"{archive}: {what}; cannot extract it (truncated or corrupt?): {error}"
         ) from error
@@ -318,11 +306,9 @@ def extract_archive(
 ) -> ExtractionSummary:
     """Extract a tar, tar.gz or zip ``archive`` into ``destination`` safely and atomically.
 
-    Raises UnsafeArchiveError (naming the archive and the member) before writing anything if a
-    member is unsafe, the archive has more than ``max_members`` members or the declared total
-    exceeds ``min(max_ratio * archive size, max_bytes)``; CorruptArchiveError (naming the
-    archive) if it is truncated or damaged. On any error neither ``destination`` nor its partial
-    folder is left behind.
+    UnsafeArchiveError (naming the archive and the member) for an unsafe member, more than
+    ``max_members`` members or a declared total above ``min(max_ratio * archive size,
+    max_bytes)``; CorruptArchiveError for a truncated or damaged archive.
     """
     archive, destination = Path(archive), Path(destination)
     remove(partial_path(destination))  # left by a killed run; removed even if this run fails
@@ -353,12 +339,8 @@ def extract_archive(
 
 def _copy(handle: tarfile.TarFile | zipfile.ZipFile, member: _Member, path: str) -> int:
     """Stream the file ``member`` to a new file at ``path``; the bytes copied."""
-    if isinstance(handle, zipfile.ZipFile):
-        source: IO[bytes] | None = handle.open(member.info)  # type: ignore[arg-type]
-    else:
-        source = handle.extractfile(member.info)  # type: ignore[arg-type]
-    assert source is not None
-    with source, open(path, "xb") as target:  # O_EXCL: never through a link
+    read = handle.open if isinstance(handle, zipfile.ZipFile) else handle.extractfile
+    with read(member.info) as source, open(path, "xb") as target:  # O_EXCL: never through a link
         shutil.copyfileobj(source, target, _CHUNK)
         return target.tell()
 

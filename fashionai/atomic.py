@@ -63,24 +63,16 @@ def atomic_folder(path: str | Path) -> Iterator[Path]:
     process killed at any moment leaves either the old folder or the new one under ``path``.
     """
     path = Path(path)
-    partial = partial_path(path)
+    partial, old = partial_path(path), path.with_name(OLD_PREFIX + path.name)
     remove(partial)
     partial.mkdir(parents=True)
     try:
         yield partial
-        publish_folder(partial, path)
+        remove(old)
+        if os.path.lexists(path):
+            os.rename(path, old)
+        os.rename(partial, path)
+        remove(old)
     except BaseException:
         remove(partial)
         raise
-
-
-def publish_folder(partial: Path, destination: Path) -> None:
-    """Rename the finished folder ``partial`` to ``destination``, replacing an old one."""
-    old = destination.with_name(OLD_PREFIX + destination.name)
-    remove(old)
-    if os.path.lexists(destination):
-        os.rename(destination, old)
-        os.rename(partial, destination)
-        remove(old)
-    else:
-        os.rename(partial, destination)

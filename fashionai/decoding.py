@@ -5,12 +5,10 @@ Checks, in this order (a row gets the first reason that applies):
 1. the code: header line, malformed line, unknown attribute, characters other than y/n/m,
    wrong length, no ``y``, several ``y``;
 2. an image path outside the extracted folder (``image`` is "" in the merged table);
-3. conflicts: the same (attribute, image name) with different codes among the rows that passed
-   1-2 rejects all those rows, whatever round they come from; the reason says whether one
-   label file lists the image several times or several files disagree, and names them;
-4. the image file (only rows that passed 1-3, each file once): missing, or unreadable as
-   :func:`fashionai.images.check_image` sees it. Content decides, not the name: this is where
-   a file becomes an image of the dataset (training takes every file of the trees).
+3. conflicts: the rows that passed 1-2 with the same (attribute, image name) and different
+   codes are all rejected, whatever their round; the reason names the label file(s);
+4. the image file (rows that passed 1-3, each file once): missing, or unreadable as
+   :func:`fashionai.images.check_image` sees it. Content decides, not the name.
 
 The rows left are deduplicated on (attribute, image name): one decoded sample per key, with the
 image of the earliest round and ``source_rows`` = how many rows it stands for, so that
@@ -115,17 +113,11 @@ def _image_reasons(frame: pd.DataFrame, reason: np.ndarray, workers: int) -> Non
     reason[rows] = why[bad]
 
 
-def _class_names(attribute: str, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Label index, label and ";"-joined maybe-classes of valid ``codes`` of one attribute."""
+def _classes(attribute: str, code: str) -> tuple[int, str, str]:
+    """Label index, label and ";"-joined maybe-classes of a valid ``code`` of ``attribute``."""
     names = ATTRIBUTES[attribute]
-    chars = np.frombuffer("".join(codes).encode("ascii"), dtype=np.uint8)
-    chars = chars.reshape(len(codes), len(names))
-    index = (chars == ord("y")).argmax(axis=1)
-    maybe = np.full(len(codes), "", dtype=object)
-    for j, name in enumerate(names):
-        maybe = maybe + np.where(chars[:, j] == ord("m"), name + ";", "").astype(object)
-    maybe = pd.Series(maybe, dtype=object).str[:-1].to_numpy(dtype=object)  # the last ";"
-    return index, np.asarray(names, dtype=object)[index], maybe
+    maybe = ";".join(name for name, letter in zip(names, code, strict=True) if letter == "m")
+    return code.index("y"), names[code.index("y")], maybe
 
 
 def _deduplicated(good: pd.DataFrame) -> pd.DataFrame:
@@ -158,16 +150,12 @@ def decode_labels(
         _image_reasons(frame, reason, workers)
 
     decoded = _deduplicated(frame.loc[reason == ""])
-    label_index = np.zeros(len(decoded), dtype="int64")
-    label = np.full(len(decoded), "", dtype=object)
-    maybe = np.full(len(decoded), "", dtype=object)
-    codes = decoded["code"].to_numpy()
-    for attribute in ATTRIBUTES:
-        rows = np.flatnonzero((decoded["attribute"] == attribute).to_numpy())
-        if len(rows):
-            label_index[rows], label[rows], maybe[rows] = _class_names(attribute, codes[rows])
-    decoded = decoded.assign(label_index=label_index, label=label, maybe=maybe)
-    decoded = decoded.astype({"source_rows": "int64"})
+    keys = decoded[["attribute", "code"]].drop_duplicates()  # each code decoded once
+    classes = [_classes(*key) for key in keys.itertuples(index=False)]
+    columns = ["label_index", "label", "maybe"]
+    keys[columns] = pd.DataFrame(classes, index=keys.index, columns=columns, dtype=object)
+    decoded = decoded.merge(keys, on=["attribute", "code"], how="left")
+    decoded = decoded.astype({"source_rows": "int64", "label_index": "int64"})
     decoded = decoded.sort_values(_KEY, kind="stable", ignore_index=True)[DECODED_COLUMNS]
 
     bad = reason != ""

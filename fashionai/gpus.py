@@ -1,11 +1,9 @@
 """Which GPUs a workflow job uses, chosen in the job's own process before TensorFlow starts.
 
 Snakemake counts the ``gpu`` resource but does not say which GPU a job gets, so a GPU rule's
-script calls :func:`claim_gpus` first. A job inside Slurm uses the GPUs Slurm gave it; ``gpu=0``
-sees none; otherwise the job claims free GPUs of those ``nvidia-smi -L`` lists (or of a
-``CUDA_VISIBLE_DEVICES`` set for the whole workflow) with an ``flock`` on one lock file per GPU,
-held for the rest of the process's life, so the kernel frees it however the process ends. The
-README's "GPUs" section gives the rules in full.
+script calls :func:`claim_gpus` first: an ``flock`` on one lock file per GPU, held for the rest
+of the process's life (the kernel frees it however the process ends). The README's "GPUs"
+section gives the rules.
 """
 
 from __future__ import annotations
@@ -79,13 +77,10 @@ def list_gpus() -> list[Gpu]:
 
 
 def gpu_pool(gpus: list[Gpu], visible: str | None) -> list[tuple[str, str]]:
-    """The GPUs jobs are placed on: (``CUDA_VISIBLE_DEVICES`` entry, lock name) pairs.
-
-    ``visible`` is a ``CUDA_VISIBLE_DEVICES`` set for the whole workflow (None: not set, all of
-    ``gpus``). Its entries are indices or UUIDs of ``gpus``; without nvidia-smi they are taken
-    as they are. ValueError for an entry that is none of ``gpus`` or names a GPU a second time
-    (a job would wait forever for a GPU it holds itself).
-    """
+    """The GPUs jobs are placed on, as (``CUDA_VISIBLE_DEVICES`` entry, lock name) pairs: all
+    of ``gpus``, or the entries (indices or UUIDs) of ``visible``, a ``CUDA_VISIBLE_DEVICES``
+    set for the whole workflow. ValueError for an entry that is none of ``gpus`` (if any) or
+    names a GPU a second time (a job would wait forever for a GPU it holds itself)."""
     if visible is None:
         return [(gpu.index, gpu.uuid or f"gpu{gpu.index}") for gpu in gpus]
     pool: list[tuple[str, str]] = []
@@ -126,11 +121,8 @@ def claim_gpus(
     log: Callable[[str], None] = print,
     environ: MutableMapping[str, str] = os.environ,
 ) -> list[str] | None:
-    """Give this process ``count`` GPUs of its own (module docstring); return their entries.
-
-    None means no GPU was found and ``CUDA_VISIBLE_DEVICES`` is left as it is. Call it before
-    TensorFlow is imported: TensorFlow reads ``CUDA_VISIBLE_DEVICES`` once, as it starts.
-    """
+    """Give this process ``count`` GPUs of its own, before TensorFlow starts (it reads
+    ``CUDA_VISIBLE_DEVICES`` once); their entries, or None when no GPU was found."""
     count = int(count)
     if count < 0:
         raise ValueError(f"the gpu resource must be 0 or more, not {count}")

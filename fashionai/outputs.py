@@ -1,10 +1,8 @@
-"""Where the workflow writes each model's files: one function per kind of output.
-
-Every experiment, ``default`` (the plain ``train:`` block) included, has the same layout under
-``results/experiments/<experiment>/``; the ensemble's evaluation sits under
-``results/ensemble/``. The rules call these functions with the wildcards ``"{category}"`` and
-``"{experiment}"`` to get their patterns, the package and the tests with real names, so a path
-is spelled in one place. Importing this module is cheap (the Snakefile does it at parse time).
+"""Where the workflow writes each model's files, one function per kind of output, so that a
+path is spelled in one place: the rules call them with the wildcards as defaults, the package
+and the tests with real names. Every experiment (``default`` included) has the same layout
+under ``results/experiments/<experiment>/``; the ensemble's evaluation is under
+``results/ensemble/``. Importing this module is cheap (the Snakefile does it at parse time).
 """
 
 from __future__ import annotations

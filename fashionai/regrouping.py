@@ -80,13 +80,9 @@ def plan_regroup(category: str, spec: Mapping | None) -> RegroupPlan:
                 f"{where}: {name!r} is merged into {into!r}, which is dropped; {valid}"
             )
     groups = tuple(
-        LabelGroup(
-            slug=slugify(group),
-            name=group,
-            members=tuple(n for n in names if target.get(n) == group),
-        )
+        LabelGroup(slugify(group), group, tuple(n for n in names if target.get(n) == group))
         for group in names
-        if group in target and target[group] == group
+        if target.get(group) == group
     )
     if not groups:
         raise ValueError(f"{where}: every class is dropped; keep at least one; {valid}")

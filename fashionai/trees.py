@@ -21,17 +21,18 @@ import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from fashionai.atomic import atomic_folder
 from fashionai.attributes import classes, slugify
-from fashionai.regrouping import RegroupPlan
+from fashionai.regrouping import LabelGroup, RegroupPlan
 
 if TYPE_CHECKING:
     import pandas as pd
 
 LABELS_FILE = "labels.json"
 _PROGRESS_EVERY = 10000
+Log = Callable[[str], None]
 # Errors of os.link that mean "no hard links here", not "something is wrong".
 _NO_LINK = {errno.EXDEV, errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK}
 
@@ -49,55 +50,57 @@ def link_or_copy(src: str | Path, dst: str | Path) -> bool:
 
 
 @contextmanager
-def _building(out_dir: Path, slugs: list[str], log: Callable[[str], None]) -> Iterator[_Tree]:
-    """A fresh partial tree with one empty folder per slug; its ``labels`` (set by the caller)
-    are written and logged and the folder is renamed to ``out_dir`` when the block ends."""
+def _building(
+    out_dir: Path, category: str, groups: list[LabelGroup], dropped: list[str], log: Log
+) -> Iterator[_Tree]:
+    """A fresh partial tree with one empty folder per group; when the block ends, its
+    ``labels.json`` is written and logged and the folder renamed to ``out_dir``."""
     with atomic_folder(out_dir) as partial:
-        for slug in slugs:
-            (partial / slug).mkdir()
-        tree = _Tree(partial, log, out_dir.name)
+        for group in groups:
+            (partial / group.slug).mkdir()
+        tree = _Tree(partial, log, out_dir.name, {group.slug: 0 for group in groups})
         yield tree
-        text = json.dumps(tree.labels, indent=2, ensure_ascii=False) + "\n"
+        classes = [
+            {"index": i, "slug": g.slug, "name": g.name, "members": list(g.members)}
+            for i, g in enumerate(groups)
+        ]
+        labels = dict(category=category, classes=classes, dropped=dropped, counts=tree.counts)
+        text = json.dumps(labels, indent=2, ensure_ascii=False) + "\n"
         (partial / LABELS_FILE).write_text(text, encoding="utf-8")
-        category, classes, counts = (tree.labels[key] for key in ("category", "classes", "counts"))
-        log(f"{category}: {sum(counts.values()):,} images in {len(classes)} labels -> {out_dir}")
-        for entry in classes:
-            log(f"  {entry['slug']} ({entry['name']}): {counts[entry['slug']]:,} images")
+        total = sum(tree.counts.values())
+        log(f"{category}: {total:,} images in {len(groups)} labels -> {out_dir}")
+        for group in groups:
+            log(f"  {group.slug} ({group.name}): {tree.counts[group.slug]:,} images")
         log(f"{category}: {tree.linked:,} hard-linked, {tree.copied:,} copied (other file system)")
 
 
 class _Tree:
-    """A tree being built: links files into it, counting links and copies, logging progress."""
+    """A tree being built: links files into it, counting images per folder, links and copies,
+    logging progress."""
 
-    def __init__(self, folder: Path, log: Callable[[str], None], name: str) -> None:
-        self.folder, self.log, self.name = folder, log, name
+    def __init__(self, folder: Path, log: Log, name: str, counts: dict[str, int]) -> None:
+        self.prefix, self.log, self.name, self.counts = str(folder) + os.sep, log, name, counts
         self.linked = self.copied = 0
-        self.labels: dict[str, Any] = {}
 
-    def add(self, src: str, dst: str) -> None:
-        """Link ``src`` to ``dst`` (plain strings: a Path per image costs more than the link)."""
-        if link_or_copy(src, dst):
+    def add(self, src: str, slug: str, name: str) -> None:
+        """Link ``src`` to ``<slug>/<name>`` (plain strings: a Path per image costs more than
+        the link)."""
+        if link_or_copy(src, f"{self.prefix}{slug}{os.sep}{name}"):
             self.linked += 1
         else:
             self.copied += 1
+        self.counts[slug] += 1
         if (self.linked + self.copied) % _PROGRESS_EVERY == 0:
             self.log(f"{self.name}: {self.linked + self.copied:,} images so far")
 
 
 def build_category_tree(
-    decoded: pd.DataFrame,
-    category: str,
-    out_dir: Path,
-    *,
-    log: Callable[[str], None] = print,
+    decoded: pd.DataFrame, category: str, out_dir: Path, *, log: Log = print
 ) -> dict[str, int]:
     """Write the tree of ``category`` from the decoded labels; returns images per slug."""
-    import numpy as np  # here, not at the top: regroup jobs import this module without them
-    import pandas as pd
+    import pandas as pd  # here, not at the top: regroup jobs import this module without it
 
-    out_dir = Path(out_dir)
     names = classes(category)
-    slugs = [slugify(name) for name in names]
     rows = decoded.loc[decoded["attribute"] == category, ["image_name", "image", "label_index"]]
     image_name = rows["image_name"].astype(str)
     image = rows["image"].astype(str)
@@ -118,23 +121,15 @@ def build_category_tree(
     )
     fail(image_name.duplicated(), "image_name appears twice in the category")
 
-    with _building(out_dir, slugs, log) as tree:
-        folder = np.asarray(slugs, dtype=object)[label_index.to_numpy(dtype="int64")]
-        targets = str(tree.folder) + os.sep + folder + os.sep + image_name.to_numpy(dtype=object)
-        for src, dst in zip(image.to_numpy(dtype=object), targets, strict=True):
-            tree.add(src, dst)
-        counts = {slug: 0 for slug in slugs}
-        counts.update(pd.Series(folder, dtype=object).value_counts().astype(int).to_dict())
-        entries = [
-            {"index": i, "slug": slug, "name": name, "members": [name]}
-            for i, (slug, name) in enumerate(zip(slugs, names, strict=True))
-        ]
-        tree.labels = {"category": category, "classes": entries, "dropped": [], "counts": counts}
-    return counts
+    groups = [LabelGroup(slugify(name), name, (name,)) for name in names]
+    with _building(Path(out_dir), category, groups, [], log) as tree:
+        for src, index, name in zip(image, label_index.astype(int), image_name, strict=True):
+            tree.add(src, groups[index].slug, name)
+    return tree.counts
 
 
 def regroup_tree(
-    tree_dir: Path, out_dir: Path, plan: RegroupPlan, *, log: Callable[[str], None] = print
+    tree_dir: Path, out_dir: Path, plan: RegroupPlan, *, log: Log = print
 ) -> dict[str, int]:
     """Link the images of ``tree_dir`` into the groups of ``plan``; returns images per slug."""
     tree_dir, out_dir = Path(tree_dir), Path(out_dir)
@@ -144,8 +139,7 @@ def regroup_tree(
             f"{tree_dir / LABELS_FILE}: category {labels['category']!r} does not match the "
             f"regroup plan's {plan.category!r}"
         )
-    with _building(out_dir, [group.slug for group in plan.groups], log) as tree:
-        counts = {group.slug: 0 for group in plan.groups}
+    with _building(out_dir, plan.category, list(plan.groups), list(plan.dropped), log) as tree:
         origin: dict[tuple[str, str], str] = {}  # (group slug, image name) -> source label
         for entry in labels["classes"]:
             source = str(tree_dir / entry["slug"]) + os.sep
@@ -154,7 +148,6 @@ def regroup_tree(
             if group is None:
                 log(f"  dropped {entry['name']}: {len(files):,} images left out")
                 continue
-            target = str(tree.folder / group.slug) + os.sep
             for name in files:
                 other = origin.setdefault((group.slug, name), entry["name"])
                 if other != entry["name"]:
@@ -162,19 +155,8 @@ def regroup_tree(
                         f"regroup of {plan.category}: image {name!r} is in both "
                         f"{other!r} and {entry['name']!r}, which merge into {group.name!r}"
                     )
-                tree.add(source + name, target + name)
-            counts[group.slug] += len(files)
-        entries = [
-            {"index": i, "slug": g.slug, "name": g.name, "members": list(g.members)}
-            for i, g in enumerate(plan.groups)
-        ]
-        tree.labels = {
-            "category": plan.category,
-            "classes": entries,
-            "dropped": list(plan.dropped),
-            "counts": counts,
-        }
-    return counts
+                tree.add(source + name, group.slug, name)
+    return tree.counts
 
 
 def read_labels(tree_dir: Path) -> dict:

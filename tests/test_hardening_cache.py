@@ -59,6 +59,7 @@ FEATURE_CHANGES = {
     "init_seed": 5,
     "validation_split": 0.3,
     "test_split": 0.2,
+    "folds": 2,
     "mixed_precision": True,
 }
 
@@ -134,7 +135,8 @@ def test_a_random_mobilenet_caches_its_tiny_features_and_trains_on_them(tmp_path
 
 
 def test_every_feature_key_has_a_change() -> None:
-    assert set(FEATURE_CHANGES) == set(FEATURE_KEYS)
+    # fold counts only beside folds: test_the_cache_key_holds_folds_only_with_folds
+    assert set(FEATURE_CHANGES) == set(FEATURE_KEYS) - {"fold"}
 
 
 @pytest.mark.parametrize("key", list(FEATURE_CHANGES))
@@ -180,7 +182,15 @@ def test_the_cache_key_holds_the_run_seed_of_a_random_backbone_only() -> None:
     pretrained = {**default, "weights": "imagenet"}
     assert feature_settings(pretrained) == feature_settings({**pretrained, "init_seed": 2})
     assert feature_settings(pretrained)["init_seed"] is None
-    assert set(feature_settings(default)) == set(FEATURE_KEYS)
+
+
+def test_the_cache_key_holds_folds_only_with_folds() -> None:
+    default = {"backbone": "SmallCNN", "weights": None, "seed": 3}
+    assert set(feature_settings(default)) == set(FEATURE_KEYS) - {"folds", "fold"}
+    assert feature_settings(default) == feature_settings({**default, "fold": 1})
+    folded = {**default, "folds": 2, "fold": 1}
+    assert set(feature_settings(folded)) == set(FEATURE_KEYS)
+    assert feature_settings(folded) != feature_settings({**folded, "fold": 2})
 
 
 def test_a_random_backbone_is_initialised_from_the_run_seed(

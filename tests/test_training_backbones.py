@@ -20,8 +20,11 @@ limit_threads()
 import keras  # noqa: E402
 
 from fashionai.training.backbones import (  # noqa: E402
+    _TABLE,
     BACKBONES,
     SMALL_CNN,
+    _parse_row,
+    _table_row,
     application_names,
     build_backbone,
     describe_application,
@@ -79,6 +82,19 @@ def test_the_table_is_what_keras_says(name: str) -> None:
     assert same_spec(BACKBONES[name], described), (BACKBONES[name], described)
 
 
+def test_the_table_is_its_printed_form() -> None:
+    """Each spec prints as its row of the table (``python -m fashionai.training.backbones``),
+    and the row reads back as the spec."""
+    rows = _TABLE.strip().splitlines()
+    assert len(rows) == len(BACKBONES) - 1
+    for name, spec in BACKBONES.items():
+        if name != SMALL_CNN:
+            assert _table_row(spec) in rows
+            assert _parse_row(_table_row(spec)) == spec
+    with pytest.raises(ValueError, match="no row"):
+        _table_row(dataclasses.replace(BACKBONES["ResNet50"], rescale=(2.0, 0.0)))
+
+
 def test_same_spec_sees_each_difference() -> None:
     spec = BACKBONES["DenseNet121"]
     assert same_spec(spec, spec)
@@ -103,7 +119,11 @@ def test_below_the_minimum_size_keras_refuses(built: tuple[str, int, keras.Model
 def test_preprocessing_layer_equals_preprocess_input(built: tuple[str, int, keras.Model]) -> None:
     name, size, _ = built
     images = np.random.default_rng(0).uniform(0, 255, (2, size, size, 3)).astype("float32")
-    expected = np.asarray(BACKBONES[name].preprocess_input()(images.copy()))
+    module = BACKBONES[name].module  # the application's own preprocess_input; SmallCNN: / 255
+    preprocess = (
+        getattr(keras.applications, module).preprocess_input if module else (lambda x: x / 255)
+    )
+    expected = np.asarray(preprocess(images.copy()))
     layer = preprocessing_layer(name)
     actual = images if layer is None else np.asarray(layer(images))
     np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-5)

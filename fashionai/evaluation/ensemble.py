@@ -1,16 +1,11 @@
-"""Evaluating a category's ensemble (rule ``evaluate_ensemble``) exactly like a single model.
+"""Evaluating a category's ensemble (rule ``evaluate_ensemble``) exactly like a single model,
+on the mean of its members' ``held_out.csv`` probabilities (no model is loaded).
 
-The ensemble predicts the mean of its members' class probabilities; with ``tta`` each member
-contributes the mean of its predictions on each image and on its mirror image. The members'
-probabilities come from their ``held_out.csv`` files, so no model is loaded here.
-``metrics.json`` has the keys of a single model's (:mod:`fashionai.evaluation.evaluate`) for
-those predictions, plus ``ensemble`` (members, tta) and, with ``tta``, ``without_tta``: the
-figures of the plain mean, so that the effect of flip TTA on the ensemble is on record.
-
-Members can only be averaged when they predict the same classes in the same order, and only
-compared on the test images when they hold the same images and test part: :func:`check_members`.
-Members that validate on other images (the folds of ``train.folds``) are scored on the test
-images alone: each was selected on its own validation images.
+``metrics.json`` has a single model's keys (:mod:`fashionai.evaluation.evaluate`), plus
+``ensemble`` (members, tta) and, with ``tta``, ``without_tta``: the figures of the plain mean,
+so that the effect of flip TTA on the ensemble is on record. Members that validate on other
+images (the folds of ``train.folds``) are scored on the test images alone: each was selected
+on its own validation images.
 """
 
 from __future__ import annotations

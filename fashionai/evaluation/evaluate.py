@@ -1,12 +1,9 @@
-"""Evaluating one category (rule ``evaluate``): its model's predictions on exactly the held-out
-images, scored without TensorFlow (the training job wrote them:
-:mod:`fashionai.prediction.held_out`).
+"""Evaluating one category (rule ``evaluate``): its model's predictions on the held-out images
+(:mod:`fashionai.prediction.held_out`), scored without TensorFlow.
 
-The test images (``subset == "test"`` in ``split.csv``) were held out from training and from
-every selection, so ``metrics.json`` reports them at the top level (``"evaluated_on": "test"``)
-with the validation figures under ``"validation"``. A split without test images
-(``train.test_split: 0``) is reported on its validation images (``"evaluated_on":
-"validation"``), with no ``validation`` block.
+``metrics.json`` reports the test images at the top level (``"evaluated_on": "test"``), the
+validation figures under ``"validation"``; a split without test images is reported on its
+validation images (``"evaluated_on": "validation"``).
 """
 
 from __future__ import annotations

@@ -38,11 +38,8 @@ def code_matrix(codes: Sequence[str], n_classes: int) -> np.ndarray:
 
 
 def group_codes(codes: Sequence[str], classes: list[dict[str, Any]], category: str) -> np.ndarray:
-    """Codes over the regrouped classes: an (n, G) ``<U1`` array of ``y``/``n``/``m``.
-
-    A group is ``y`` when any member is ``y``, else ``m`` when any member is ``m``, else ``n``.
-    A dropped class belongs to no group, so its letter is ignored.
-    """
+    """Codes over the regrouped classes, an (n, G) ``<U1`` array: a group is ``y`` when any
+    member is ``y``, else ``m`` when any is ``m``, else ``n`` (a dropped class counts nowhere)."""
     member = membership(classes, category).astype(np.int64)  # (K, G)
     chars = code_matrix(codes, member.shape[0])
     any_y = (chars == "y").astype(np.int64) @ member > 0
@@ -79,11 +76,8 @@ def competition_scores(probabilities: np.ndarray, grouped_codes: np.ndarray) -> 
 def classification_report(
     y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequence[str]
 ) -> dict[str, Any]:
-    """Accuracy, per-class precision / recall / f1 / support and the confusion matrix.
-
-    ``y_true`` and ``y_pred`` are class indices into ``class_names``. A ratio with a zero
-    denominator is 0.0. ``confusion_matrix[i][j]`` counts rows of true class i predicted as j.
-    """
+    """Accuracy, per-class precision / recall / f1 / support (0.0 for a zero denominator) and
+    the confusion matrix (``[i][j]``: rows of true class i predicted as j)."""
     truth, pred, k = np.asarray(y_true), np.asarray(y_pred), len(class_names)
     confusion = np.bincount(truth * k + pred, minlength=k * k).reshape(k, k)
     hits = np.diag(confusion).astype(np.float64)

@@ -1,10 +1,5 @@
-"""A trained model's card (rule ``model_card``): ``model_card.md`` beside its weights.
-
-Read from the files the model's jobs wrote, so the card says what was actually trained: images
-per class and split subset (``split.csv``), every setting, best epoch, epochs run and training
-time (``training.json``), the best epoch's row of ``history.csv``, the figures of
-``metrics.json``, and the configuration that reproduces the model.
-"""
+"""A trained model's card (rule ``model_card``): ``model_card.md`` beside its weights, read
+from the files the model's jobs wrote, so that it says what was actually trained."""
 
 from __future__ import annotations
 

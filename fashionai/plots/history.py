@@ -15,11 +15,9 @@ BEST_COLOUR = "tab:green"
 
 
 def plot_history(history_csv: Path, training_json: Path, out_png: Path) -> Figure:
-    """Two panels (accuracy, loss) of training and validation curves, written to ``out_png``.
-
-    The best epoch (``training.json``) gets a dashed line and its validation accuracy a star;
-    the fine-tuning phase, if any, is shaded. Returns the figure.
-    """
+    """Two panels (accuracy, loss) of training and validation curves, written to ``out_png``:
+    the best epoch (``training.json``) dashed and its validation accuracy starred, the
+    fine-tuning phase, if any, shaded. Returns the figure."""
     history = pd.read_csv(history_csv)
     summary = json.loads(Path(training_json).read_text())
     missing = {"epoch", "accuracy", "loss", "val_accuracy", "val_loss"} - set(history.columns)
@@ -27,51 +25,32 @@ def plot_history(history_csv: Path, training_json: Path, out_png: Path) -> Figur
         raise ValueError(f"{history_csv}: missing columns {', '.join(sorted(missing))}")
     if history.empty:
         raise ValueError(f"{history_csv}: no epochs to plot")
-
-    best_epoch = summary.get("best_epoch")
-    best_accuracy = summary.get("best_val_accuracy")
+    best, best_accuracy = summary.get("best_epoch"), summary.get("best_val_accuracy")
     fine_tune_start = summary.get("fine_tune_start_epoch")
     epochs = history["epoch"]
-    marker = "o" if len(history) <= 40 else None  # beyond that, plain lines read better
+    line = {"marker": "o" if len(history) <= 40 else None, "markersize": 3}  # beyond: plain lines
 
     figure = Figure(figsize=(11, 4.8), dpi=110, layout="constrained")
     accuracy_axes, loss_axes = figure.subplots(1, 2)
     for axes, metric in ((accuracy_axes, "accuracy"), (loss_axes, "loss")):
         if fine_tune_start is not None:
             label = f"fine-tuning (backbone trainable) from epoch {fine_tune_start}"
-            axes.axvspan(
-                fine_tune_start - 0.5,
-                epochs.max() + 0.5,
-                color="tab:purple",
-                alpha=0.13,
-                lw=0,
-                label=label,
-            )
-        axes.plot(epochs, history[metric], marker=marker, markersize=3, label="training")
-        axes.plot(epochs, history[f"val_{metric}"], marker=marker, markersize=3, label="validation")
-        if best_epoch is not None:
-            axes.axvline(
-                best_epoch,
-                color=BEST_COLOUR,
-                linestyle="--",
-                linewidth=1.2,
-                label="best epoch (val_accuracy)",
-            )
-        axes.set_xlabel("epoch")
-        axes.set_ylabel(metric)
+            span = (fine_tune_start - 0.5, epochs.max() + 0.5)
+            axes.axvspan(*span, color="tab:purple", alpha=0.13, lw=0, label=label)
+        axes.plot(epochs, history[metric], **line, label="training")
+        axes.plot(epochs, history[f"val_{metric}"], **line, label="validation")
+        if best is not None:
+            label = "best epoch (val_accuracy)"
+            axes.axvline(best, color=BEST_COLOUR, linestyle="--", linewidth=1.2, label=label)
+        axes.set(xlabel="epoch", ylabel=metric, xlim=(epochs.min() - 0.5, epochs.max() + 0.5))
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-        axes.set_xlim(epochs.min() - 0.5, epochs.max() + 0.5)
         axes.grid(alpha=0.3)
 
     accuracy_axes.set_ylim(0, 1.05)
-    if best_epoch is not None and best_accuracy is not None:
+    if best is not None and best_accuracy is not None:
+        label = f"best val_accuracy {best_accuracy:.3f} at epoch {best}"
         accuracy_axes.plot(
-            [best_epoch],
-            [best_accuracy],
-            "*",
-            color=BEST_COLOUR,
-            markersize=13,
-            label=f"best val_accuracy {best_accuracy:.3f} at epoch {best_epoch}",
+            [best], [best_accuracy], "*", color=BEST_COLOUR, markersize=13, label=label
         )
     handles, labels = accuracy_axes.get_legend_handles_labels()
     figure.legend(handles, labels, loc="outside lower center", ncol=len(handles), fontsize=9)

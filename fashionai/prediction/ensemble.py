@@ -1,10 +1,5 @@
-"""An ensemble of trained models of one category: the mean of their class probabilities.
-
-The members are models of the same category trained by different experiments. They can only be
-averaged when they predict the same classes in the same order, and they can only be compared on
-the test images when they were split alike
-(:func:`fashionai.evaluation.ensemble.check_members`). Each member predicts at its own image size.
-"""
+"""An ensemble of trained models of one category (members checked alike by
+:func:`fashionai.evaluation.ensemble.check_members`): the mean of their class probabilities."""
 
 from __future__ import annotations
 
@@ -25,13 +20,9 @@ def member_probabilities(
     tta: bool = False,
     log: Callable[[str], None] = print,
 ) -> tuple[dict[str, np.ndarray], Predictions]:
-    """Every member's probabilities on ``paths`` (with ``tta`` the mean of each image and its
-    mirror image), each member loaded and predicting once, and the ensemble's predictions.
-
-    The ensemble's ``plain`` is the mean of the members' plain predictions, its
-    ``flipped_tta`` (with ``tta``) the mean of their flip-TTA predictions; a file skipped by
-    any member is skipped (NaN) in the ensemble. Call :func:`check_members` first.
-    """
+    """Every member's probabilities on ``paths`` (with ``tta`` its flip-TTA ones), each member
+    loaded once at its own image size, and the ensemble's predictions: the means of the
+    members' plain and flip-TTA predictions, a file any member skipped skipped (NaN)."""
     plain, flipped, own, skipped = [], [], {}, {}
     for name, folder in member_dirs.items():
         trained = TrainedModel.load(folder)

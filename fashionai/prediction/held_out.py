@@ -1,10 +1,6 @@
-"""Class probabilities per image, and the file a training job keeps them in (``held_out.csv``).
-
-The training job predicts its validation and test images with the best epoch's model while
-TensorFlow is loaded anyway, plain and with flip test-time augmentation; evaluation and the
-ensemble's evaluation then score that file with pandas alone, without starting TensorFlow. This
-module imports no TensorFlow.
-"""
+"""Class probabilities per image, and ``held_out.csv``: the training job's predictions on its
+validation and test images (plain and flip-TTA), which evaluation scores without TensorFlow
+(this module imports none)."""
 
 from __future__ import annotations
 

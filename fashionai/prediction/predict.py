@@ -15,7 +15,8 @@ import tensorflow as tf
 from fashionai.images import check_image
 from fashionai.outputs import MODEL_FILE, SUMMARY_FILE
 from fashionai.prediction.held_out import Predictions
-from fashionai.training.images import decode_and_resize, pad_anchor
+from fashionai.training.dataset import decoded_batches
+from fashionai.training.images import pad_anchor
 
 FOLDER = "a folder, not an image file"
 UNDECODABLE = "cannot be decoded"
@@ -77,20 +78,13 @@ def predict_files(
     or undecodable file does not stop the run: it is logged and listed in ``skipped``."""
     paths = [str(path) for path in paths]
     problems = {path: problem for path in paths if (problem := image_problem(path))}
-    accepted = [i for i, path in enumerate(paths) if path not in problems]
+    accepted = np.array([i for i, path in enumerate(paths) if path not in problems], dtype=int)
     plain = np.full((len(paths), len(trained.classes)), np.nan, dtype=np.float32)
     flipped = plain.copy() if tta else None
     size, pad = trained.image_size, pad_anchor(trained.resize, trained.category)
-    files = tf.constant([paths[i] for i in accepted], dtype=tf.string)
-    dataset = (
-        tf.data.Dataset.from_tensor_slices((tf.constant(accepted, dtype=tf.int64), files))
-        .map(lambda i, p: (i, decode_and_resize(p, size, pad)), num_parallel_calls=tf.data.AUTOTUNE)
-        .ignore_errors()
-        .batch(batch_size)
-        .prefetch(tf.data.AUTOTUNE)
-    )
-    for batch, (indices, images) in enumerate(dataset, start=1):
-        rows = indices.numpy()
+    batches = decoded_batches([paths[i] for i in accepted], size, pad, batch_size, None)
+    for batch, (decoded, images) in enumerate(batches, start=1):
+        rows = accepted[decoded]
         plain[rows] = trained.model(images, training=False).numpy()
         if flipped is not None:
             mirrored = trained.model(tf.image.flip_left_right(images), training=False).numpy()

@@ -26,13 +26,10 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 
 def read_questions(question_csv: Path | str) -> pd.DataFrame:
-    """The questions as columns ``image_path``, ``attribute``, ``code``, in file order, indexed
-    by their line in the file (``line``, from 1).
-
-    A first line that is neither an image path nor a known attribute is a header and skipped;
-    a UTF-8 byte-order mark, CRLF line ends, spaces around fields and blank lines are
-    tolerated. ValueError naming the file and line for a line without exactly three fields, an
-    empty path or an unknown attribute.
+    """The questions as columns ``image_path``, ``attribute``, ``code``, indexed by their line
+    (from 1). A first line that is neither an image path nor a known attribute is a header; a
+    BOM, CRLF, spaces around fields and blank lines are tolerated. ValueError naming the file
+    and line for a line without exactly three fields, an empty path or an unknown attribute.
     """
     path = Path(question_csv)
     try:
@@ -102,18 +99,13 @@ def write_submissions(
     tta: bool = False,
     log: Callable[[str], None] = print,
 ) -> int:
-    """Answer every question (atomically) with the mean of the members' probabilities, and
-    return the lines of ``out_csv``; each ``member_csvs[member]`` gets that member's own.
+    """Answer every question (atomically) with the mean of the members' probabilities (each
+    ``member_csvs[member]`` gets that member's own) and return the lines of ``out_csv``.
 
-    ``members`` maps each member (one for a single model) to its model folder per attribute;
-    each member predicts every image once (with ``tta`` the mean of each image and its mirror
-    image). The members of an attribute must share classes and split
-    (:func:`~fashionai.evaluation.ensemble.check_members`). Questions of an attribute without a
-    model are left out, with a warning. The format needs a line for every question, so a
-    question whose image path leaves the folder (absolute, or ``..`` above it) or whose image
-    is refused or undecodable gets uniform probabilities over the kept classes
-    (:func:`~fashionai.prediction.classes.expand_to_official`), and the log names its line in
-    the question file with the reason; the other questions are answered.
+    ``members`` maps each member (one for a single model) to its model folder per attribute.
+    Questions of an attribute without a model are left out, with a warning. A question whose
+    image path leaves the folder or whose image is refused or undecodable gets uniform
+    probabilities over the kept classes, and the log names its line with the reason.
     """
     question_csv = find_question_csv(extracted_test)
     questions = read_questions(question_csv)

@@ -1,13 +1,9 @@
-"""Named random augmentations: Keras preprocessing layers, active only while training.
+"""Named random augmentations (``train.augmentations``): Keras layers active only in training.
 
-The names are those of the configuration schema (``train.augmentations``), which checks them
-at start-up; inputs are 0..255 images. Two kinds:
-
-- :data:`AUGMENTATIONS` change each image alone: a ``keras.Sequential`` inside the model
-  (:func:`build_augmentation`), so they also make the feature cache's views;
-- :data:`MIXING` (MixUp, CutMix) blend pairs of images and their targets: they need the
-  labels, so they run on the training batches of the input pipeline (:func:`mix_batches`),
-  on target rows (one-hot or soft), never on cached features.
+:data:`AUGMENTATIONS` change each image alone, inside the model (:func:`build_augmentation`),
+so they also make the feature cache's views; :data:`MIXING` (MixUp, CutMix) blend pairs of
+images and their target rows, so they run on the input pipeline's training batches
+(:func:`mix_batches`), never on cached features.
 """
 
 from __future__ import annotations
@@ -46,12 +42,8 @@ def mixes(names: Sequence[str]) -> list[str]:
 
 
 def build_augmentation(names: Sequence[str], seed: int) -> keras.Sequential | None:
-    """The per-image augmentations among ``names`` in that order as one ``keras.Sequential``;
-    None if there are none (mixing ones are left to :func:`mix_batches`).
-
-    Layer ``i`` gets seed ``seed + i`` (``i``: its position in ``names``), so runs with the
-    same settings augment alike.
-    """
+    """The per-image augmentations among ``names`` in that order as one ``keras.Sequential``
+    (None: none); layer ``i`` of ``names`` gets seed ``seed + i``."""
     layers = [
         _layer(AUGMENTATIONS[name], name, seed + offset)
         for offset, name in enumerate(names)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import keras
@@ -17,6 +18,7 @@ import keras
 from fashionai.training.resume import Backup, RunState
 
 
+@dataclass(eq=False)
 class ProgressRecorder(keras.callbacks.Callback):
     """Records each epoch in the run state: history row, best epoch, early stopping.
 
@@ -26,23 +28,17 @@ class ProgressRecorder(keras.callbacks.Callback):
     ``patience`` epochs without improvement since the best epoch or the phase's start.
     """
 
-    def __init__(
-        self,
-        state: RunState,
-        checkpoint: keras.callbacks.ModelCheckpoint,
-        patience: int,
-        best_name: Callable[[int], str] = Backup.best_name,
-    ) -> None:
+    state: RunState
+    checkpoint: keras.callbacks.ModelCheckpoint
+    patience: int
+    best_name: Callable[[int], str] = Backup.best_name
+
+    def __post_init__(self) -> None:
         super().__init__()
-        self.state = state
-        self.checkpoint = checkpoint
-        self.patience = patience
-        self.best_name = best_name
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        logs = logs or {}
         state = self.state
-        state.record_epoch(epoch, logs)
+        state.record_epoch(epoch, logs or {})
         best = self.checkpoint.best
         improved = best is not None and not math.isinf(best) and best != state.best_val_accuracy
         if improved:
@@ -55,23 +51,19 @@ class ProgressRecorder(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+@dataclass(eq=False)
 class EpochBackup(keras.callbacks.Callback):
     """Backs the run up at the end of each epoch (:meth:`Backup.save`), so a run killed at any
     moment continues from its last finished epoch with each epoch recorded once. ``head``: the
     model trained is the head alone, on cached features."""
 
-    def __init__(
-        self,
-        backup: Backup,
-        state: RunState,
-        elapsed: Callable[[], float],
-        head: bool = False,
-    ) -> None:
+    backup: Backup
+    state: RunState
+    elapsed: Callable[[], float]
+    head: bool = False
+
+    def __post_init__(self) -> None:
         super().__init__()
-        self.backup = backup
-        self.state = state
-        self.elapsed = elapsed
-        self.head = head
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self.state.epoch = epoch + 1
@@ -79,15 +71,17 @@ class EpochBackup(keras.callbacks.Callback):
         self.backup.save(self.model, self.state, head=self.head)
 
 
+@dataclass(eq=False)
 class EpochLogger(keras.callbacks.Callback):
     """One log line per epoch: index (0-based, as in history.csv), metrics, seconds."""
 
-    def __init__(self, log: Callable[[str], None], state: RunState, epochs: int) -> None:
+    log: Callable[[str], None]
+    state: RunState
+    epochs: int
+    _start: float = field(default_factory=time.monotonic)
+
+    def __post_init__(self) -> None:
         super().__init__()
-        self.log = log
-        self.state = state
-        self.epochs = epochs
-        self._start = time.monotonic()
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self._start = time.monotonic()

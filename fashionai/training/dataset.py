@@ -1,8 +1,5 @@
-"""A regrouped category tree as a table, its stratified split, and tf.data pipelines.
-
-Tree layout: ``<tree>/labels.json`` and ``<tree>/<slug>/<image files>``; class index = the
-position of the class in ``labels.json``'s ``classes``.
-"""
+"""A regrouped category tree (:mod:`fashionai.trees`) as a table, its stratified split, and
+tf.data pipelines; class index = the position of the class in ``labels.json``."""
 
 from __future__ import annotations
 
@@ -28,14 +25,10 @@ CACHE_BATCH = 64  # images decoded at a time into an image cache
 
 
 def list_images(tree_dir: Path, slugs: Sequence[str] | None = None) -> pd.DataFrame:
-    """Every entry of the tree's class folders: columns image (path), image_name, label,
-    label_index. Sorted by class, then name.
-
-    Nothing is left out by its name: decoding decided which files are images, so a file named
-    ``IMG``, ``x.JPG`` or ``.hidden.jpg`` is listed like any other, and :func:`prepare_split`
-    trains on each entry or lists it as skipped with its reason. ``slugs`` (default: the
-    classes of ``labels.json``) gives the class order; a class folder may be missing (no
-    images). A folder that is not a class raises ValueError.
+    """Every entry of the tree's class folders, whatever its name (decoding decided which
+    files are images): columns image (path), image_name, label, label_index, sorted by class,
+    then name. ``slugs`` (default: the classes of ``labels.json``) gives the class order; a
+    class folder may be missing (no images); a folder that is not a class raises ValueError.
     """
     tree_dir = Path(tree_dir)
     if slugs is None:
@@ -65,12 +58,10 @@ def split_dataset(
 ) -> pd.DataFrame:
     """``frame`` with a ``subset`` column: train, validation or test, stratified by class.
 
-    Both shares are of all images: each class of ``n`` sends ``round(n * validation_split)``
-    images to validation and ``round(n * test_split)`` to test, at least one to each part
-    whose share is above 0, and keeps at least one for training; a class too small for that
-    (one of ``slugs`` without images too) raises ValueError naming it and its count. The
-    split depends only on the rows, ``seed`` and the shares (numpy Generator, classes in index
-    order); with ``test_split`` 0 it is the original's train/validation split.
+    Each class of ``n`` images sends ``round(n * validation_split)`` to validation and
+    ``round(n * test_split)`` to test, at least one to each part whose share is above 0, and
+    keeps at least one for training; a smaller class raises ValueError naming it and its
+    count. The split depends only on the rows, ``seed`` and the shares.
     """
     if not (0 < validation_split < 1 and 0 <= test_split < 1 - validation_split):
         raise ValueError(
@@ -138,17 +129,11 @@ def prepare_split(
     threads: int | None = None,
     log: Callable[[str], None] = print,
 ) -> tuple[pd.DataFrame, dict[str, str]]:
-    """The usable images of the tree split into train/validation/test, and the skipped files.
-
-    The split takes ``settings.validation_split``, ``settings.test_split`` and ``settings.seed``;
-    with ``settings.folds``, fold ``settings.fold`` of the non-test images validates
-    (:func:`fold_split`).
-
-    Every entry of the class folders is either in the split or skipped with its reason
-    (``{path: reason}``): first the ingest check (:func:`fashionai.images.check_image`:
-    format, completeness, the pixel limit), then a full decode by the training decoder.
-    The one split of a category: the feature cache and training both take it from here (the
-    training job reads it from the cache when there is one), so they cannot disagree.
+    """The usable images of the tree split into train/validation/test (with ``folds``, fold
+    ``fold`` of the non-test images validates: :func:`fold_split`), and the skipped files
+    (``{path: reason}``: refused by :func:`fashionai.images.check_image`, or not decoded by
+    the training decoder). The one split of a category: the feature cache and training both
+    take it from here, so they cannot disagree.
     """
     frame = list_images(tree_dir, slugs)
     # In this process: forking one that runs TensorFlow is unsafe, and 20k checks take 2 s.
@@ -188,78 +173,42 @@ def make_dataset(
     cache: str | Path | None = None,
     pad: str | None = None,
 ) -> tf.data.Dataset:
-    """Batches of (float32 images 0..255, labels), decoded in parallel, never all in memory.
+    """Prefetched batches of (float32 images 0..255, labels), decoded in parallel, never all
+    in memory; training data reshuffled every epoch (from ``seed``); images that fail to
+    decode dropped.
 
-    ``labels``: a class index per path (int32), or a target row per path (a float32 matrix:
-    soft targets, :mod:`fashionai.training.targets`).
-    ``pad``: None stretches each image to the square; an anchor (``pad_anchor``) pads it first.
-
-    Training data is reshuffled every epoch (reproducibly from ``seed``). Images that fail to
-    decode are dropped (:func:`find_undecodable` counts them beforehand). ``threads`` caps
-    tf.data's own thread pool (None: TensorFlow's default). Batches are prefetched, so the
-    model never waits for the next one while the decoders keep up.
-
-    ``cache``: a file prefix (its folder must exist): every image is decoded and resized once,
-    here, into ``<cache>.npy`` (uint8 ``(n, image_size, image_size, 3)``: the resized values
-    rounded to whole grey levels, a quarter of float32's bytes), and every pass reads its
-    batches from that memory map instead of decoding the files again. The batches are those of
-    the pipeline without a cache (the same order), but for the rounding. Delete the file when
-    done.
+    ``labels``: a class index per path (int32), or a float32 target row per path. ``pad``:
+    None stretches each image to the square, an anchor (``pad_anchor``) pads it first.
+    ``threads`` caps tf.data's thread pool (None: TensorFlow's default). ``cache``: a file
+    prefix (its folder must exist): every image is decoded and resized once, into
+    ``<cache>.npy`` (uint8, rounded to whole grey levels), and every pass reads the same
+    batches as without a cache from that memory map. Delete the file when done.
     """
     paths = np.asarray(paths, dtype=str)
     labels = np.asarray(labels)
-    labels = labels.astype(np.float32 if labels.ndim == 2 else np.int32)
-    if cache is not None:
-        return _cached_dataset(
-            paths, labels, image_size, batch_size, training, seed, cache, pad, threads
-        )
-    data = tf.data.Dataset.from_tensor_slices((paths, labels))
-    if training:
-        data = data.shuffle(max(len(paths), 1), seed=seed, reshuffle_each_iteration=True)
-    data = data.map(
-        lambda path, label: (decode_and_resize(path, image_size, pad), label),
-        num_parallel_calls=tf.data.AUTOTUNE,
-    )
-    data = data.ignore_errors().batch(batch_size).prefetch(tf.data.AUTOTUNE)
-    return data.with_options(dataset_options(threads))
-
-
-def _cached_dataset(
-    paths: np.ndarray,
-    labels: np.ndarray,
-    image_size: int,
-    batch_size: int,
-    training: bool,
-    seed: int,
-    cache: str | Path,
-    pad: str | None,
-    threads: int | None,
-) -> tf.data.Dataset:
-    """:func:`make_dataset`'s pipeline over its images resized once into ``<cache>.npy``.
-
-    Rows are shuffled and the undecodable ones dropped as the pipeline without a cache does
-    with its files, so both give the same batches. Each batch's images are read from the
-    memory map in file order (sequential reads).
-    """
-    images, decoded = _fill_image_cache(paths, image_size, pad, threads, Path(f"{cache}.npy"))
-    rows = tf.data.Dataset.from_tensor_slices(np.arange(len(paths), dtype=np.int64))
+    label_table = tf.constant(labels.astype(np.float32 if labels.ndim == 2 else np.int32))
+    rows = tf.data.Dataset.range(len(paths))
     if training:
         rows = rows.shuffle(max(len(paths), 1), seed=seed, reshuffle_each_iteration=True)
-    decoded_table, label_table = tf.constant(decoded), tf.constant(labels)
-    rows = rows.filter(lambda row: tf.gather(decoded_table, row))
+    if cache is None:
+        path_table = tf.constant(paths)
 
-    def read(batch: np.ndarray) -> np.ndarray:
-        order = np.argsort(batch)
-        pixels = np.empty((len(batch), *images.shape[1:]), dtype=np.uint8)
-        pixels[order] = images[batch[order]]
-        return pixels
+        def load(row: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+            image = decode_and_resize(tf.gather(path_table, row), image_size, pad)
+            return image, tf.gather(label_table, row)
 
-    def to_model(batch: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        pixels = tf.numpy_function(read, [batch], tf.uint8, stateful=False)
-        pixels = tf.ensure_shape(tf.cast(pixels, tf.float32), [None, image_size, image_size, 3])
-        return pixels, tf.gather(label_table, batch)
+        data = rows.map(load, num_parallel_calls=tf.data.AUTOTUNE).ignore_errors().batch(batch_size)
+    else:  # the same rows, those that did not decode dropped, read from the cache
+        images, decoded = _fill_image_cache(paths, image_size, pad, threads, Path(f"{cache}.npy"))
+        decoded_table = tf.constant(decoded)
 
-    data = rows.batch(batch_size).map(to_model, num_parallel_calls=tf.data.AUTOTUNE)
+        def read(batch: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+            pixels = tf.cast(gather_rows(images, batch), tf.float32)
+            shape = [None, image_size, image_size, 3]
+            return tf.ensure_shape(pixels, shape), tf.gather(label_table, batch)
+
+        data = rows.filter(lambda row: tf.gather(decoded_table, row)).batch(batch_size)
+        data = data.map(read, num_parallel_calls=tf.data.AUTOTUNE)
     return data.prefetch(tf.data.AUTOTUNE).with_options(dataset_options(threads))
 
 
@@ -289,41 +238,43 @@ def decoded_batches(
 ) -> Iterator[tuple[np.ndarray, tf.Tensor]]:
     """(row indices, float32 images) of ``paths`` in batches, decoded in parallel and
     prefetched; the rows of files that do not decode are left out."""
-    if len(paths) == 0:
-        return
-    data = tf.data.Dataset.from_tensor_slices(
-        (np.arange(len(paths), dtype=np.int64), np.asarray(paths, dtype=str))
-    )
-    data = data.map(
-        lambda index, path: (index, decode_and_resize(path, image_size, pad)),
-        num_parallel_calls=tf.data.AUTOTUNE,
-    )
-    data = data.ignore_errors().batch(batch_size).prefetch(tf.data.AUTOTUNE)
-    for rows, images in data.with_options(dataset_options(threads)):
+    data = _each_file(paths, lambda path: decode_and_resize(path, image_size, pad), threads)
+    for rows, images in data.batch(batch_size).prefetch(tf.data.AUTOTUNE):
         yield rows.numpy(), images
 
 
 def find_undecodable(paths: Sequence[str], threads: int | None = None) -> list[str]:
-    """The files among ``paths`` that the training decoder rejects (missing, empty, corrupt).
-
-    A full decode of every file in parallel, without resizing or keeping the pixels. The image
-    shape is the output, so TensorFlow cannot optimise the decoding away.
-    """
+    """The files among ``paths`` that the training decoder rejects (missing, empty, corrupt):
+    a full decode of each in parallel, whose shape is kept so that it is not optimised away."""
     paths = [str(path) for path in paths]
-    if not paths:
-        return []
-    data = tf.data.Dataset.from_tensor_slices(
-        (np.arange(len(paths), dtype=np.int64), np.asarray(paths, dtype=str))
-    )
-    data = data.map(
-        lambda index, path: (index, tf.shape(decode(path))),
-        num_parallel_calls=tf.data.AUTOTUNE,
-    )
-    data = data.ignore_errors().batch(4096).with_options(dataset_options(threads))
     decoded = np.zeros(len(paths), dtype=bool)
-    for indices, _ in data.as_numpy_iterator():
-        decoded[indices] = True
+    shapes = _each_file(paths, lambda path: tf.shape(decode(path)), threads)
+    for rows, _ in shapes.batch(4096).as_numpy_iterator():
+        decoded[rows] = True
     return [paths[i] for i in np.flatnonzero(~decoded)]
+
+
+def _each_file(
+    paths: Sequence[str] | np.ndarray, function: Callable[..., tf.Tensor], threads: int | None
+) -> tf.data.Dataset:
+    """(row index, ``function(path)``) of each of ``paths`` in parallel; the rows whose file
+    ``function`` fails on are left out."""
+    rows = np.arange(len(paths), dtype=np.int64)
+    data = tf.data.Dataset.from_tensor_slices((rows, np.asarray(paths, dtype=str)))
+    data = data.map(lambda row, path: (row, function(path)), num_parallel_calls=tf.data.AUTOTUNE)
+    return data.ignore_errors().with_options(dataset_options(threads))
+
+
+def gather_rows(array: np.ndarray, rows: tf.Tensor) -> tf.Tensor:
+    """``array[rows]`` of a (memory-mapped) array, read in file order (sequential reads)."""
+
+    def read(rows: np.ndarray) -> np.ndarray:
+        order = np.argsort(rows)
+        found = np.empty((len(rows), *array.shape[1:]), dtype=array.dtype)
+        found[order] = array[rows[order]]
+        return found
+
+    return tf.numpy_function(read, [rows], tf.as_dtype(array.dtype), stateful=False)
 
 
 def dataset_options(threads: int | None) -> tf.data.Options:

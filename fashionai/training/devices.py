@@ -16,15 +16,9 @@ DETERMINISTIC_ENV = "FASHIONAI_DETERMINISTIC"
 def configure_devices(
     threads: int, mixed_precision: bool, log: Callable[[str], None] = print
 ) -> tf.distribute.Strategy:
-    """Set TensorFlow's threads, GPU memory growth and precision; return the strategy.
-
-    ``threads`` (the job's Snakemake threads) bounds TensorFlow's op thread pools. The job
-    sees the GPUs of its ``CUDA_VISIBLE_DEVICES`` (set by ``fashionai.gpus.claim_gpus`` or by
-    Slurm). Several give a ``MirroredStrategy``: one model over all of them, each batch split
-    between them (``batch_size`` is the global batch; the learning rate stays as configured);
-    otherwise the default strategy. ``mixed_float16`` applies only on a GPU; on CPU it is
-    ignored, and logged.
-    """
+    """Set TensorFlow's threads (the job's), GPU memory growth and precision (mixed only on
+    a GPU); return the strategy: over several visible GPUs a ``MirroredStrategy``, each
+    ``batch_size`` batch split between them, else the default."""
     _set_threads(threads, log)
     if os.environ.get(DETERMINISTIC_ENV) == "1":
         tf.config.experimental.enable_op_determinism()

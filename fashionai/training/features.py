@@ -1,39 +1,15 @@
 """The frozen backbone's pooled features, computed once per image and kept on disk (float32).
 
 While the backbone is frozen (``fine_tune: false``, and the head phase of fine-tuning) every
-epoch would push every image through the same backbone to get the same features again. Instead
-the backbone runs once per image and view, the pooled features go to disk, and the head trains
-on them: E epochs cost about one backbone pass plus E passes of one dense layer.
+epoch would push every image through the same backbone again. Instead the backbone runs once
+per image and view (view 0: the image itself; views 1..: the training augmentations, drawn at
+random) and the head trains on the stored features, one view of every training image per epoch:
+E epochs cost about one backbone pass plus E passes of one dense layer.
 
-A cache folder (``results/features/{category}/{set}/`` in the workflow, rule ``features``;
-``{set}`` names the settings below, so experiments that agree on them share one cache):
-
-- ``train_features.npy``: float32 ``(views, n_train, dim)``. View 0 is the image itself,
-  views 1.. are the training augmentations drawn at random (seeded). Each epoch the head sees
-  one view of every training image, drawn at random, so an epoch is still one pass over the
-  training images;
-- ``validation_features.npy``: float32 ``(n_validation, dim)``, never augmented;
-- ``train_labels.npy``, ``validation_labels.npy``: int32 class indices of those rows;
-- ``split.csv``: the split the rows follow (the train rows, then the validation rows, in the
-  file's order), made by :func:`~fashionai.training.dataset.prepare_split`, the function
-  training uses without a cache; the training job takes it from here;
-- ``backbone.weights.h5``: with ``weights: null`` only, the backbone the features came from,
-  initialised from the run seed (``init_seed``, else ``seed``; the trained model is built
-  around these weights; a weights file like any other, ``train.weights`` can name it);
-- ``manifest.json``, written last: ``dependencies`` (:func:`feature_dependencies`: backbone, a
-  hash of the weights file, image size, resizing, augmentations, views, seeds, validation and
-  test shares, precision, a fingerprint of the tree's files and labels), what the folder
-  holds and the SHA-256 of each of its files as written. A cache whose dependencies differ
-  from the current ones is stale, one whose files differ from their checksums is damaged:
-  :func:`open_features` refuses both, naming the file or key and how to rebuild the cache.
-
-Why float32: a random backbone's features can be tiny (a random MobileNetV3Small's are about
-1e-9, below float16's smallest value, 6e-8), and float16 would store zeros; float32 holds
-every backbone's features as computed, for twice float16's bytes.
-
-Memory stays bounded: features are written batch by batch into memory-mapped ``.npy`` files.
-They are read back whole when the cache takes at most :data:`IN_MEMORY_BYTES` ("fits"), else
-batch by batch from the memory map inside the tf.data pipeline.
+The README lists the cache folder's files (``results/features/``). ``manifest.json``, written
+last, holds the :func:`feature_dependencies` and each file's SHA-256, so that
+:func:`open_features` refuses a stale or damaged cache. Features are written batch by batch into
+memory-mapped ``.npy`` files, and read back whole when they fit in :data:`IN_MEMORY_BYTES`.
 """
 
 from __future__ import annotations
@@ -60,6 +36,7 @@ from fashionai.training.dataset import (
     VALIDATION,
     dataset_options,
     decoded_batches,
+    gather_rows,
     prepare_split,
 )
 from fashionai.training.devices import configure_devices
@@ -90,16 +67,11 @@ class StaleFeatures(ValueError):
     data: ``problem`` (naming the file or key), then how to rebuild the cache."""
 
     def __init__(self, folder: Path, problem: str) -> None:
-        super().__init__(f"{problem}: {rebuild_advice(folder)}")
+        super().__init__(
+            f"{problem}: delete {folder} and rerun snakemake (or rerun it with --forcerun "
+            "features) to recompute the features"
+        )
         self.problem = problem
-
-
-def rebuild_advice(folder: Path) -> str:
-    """How to recompute the cache in ``folder``."""
-    return (
-        f"delete {folder} and rerun snakemake (or rerun it with --forcerun features) to "
-        "recompute the features"
-    )
 
 
 def features_file(subset: str) -> str:
@@ -195,11 +167,8 @@ class FeatureCache:
         max_in_memory_bytes: int = IN_MEMORY_BYTES,
         targets: np.ndarray | None = None,
     ) -> tf.data.Dataset:
-        """(float32 features, int32 labels) batches: every training image once per epoch, in a
-        new seeded order, each as one of its cached views drawn at random.
-
-        ``targets``: instead of the cached labels, these rows (float32, one per training image
-        in the split's order: soft targets)."""
+        """(float32 features, int32 labels or ``targets`` rows) batches: every training image
+        once per epoch, in a new seeded order, each as one of its cached views drawn at random."""
         n = int(self.manifest["images"][TRAIN])
         rows = tf.data.Dataset.range(n).shuffle(max(n, 1), seed=seed, reshuffle_each_iteration=True)
         if self.views > 1:
@@ -232,33 +201,13 @@ class FeatureCache:
     ) -> tf.data.Dataset:
         """Batches of row indices (view * n + image) -> (features, labels or targets)."""
         labels = np.load(self.folder / labels_file(subset)) if targets is None else targets
-        n, dim = len(labels), self.dim
-        path = self.folder / features_file(subset)
-        if self.fits(max_in_memory_bytes):
-            table = tf.constant(np.load(path).reshape(-1, dim))
-            label_table = tf.constant(labels)
-
-            def fetch(batch: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-                return tf.gather(table, batch), tf.gather(label_table, batch % n)
-
-        else:
-            mapped = np.load(path, mmap_mode="r").reshape(-1, dim)
-
-            def read(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-                # Rows read in file order (sequential reads), returned in the batch's order.
-                order = np.argsort(batch)
-                features = np.empty((len(batch), dim), dtype=DTYPE)
-                features[order] = mapped[batch[order]]
-                return features, labels[batch % n]
-
-            def fetch(batch: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-                types = (tf.as_dtype(DTYPE), tf.as_dtype(labels.dtype))
-                return tf.numpy_function(read, [batch], types, stateful=False)
+        n, dim, label_table = len(labels), self.dim, tf.constant(labels)
+        mmap_mode = None if self.fits(max_in_memory_bytes) else "r"  # or read whole
+        table = np.load(self.folder / features_file(subset), mmap_mode=mmap_mode).reshape(-1, dim)
 
         def to_model(batch: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-            features, batch_labels = fetch(batch)
-            features = tf.ensure_shape(tf.cast(features, tf.float32), [None, dim])
-            return features, tf.ensure_shape(batch_labels, [None, *labels.shape[1:]])
+            features = tf.ensure_shape(tf.cast(gather_rows(table, batch), tf.float32), [None, dim])
+            return features, tf.gather(label_table, batch % n)
 
         # An unknown length, like the image pipelines' (they drop undecodable files): Keras
         # then makes one iterator per epoch, not two, and the seeded shuffle gives the batches
@@ -273,11 +222,8 @@ class FeatureCache:
             backbone.load_weights(self.folder / name)
 
     def check_extractor(self, extractor: keras.Model, validation: pd.DataFrame, log: Log) -> None:
-        """Recompute a few validation features with ``extractor``; StaleFeatures if they differ.
-
-        The model saved at the end is ``extractor`` + the head trained on the cache: this makes
-        sure the head trained on what that extractor computes.
-        """
+        """Recompute a few validation features with ``extractor`` (the saved model's, before
+        the head trained on the cache); StaleFeatures if they differ."""
         paths = validation["image"].tolist()[:CHECK_IMAGES]
         if not paths:
             return
@@ -302,12 +248,8 @@ class FeatureCache:
 
 
 def open_features(folder: Path, dependencies: dict[str, Any]) -> FeatureCache:
-    """The cache in ``folder`` if it is complete, whole and computed from ``dependencies``.
-
-    Raises :class:`StaleFeatures` naming what differs (the key or the file) and how to rebuild
-    the cache otherwise. Whole: every file has the SHA-256 the manifest recorded when it was
-    written (a damaged file with the right shape would otherwise be trained on).
-    """
+    """The cache in ``folder`` if it is complete, computed from ``dependencies`` and whole
+    (every file has the SHA-256 recorded when it was written), else :class:`StaleFeatures`."""
     folder = Path(folder)
     try:
         cache = FeatureCache(folder)
@@ -342,11 +284,8 @@ def open_features(folder: Path, dependencies: dict[str, Any]) -> FeatureCache:
 
 
 def _check_checksums(folder: Path, manifest: dict[str, Any]) -> None:
-    """StaleFeatures naming the first file of the cache whose SHA-256 is not the recorded one.
-
-    About 0.6 s per GB of features (a GB is read in 0.1 s from the page cache): small beside
-    a training job, which reads the features every epoch.
-    """
+    """StaleFeatures naming the first file of the cache whose SHA-256 is not the recorded one
+    (about 0.6 s per GB: small beside a training job, which reads the features every epoch)."""
     checksums = manifest.get("sha256")
     if not isinstance(checksums, dict) or not checksums:
         raise StaleFeatures(
@@ -374,25 +313,10 @@ def extract_features(
     log: Log = print,
     batch_size: int | None = None,
 ) -> FeatureCache:
-    """Compute the cache of ``tree_dir`` for ``settings`` into ``folder`` (replaced whole).
-
-    The job of rule ``features``: configures TensorFlow's threads and precision like a training
-    job, splits the tree exactly as training would, runs the frozen feature extractor once per
-    image and view (``batch_size`` images at a time, default the training batch size) and
-    writes the folder atomically (:func:`fashionai.atomic.atomic_folder`).
-    """
+    """Compute the cache of ``tree_dir`` for ``settings`` into ``folder`` (replaced whole,
+    atomically), as a training job would: its threads, precision and split; the extractor runs
+    on ``batch_size`` images at a time (default: the training batch size)."""
     configure_devices(threads, settings.mixed_precision, log=log)
-    return _extract(tree_dir, folder, settings, threads, log, batch_size)
-
-
-def _extract(
-    tree_dir: Path,
-    folder: Path,
-    settings: TrainSettings,
-    threads: int,
-    log: Log,
-    batch_size: int | None,
-) -> FeatureCache:
     started = time.monotonic()
     tree_dir, folder = Path(tree_dir), Path(folder)
     dependencies = feature_dependencies(tree_dir, settings)
@@ -488,11 +412,8 @@ def _run_extractor(
     log: Log,
     subset: str,
 ) -> None:
-    """Write the features of ``paths`` into ``outputs`` (one row array per view).
-
-    Each batch is decoded once (in parallel, prefetched while the extractor runs) and goes
-    through the extractor once per view: as it is (view 0), then augmented.
-    """
+    """Write the features of ``paths`` into ``outputs`` (one row array per view): each batch
+    is decoded once and goes through the extractor once per view (view 0 not augmented)."""
     n = len(paths)
     done = np.zeros(n, dtype=bool)
     started = time.monotonic()

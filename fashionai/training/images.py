@@ -1,12 +1,8 @@
 """Image files to model inputs: float32 ``size x size x 3`` tensors with values in 0..255.
 
-One decoder for training, validation and prediction, so all three see the same pixels.
-The format is recognised by content (a PNG named ``.jpg`` is fine) and ``channels=3`` turns
-grayscale and RGBA into RGB. A JPEG is decoded at the smallest DCT scale (1/2, 1/4, 1/8) that
-keeps its short side at least ``size``, which is cheaper than decoding every pixel; the resize
-is antialiased only when a side still shrinks by 2x or more (below that bilinear does not
-alias). ``train.resize`` makes a non-square image square by stretching it or by padding it
-(:func:`pad_anchor`, :func:`pad_to_square`), at training, evaluation and prediction alike.
+One decoder for training, validation and prediction, so all three see the same pixels. The
+format is recognised by content (a PNG named ``.jpg`` is fine) and ``channels=3`` turns
+grayscale and RGBA into RGB.
 """
 
 from __future__ import annotations
@@ -50,24 +46,17 @@ def decode_for_size(path: tf.Tensor | str, image_size: int) -> tf.Tensor:
 
 
 def pad_anchor(resize: str, category: str) -> str | None:
-    """How images of ``category`` become square under ``train.resize``.
-
-    None for ``stretch``; for ``pad``, the edge where a wide image keeps its content:
-    ``bottom`` for the ``*_length_labels`` (hems sit at the bottom of the frame, the padding
-    goes above), ``top`` for the rest, the ``*_design_labels`` (necklines and collars sit at
-    the top, the padding goes below).
-    """
+    """How images of ``category`` become square under ``train.resize``: None for ``stretch``;
+    for ``pad``, the edge where a wide image keeps its content: ``bottom`` for the
+    ``*_length_labels`` (hems sit at the bottom), ``top`` for the ``*_design_labels``."""
     if resize == "stretch":
         return None
     return "bottom" if category.endswith("_length_labels") else "top"
 
 
 def pad_to_square(image: tf.Tensor, anchor: str) -> tf.Tensor:
-    """``image`` (``H x W x C``) padded with zeros to a square of side ``max(H, W)``.
-
-    A wide image keeps its content at the ``anchor`` edge (``top`` or ``bottom``), a tall one
-    is padded left and right equally (the odd column on the right).
-    """
+    """``image`` (``H x W x C``) padded with zeros to a square: a wide one keeps its content
+    at the ``anchor`` edge (``top`` or ``bottom``), a tall one is centred."""
     height, width = tf.shape(image)[0], tf.shape(image)[1]
     side = tf.maximum(height, width)
     top = side - height if anchor == "bottom" else 0
@@ -75,13 +64,9 @@ def pad_to_square(image: tf.Tensor, anchor: str) -> tf.Tensor:
 
 
 def decode_and_resize(path: tf.Tensor | str, image_size: int, pad: str | None = None) -> tf.Tensor:
-    """The image at ``path`` resized to ``image_size`` square, float32 in [0, 255].
-
-    DCT-scaled JPEG decoding (:func:`decode_for_size`); with ``pad`` (``top`` or ``bottom``,
-    from :func:`pad_anchor`) padding to a square first (:func:`pad_to_square`), else the image
-    is stretched; then bilinear, antialiased when a side still shrinks 2x or more. Raises
-    ``tf.errors.InvalidArgumentError`` / ``NotFoundError`` for a bad file.
-    """
+    """The image at ``path`` resized to ``image_size`` square, float32 in [0, 255]: padded
+    to a square first with ``pad`` (:func:`pad_anchor`), else stretched; bilinear, antialiased
+    only when a side still shrinks 2x or more (below that bilinear does not alias)."""
     image = decode_for_size(path, image_size)
     if pad is not None:
         image = pad_to_square(image, pad)
@@ -96,11 +81,8 @@ def decode_and_resize(path: tf.Tensor | str, image_size: int, pad: str | None = 
 
 
 def load_images(paths: Sequence[str | Path], image_size: int, pad: str | None = None) -> np.ndarray:
-    """The images at ``paths`` as one float32 array ``(n, size, size, 3)``, for prediction.
-
-    ``pad`` as in :func:`decode_and_resize`. A file that cannot be read or decoded raises
-    ValueError naming it.
-    """
+    """The images at ``paths`` as one float32 array ``(n, size, size, 3)``; ValueError naming
+    a file that cannot be read or decoded."""
     images = np.empty((len(paths), image_size, image_size, 3), dtype=np.float32)
     for i, path in enumerate(paths):
         try:

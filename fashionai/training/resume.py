@@ -1,16 +1,11 @@
 """The state of a training run, kept in ``<out_dir>/.backup/`` until the run succeeds.
 
 Snakemake deletes the declared outputs of a failed job, so everything a killed run needs to
-continue lives in this undeclared folder:
-
-- ``state.json``: :class:`RunState` (finished epochs, phase, best epoch, the history rows,
-  the signature of the inputs the run was made from, the names of its weights files);
-- ``latest[.head].weights.h5``: model and optimizer at the end of the last finished epoch
-  (``.head``: the head alone, while it trains on cached features);
-- ``best-NNNN[.head].weights.h5``: the best epoch so far (numbered from 1, as Keras'
-  ``ModelCheckpoint`` names it); ``state.json`` names the current one;
-- ``features/`` (a feature cache of the run's own, when no shared one is given) and
-  ``images/`` (the resized images cached while the backbone trains).
+continue lives in this undeclared folder: ``state.json`` (:class:`RunState`),
+``latest[.head].weights.h5`` (model and optimizer after the last finished epoch; ``.head``:
+the head alone, while it trains on cached features), ``best-NNNN[.head].weights.h5`` (the best
+epoch so far, numbered from 1 as Keras' ``ModelCheckpoint`` names it) and ``images/`` (the
+resized images cached while the backbone trains).
 
 Weights are written before the state, each atomically, so the state never names weights that
 are not on disk. A backup is resumed only if its signature equals the run's and every weights
@@ -98,11 +93,8 @@ class Backup:
         return name.endswith(_suffix(True))
 
     def load(self, signature: dict[str, Any], log: Callable[[str], None]) -> RunState:
-        """The saved state if the backup belongs to this run, else a fresh state.
-
-        A backup made from other inputs (``signature`` differs), or whose state or weights
-        do not read back, is discarded with a log line saying why.
-        """
+        """The saved state if the backup was made from ``signature`` and reads back, else a
+        fresh state (the backup discarded, with a log line saying why)."""
         state, problem = self._check(signature)
         if state is not None:
             state.attempts += 1
@@ -114,10 +106,8 @@ class Backup:
             return state
         if problem:
             log(f"discarding the backup {self.folder}: {problem}; starting from epoch 0")
-        if self.folder.exists():
-            for entry in self.folder.iterdir():
-                remove(entry)
-        self.folder.mkdir(parents=True, exist_ok=True)
+        remove(self.folder)
+        self.folder.mkdir(parents=True)
         return RunState(signature=signature)
 
     def _check(self, signature: dict[str, Any]) -> tuple[RunState | None, str]:
@@ -131,10 +121,8 @@ class Backup:
         if state.version != STATE_VERSION:
             return None, f"{self.state_path} is of format {state.version}, not {STATE_VERSION}"
         if state.signature != signature:
-            return (
-                None,
-                f"it was made from other inputs ({differences(state.signature, signature)})",
-            )
+            changed = differences(state.signature, signature)
+            return None, f"it was made from other inputs ({changed})"
         if state.latest_weights is None:
             return None, f"{self.state_path} names no latest weights"
         for name in (state.latest_weights, state.best_weights):
@@ -144,10 +132,8 @@ class Backup:
         return state, ""
 
     def save(self, model: keras.Model, state: RunState, head: bool = False) -> None:
-        """Latest weights, then the state naming them (each atomic), then prune old bests.
-
-        ``head``: ``model`` is the head alone, trained on cached features.
-        """
+        """Latest weights (of the head alone with ``head``), then the state naming them (each
+        atomic), then prune old bests."""
         with atomic_file(self.latest(head)) as partial:
             model.save_weights(str(partial))
         state.latest_weights = self.latest(head).name
@@ -165,10 +151,8 @@ class Backup:
 
 
 def weights_problem(path: Path) -> str | None:
-    """Why the weights file ``path`` cannot be loaded (missing, truncated...), or None.
-
-    Reads every array, so a file cut short or damaged anywhere is caught here, by name.
-    """
+    """Why the weights file ``path`` cannot be loaded (missing, truncated...), or None; every
+    array is read, so a file cut short or damaged anywhere is caught here, by name."""
     if not path.is_file():
         return f"its weights file {path} is missing"
     try:

@@ -88,14 +88,10 @@ class Phase:
 
 
 def plan_phases(settings: TrainSettings) -> list[Phase]:
-    """The phases of a run (:func:`fashionai.training.settings.has_head_phase` decides):
-
-    - ``fine_tune: false``: the head on the frozen backbone;
-    - a pretrained backbone fine-tuned: the head first, then the whole network at a tenth of
-      the rate with BatchNorm frozen (the Keras transfer-learning recipe);
-    - a randomly initialised backbone fine-tuned: the whole network from the first epoch at the
-      full rate, BatchNorm included (a head on random features learns nothing worth keeping).
-    """
+    """The phases of a run: the head on the frozen backbone; with ``fine_tune``, then the
+    whole network at a tenth of the rate, BatchNorm frozen (the Keras transfer-learning
+    recipe), or for a random backbone the whole network from the first epoch at the full rate,
+    BatchNorm included (:func:`~fashionai.training.settings.has_head_phase`)."""
     rate, epochs = settings.learning_rate, settings.epochs
     if not settings.fine_tune:
         return [Phase("head", False, rate, epochs)]
@@ -161,23 +157,16 @@ def train_category(
 ) -> dict[str, Any]:
     """Train on ``tree_dir`` (a regrouped category tree) and write the results to ``out_dir``.
 
-    Writes ``model.keras`` (the full model, best epoch's weights), ``best.weights.h5``,
-    ``history.csv``, ``split.csv``, ``training.json`` (whose content is also returned) and
-    ``held_out.csv`` (the best model's predictions on the validation and test images), all
-    at the end. Until then the run lives in ``out_dir/.backup/``: rerun after a crash or
-    kill, it continues from its last finished epoch if the backup was made from the same
-    inputs (:func:`run_signature`). Undecodable images are skipped, counted and listed.
-    ``threads`` bounds TensorFlow's thread pools; ``cache_images`` keeps the resized images
-    on disk while the backbone trains (the same results, fewer decodes).
-
-    Given ``features`` (rule ``features``' cache; the split comes from there too; a stale
-    cache raises ``StaleFeatures``), the frozen-backbone epochs train the head on the cached
-    features (:mod:`fashionai.training.features`); caches larger than ``max_in_memory_bytes``
-    are read batch by batch from their memory-mapped files. Epochs with a trainable backbone,
-    and every epoch of a run given no cache, read the images.
-
-    With ``settings.maybe_labels`` ``soft`` the training images' targets come from their
-    codes in ``decoded`` (decoded.csv; :mod:`fashionai.training.targets`).
+    At the end, writes the outputs of :mod:`fashionai.outputs` (``held_out.csv``: the best
+    model's predictions on the validation and test images; ``training.json``, also returned).
+    Until then the run lives in ``out_dir/.backup/``: rerun after a crash or kill, it continues
+    from its last finished epoch if the backup was made from the same inputs
+    (:func:`run_signature`). Undecodable images are skipped, counted and listed. ``threads``
+    bounds TensorFlow's thread pools; ``cache_images`` keeps the resized images on disk while
+    the backbone trains. Given ``features`` (rule ``features``' cache, which also holds the
+    split), the frozen-backbone epochs train the head on the cached features, read batch by
+    batch from their memory map when larger than ``max_in_memory_bytes``. With
+    ``maybe_labels: soft`` the training targets come from the codes in ``decoded``.
     """
     started, clock = _now(), time.monotonic()
     tree_dir, out_dir = Path(tree_dir), Path(out_dir)
@@ -251,12 +240,8 @@ def prepare_data(
 
 
 def run_signature(settings: TrainSettings, data: Data) -> dict[str, Any]:
-    """What a backup must have been made from to be resumed.
-
-    The settings, the exact split, the content of the weights file (a file replaced at the same
-    path is other weights), the feature cache the head trains on and the soft targets (other
-    codes).
-    """
+    """What a backup must have been made from to be resumed: the settings, the exact split,
+    the weights file's content, the feature cache the head trains on and the soft targets."""
     digest = hashlib.sha256()
     for row in data.split[["image", "label_index", "subset"]].itertuples(index=False):
         digest.update(f"{row.image}\t{row.label_index}\t{row.subset}\n".encode())
@@ -316,12 +301,9 @@ def run_phases(job: _Job) -> None:
 
 
 def _run_phase(job: _Job, phase: Phase) -> None:
-    """Train ``phase`` from where the run state says the run is.
-
-    With a feature cache and a frozen backbone, ``fit`` trains the head alone on the cached
-    features; its backups and best epochs are then files of the head's weights. A resumed
-    phase starts from the backup's latest weights (and optimizer state), at ``state.epoch``.
-    """
+    """Train ``phase`` from where the run state says the run is: with a feature cache and a
+    frozen backbone, the head alone on the cached features (its backups and best epochs are
+    then the head's weights); resumed, from the backup's latest weights and optimizer state."""
     state = job.state
     on_features = job.data.features is not None and not phase.backbone_trainable
     trained = job.classifier.head if on_features else job.classifier.model
@@ -401,11 +383,8 @@ def _source(job: _Job, phase: Phase, on_features: bool) -> str:
 
 
 def _phase_data(job: _Job, phase: Phase, on_features: bool) -> tuple[tf.data.Dataset, ...]:
-    """The training and validation pipelines of ``phase``: cached features or images.
-
-    Their labels: class indices, or with soft targets the training images' targets and the
-    validation images' classes one-hot.
-    """
+    """The training and validation pipelines of ``phase``, of cached features or images; with
+    target rows, the validation images' classes one-hot."""
     settings, threads, cache, data = job.settings, job.threads, job.data.features, job.data
     train_targets = validation_targets = None  # class indices
     if data.targets is not None:
@@ -413,18 +392,9 @@ def _phase_data(job: _Job, phase: Phase, on_features: bool) -> tuple[tf.data.Dat
         validation_targets = one_hot(data.validation["label_index"], data.targets.shape[1])
     if on_features:
         assert cache is not None
-        return (
-            cache.train_dataset(
-                settings.batch_size,
-                settings.run_seed,
-                threads,
-                job.max_in_memory_bytes,
-                targets=train_targets,
-            ),
-            cache.validation_dataset(
-                settings.batch_size, threads, job.max_in_memory_bytes, targets=validation_targets
-            ),
-        )
+        size, max_bytes = settings.batch_size, job.max_in_memory_bytes
+        train = cache.train_dataset(size, settings.run_seed, threads, max_bytes, train_targets)
+        return train, cache.validation_dataset(size, threads, max_bytes, validation_targets)
     folder = None
     if phase.backbone_trainable and job.cache_images:
         folder = job.backup.folder / IMAGE_CACHE_DIR
@@ -478,13 +448,9 @@ def _load_best(job: _Job) -> None:
 
 
 def write_outputs(job: _Job, out_dir: Path, labels: dict[str, Any], started: str) -> dict[str, Any]:
-    """The best epoch's model, its predictions on the held-out images and the declared
-    outputs, each written atomically.
-
-    The model gets the best epoch's weights, its backbone frozen and a fresh optimizer, built
-    now (a small state: the head's) because ``load_model`` builds it and warns about saved
-    state that does not fit. Returns the content of ``training.json``.
-    """
+    """The best epoch's model (backbone frozen, a fresh optimizer built now: ``load_model``
+    warns about saved optimizer state that does not fit), its predictions on the held-out
+    images and the other outputs, each written atomically; the content of ``training.json``."""
     state, data, model = job.state, job.data, job.classifier.model
     _load_best(job)
     with job.strategy.scope():

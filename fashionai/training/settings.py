@@ -1,9 +1,5 @@
-"""The ``train:`` configuration as an immutable :class:`TrainSettings`.
-
-Values and defaults come from the configuration schema (schemas/config.schema.yaml), checked
-when the workflow starts (:func:`fashionai.config.validate_config`); nothing here checks them
-again.
-"""
+"""The ``train:`` configuration as an immutable :class:`TrainSettings`, its values and defaults
+from the configuration schema, checked when the workflow starts (not again here)."""
 
 from __future__ import annotations
 
@@ -41,13 +37,9 @@ FEATURE_KEYS = (
 
 
 def feature_settings(mapping: Mapping[str, Any]) -> dict[str, Any]:
-    """The :data:`FEATURE_KEYS` values of a ``train:`` mapping (missing keys: the defaults).
-
-    With ``weights: null`` the backbone the features come from is initialised from the run
-    seed, so ``init_seed`` becomes that seed (``init_seed``, else ``seed``): experiments that
-    differ by ``init_seed`` get caches of their own backbones. With pretrained weights the
-    features do not depend on it (None): such experiments share one cache.
-    """
+    """The :data:`FEATURE_KEYS` values of a ``train:`` mapping (missing keys: the defaults),
+    ``init_seed`` resolved to the run seed for a random backbone (which it initialises) and
+    None for pretrained weights (experiments that differ by it share one cache)."""
     values = {key: mapping.get(key, _DEFAULT[key]) for key in FEATURE_KEYS}
     random_backbone = values["weights"] is None
     run_seed = values["seed"] if values["init_seed"] is None else values["init_seed"]
@@ -59,27 +51,9 @@ def feature_settings(mapping: Mapping[str, Any]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """How one category's classifier is trained (the ``train:`` keys of config.yaml).
-
-    ``weights``: ``"imagenet"``, a path to a weights file, or None (random init).
-    ``fine_tune``: False trains the head on the frozen backbone for ``epochs``; True trains a
-    pretrained network's head for ``head_epochs`` first, then the whole network at
-    ``learning_rate / 10`` up to ``epochs`` epochs in all, and a randomly initialised network
-    whole from the start (:func:`has_head_phase`).
-    ``cache_features``: while the backbone is frozen, train the head on the backbone's pooled
-    features, computed once per image and view (:mod:`fashionai.training.features`) instead
-    of every epoch (:func:`uses_feature_cache`); ``views`` is how many views of each training
-    image are cached (None: one per augmentation plus the image itself, see
-    :attr:`feature_views`).
-    ``folds``: K trains the fold ``fold`` (1..K) of K members that share the test part and
-    validate on disjoint folds of the other images (:func:`fashionai.training.dataset.fold_split`).
-    ``seed`` makes the split (with the shares); ``init_seed`` (None: ``seed``) seeds weight
-    initialisation and shuffling, see :attr:`run_seed`.
-    ``maybe_labels``: ``"soft"`` trains on targets that also give each class coded ``m``
-    ``maybe_weight`` (:mod:`fashionai.training.targets`); ``"ignore"`` on the y class alone.
-    ``optimizer``, ``weight_decay``, ``lr_schedule``, ``warmup_epochs``, ``label_smoothing``:
-    see :func:`fashionai.training.model.compile_classifier`.
-    """
+    """How one category's classifier is trained: the ``train:`` keys but the run-only ones,
+    each described in the configuration schema (schemas/config.schema.yaml), and ``fold``: which
+    of the ``folds`` members this is (1..K; :func:`fashionai.training.dataset.fold_split`)."""
 
     backbone: str = _DEFAULT["backbone"]
     weights: str | None = _DEFAULT["weights"]
@@ -148,10 +122,9 @@ class TrainSettings:
 
 
 def has_head_phase(settings: Mapping[str, Any]) -> bool:
-    """Whether a run trains the head on a frozen backbone: always without fine-tuning, and
-    first when a pretrained backbone is fine-tuned. A randomly initialised backbone that is
-    fine-tuned anyway trains whole from the first epoch: its random features teach a head
-    nothing worth keeping. ``settings``: train settings as a mapping (``TrainSettings.to_dict``)."""
+    """Whether a run (train settings as a mapping) trains the head on a frozen backbone: always
+    but when a randomly initialised backbone is fine-tuned, which trains whole from the first
+    epoch (its random features teach a head nothing worth keeping)."""
     return not settings["fine_tune"] or settings["weights"] is not None
 
 

@@ -1,11 +1,10 @@
 """Soft training targets from the ``m`` ("maybe") codes (``train.maybe_labels: soft``).
 
 A training image's target gives its y class 1 and each class its code marks ``m`` the weight
-``maybe_weight``, normalised to sum to 1. The code's positions are the official classes
-(:data:`fashionai.attributes.ATTRIBUTES`); they count after regrouping, through the regrouped
-tree's ``labels.json``: an ``m`` on a class merged into the y class adds nothing, one on a
-dropped class is ignored, and a group gets the weight once however many of its members are
-coded ``m`` (the group as a whole is "maybe"). Validation and test targets stay the y class.
+``maybe_weight``, normalised to sum to 1, counted after regrouping (the regrouped tree's
+``labels.json``): an ``m`` merged into the y class adds nothing, one on a dropped class is
+ignored, and a group gets the weight once however many members are ``m``. Validation and test
+targets stay the y class.
 """
 
 from __future__ import annotations
@@ -55,11 +54,9 @@ def soft_targets(
     labels: dict[str, Any], images: pd.DataFrame, codes: pd.Series, weight: float, source: Path
 ) -> tuple[np.ndarray, int]:
     """The float32 targets of ``images`` (rows with image, image_name, label_index) from
-    their ``codes`` (:func:`read_codes` of ``source``), and how many codes have an ``m``.
-
-    An image without a code, a code of the wrong length, or one whose y class is not the
-    image's class in the tree (decoded labels newer than the tree) raises ValueError naming it.
-    """
+    their ``codes`` (:func:`read_codes` of ``source``), and how many codes have an ``m``;
+    ValueError naming an image without a code, with one of the wrong length, or whose y class
+    is not its class in the tree (decoded labels newer than the tree)."""
     groups = class_groups(labels)
     n, k = len(images), len(labels["classes"])
     found = codes.reindex(images["image_name"].to_numpy())

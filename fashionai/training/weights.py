@@ -1,9 +1,6 @@
-"""ImageNet no-top weights: where Keras gets them, and a one-time download to a local file.
-
-Jobs on cluster nodes often have no internet: the workflow fetches the file once (rule
-``fetch_weights``) and training loads it as a local path. The URLs and hashes are those the
-``keras.applications`` modules use (:data:`fashionai.training.backbones.BACKBONES`, checked
-against the installed Keras by a test).
+"""ImageNet no-top weights fetched once to a local file (rule ``fetch_weights``: jobs on
+cluster nodes often have no internet), from the URLs and with the hashes Keras uses
+(:data:`fashionai.training.backbones.BACKBONES`).
 
 Keras' files are in the legacy HDF5 weights format, which Keras loads only from a file whose
 name ends in ``.h5`` but not ``.weights.h5`` (that suffix selects the Keras 3 format):
@@ -32,10 +29,9 @@ def fetch_weights(
 ) -> Path:
     """Download ``backbone``'s no-top weights to ``dest`` (atomically) once; return ``dest``.
 
-    ``url`` defaults to Keras' own (then checked against Keras' hash unless ``md5`` is given:
-    MD5, or SHA-256 when it has 64 hex digits, as Keras' own check reads it). A
-    file already at ``dest`` (e.g. put there by hand) is checked and kept. Without internet the
-    error says where to put the file by hand and which MD5 it must have.
+    ``url`` defaults to Keras' own, then checked against Keras' hash unless ``md5`` is given
+    (MD5, or SHA-256 when 64 hex digits). A file already at ``dest`` (put there by hand) is
+    checked and kept; without internet the error says where to put it and which hash it needs.
     """
     dest = Path(dest)
     if url is None:
@@ -97,10 +93,8 @@ def _algorithm(expected: str) -> str:
 
 
 def check_weights_file(path: Path, name: str | None = None) -> None:
-    """Raise ValueError naming ``path`` if it is missing or its name does not fit its format.
-
-    ``name`` is the file name to judge (default: ``path``'s own), for a file still to be renamed.
-    """
+    """Raise ValueError naming ``path`` if it is missing or its name (``name``, for a file
+    still to be renamed) does not fit its format."""
     path = Path(path)
     name = name or path.name
     if not path.is_file():
