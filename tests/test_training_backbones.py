@@ -23,6 +23,8 @@ from fashionai.training.backbones import (  # noqa: E402
     _TABLE,
     BACKBONES,
     SMALL_CNN,
+    SMALL_NETS,
+    SMALL_VGG,
     _parse_row,
     _table_row,
     application_names,
@@ -37,7 +39,7 @@ from fashionai.training.backbones import (  # noqa: E402
 # Built in every run: one per preprocessing mode and weights host, the cheap ones; the rest
 # (minutes) with `make test-backbones` (pytest --all-backbones).
 CHEAP = ["ResNet50V2", "InceptionResNetV2", "EfficientNetV2B0", "MobileNetV3Small", SMALL_CNN,
-         "ConvNeXtTiny", "DenseNet121", "ResNet50", "MobileNet", "Xception",
+         SMALL_VGG, "ConvNeXtTiny", "DenseNet121", "ResNet50", "MobileNet", "Xception",
          "EfficientNetB0"]  # fmt: skip
 EXPENSIVE = [name for name in BACKBONES if name not in CHEAP]
 
@@ -62,8 +64,22 @@ def built(request: pytest.FixtureRequest) -> tuple[str, int, keras.Model]:
 
 
 def test_the_table_names_every_keras_application() -> None:
-    assert sorted(set(BACKBONES) - {SMALL_CNN}) == application_names()
-    assert not BACKBONES[SMALL_CNN].imagenet
+    assert sorted(set(BACKBONES) - set(SMALL_NETS)) == application_names()
+    assert not any(BACKBONES[name].imagenet for name in SMALL_NETS)
+
+
+def test_small_vgg_doubles_the_last_blocks_and_keeps_their_resolution() -> None:
+    small, vgg = build_backbone(SMALL_CNN, 28, None), build_backbone(SMALL_VGG, 28, None)
+    convs = [
+        [layer.name for layer in model.layers if "conv" in layer.name] for model in (small, vgg)
+    ]
+    assert convs == [
+        ["block1_conv", "block2_conv", "block3_conv"],
+        ["block1_conv", "block2_conv1", "block2_conv2", "block3_conv1", "block3_conv2"],
+    ]
+    assert small.output_shape == (None, 3, 3, 128)
+    assert vgg.output_shape == (None, 7, 7, 128)
+    assert vgg.count_params() > 2.5 * small.count_params()
 
 
 DESCRIBED = ["ResNet50V2", "ConvNeXtTiny", "DenseNet121", "ResNet50", "MobileNet",
@@ -86,9 +102,9 @@ def test_the_table_is_its_printed_form() -> None:
     """Each spec prints as its row of the table (``python -m fashionai.training.backbones``),
     and the row reads back as the spec."""
     rows = _TABLE.strip().splitlines()
-    assert len(rows) == len(BACKBONES) - 1
+    assert len(rows) == len(BACKBONES) - len(SMALL_NETS)
     for name, spec in BACKBONES.items():
-        if name != SMALL_CNN:
+        if name not in SMALL_NETS:
             assert _table_row(spec) in rows
             assert _parse_row(_table_row(spec)) == spec
     with pytest.raises(ValueError, match="no row"):
@@ -111,7 +127,7 @@ def test_backbone_has_no_top_and_no_pooling(built: tuple[str, int, keras.Model])
 
 def test_below_the_minimum_size_keras_refuses(built: tuple[str, int, keras.Model]) -> None:
     name, size, _ = built
-    if name != SMALL_CNN:
+    if name not in SMALL_NETS:
         with pytest.raises(ValueError, match=f"at least {size}"):
             build_backbone(name, size - 1, weights=None)
 
@@ -132,9 +148,9 @@ def test_preprocessing_layer_equals_preprocess_input(built: tuple[str, int, kera
 def test_weights_file_loads_into_a_new_backbone(
     built: tuple[str, int, keras.Model], tmp_path: Path
 ) -> None:
-    """The legacy format of Keras' no-top files (SmallCNN: the Keras 3 format)."""
+    """The legacy format of Keras' no-top files (SmallCNN, SmallVGG: the Keras 3 format)."""
     name, size, model = built
-    if name == SMALL_CNN:
+    if name in SMALL_NETS:
         path = tmp_path / "small.weights.h5"
         model.save_weights(path)
     else:

@@ -21,8 +21,12 @@ from urllib.parse import urljoin
 if TYPE_CHECKING:
     import keras
 
-SMALL_CNN = "SmallCNN"
+SMALL_CNN, SMALL_VGG = "SmallCNN", "SmallVGG"
 SMALL_CNN_FILTERS = (32, 64, 128)
+# The built-in networks' convolutions per block. SmallVGG stacks two in the last two blocks and
+# does not pool after the last (global pooling over 7x7 at 28 px, not 3x3): about 3 times
+# SmallCNN's work, for about 2.5 points more on Fashion-MNIST (BENCHMARKS.md).
+SMALL_NETS = {SMALL_CNN: (1, 1, 1), SMALL_VGG: (1, 2, 2)}
 _HOST = "https://storage.googleapis.com"
 _KERAS = f"{_HOST}/tensorflow/keras-applications/"
 
@@ -124,7 +128,7 @@ def _parse_row(row: str) -> BackboneSpec:
 
 BACKBONES: dict[str, BackboneSpec] = {
     **{spec.application: spec for spec in map(_parse_row, _TABLE.strip().splitlines())},
-    SMALL_CNN: BackboneSpec(None, None, (1 / 255.0, 0.0), 8),
+    **{name: BackboneSpec(None, None, (1 / 255.0, 0.0), 8) for name in SMALL_NETS},
 }
 
 
@@ -151,14 +155,14 @@ def unknown_backbone(name: str) -> str:
     hint = f"did you mean {', '.join(close)}? " if close else ""
     return (
         f"not a backbone; {hint}the names are those of the keras.applications constructors "
-        f"(https://keras.io/api/applications/) and {SMALL_CNN}"
+        f"(https://keras.io/api/applications/) and {', '.join(SMALL_NETS)}"
     )
 
 
-def small_cnn(
-    input_shape: tuple[int, int, int], weights: None = None, include_top: bool = False
-) -> keras.Model:
-    """A small 3-block CNN (conv-BN-ReLU-maxpool, 32/64/128 filters) for CPU demos and tests.
+def small_cnn(input_shape: tuple[int, int, int], name: str = SMALL_CNN) -> keras.Model:
+    """A small 3-block CNN for CPU demos, tests and small images: conv-BN-ReLU (32/64/128
+    filters, ``SMALL_NETS[name]`` convolutions per block), max-pooling after each block (after
+    the last only for SmallCNN).
 
     Takes 0..1 inputs (its preprocessing rescales); no top, no pooling, like the
     ``keras.applications`` backbones built with ``include_top=False``.
@@ -168,12 +172,16 @@ def small_cnn(
 
     inputs = keras.Input(shape=input_shape, name="small_cnn_input")
     x = inputs
-    for block, filters in enumerate(SMALL_CNN_FILTERS, start=1):
-        x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"block{block}_conv")(x)
-        x = layers.BatchNormalization(name=f"block{block}_bn")(x)
-        x = layers.ReLU(name=f"block{block}_relu")(x)
-        x = layers.MaxPooling2D(2, name=f"block{block}_pool")(x)
-    return keras.Model(inputs, x, name="small_cnn")
+    blocks = zip(SMALL_CNN_FILTERS, SMALL_NETS[name], strict=True)
+    for block, (filters, convs) in enumerate(blocks, start=1):
+        for conv in range(1, convs + 1):
+            at = f"block{block}_{{}}{'' if convs == 1 else conv}"
+            x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=at.format("conv"))(x)
+            x = layers.BatchNormalization(name=at.format("bn"))(x)
+            x = layers.ReLU(name=at.format("relu"))(x)
+        if name == SMALL_CNN or block < len(SMALL_CNN_FILTERS):
+            x = layers.MaxPooling2D(2, name=f"block{block}_pool")(x)
+    return keras.Model(inputs, x, name="small_cnn" if name == SMALL_CNN else "small_vgg")
 
 
 def preprocessing_layer(name: str) -> keras.layers.Layer | None:
@@ -200,11 +208,13 @@ def build_backbone(name: str, image_size: int, weights: str | Path | None) -> ke
     or a ``.weights.h5`` of the same backbone; ValueError if it does not fit), or None."""
     import keras
 
-    application = BACKBONES[name].application
-    constructor = small_cnn if application is None else getattr(keras.applications, application)
     imagenet = "imagenet" if weights == "imagenet" else None
     shape = (image_size, image_size, 3)
-    model = constructor(include_top=False, weights=imagenet, input_shape=shape)
+    if name in SMALL_NETS:
+        model = small_cnn(shape, name)
+    else:
+        constructor = getattr(keras.applications, BACKBONES[name].application)
+        model = constructor(include_top=False, weights=imagenet, input_shape=shape)
     if weights not in (None, "imagenet"):
         load_backbone_weights(model, name, Path(weights))
     return model
