@@ -82,7 +82,7 @@ def report(work: Path, categories: list[str]) -> None:
     ap = table.pivot(index="category", columns="experiment", values="ap")
     rows = []
     for category in categories:
-        metrics = json.loads((work / f"results/ensemble/eval/{category}/metrics.json").read_text())
+        metrics = json.loads((work / f"results/experiments/ensemble/eval/{category}/metrics.json").read_text())
         plain = metrics.get("without_tta", metrics)["ap"]
         rows.append(
             {

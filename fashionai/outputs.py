@@ -1,8 +1,8 @@
 """Where the workflow writes each model's files, one function per kind of output, so that a
 path is spelled in one place: the rules call them with the wildcards as defaults, the package
 and the tests with real names. Every experiment (``default`` included) has the same layout
-under ``results/experiments/<experiment>/``; the ensemble's evaluation is under
-``results/ensemble/``. Importing this module is cheap (the Snakefile does it at parse time).
+under ``results/experiments/<experiment>/``, the ensemble's evaluation too (``ensemble``, a
+name no experiment may take). Importing this module is cheap (the Snakefile does it at parse time).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ CONFUSION_FILE = "confusion_matrix.png"
 CURVES_FILE = "learning_curves.png"
 
 DEFAULT_EXPERIMENT = "default"  # the plain train: block
-ENSEMBLE = "ensemble"  # the ensemble's name among the experiments (results/ensemble/)
+ENSEMBLE = "ensemble"  # the ensemble's name among the experiments
 
 CATEGORY, EXPERIMENT = "{category}", "{experiment}"  # the rules' wildcards
 
@@ -52,10 +52,9 @@ def curves_file(category: str = CATEGORY, experiment: str = EXPERIMENT) -> str:
 
 
 def eval_file(name: str, category: str = CATEGORY, experiment: str = EXPERIMENT) -> str:
-    """A file of a model's evaluation (``METRICS_FILE`` or ``CONFUSION_FILE``); the ensemble's
-    (``experiment`` ``ensemble``) under ``results/ensemble/``."""
-    root = f"results/{ENSEMBLE}" if experiment == ENSEMBLE else experiment_root(experiment)
-    return f"{root}/eval/{category}/{name}"
+    """A file of the evaluation (``METRICS_FILE`` or ``CONFUSION_FILE``) of a model, of the
+    ensemble (``experiment`` ``ensemble``) or of an experiment's fold members."""
+    return f"{experiment_root(experiment)}/eval/{category}/{name}"
 
 
 def summary_file(suffix: str, experiment: str = EXPERIMENT) -> str:

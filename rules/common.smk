@@ -58,7 +58,7 @@ ENSEMBLE_CONFIG = config["ensemble"]  # members and tta, or None
 MEMBERS = ensemble_members(config)
 # What evaluate_ensemble scores: the ensemble, and each experiment with folds (its fold
 # members' out-of-fold predictions, and their ensemble on the test images).
-ENSEMBLES = ([ENSEMBLE] if ENSEMBLE_CONFIG else []) + list(FOLDED)
+ENSEMBLES = [*FOLDED] + ([ENSEMBLE] if ENSEMBLE_CONFIG else [])
 
 
 def one_of(names):
