@@ -60,3 +60,14 @@ def eval_file(name: str, category: str = CATEGORY, experiment: str = EXPERIMENT)
 def summary_file(suffix: str, experiment: str = EXPERIMENT) -> str:
     """An experiment's table over the categories, ``suffix`` ``csv`` or ``md``."""
     return f"{experiment_root(experiment)}/summary.{suffix}"
+
+
+def train_log(category: str = CATEGORY, experiment: str = EXPERIMENT) -> str:
+    """A training job's log: its settings, its split and one line per epoch with its seconds."""
+    return f"logs/train/{experiment}/{category}.log"
+
+
+def submission_file(member: str | None = None) -> str:
+    """The submission (the ensemble's; the single model's without an ensemble), or with
+    ``member`` that member's own answers to the same questions."""
+    return "results/submission.csv" if member is None else f"results/submissions/{member}.csv"

@@ -34,7 +34,9 @@ from fashionai.outputs import (
     eval_file,
     model_dir,
     model_file,
+    submission_file,
     summary_file,
+    train_log,
 )
 from fashionai.training.backbones import notop_file_name
 from fashionai.training.settings import feature_settings, uses_feature_cache
@@ -212,6 +214,6 @@ def all_outputs():
     ]
     outputs += ["results/experiments.csv", "results/plots/experiments.png"]
     if config["questions"]:
-        outputs += ["results/submission.csv"]
-        outputs += [f"results/submissions/{member}.csv" for member in MEMBERS]
+        outputs += [submission_file()]
+        outputs += [submission_file(member) for member in MEMBERS]
     return outputs

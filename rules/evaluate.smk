@@ -136,8 +136,8 @@ rule predict:
         summaries=member_files(SUMMARY_FILE, CATEGORIES),
         splits=member_files(SPLIT_FILE, CATEGORIES),
     output:
-        submission="results/submission.csv",
-        members=[f"results/submissions/{member}.csv" for member in MEMBERS],
+        submission=submission_file(),
+        members=[submission_file(member) for member in MEMBERS],
     log:
         "logs/predict.log",
     benchmark:

@@ -28,7 +28,7 @@ rule train:
         summary=model_file(SUMMARY_FILE),
         held_out=model_file(HELD_OUT_FILE),
     log:
-        "logs/train/{experiment}/{category}.log",
+        train_log(),
     benchmark:
         "results/benchmarks/train/{experiment}/{category}.tsv"
     conda:
