@@ -30,6 +30,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from fashionai.outputs import ENSEMBLE, METRICS_FILE, eval_file
+
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 
@@ -82,7 +84,7 @@ def report(work: Path, categories: list[str]) -> None:
     ap = table.pivot(index="category", columns="experiment", values="ap")
     rows = []
     for category in categories:
-        metrics = json.loads((work / f"results/experiments/ensemble/eval/{category}/metrics.json").read_text())
+        metrics = json.loads((work / eval_file(METRICS_FILE, category, ENSEMBLE)).read_text())
         plain = metrics.get("without_tta", metrics)["ap"]
         rows.append(
             {
