@@ -2,7 +2,8 @@
 path is spelled in one place: the rules call them with the wildcards as defaults, the package
 and the tests with real names. Every experiment (``default`` included) has the same layout
 under ``results/experiments/<experiment>/``, the ensemble's evaluation too (``ensemble``, a
-name no experiment may take). Importing this module is cheap (the Snakefile does it at parse time).
+name no experiment may take). Importing this module is cheap (the Snakefile does it at parse
+time).
 """
 
 from __future__ import annotations
