@@ -20,10 +20,11 @@ $(STAMP): $(REQUIREMENTS) requirements-dev.txt pyproject.toml
 demo: venv
 	$(BIN)/snakemake --cores $(CORES) --resources gpu=1 --configfile demo/config.yaml
 
-# Lint (ruff, snakefmt, snakemake --lint) and the test suite, two test files at a time (the
-# end-to-end tests spend much of their time waiting on Snakemake, Slurm and subprocesses).
+# Lint (ruff, snakefmt, snakemake --lint) and the test suite, three test files at a time in
+# tests/conftest.py's order (the Slurm test, which mostly waits on its cluster, starts first and
+# keeps one worker; the two others share the cores).
 test: venv lint
-	$(BIN)/pytest -q -n 2 --dist loadfile
+	$(BIN)/pytest -q -n 3 --dist loadfile --no-loadscope-reorder
 
 # Every keras.applications backbone built and checked against Keras (minutes).
 test-backbones: venv

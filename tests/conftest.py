@@ -1,7 +1,8 @@
 """The one full workflow run the end-to-end tests share (tests/test_workflow_train.py), made once
-per session, and the ``--all-backbones`` option: the tests marked ``all_backbones`` (every
-``keras.applications`` backbone built and checked against Keras, minutes) run only with it
-(``make test-backbones``); every other run checks a representative set."""
+per session; the test order (the files that wait longest on one run first); and the
+``--all-backbones`` option: the tests marked ``all_backbones`` (every ``keras.applications``
+backbone built and checked against Keras, minutes) run only with it (``make test-backbones``);
+every other run checks a representative set."""
 
 from __future__ import annotations
 
@@ -12,6 +13,10 @@ import pytest
 from tests.workflow_helpers import run_snakemake, tiny_config
 
 FULL_RUN_CATEGORIES = ["collar_design_labels", "sleeve_length_labels"]
+# Each waits minutes on one workflow run (a Slurm cluster's, the shared full run's), the Slurm
+# one with the CPU mostly idle: first, so that `make test` (`pytest -n 3 --dist loadfile
+# --no-loadscope-reorder`) starts them at once and the short files fill the time behind them.
+FIRST = ("test_slurm.py", "test_workflow_train.py")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -23,6 +28,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: item.path.name not in FIRST)  # stable: FIRST's files first
     if config.getoption("--all-backbones"):
         return
     every = [item for item in items if "all_backbones" in item.keywords]
