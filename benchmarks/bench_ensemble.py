@@ -20,20 +20,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pandas as pd
 import yaml
+from workflow_run import run_snakemake
 
 from fashionai.outputs import ENSEMBLE, METRICS_FILE, eval_file
 
 REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 
 
 def main() -> None:
@@ -57,23 +53,10 @@ def run(args: argparse.Namespace, work: Path) -> None:
     }
     (work / "bench.yaml").write_text(yaml.safe_dump(override))
     configs = [REPO / "config.yaml", REPO / "demo/config.yaml", REPO / "demo/experiments.yaml"]
-    command = [
-        str(SNAKEMAKE),
-        "--snakefile", str(REPO / "Snakefile"),
-        "--directory", str(work),
-        "--configfile", *map(str, configs), str(work / "bench.yaml"),
-        "--cores", "2",
-        "--resources", "gpu=1",
-        "--nolock",
-        "results/experiments.csv",
-    ]  # fmt: skip
     print(f"difficulty {args.difficulty}, {args.images_per_class} images per class, {categories}")
-    started = time.monotonic()
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    result = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
-    if result.returncode:
-        sys.exit(f"snakemake failed in {work}:\n{result.stderr[-3000:]}")
-    print(f"snakemake: {time.monotonic() - started:.0f} s\n")
+    configs = [*configs, work / "bench.yaml"]
+    seconds, _ = run_snakemake(work, configs, "--nolock", "results/experiments.csv")
+    print(f"snakemake: {seconds:.0f} s\n")
     report(work, categories)
 
 

@@ -26,19 +26,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pandas as pd
 import yaml
+from workflow_run import run_snakemake
 
 from fashionai.outputs import HISTORY_FILE, SPLIT_FILE, WEIGHTS_FILE, model_file
 
 REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 CONFIGS = (REPO / "config.yaml", REPO / "demo/config.yaml")  # the benchmark's goes on top
 CATEGORIES = ("neckline_design_labels", "coat_length_labels", "pant_length_labels")
 LR_FACTORS = (0.3, 1, 3)  # times the demo's learning rate
@@ -67,26 +65,6 @@ def config(args: argparse.Namespace) -> dict:
         "synthetic": {"difficulty": args.difficulty, "images_per_class": args.images_per_class},
         "experiments": experiments(recipe),
     }
-
-
-def snakemake(work: Path, extra: list[Path], targets: list[str]) -> float:
-    """Run the workflow in ``work`` for ``targets``; the wall time in seconds."""
-    command = [
-        str(SNAKEMAKE),
-        "--snakefile", str(REPO / "Snakefile"),
-        "--directory", str(work),
-        "--configfile", *map(str, CONFIGS), str(work / "bench.yaml"), *map(str, extra),
-        "--cores", "2",
-        "--resources", "gpu=1",
-        "--nolock",
-        *targets,
-    ]  # fmt: skip
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    started = time.monotonic()
-    result = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
-    if result.returncode:
-        sys.exit(f"snakemake failed in {work}:\n{result.stderr[-3000:]}")
-    return time.monotonic() - started
 
 
 def model_row(work: Path, experiment: str, category: str) -> dict:
@@ -142,7 +120,8 @@ def run(args: argparse.Namespace, work: Path) -> int:
         f"{len(names)} experiments x {len(args.categories)} categories: {settings['experiments']}",
         flush=True,
     )
-    seconds = snakemake(work, [path.resolve() for path in args.configfile], targets)
+    extra = [path.resolve() for path in args.configfile]
+    seconds, _ = run_snakemake(work, [*CONFIGS, work / "bench.yaml", *extra], "--nolock", *targets)
     table = report(work, names, args.categories)
     stuck = int((table["verdict"] == "stuck").sum())
     print(

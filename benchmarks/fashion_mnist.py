@@ -60,7 +60,6 @@ import math
 import os
 import re
 import statistics
-import subprocess
 import sys
 import tarfile
 import time
@@ -76,6 +75,9 @@ from PIL import Image
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # for --plain-epochs and the workflow's jobs
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # this checkout's fashionai, as the Snakefile's jobs use
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from workflow_run import run_snakemake  # noqa: E402
 
 from fashionai.evaluation.folds import OUT_OF_FOLD  # noqa: E402
 from fashionai.outputs import (  # noqa: E402
@@ -91,7 +93,6 @@ from fashionai.outputs import (  # noqa: E402
     train_log,
 )
 
-SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 DATA = Path("/usr/share/datasets/fashion-mnist")
 CATEGORY = "neckline_design_labels"
 GARMENTS = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
@@ -540,16 +541,8 @@ def run_workflow(work: Path, extra: list[Path]) -> float:
     """``snakemake`` (the default target) in ``work`` on 2 cores; its wall time (s), also
     written to ``workflow.json`` unless there was nothing to do."""
     configs = [REPO / "config.yaml", work / CONFIG, *extra]
-    command = [
-        str(SNAKEMAKE), "--snakefile", str(REPO / "Snakefile"), "--directory", str(work),
-        "--configfile", *map(str, configs), "--cores", "2", "--resources", "gpu=1",
-    ]  # fmt: skip
-    started = time.monotonic()
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
-    if result.returncode:
-        sys.exit(f"snakemake failed in {work}:\n{result.stderr[-3000:]}")
-    seconds = time.monotonic() - started
-    if "Nothing to be done" not in result.stdout + result.stderr:
+    seconds, output = run_snakemake(work, configs)
+    if "Nothing to be done" not in output:
         (work / WORKFLOW_TIME).write_text(json.dumps({"seconds": round(seconds, 1)}) + "\n")
     return seconds
 
