@@ -19,7 +19,7 @@ from pathlib import Path
 
 from fashionai.attributes import CATEGORIES
 from fashionai.device_check import check_devices  # imports TensorFlow only when it runs
-from fashionai.outputs import DEFAULT_EXPERIMENT, experiment_root
+from fashionai.outputs import DEFAULT_EXPERIMENT, MODEL_FILE, experiment_root
 
 MODELS = f"{experiment_root(DEFAULT_EXPERIMENT)}/models"  # the default experiment's models
 
@@ -42,6 +42,14 @@ def positive_int(value: str) -> int:
     return number
 
 
+def trained_elsewhere(category: str) -> str:
+    """A hint naming the experiments' folders that hold a model of ``category`` (with
+    ``train.folds`` the default's models are ``default-fold1`` .. ``default-foldK``)."""
+    found = sorted(Path(experiment_root("*")).parent.glob(f"*/models/{category}/{MODEL_FILE}"))
+    folders = ", ".join(str(path.parent.parent) for path in found)
+    return f"; --models can name one of: {folders}" if folders else ""
+
+
 def predict(args: argparse.Namespace) -> int:
     """The ``predict`` command."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -50,7 +58,7 @@ def predict(args: argparse.Namespace) -> int:
     try:
         trained = TrainedModel.load(args.models / args.category)
     except (FileNotFoundError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {error}{trained_elsewhere(args.category)}", file=sys.stderr)
         return 2
     predictions = predict_files(
         trained, args.images, batch_size=args.batch_size, log=lambda _: None

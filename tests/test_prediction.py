@@ -115,6 +115,23 @@ def test_command_line_without_a_model_names_the_file(tmp_path, capsys) -> None:
     assert f"{tmp_path / COLLAR / 'model.keras'} does not exist" in capsys.readouterr().err
 
 
+def test_command_line_without_a_default_model_names_the_experiments_that_have_one(
+    tmp_path, capsys, monkeypatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for experiment in ("default-fold1", "default-fold2"):
+        folder = tmp_path / "results" / "experiments" / experiment / "models" / COLLAR
+        folder.mkdir(parents=True)
+        (folder / "model.keras").touch()
+    assert main(["predict", "--category", COLLAR, "a.jpg"]) == 2
+    error = capsys.readouterr().err
+    assert "results/experiments/default/models/collar_design_labels/model.keras does not" in error
+    assert error.rstrip().endswith(
+        "--models can name one of: results/experiments/default-fold1/models, "
+        "results/experiments/default-fold2/models"
+    )
+
+
 @pytest.mark.parametrize("value", ["0", "-3", "many"])
 def test_command_line_refuses_a_batch_size_below_one(value, tmp_path, capsys) -> None:
     """An argparse error before TensorFlow starts, not a TensorFlow traceback."""
