@@ -113,9 +113,8 @@ def weights_fingerprint(weights: str | None) -> dict[str, Any] | None:
 
 
 def feature_dependencies(tree_dir: Path, settings: TrainSettings) -> dict[str, Any]:
-    """Everything the cached features depend on (:func:`feature_settings`: the values of
-    :data:`FEATURE_KEYS`, views resolved; the weights file's content, the tree's files, the
-    cache format); a cache with other values is stale."""
+    """Everything the cached features depend on (:func:`feature_settings`, the views, the weights
+    file's content, the tree's files, the cache format); a cache with other values is stale."""
     dependencies = feature_settings(settings.to_dict())
     dependencies.update(weights=weights_fingerprint(settings.weights), views=settings.feature_views)
     return {"format": FORMAT_VERSION, **dependencies, "tree": tree_fingerprint(tree_dir)}
@@ -279,13 +278,7 @@ def open_features(folder: Path, dependencies: dict[str, Any]) -> FeatureCache:
             raise StaleFeatures(
                 folder, f"{folder / name} has shape {found}, its manifest says {shape}"
             )
-    _check_checksums(folder, manifest)
-    return cache
-
-
-def _check_checksums(folder: Path, manifest: dict[str, Any]) -> None:
-    """StaleFeatures naming the first file of the cache whose SHA-256 is not the recorded one
-    (about 0.6 s per GB: small beside a training job, which reads the features every epoch)."""
+    # About 0.6 s per GB: small beside a training job, which reads the features every epoch.
     checksums = manifest.get("sha256")
     if not isinstance(checksums, dict) or not checksums:
         raise StaleFeatures(
@@ -293,15 +286,16 @@ def _check_checksums(folder: Path, manifest: dict[str, Any]) -> None:
         )
     for name, recorded in checksums.items():
         try:
-            found = file_hash(folder / name)
+            digest = file_hash(folder / name)
         except OSError as error:
             raise StaleFeatures(folder, f"{folder / name} is unreadable: {error}") from None
-        if found != recorded:
+        if digest != recorded:
             raise StaleFeatures(
                 folder,
                 f"{folder / name} is damaged: its SHA-256 is not the one {MANIFEST} recorded "
                 "when it was written",
             )
+    return cache
 
 
 def extract_features(
