@@ -162,11 +162,8 @@ def unknown_backbone(name: str) -> str:
 def small_cnn(input_shape: tuple[int, int, int], name: str = SMALL_CNN) -> keras.Model:
     """A small 3-block CNN for CPU demos, tests and small images: conv-BN-ReLU (32/64/128
     filters, ``SMALL_NETS[name]`` convolutions per block), max-pooling after each block (after
-    the last only for SmallCNN).
-
-    Takes 0..1 inputs (its preprocessing rescales); no top, no pooling, like the
-    ``keras.applications`` backbones built with ``include_top=False``.
-    """
+    the last only for SmallCNN). Takes 0..1 inputs (its preprocessing rescales); no top, no
+    pooling, like the ``keras.applications`` backbones built with ``include_top=False``."""
     import keras
     from keras import layers
 

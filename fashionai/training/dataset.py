@@ -132,9 +132,7 @@ def prepare_split(
     """The usable images of the tree split into train/validation/test (with ``folds``, fold
     ``fold`` of the non-test images validates: :func:`fold_split`), and the skipped files
     (``{path: reason}``: refused by :func:`fashionai.images.check_image`, or not decoded by
-    the training decoder). The one split of a category: the feature cache and training both
-    take it from here, so they cannot disagree.
-    """
+    the training decoder). The feature cache and training both take their split from here."""
     frame = list_images(tree_dir, slugs)
     # In this process: forking one that runs TensorFlow is unsafe, and 20k checks take 2 s.
     reasons = {path: check_image(path) for path in frame["image"]}
@@ -173,17 +171,13 @@ def make_dataset(
     cache: str | Path | None = None,
     pad: str | None = None,
 ) -> tf.data.Dataset:
-    """Prefetched batches of (float32 images 0..255, labels), decoded in parallel, never all
-    in memory; training data reshuffled every epoch (from ``seed``); images that fail to
-    decode dropped.
-
-    ``labels``: a class index per path (int32), or a float32 target row per path. ``pad``:
-    None stretches each image to the square, an anchor (``pad_anchor``) pads it first.
-    ``threads`` caps tf.data's thread pool (None: TensorFlow's default). ``cache``: a file
-    prefix (its folder must exist): every image is decoded and resized once, into
+    """Prefetched batches of (float32 images 0..255, ``labels``: a class index or a float32
+    target row per path), decoded in parallel, never all in memory; training data reshuffled
+    every epoch (from ``seed``); images that fail to decode dropped. ``pad``: None stretches,
+    an anchor (``pad_anchor``) pads first. ``threads`` caps tf.data's thread pool. ``cache``:
+    a file prefix (its folder must exist): every image is decoded and resized once, into
     ``<cache>.npy`` (uint8, rounded to whole grey levels), and every pass reads the same
-    batches as without a cache from that memory map. Delete the file when done.
-    """
+    batches as without a cache from that memory map. Delete the file when done."""
     paths = np.asarray(paths, dtype=str)
     labels = np.asarray(labels)
     label_table = tf.constant(labels.astype(np.float32 if labels.ndim == 2 else np.int32))
