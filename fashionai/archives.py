@@ -345,7 +345,6 @@ def _write(
     log: Callable[[str], None],
     progress_every: int,
 ) -> ExtractionSummary:
-    """Write the checked ``members`` below ``root``."""
     root_str = str(root)
     made: set[tuple[str, ...]] = {()}  # folders that exist
     filtered: set[tuple[str, ...]] = set()  # folders whose files passed the data filter

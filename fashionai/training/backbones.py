@@ -119,7 +119,6 @@ Xception          xception            tf    71 xception/xception_weights_tf_dim_
 
 
 def _parse_row(row: str) -> BackboneSpec:
-    """The spec a row of :data:`_TABLE` describes."""
     name, module, mode, size, url, digest = row.split()
     rescale, bgr = _MODES[mode]
     weights_hash = None if digest == "-" else digest
@@ -315,7 +314,6 @@ def same_spec(listed: BackboneSpec, described: BackboneSpec) -> bool:
 
 
 def _table_row(spec: BackboneSpec) -> str:
-    """The row of :data:`_TABLE` that describes ``spec``."""
     mode = next(
         (mode for mode, (rescale, bgr) in _MODES.items()
          if same_spec(spec, dataclasses.replace(spec, rescale=rescale, bgr=bgr))),

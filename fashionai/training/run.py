@@ -126,8 +126,6 @@ class Data:
 
 @dataclass(frozen=True)
 class _Job:
-    """What every step of one run shares."""
-
     category: str
     settings: TrainSettings
     strategy: tf.distribute.Strategy
@@ -393,8 +391,8 @@ def _phase_data(job: _Job, phase: Phase, on_features: bool) -> tuple[tf.data.Dat
     if on_features:
         assert cache is not None
         size, max_bytes = settings.batch_size, job.max_in_memory_bytes
-        train = cache.train_dataset(size, settings.run_seed, threads, max_bytes, train_targets)
-        return train, cache.validation_dataset(size, threads, max_bytes, validation_targets)
+        train = cache.dataset(TRAIN, size, settings.run_seed, threads, max_bytes, train_targets)
+        return train, cache.dataset(VALIDATION, size, 0, threads, max_bytes, validation_targets)
     folder = None
     if phase.backbone_trainable and job.cache_images:
         folder = job.backup.folder / IMAGE_CACHE_DIR

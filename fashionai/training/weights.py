@@ -65,7 +65,6 @@ def fetch_weights(
 
 
 def file_hash(path: Path | str, algorithm: str = "sha256") -> str:
-    """The hex digest of a file's content."""
     with open(path, "rb") as handle:
         return hashlib.file_digest(handle, algorithm).hexdigest()
 
