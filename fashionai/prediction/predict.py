@@ -119,8 +119,7 @@ def member_probabilities(
         log(f"member {name}: {folder}, {trained.image_size} px")
         predictions = predict_files(trained, paths, batch_size=batch_size, tta=tta, log=log)
         plain.append(predictions.plain)
-        if predictions.flipped_tta is not None:
-            flipped.append(predictions.flipped_tta)
+        flipped.append(predictions.flipped_tta)  # None without tta
         own[name] = predictions.flipped_tta if tta else predictions.plain
         skipped.update(predictions.skipped)
     mean = Predictions(np.mean(plain, axis=0), np.mean(flipped, axis=0) if tta else None, skipped)
