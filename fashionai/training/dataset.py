@@ -19,6 +19,7 @@ from fashionai.trees import read_labels
 COLUMNS = ["image", "image_name", "label", "label_index"]
 SPLIT_COLUMNS = [*COLUMNS, "subset"]
 TRAIN, VALIDATION, TEST = "train", "validation", "test"
+SUBSETS = (TRAIN, VALIDATION, TEST)
 MAX_LOGGED_FILES = 20
 UNDECODABLE = "the training decoder cannot decode it"
 CACHE_BATCH = 64  # images decoded at a time into an image cache
@@ -154,7 +155,7 @@ def prepare_split(
 def log_split(split: pd.DataFrame, slugs: list[str], log: Callable[[str], None]) -> None:
     """One line per class: its train, validation and test counts."""
     counts = pd.crosstab(split["label"], split["subset"]).reindex(
-        index=slugs, columns=[TRAIN, VALIDATION, TEST], fill_value=0
+        index=slugs, columns=list(SUBSETS), fill_value=0
     )
     for slug, (n_train, n_val, n_test) in counts.iterrows():
         log(f"  {slug}: {n_train} train, {n_val} validation, {n_test} test")
