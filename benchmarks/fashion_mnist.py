@@ -79,7 +79,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from workflow_run import run_snakemake  # noqa: E402
 
-from fashionai.evaluation.folds import OUT_OF_FOLD  # noqa: E402
+from fashionai.evaluation.ensemble import OUT_OF_FOLD  # noqa: E402
 from fashionai.outputs import (  # noqa: E402
     DEFAULT_EXPERIMENT,
     ENSEMBLE,

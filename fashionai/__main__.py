@@ -51,7 +51,6 @@ def trained_elsewhere(category: str) -> str:
 
 
 def predict(args: argparse.Namespace) -> int:
-    """The ``predict`` command."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from fashionai.prediction.predict import TrainedModel, predict_files
 

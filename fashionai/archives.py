@@ -337,14 +337,6 @@ def extract_archive(
     return summary
 
 
-def _copy(handle: tarfile.TarFile | zipfile.ZipFile, member: _Member, path: str) -> int:
-    """Stream the file ``member`` to a new file at ``path``; the bytes copied."""
-    read = handle.open if isinstance(handle, zipfile.ZipFile) else handle.extractfile
-    with read(member.info) as source, open(path, "xb") as target:  # O_EXCL: never through a link
-        shutil.copyfileobj(source, target, _CHUNK)
-        return target.tell()
-
-
 def _write(
     handle: tarfile.TarFile | zipfile.ZipFile,
     members: list[_Member],
@@ -353,12 +345,12 @@ def _write(
     log: Callable[[str], None],
     progress_every: int,
 ) -> ExtractionSummary:
-    """Write the checked ``members`` below ``root``."""
     root_str = str(root)
     made: set[tuple[str, ...]] = {()}  # folders that exist
     filtered: set[tuple[str, ...]] = set()  # folders whose files passed the data filter
     summary = ExtractionSummary(files=0, bytes=0, skipped=0)
     tar = handle if isinstance(handle, tarfile.TarFile) else None
+    read = handle.extractfile if tar is not None else handle.open
     for member in members:
         if member.skip:
             summary.skipped += 1
@@ -386,7 +378,9 @@ def _write(
             if os.path.lexists(path):  # an earlier member of that name: replaced, not followed
                 os.unlink(path)
             if kind == _FILE:
-                copied = _copy(handle, member, path)
+                with read(member.info) as source, open(path, "xb") as target:  # O_EXCL: no links
+                    shutil.copyfileobj(source, target, _CHUNK)
+                    copied = target.tell()
                 if copied != member.size:
                     raise UnsafeArchiveError(
                         f"{member.where(archive)} ends after {copied:,} of its declared "

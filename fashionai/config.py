@@ -123,11 +123,8 @@ def check_archives(config: Mapping[str, Any]) -> None:
 
 
 def check_train(settings: Mapping[str, Any], where: str = "train") -> None:
-    """Check the keys of a train mapping that depend on each other or on files.
-
-    ``settings``: a schema-valid train mapping with its defaults (``train:``, or an experiment's
-    settings merged over it); ``where`` is its name in messages (``train``).
-    """
+    """Check the keys of a schema-valid train mapping with its defaults (``train:``, or an
+    experiment's merged settings, named ``where``) that depend on each other or on files."""
     backbone = settings["backbone"]
     if backbone not in BACKBONES:
         raise ConfigError(f"{where}.backbone = {backbone!r}: {unknown_backbone(backbone)}")
@@ -145,7 +142,8 @@ def check_train(settings: Mapping[str, Any], where: str = "train") -> None:
             f"{where}.image_size = {settings['image_size']!r}: {where}.backbone {backbone!r} "
             f"needs at least {spec.min_size} px"
         )
-    from fashionai.training.settings import has_head_phase  # it imports this module
+    # Imported here: fashionai.training.settings imports this module.
+    from fashionai.training.settings import has_head_phase, uses_feature_cache
 
     # Fine-tuning with a head phase first: a pretrained backbone (has_head_phase says when).
     head_first = settings["fine_tune"] and has_head_phase(settings)
@@ -154,7 +152,24 @@ def check_train(settings: Mapping[str, Any], where: str = "train") -> None:
             f"{where}.head_epochs = {settings['head_epochs']!r}: must be below {where}.epochs "
             f"({settings['epochs']!r}) with {where}.fine_tune: true and pretrained weights"
         )
-    check_recipe(settings, where)
+    if settings["optimizer"] == "adam" and settings["weight_decay"] > 0:
+        raise ConfigError(
+            f"{where}.weight_decay = {settings['weight_decay']!r}: needs {where}.optimizer "
+            "adamw or sgd (adam has no decoupled weight decay; adamw is adam with it)"
+        )
+    if settings["warmup_epochs"] >= settings["epochs"]:
+        raise ConfigError(
+            f"{where}.warmup_epochs = {settings['warmup_epochs']!r}: must be below "
+            f"{where}.epochs ({settings['epochs']!r})"
+        )
+    mixing = mixes(settings["augmentations"])
+    if mixing and uses_feature_cache(settings):
+        raise ConfigError(
+            f"{where}.augmentations = {settings['augmentations']!r}: {mixing[0]} mixes pairs of "
+            f"images, but with {where}.cache_features: true the frozen-backbone epochs train "
+            "on features cached from single images; set cache_features: false, or train a "
+            "randomly initialised network whole (weights: null, fine_tune: true)"
+        )
     views = settings["views"]
     if views is not None and views > 1 and not settings["augmentations"]:
         raise ConfigError(
@@ -171,31 +186,6 @@ def check_train(settings: Mapping[str, Any], where: str = "train") -> None:
         raise ConfigError(
             f"{where}.folds = {settings['folds']!r}: needs train.test_split above 0 (the folds "
             "share the test part; their ensemble is scored on it)"
-        )
-
-
-def check_recipe(settings: Mapping[str, Any], where: str = "train") -> None:
-    """The optimizer, schedule and augmentation keys that depend on others (see
-    :func:`check_train`)."""
-    if settings["optimizer"] == "adam" and settings["weight_decay"] > 0:
-        raise ConfigError(
-            f"{where}.weight_decay = {settings['weight_decay']!r}: needs {where}.optimizer "
-            "adamw or sgd (adam has no decoupled weight decay; adamw is adam with it)"
-        )
-    if settings["warmup_epochs"] >= settings["epochs"]:
-        raise ConfigError(
-            f"{where}.warmup_epochs = {settings['warmup_epochs']!r}: must be below "
-            f"{where}.epochs ({settings['epochs']!r})"
-        )
-    from fashionai.training.settings import uses_feature_cache  # it imports this module
-
-    mixing = mixes(settings["augmentations"])
-    if mixing and uses_feature_cache(settings):
-        raise ConfigError(
-            f"{where}.augmentations = {settings['augmentations']!r}: {mixing[0]} mixes pairs of "
-            f"images, but with {where}.cache_features: true the frozen-backbone epochs train "
-            "on features cached from single images; set cache_features: false, or train a "
-            "randomly initialised network whole (weights: null, fine_tune: true)"
         )
 
 
@@ -251,11 +241,8 @@ def model_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
     """The train settings that make a model, as training takes them: the run-only keys left
     out, and the weights file resolved (``fetch_weights`` only chooses it). The workflow makes
     them rule ``train``'s params, so that changing one of them, and nothing else, retrains."""
-    run = {
-        key: value
-        for key, value in settings.items()
-        if key not in RUN_ONLY_KEYS and key != "fetch_weights"
-    }
+    left_out = (*RUN_ONLY_KEYS, "fetch_weights")
+    run = {key: value for key, value in settings.items() if key not in left_out}
     run["weights"] = weights_file(settings) or settings["weights"]
     return run
 
@@ -266,11 +253,8 @@ def merge_train(train: Mapping[str, Any], overrides: Mapping[str, Any] | None) -
 
 
 def check_experiments(config: Mapping[str, Any], validator: Any) -> None:
-    """Experiment names, their overrides, their merged settings, and the ensemble's members.
-
-    ``validator``: a jsonschema validator of the whole configuration schema; each experiment's
-    merged settings are checked against its ``train`` part, then by :func:`check_train`.
-    """
+    """Experiment names, their overrides, their merged settings (by ``validator``, of the whole
+    schema, against its ``train`` part, then :func:`check_train`), and the ensemble's members."""
     train_schema = load_schema()["properties"]["train"]
     experiments = config["experiments"] or {}
     folders: dict[str, str] = {}

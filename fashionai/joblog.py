@@ -64,7 +64,6 @@ def job_log(path: str | Path) -> Iterator[Callable[[str], None]]:
             signal.signal(signal.SIGTERM, saved_handler)
             sys.stdout.flush()
             sys.stderr.flush()
-            os.dup2(saved_fds[0], 1)
-            os.dup2(saved_fds[1], 2)
-            os.close(saved_fds[0])
-            os.close(saved_fds[1])
+            for fd, saved in enumerate(saved_fds, start=1):
+                os.dup2(saved, fd)
+                os.close(saved)

@@ -48,7 +48,6 @@ def model_file(name: str, category: str = CATEGORY, experiment: str = EXPERIMENT
 
 
 def curves_file(category: str = CATEGORY, experiment: str = EXPERIMENT) -> str:
-    """A model's learning curves."""
     return f"{experiment_root(experiment)}/plots/{category}/{CURVES_FILE}"
 
 

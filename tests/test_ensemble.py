@@ -14,9 +14,8 @@ import pytest
 from fashionai.evaluation.ensemble import check_members, evaluate_ensemble
 from fashionai.evaluation.metric import evaluate_predictions
 from fashionai.prediction.classes import expand_to_official
-from fashionai.prediction.ensemble import member_probabilities
 from fashionai.prediction.held_out import write_held_out
-from fashionai.prediction.predict import TrainedModel, predict_files
+from fashionai.prediction.predict import TrainedModel, member_probabilities, predict_files
 from fashionai.prediction.submission import write_submissions
 from tests.prediction_helpers import expected, identity_classes, save_model, write_image
 from tests.training_helpers import limit_threads

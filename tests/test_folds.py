@@ -20,8 +20,7 @@ from fashionai.config import (
     model_settings,
     validate_config,
 )
-from fashionai.evaluation.ensemble import evaluate_ensemble
-from fashionai.evaluation.folds import evaluate_out_of_fold
+from fashionai.evaluation.ensemble import evaluate_ensemble, evaluate_out_of_fold
 from fashionai.evaluation.metric import evaluate_predictions
 from fashionai.prediction.held_out import Predictions, write_held_out
 from fashionai.training.dataset import COLUMNS, fold_split, split_dataset

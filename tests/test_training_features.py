@@ -19,7 +19,7 @@ limit_threads()
 import keras  # noqa: E402
 
 from fashionai.training.backbones import build_backbone  # noqa: E402
-from fashionai.training.dataset import prepare_split  # noqa: E402
+from fashionai.training.dataset import TRAIN, VALIDATION, prepare_split  # noqa: E402
 from fashionai.training.features import (  # noqa: E402
     StaleFeatures,
     extract_features,
@@ -152,8 +152,8 @@ def test_head_on_cached_features_trains_like_the_model_on_images(tmp_path: Path)
 def test_memory_map_and_memory_give_the_same_batches(cached: SimpleNamespace) -> None:
     cache = cached.cache
     for big, tiny in (
-        (cache.train_dataset(4, seed=1), cache.train_dataset(4, seed=1, max_in_memory_bytes=0)),
-        (cache.validation_dataset(4), cache.validation_dataset(4, max_in_memory_bytes=0)),
+        (cache.dataset(TRAIN, 4, seed=1), cache.dataset(TRAIN, 4, seed=1, max_in_memory_bytes=0)),
+        (cache.dataset(VALIDATION, 4), cache.dataset(VALIDATION, 4, max_in_memory_bytes=0)),
     ):
         batches = list(zip(big.as_numpy_iterator(), tiny.as_numpy_iterator(), strict=True))
         assert batches
@@ -163,7 +163,7 @@ def test_memory_map_and_memory_give_the_same_batches(cached: SimpleNamespace) ->
             np.testing.assert_array_equal(y1, y2)
     # Every training image once per epoch, each as one of its views.
     train = np.load(cached.root / "features" / "train_features.npy").astype(np.float32)
-    seen = np.concatenate([x for x, _ in cache.train_dataset(5, seed=2).as_numpy_iterator()])
+    seen = np.concatenate([x for x, _ in cache.dataset(TRAIN, 5, seed=2).as_numpy_iterator()])
     assert len(seen) == train.shape[1]
     matches = [np.flatnonzero((np.abs(train - row).max(axis=-1) == 0).any(axis=0)) for row in seen]
     assert sorted(int(m[0]) for m in matches) == list(range(train.shape[1]))

@@ -7,8 +7,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
-from fashionai.evaluation.ensemble import evaluate_ensemble
-from fashionai.evaluation.folds import evaluate_out_of_fold
+from fashionai.evaluation.ensemble import evaluate_ensemble, evaluate_out_of_fold
 from fashionai.joblog import job_log
 
 with job_log(snakemake.log[0]) as log:

@@ -87,13 +87,10 @@ def score_held_out(
     there are no test rows (or on the test rows alone, when there are no validation rows); the
     skipped images are left out and listed."""
     rows = rows.assign(predicted=~rows["image"].isin(list(predictions.skipped)))
-    if (rows["subset"] == TEST).any():
-        metrics = {"evaluated_on": TEST, **_scores(classes, category, rows, predictions, TEST)}
-        if (rows["subset"] == VALIDATION).any():  # none in the ensemble of folds
-            metrics[VALIDATION] = _scores(classes, category, rows, predictions, VALIDATION)
-    else:
-        scores = _scores(classes, category, rows, predictions, VALIDATION)
-        metrics = {"evaluated_on": VALIDATION, **scores}
+    on = TEST if (rows["subset"] == TEST).any() else VALIDATION
+    metrics = {"evaluated_on": on, **_scores(classes, category, rows, predictions, on)}
+    if on == TEST and (rows["subset"] == VALIDATION).any():  # none in the ensemble of folds
+        metrics[VALIDATION] = _scores(classes, category, rows, predictions, VALIDATION)
     metrics["skipped_images"] = predictions.skipped
     return metrics
 

@@ -116,7 +116,6 @@ def write_model_card(
     experiment: str,
     configuration: Mapping[str, Any],
 ) -> str:
-    """Read the model's files, write its card atomically and return it."""
     card = model_card(
         json.loads(Path(training_json).read_text(encoding="utf-8")),
         pd.read_csv(split_csv, dtype={"subset": str}, keep_default_na=False),

@@ -1,9 +1,11 @@
-"""A trained category model applied to image files: for evaluation, submission and the CLI."""
+"""A trained category model applied to image files: for evaluation, submission and the CLI;
+an ensemble of them (members checked alike by :func:`fashionai.evaluation.ensemble.check_members`)
+averages their class probabilities."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -98,3 +100,27 @@ def predict_files(
     for path, problem in skipped.items():
         log(f"WARNING: no prediction for {path}: {problem}")
     return Predictions(plain, flipped, skipped)
+
+
+def member_probabilities(
+    member_dirs: Mapping[str, Path | str],
+    paths: Sequence[str | Path],
+    *,
+    batch_size: int = 64,
+    tta: bool = False,
+    log: Callable[[str], None] = print,
+) -> tuple[dict[str, np.ndarray], Predictions]:
+    """Every member's probabilities on ``paths`` (with ``tta`` its flip-TTA ones), each member
+    loaded once at its own image size, and the ensemble's predictions: the means of the
+    members' plain and flip-TTA predictions, a file any member skipped skipped (NaN)."""
+    plain, flipped, own, skipped = [], [], {}, {}
+    for name, folder in member_dirs.items():
+        trained = TrainedModel.load(folder)
+        log(f"member {name}: {folder}, {trained.image_size} px")
+        predictions = predict_files(trained, paths, batch_size=batch_size, tta=tta, log=log)
+        plain.append(predictions.plain)
+        flipped.append(predictions.flipped_tta)  # None without tta
+        own[name] = predictions.flipped_tta if tta else predictions.plain
+        skipped.update(predictions.skipped)
+    mean = Predictions(np.mean(plain, axis=0), np.mean(flipped, axis=0) if tta else None, skipped)
+    return own, mean

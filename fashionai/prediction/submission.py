@@ -19,7 +19,7 @@ from fashionai.atomic import write_text
 from fashionai.attributes import ATTRIBUTES, CATEGORIES
 from fashionai.evaluation.ensemble import check_members, read_summary
 from fashionai.prediction.classes import expand_to_official
-from fashionai.prediction.ensemble import member_probabilities
+from fashionai.prediction.predict import member_probabilities
 
 QUESTION_COLUMNS = ("image_path", "attribute", "code")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")

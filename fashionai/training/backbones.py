@@ -119,7 +119,6 @@ Xception          xception            tf    71 xception/xception_weights_tf_dim_
 
 
 def _parse_row(row: str) -> BackboneSpec:
-    """The spec a row of :data:`_TABLE` describes."""
     name, module, mode, size, url, digest = row.split()
     rescale, bgr = _MODES[mode]
     weights_hash = None if digest == "-" else digest
@@ -162,11 +161,8 @@ def unknown_backbone(name: str) -> str:
 def small_cnn(input_shape: tuple[int, int, int], name: str = SMALL_CNN) -> keras.Model:
     """A small 3-block CNN for CPU demos, tests and small images: conv-BN-ReLU (32/64/128
     filters, ``SMALL_NETS[name]`` convolutions per block), max-pooling after each block (after
-    the last only for SmallCNN).
-
-    Takes 0..1 inputs (its preprocessing rescales); no top, no pooling, like the
-    ``keras.applications`` backbones built with ``include_top=False``.
-    """
+    the last only for SmallCNN). Takes 0..1 inputs (its preprocessing rescales); no top, no
+    pooling, like the ``keras.applications`` backbones built with ``include_top=False``."""
     import keras
     from keras import layers
 
@@ -318,7 +314,6 @@ def same_spec(listed: BackboneSpec, described: BackboneSpec) -> bool:
 
 
 def _table_row(spec: BackboneSpec) -> str:
-    """The row of :data:`_TABLE` that describes ``spec``."""
     mode = next(
         (mode for mode, (rescale, bgr) in _MODES.items()
          if same_spec(spec, dataclasses.replace(spec, rescale=rescale, bgr=bgr))),

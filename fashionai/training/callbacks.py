@@ -18,8 +18,15 @@ import keras
 from fashionai.training.resume import Backup, RunState
 
 
+class _Callback(keras.callbacks.Callback):
+    """A Keras callback whose fields a dataclass declares."""
+
+    def __post_init__(self) -> None:
+        super().__init__()
+
+
 @dataclass(eq=False)
-class ProgressRecorder(keras.callbacks.Callback):
+class ProgressRecorder(_Callback):
     """Records each epoch in the run state: history row, best epoch, early stopping.
 
     The best epoch is the one ``checkpoint`` (a ``ModelCheckpoint`` on ``val_accuracy`` whose
@@ -32,9 +39,6 @@ class ProgressRecorder(keras.callbacks.Callback):
     checkpoint: keras.callbacks.ModelCheckpoint
     patience: int
     best_name: Callable[[int], str] = Backup.best_name
-
-    def __post_init__(self) -> None:
-        super().__init__()
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         state = self.state
@@ -52,7 +56,7 @@ class ProgressRecorder(keras.callbacks.Callback):
 
 
 @dataclass(eq=False)
-class EpochBackup(keras.callbacks.Callback):
+class EpochBackup(_Callback):
     """Backs the run up at the end of each epoch (:meth:`Backup.save`), so a run killed at any
     moment continues from its last finished epoch with each epoch recorded once. ``head``: the
     model trained is the head alone, on cached features."""
@@ -62,9 +66,6 @@ class EpochBackup(keras.callbacks.Callback):
     elapsed: Callable[[], float]
     head: bool = False
 
-    def __post_init__(self) -> None:
-        super().__init__()
-
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self.state.epoch = epoch + 1
         self.state.seconds = self.elapsed()
@@ -72,16 +73,13 @@ class EpochBackup(keras.callbacks.Callback):
 
 
 @dataclass(eq=False)
-class EpochLogger(keras.callbacks.Callback):
+class EpochLogger(_Callback):
     """One log line per epoch: index (0-based, as in history.csv), metrics, seconds."""
 
     log: Callable[[str], None]
     state: RunState
     epochs: int
     _start: float = field(default_factory=time.monotonic)
-
-    def __post_init__(self) -> None:
-        super().__init__()
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self._start = time.monotonic()

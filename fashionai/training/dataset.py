@@ -19,6 +19,7 @@ from fashionai.trees import read_labels
 COLUMNS = ["image", "image_name", "label", "label_index"]
 SPLIT_COLUMNS = [*COLUMNS, "subset"]
 TRAIN, VALIDATION, TEST = "train", "validation", "test"
+SUBSETS = (TRAIN, VALIDATION, TEST)
 MAX_LOGGED_FILES = 20
 UNDECODABLE = "the training decoder cannot decode it"
 CACHE_BATCH = 64  # images decoded at a time into an image cache
@@ -132,9 +133,7 @@ def prepare_split(
     """The usable images of the tree split into train/validation/test (with ``folds``, fold
     ``fold`` of the non-test images validates: :func:`fold_split`), and the skipped files
     (``{path: reason}``: refused by :func:`fashionai.images.check_image`, or not decoded by
-    the training decoder). The one split of a category: the feature cache and training both
-    take it from here, so they cannot disagree.
-    """
+    the training decoder). The feature cache and training both take their split from here."""
     frame = list_images(tree_dir, slugs)
     # In this process: forking one that runs TensorFlow is unsafe, and 20k checks take 2 s.
     reasons = {path: check_image(path) for path in frame["image"]}
@@ -156,7 +155,7 @@ def prepare_split(
 def log_split(split: pd.DataFrame, slugs: list[str], log: Callable[[str], None]) -> None:
     """One line per class: its train, validation and test counts."""
     counts = pd.crosstab(split["label"], split["subset"]).reindex(
-        index=slugs, columns=[TRAIN, VALIDATION, TEST], fill_value=0
+        index=slugs, columns=list(SUBSETS), fill_value=0
     )
     for slug, (n_train, n_val, n_test) in counts.iterrows():
         log(f"  {slug}: {n_train} train, {n_val} validation, {n_test} test")
@@ -173,17 +172,13 @@ def make_dataset(
     cache: str | Path | None = None,
     pad: str | None = None,
 ) -> tf.data.Dataset:
-    """Prefetched batches of (float32 images 0..255, labels), decoded in parallel, never all
-    in memory; training data reshuffled every epoch (from ``seed``); images that fail to
-    decode dropped.
-
-    ``labels``: a class index per path (int32), or a float32 target row per path. ``pad``:
-    None stretches each image to the square, an anchor (``pad_anchor``) pads it first.
-    ``threads`` caps tf.data's thread pool (None: TensorFlow's default). ``cache``: a file
-    prefix (its folder must exist): every image is decoded and resized once, into
+    """Prefetched batches of (float32 images 0..255, ``labels``: a class index or a float32
+    target row per path), decoded in parallel, never all in memory; training data reshuffled
+    every epoch (from ``seed``); images that fail to decode dropped. ``pad``: None stretches,
+    an anchor (``pad_anchor``) pads first. ``threads`` caps tf.data's thread pool. ``cache``:
+    a file prefix (its folder must exist): every image is decoded and resized once, into
     ``<cache>.npy`` (uint8, rounded to whole grey levels), and every pass reads the same
-    batches as without a cache from that memory map. Delete the file when done.
-    """
+    batches as without a cache from that memory map. Delete the file when done."""
     paths = np.asarray(paths, dtype=str)
     labels = np.asarray(labels)
     label_table = tf.constant(labels.astype(np.float32 if labels.ndim == 2 else np.int32))

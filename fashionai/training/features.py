@@ -113,9 +113,8 @@ def weights_fingerprint(weights: str | None) -> dict[str, Any] | None:
 
 
 def feature_dependencies(tree_dir: Path, settings: TrainSettings) -> dict[str, Any]:
-    """Everything the cached features depend on (:func:`feature_settings`: the values of
-    :data:`FEATURE_KEYS`, views resolved; the weights file's content, the tree's files, the
-    cache format); a cache with other values is stale."""
+    """Everything the cached features depend on (:func:`feature_settings`, the views, the weights
+    file's content, the tree's files, the cache format); a cache with other values is stale."""
     dependencies = feature_settings(settings.to_dict())
     dependencies.update(weights=weights_fingerprint(settings.weights), views=settings.feature_views)
     return {"format": FORMAT_VERSION, **dependencies, "tree": tree_fingerprint(tree_dir)}
@@ -159,49 +158,29 @@ class FeatureCache:
             "extract_seconds": self.manifest["seconds"],
         }
 
-    def train_dataset(
+    def dataset(
         self,
+        subset: str,
         batch_size: int,
-        seed: int,
+        seed: int = 0,
         threads: int | None = None,
         max_in_memory_bytes: int = IN_MEMORY_BYTES,
         targets: np.ndarray | None = None,
     ) -> tf.data.Dataset:
-        """(float32 features, int32 labels or ``targets`` rows) batches: every training image
-        once per epoch, in a new seeded order, each as one of its cached views drawn at random."""
-        n = int(self.manifest["images"][TRAIN])
-        rows = tf.data.Dataset.range(n).shuffle(max(n, 1), seed=seed, reshuffle_each_iteration=True)
-        if self.views > 1:
+        """(float32 features, int32 labels or ``targets`` rows) batches of ``subset``: the
+        validation images in order; every training image once per epoch, in a new order (from
+        ``seed``), each as one of its cached views drawn at random."""
+        n = int(self.manifest["images"][subset])
+        rows = tf.data.Dataset.range(n)
+        if subset == TRAIN:
+            rows = rows.shuffle(max(n, 1), seed=seed, reshuffle_each_iteration=True)
+        if subset == TRAIN and self.views > 1:
             views = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
             rows = tf.data.Dataset.zip(rows, views).map(
                 lambda row, draw: tf.math.floormod(draw, self.views) * n + row
             )
-        return self._batches(TRAIN, rows.batch(batch_size), threads, max_in_memory_bytes, targets)
-
-    def validation_dataset(
-        self,
-        batch_size: int,
-        threads: int | None = None,
-        max_in_memory_bytes: int = IN_MEMORY_BYTES,
-        targets: np.ndarray | None = None,
-    ) -> tf.data.Dataset:
-        """(float32 features, int32 labels) batches of the validation images, in order; with
-        ``targets``, those rows instead of the labels (as :meth:`train_dataset`)."""
-        n = int(self.manifest["images"][VALIDATION])
-        rows = tf.data.Dataset.range(n).batch(batch_size)
-        return self._batches(VALIDATION, rows, threads, max_in_memory_bytes, targets)
-
-    def _batches(
-        self,
-        subset: str,
-        rows: tf.data.Dataset,
-        threads: int | None,
-        max_in_memory_bytes: int,
-        targets: np.ndarray | None,
-    ) -> tf.data.Dataset:
-        """Batches of row indices (view * n + image) -> (features, labels or targets)."""
         labels = np.load(self.folder / labels_file(subset)) if targets is None else targets
-        n, dim, label_table = len(labels), self.dim, tf.constant(labels)
+        dim, label_table = self.dim, tf.constant(labels)
         mmap_mode = None if self.fits(max_in_memory_bytes) else "r"  # or read whole
         table = np.load(self.folder / features_file(subset), mmap_mode=mmap_mode).reshape(-1, dim)
 
@@ -212,7 +191,8 @@ class FeatureCache:
         # An unknown length, like the image pipelines' (they drop undecodable files): Keras
         # then makes one iterator per epoch, not two, and the seeded shuffle gives the batches
         # of training on the images in the same order, epoch after epoch.
-        data = rows.filter(lambda batch: True).map(to_model, num_parallel_calls=tf.data.AUTOTUNE)
+        data = rows.batch(batch_size).filter(lambda batch: True)
+        data = data.map(to_model, num_parallel_calls=tf.data.AUTOTUNE)
         return data.prefetch(tf.data.AUTOTUNE).with_options(dataset_options(threads))
 
     def load_backbone_weights(self, backbone: keras.Model) -> None:
@@ -279,13 +259,7 @@ def open_features(folder: Path, dependencies: dict[str, Any]) -> FeatureCache:
             raise StaleFeatures(
                 folder, f"{folder / name} has shape {found}, its manifest says {shape}"
             )
-    _check_checksums(folder, manifest)
-    return cache
-
-
-def _check_checksums(folder: Path, manifest: dict[str, Any]) -> None:
-    """StaleFeatures naming the first file of the cache whose SHA-256 is not the recorded one
-    (about 0.6 s per GB: small beside a training job, which reads the features every epoch)."""
+    # About 0.6 s per GB: small beside a training job, which reads the features every epoch.
     checksums = manifest.get("sha256")
     if not isinstance(checksums, dict) or not checksums:
         raise StaleFeatures(
@@ -293,15 +267,16 @@ def _check_checksums(folder: Path, manifest: dict[str, Any]) -> None:
         )
     for name, recorded in checksums.items():
         try:
-            found = file_hash(folder / name)
+            digest = file_hash(folder / name)
         except OSError as error:
             raise StaleFeatures(folder, f"{folder / name} is unreadable: {error}") from None
-        if found != recorded:
+        if digest != recorded:
             raise StaleFeatures(
                 folder,
                 f"{folder / name} is damaged: its SHA-256 is not the one {MANIFEST} recorded "
                 "when it was written",
             )
+    return cache
 
 
 def extract_features(

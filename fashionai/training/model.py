@@ -14,10 +14,6 @@ call (keras-team/keras#20285), so batch normalization is kept in inference mode 
 does work: its layers stay non-trainable (``trainable=False`` BN layers always use their moving
 statistics) when :func:`set_backbone_trainable` unfreezes the rest of a pretrained backbone;
 a randomly initialised one trains them too (``batchnorm_trainable``).
-
-:func:`compile_classifier` builds the optimizer, learning-rate schedule and loss that the
-settings name (``optimizer``, ``weight_decay``, ``lr_schedule``, ``warmup_epochs``,
-``label_smoothing``), each a Keras object used as it is.
 """
 
 from __future__ import annotations
@@ -123,12 +119,9 @@ def backbone_of(feature_extractor: keras.Model) -> keras.Model:
 def set_backbone_trainable(
     model: keras.Model, trainable: bool, *, batchnorm_trainable: bool = False
 ) -> keras.Model:
-    """Freeze or unfreeze the backbone of ``model``.
-
-    Unfrozen, its BatchNorm layers stay frozen (inference mode, moving statistics kept: right
-    for pretrained weights) unless ``batchnorm_trainable`` (right for random weights, whose
-    statistics mean nothing yet). Recompile the model afterwards. Returns the backbone.
-    """
+    """Freeze or unfreeze the backbone of ``model`` and return it (recompile the model then).
+    Unfrozen, its BatchNorm layers stay frozen (moving statistics kept: right for pretrained
+    weights) unless ``batchnorm_trainable`` (right for random weights, meaningless statistics)."""
     backbone = classifier_parts(model).backbone
     backbone.trainable = trainable
     if trainable and not batchnorm_trainable:
@@ -146,15 +139,10 @@ def compile_classifier(
     steps_per_epoch: int = 1,
     epochs: int = 1,
 ) -> None:
-    """Optimizer, cross-entropy, accuracy (history keys: loss, accuracy, val_loss,
-    val_accuracy).
-
-    The labels are class indices (sparse), or with ``soft`` target rows (soft, mixed or
-    one-hot targets): accuracy then compares the predicted class with the target's largest.
-    ``settings`` name the optimizer, schedule and label smoothing (None: Adam at a constant
-    ``learning_rate``, no smoothing); a schedule runs over the phase's ``epochs`` of
-    ``steps_per_epoch`` steps. Label smoothing needs ``soft`` (ValueError otherwise).
-    """
+    """Compile with cross-entropy and accuracy (history keys loss, accuracy, val_loss,
+    val_accuracy) on class indices, or with ``soft`` on target rows (label smoothing needs
+    them). ``settings`` name the optimizer, schedule and smoothing (None: Adam at a constant
+    ``learning_rate``); a schedule runs over the phase's ``epochs`` of ``steps_per_epoch``."""
     smoothing = settings.label_smoothing if settings is not None else 0.0
     if soft:
         loss = keras.losses.CategoricalCrossentropy(label_smoothing=smoothing)

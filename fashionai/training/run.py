@@ -41,6 +41,7 @@ from fashionai.training.augment import mix_batches
 from fashionai.training.callbacks import EpochBackup, EpochLogger, ProgressRecorder
 from fashionai.training.dataset import (
     SPLIT_COLUMNS,
+    SUBSETS,
     TRAIN,
     VALIDATION,
     log_skipped,
@@ -126,8 +127,6 @@ class Data:
 
 @dataclass(frozen=True)
 class _Job:
-    """What every step of one run shares."""
-
     category: str
     settings: TrainSettings
     strategy: tf.distribute.Strategy
@@ -332,10 +331,9 @@ def _run_phase(job: _Job, phase: Phase) -> None:
         job.backup.save(trained, state, head=on_features)
     if state.stopped or state.epoch >= phase.end_epoch:
         return
-    backbone = "frozen"
-    if phase.backbone_trainable:
-        frozen = "" if phase.batchnorm_trainable else " (BatchNorm frozen)"
-        backbone = f"trainable{frozen}"
+    backbone = "trainable" if phase.backbone_trainable else "frozen"
+    if phase.backbone_trainable and not phase.batchnorm_trainable:
+        backbone += " (BatchNorm frozen)"
     job.log(
         f"phase {phase.name}: epochs {state.epoch}..{phase.end_epoch - 1}, backbone {backbone}, "
         f"learning rate {phase.learning_rate:g}, {_source(job, phase, on_features)}"
@@ -393,8 +391,8 @@ def _phase_data(job: _Job, phase: Phase, on_features: bool) -> tuple[tf.data.Dat
     if on_features:
         assert cache is not None
         size, max_bytes = settings.batch_size, job.max_in_memory_bytes
-        train = cache.train_dataset(size, settings.run_seed, threads, max_bytes, train_targets)
-        return train, cache.validation_dataset(size, threads, max_bytes, validation_targets)
+        train = cache.dataset(TRAIN, size, settings.run_seed, threads, max_bytes, train_targets)
+        return train, cache.dataset(VALIDATION, size, 0, threads, max_bytes, validation_targets)
     folder = None
     if phase.backbone_trainable and job.cache_images:
         folder = job.backup.folder / IMAGE_CACHE_DIR
@@ -468,11 +466,7 @@ def write_outputs(job: _Job, out_dir: Path, labels: dict[str, Any], started: str
         "fine_tune_start_epoch": state.fine_tune_start_epoch,
         "epochs_run": len(state.history),
         "stopped_early": state.stopped,
-        "images": {
-            "train": len(data.train),
-            "validation": len(data.validation),
-            "test": len(data.split) - len(data.train) - len(data.validation),
-        },
+        "images": {part: int((data.split["subset"] == part).sum()) for part in SUBSETS},
         "skipped_images": len(data.skipped),
         "skipped_files": data.skipped,
         "class_weights": {slug: weights[i] for i, slug in enumerate(slugs)} if weights else None,

@@ -65,12 +65,8 @@ def fetch_weights(
 
 
 def file_hash(path: Path | str, algorithm: str = "sha256") -> str:
-    """The hex digest of a file's content, read in 1 MiB chunks."""
-    digest = hashlib.new(algorithm)
     with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, algorithm).hexdigest()
 
 
 def _check_md5(source: Path | str, path: Path, expected: str | None) -> None:
