@@ -12,7 +12,9 @@ import pytest
 
 from tests.workflow_helpers import run_snakemake, tiny_config
 
-FULL_RUN_CATEGORIES = ["collar_design_labels", "sleeve_length_labels"]
+# One category: its regrouping merges and drops labels. Several categories in one run are the
+# Slurm test's (two) and the GPU test's (three).
+FULL_RUN_CATEGORIES = ["sleeve_length_labels"]
 # Each waits minutes on one workflow run (a Slurm cluster's, the shared full run's), the Slurm
 # one with the CPU mostly idle: first, so that `make test` (`pytest -n 3 --dist loadfile
 # --no-loadscope-reorder`) starts them at once and the short files fill the time behind them.
@@ -38,7 +40,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def full_run_config() -> dict:
-    """Three experiments of every shape on two categories, their ensemble and a submission:
+    """Three experiments of every shape on one category, their ensemble and a submission:
 
     - ``default``: a random network trained whole (one phase, BatchNorm training), flip;
     - ``wide``: the same at another input size, as two fold members (``train.folds``);
