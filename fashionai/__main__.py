@@ -56,8 +56,11 @@ def predict(args: argparse.Namespace) -> int:
 
     try:
         trained = TrainedModel.load(args.models / args.category)
-    except (FileNotFoundError, ValueError) as error:
+    except FileNotFoundError as error:
         print(f"error: {error}{trained_elsewhere(args.category)}", file=sys.stderr)
+        return 2
+    except ValueError as error:  # the model is there but disagrees with its classes
+        print(f"error: {error}", file=sys.stderr)
         return 2
     predictions = predict_files(
         trained, args.images, batch_size=args.batch_size, log=lambda _: None
