@@ -297,6 +297,23 @@ def test_image_cache_is_written_once_then_read_instead_of_the_files(tree: Path) 
     assert list(training.as_numpy_iterator()) == []  # no cache there: the files are gone
 
 
+def test_pipelines_have_no_autotuning_thread_and_parallel_calls_per_thread(tree: Path) -> None:
+    # Deleting an iterator waits for its autotuning thread (up to 60 s in TensorFlow 2.21),
+    # and fit deletes the last validation iterator at every epoch.
+    frame = list_images(tree)
+    paths, labels = frame["image"].tolist(), frame["label_index"].tolist()
+    cache = tree.parent / "cache"
+    cache.mkdir()
+    for data in (
+        make_dataset(paths, labels, 8, 4, training=True, seed=0, threads=2),
+        make_dataset(paths, labels, 8, 4, training=False, seed=0, threads=2, cache=cache / "v"),
+    ):
+        options = data.options()
+        assert options.autotune.enabled is False
+        assert options.threading.private_threadpool_size == 2
+        assert sum(len(x) for x, _ in data.as_numpy_iterator()) == len(paths)
+
+
 def test_jpegs_are_decoded_at_a_reduced_scale_close_to_an_exact_resize(tmp_path: Path) -> None:
     """A 96 px JPEG for 24 px inputs decodes at 1/4 scale, closer to the exact antialiased
     resize than a plain bilinear resize; other formats take the antialiased resize."""

@@ -273,8 +273,13 @@ def gather_rows(array: np.ndarray, rows: tf.Tensor) -> tf.Tensor:
 
 
 def dataset_options(threads: int | None) -> tf.data.Options:
-    """tf.data options: a private thread pool of ``threads`` threads (None: the default)."""
+    """tf.data options: a private thread pool of ``threads`` threads (None: the default), and
+    no autotuning thread: ``AUTOTUNE`` then means as many parallel calls as the pool has
+    threads. Deleting an iterator waits for its autotuning thread, which in TensorFlow 2.21
+    can sleep up to 60 s first: ``fit`` deletes the last validation iterator at every epoch
+    (BENCHMARKS.md, "Real photographs, round 5")."""
     options = tf.data.Options()
+    options.autotune.enabled = False
     if threads:
         options.threading.private_threadpool_size = threads
     return options
