@@ -20,11 +20,11 @@ $(STAMP): $(REQUIREMENTS) requirements-dev.txt pyproject.toml
 demo: venv
 	$(BIN)/snakemake --cores $(CORES) --resources gpu=1 --configfile demo/config.yaml
 
-# Lint (ruff, snakefmt, snakemake --lint) and the test suite, three test files at a time in
-# tests/conftest.py's order (the Slurm test, which mostly waits on its cluster, starts first and
-# keeps one worker; the two others share the cores).
+# Lint (ruff, snakefmt, snakemake --lint) and the test suite, four test files at a time,
+# longest first (tests/conftest.py): the Slurm test, which mostly waits on its cluster, keeps
+# one worker; the three others share the cores and fill the waits of the workflow runs.
 test: venv lint
-	$(BIN)/pytest -q -n 3 --dist loadfile --no-loadscope-reorder
+	$(BIN)/pytest -q -n 4 --dist loadfile --no-loadscope-reorder
 
 # Every keras.applications backbone built and checked against Keras (minutes).
 test-backbones: venv

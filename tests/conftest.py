@@ -15,10 +15,21 @@ from tests.workflow_helpers import run_snakemake, tiny_config
 # One category: its regrouping merges and drops labels. Several categories in one run are the
 # Slurm test's (two) and the GPU test's (three).
 FULL_RUN_CATEGORIES = ["sleeve_length_labels"]
-# Each waits minutes on one workflow run (a Slurm cluster's, the shared full run's), the Slurm
-# one with the CPU mostly idle: first, so that `make test` (`pytest -n 3 --dist loadfile
-# --no-loadscope-reorder`) starts them at once and the short files fill the time behind them.
-FIRST = ("test_slurm.py", "test_workflow_train.py")
+# The files that take longest, longest first (`--durations=0`, summed per file), so that
+# `make test` (`pytest -n 4 --dist loadfile --no-loadscope-reorder`) starts them at once and the
+# short files fill the time behind them. The first two each wait minutes on one workflow run (a
+# Slurm cluster's, with the CPU mostly idle; the shared full run's).
+LONGEST_FIRST = (
+    "test_slurm.py",
+    "test_workflow_train.py",
+    "test_hardening_training.py",
+    "test_training_run.py",
+    "test_gpus.py",
+    "test_training_backbones.py",
+    "test_training_targets.py",
+    "test_workflow_data.py",
+    "test_hardening_interrupt.py",
+)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -30,7 +41,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    items.sort(key=lambda item: item.path.name not in FIRST)  # stable: FIRST's files first
+    order = {name: index for index, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: order.get(item.path.name, len(order)))  # stable within a file
     if config.getoption("--all-backbones"):
         return
     every = [item for item in items if "all_backbones" in item.keywords]

@@ -1,4 +1,5 @@
-"""`python -m fashionai devices` on this CPU machine, with and without stand-in GPUs."""
+"""`python -m fashionai devices` on this CPU machine (the command once, in a fresh process), and
+its check with stand-in GPUs."""
 
 from __future__ import annotations
 
@@ -40,23 +41,22 @@ def test_a_machine_without_gpus_gets_an_honest_no_gpu_report(tmp_path: Path) -> 
     assert lines[-1].startswith("OK, no GPU: TensorFlow trains on the CPU")
 
 
-def test_gpus_with_tensorflows_cpu_build_are_named_with_the_fix(tmp_path: Path) -> None:
-    result = devices_command(tmp_path, f"{STAND_IN}{os.pathsep}{tmp_path}")
-    assert result.returncode == 1, result.stdout + result.stderr
-    assert "NVIDIA driver (nvidia-smi): 2 GPU(s)" in result.stdout
-    assert "  1: driver 550.54.14, Stand-in GPU, 16384 MiB" in result.stdout
-    assert result.stdout.splitlines()[-1] == (
-        "PROBLEM: nvidia-smi lists 2 GPU(s) but TensorFlow sees none: it is the CPU build; "
-        "install TensorFlow's CUDA build: make CUDA=1 venv (requirements-cuda.txt)"
-    )
-
-
 @pytest.fixture
 def stand_in(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """In this process: stand-in GPUs on PATH; the printed lines."""
     monkeypatch.setenv("PATH", f"{STAND_IN}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     return []
+
+
+def test_gpus_with_tensorflows_cpu_build_are_named_with_the_fix(stand_in: list[str]) -> None:
+    assert device_check.check_devices(stand_in.append) == 1
+    assert "NVIDIA driver (nvidia-smi): 2 GPU(s)" in stand_in
+    assert "  1: driver 550.54.14, Stand-in GPU, 16384 MiB" in stand_in
+    assert stand_in[-1] == (
+        "PROBLEM: nvidia-smi lists 2 GPU(s) but TensorFlow sees none: it is the CPU build; "
+        "install TensorFlow's CUDA build: make CUDA=1 venv (requirements-cuda.txt)"
+    )
 
 
 def test_a_driver_that_fails_is_a_problem(

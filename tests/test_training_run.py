@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import signal
 import subprocess
@@ -28,12 +29,14 @@ limit_threads()
 import keras  # noqa: E402
 
 import fashionai.training.run as run_module  # noqa: E402
+from fashionai.training.backbones import build_backbone  # noqa: E402
 from fashionai.training.callbacks import EpochBackup  # noqa: E402
 from fashionai.training.images import load_images  # noqa: E402
 from fashionai.training.model import (  # noqa: E402
     FEATURE_EXTRACTOR,
     backbone_of,
     build_classifier,
+    classifier_parts,
 )
 from fashionai.training.run import train_category  # noqa: E402
 from fashionai.training.settings import TrainSettings  # noqa: E402
@@ -257,6 +260,72 @@ def test_a_backup_of_another_split_is_not_resumed(
     assert summary["attempts"] == 1 and summary["epochs_run"] == 3
     (discarded,) = [line for line in lines if line.startswith("discarding the backup")]
     assert "other inputs (split" in discarded, discarded
+
+
+def rerun_after_a_change(tree: Path, out: Path, settings: TrainSettings, **inputs: Path) -> str:
+    """Rerun a killed run whose backup is now stale; check it started over, each epoch once,
+    and return the one key its discarding line names."""
+    lines: list[str] = []
+    summary = train_category(tree, out, settings, log=lines.append, **inputs)
+    assert summary["attempts"] == 1 and summary["epochs_run"] == settings.epochs
+    assert not any(line.startswith("resuming") for line in lines), lines
+    (discarded,) = [line for line in lines if line.startswith("discarding the backup")]
+    changed = re.search(r"other inputs \((.*)\); starting", discarded)
+    assert changed, discarded
+    keys = [part.split(":")[0] for part in changed.group(1).split("; ")]
+    assert len(keys) == 1, discarded
+    return keys[0]
+
+
+def test_a_backup_made_with_other_weights_is_not_resumed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed after epoch 1, the weights file at the configured path is replaced: the rerun
+    starts over for that reason alone, and the model's backbone holds the new weights."""
+    tree = make_tree(tmp_path / "tree", per_class=4, size=24)
+    weights, other = tmp_path / "backbone.weights.h5", tmp_path / "other.weights.h5"
+    for seed, path in ((1, weights), (2, other)):
+        keras.utils.set_random_seed(seed)
+        pretrained_weights(path)
+    out = tmp_path / "out"
+    settings = small(epochs=3, fine_tune=False, cache_features=False, weights=str(weights))
+    kill_after_epoch(monkeypatch, 1)
+    with pytest.raises(Interrupted):
+        train_category(tree, out, settings, log=lambda line: None)
+    other.replace(weights)
+
+    assert rerun_after_a_change(tree, out, settings) == "weights"
+    model = keras.models.load_model(out / "model.keras")
+    expected = build_backbone("SmallCNN", 16, str(weights))
+    backbone = classifier_parts(model).backbone
+    for found, wanted in zip(backbone.weights, expected.weights, strict=True):
+        np.testing.assert_array_equal(np.asarray(found), np.asarray(wanted))
+
+
+def test_a_backup_made_on_other_features_is_not_resumed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed after epoch 0 of a head training on rule features' cache, an image of the tree
+    changes (same name: the same split) and the cache is recomputed: the head trained on the
+    old features is not resumed, for that reason alone."""
+    from fashionai.training.features import extract_features
+
+    tree = make_tree(tmp_path / "tree", per_class=4, size=24, odd_files=False)
+    out, cache = tmp_path / "out", tmp_path / "features"
+    settings = small(epochs=3, fine_tune=False)
+    extract_features(tree, cache, settings, log=lambda line: None)
+    kill_after_epoch(monkeypatch, 0)
+    with pytest.raises(Interrupted):
+        train_category(tree, out, settings, log=lambda line: None, features=cache)
+    images = sorted(tree.glob("*/*.jpg"))
+    replacement = images[0].with_name("new.jpg.tmp")
+    replacement.write_bytes(images[-1].read_bytes())
+    replacement.replace(images[0])
+    manifest = (cache / "manifest.json").read_text()
+    extract_features(tree, cache, settings, log=lambda line: None)
+    assert (cache / "manifest.json").read_text() != manifest
+
+    assert rerun_after_a_change(tree, out, settings, features=cache) == "features"
 
 
 @pytest.mark.parametrize("damage", ["missing", "truncated"])
