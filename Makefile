@@ -5,6 +5,10 @@ BIN := $(VENV)/bin
 CORES ?= 2
 REQUIREMENTS := $(if $(CUDA),requirements-cuda.txt,requirements.txt)
 STAMP := $(VENV)/.installed-$(if $(CUDA),cuda,cpu)
+# Python's default, bytecode caching, even where the environment turns it off: the suite and
+# the demo start a few hundred Python processes that import the same modules, and pytest keeps
+# its rewritten test modules in the same cache (BENCHMARKS.md: 20 s of make test).
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: venv demo test test-backbones lint format report clean
 

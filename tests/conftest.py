@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.workflow_helpers import run_snakemake, tiny_config
+from tests.workflow_helpers import run_snakemake, stand_in_gpus, tiny_config
 
 # One category: its regrouping merges and drops labels. Several categories in one run are the
-# Slurm test's (two) and the GPU test's (three).
+# Slurm test's (two).
 FULL_RUN_CATEGORIES = ["sleeve_length_labels"]
 # The files that take longest, longest first (`--durations=0`, summed per file), so that
 # `make test` (`pytest -n 4 --dist loadfile --no-loadscope-reorder`) starts them at once and the
@@ -24,7 +24,6 @@ LONGEST_FIRST = (
     "test_workflow_train.py",
     "test_hardening_training.py",
     "test_training_run.py",
-    "test_gpus.py",
     "test_training_backbones.py",
     "test_training_targets.py",
     "test_workflow_data.py",
@@ -77,6 +76,10 @@ def full_run_config() -> dict:
 def full_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The working directory of one complete run of :func:`full_run_config`."""
     workdir = tmp_path_factory.mktemp("full-run")
-    result = run_snakemake(workdir, full_run_config())
+    # On two stand-in GPUs, two TensorFlow jobs at a time (tests/test_workflow_train.py checks
+    # that they never share one). The later --resources wins; --nolock ends its values.
+    env = {**stand_in_gpus(workdir / "gpu-locks"), "CUDA_VISIBLE_DEVICES": None}
+    extra = ("--resources", "gpu=2", "--nolock")
+    result = run_snakemake(workdir, full_run_config(), extra=extra, env=env)
     assert result.returncode == 0, result.stderr[-6000:]
     return workdir

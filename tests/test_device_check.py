@@ -11,9 +11,7 @@ from pathlib import Path
 import pytest
 
 from fashionai import device_check
-
-REPO = Path(__file__).resolve().parents[1]
-STAND_IN = REPO / "tests" / "bin"
+from tests.workflow_helpers import REPO, STAND_IN_GPUS
 
 
 def devices_command(tmp_path: Path, path: str) -> subprocess.CompletedProcess:
@@ -44,7 +42,7 @@ def test_a_machine_without_gpus_gets_an_honest_no_gpu_report(tmp_path: Path) -> 
 @pytest.fixture
 def stand_in(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """In this process: stand-in GPUs on PATH; the printed lines."""
-    monkeypatch.setenv("PATH", f"{STAND_IN}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("PATH", f"{STAND_IN_GPUS}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     return []
 

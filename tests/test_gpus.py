@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import json
 import os
 import re
 import signal
@@ -11,27 +10,24 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime
-from itertools import combinations
 from pathlib import Path
 
 import pytest
 
 from fashionai import gpus
 from fashionai.gpus import Gpu, claim_gpus, gpu_pool, list_gpus
-from fashionai.outputs import model_dir
-from tests.workflow_helpers import REPO, run_snakemake, tiny_config
+from tests.workflow_helpers import REPO, stand_in_gpus
 
-STAND_IN = REPO / "tests" / "bin"
 UUID = "GPU-5ae0f00d-0000-4000-8000-{:012d}"
 
 
 @pytest.fixture
 def fake_gpus(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[dict[str, str]]:
     """Two stand-in GPUs on PATH; the environment a job would have (a private lock folder)."""
-    monkeypatch.setenv("PATH", f"{STAND_IN}{os.pathsep}{os.environ['PATH']}")
-    monkeypatch.setenv("FASHIONAI_FAKE_GPUS", "2")
-    yield {"FASHIONAI_GPU_LOCK_DIR": str(tmp_path / "locks"), "FASHIONAI_GPU_POLL_SECONDS": "0.1"}
+    env = stand_in_gpus(tmp_path / "locks")
+    for name in ("PATH", "FASHIONAI_FAKE_GPUS"):
+        monkeypatch.setenv(name, env[name])
+    yield {name: env[name] for name in ("FASHIONAI_GPU_LOCK_DIR", "FASHIONAI_GPU_POLL_SECONDS")}
     while gpus._held:  # what this test process claimed
         os.close(gpus._held.pop())
 
@@ -401,41 +397,3 @@ def test_a_gpu_job_claims_its_gpus_before_tensorflow_is_imported(script: str) ->
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout == "[]\n", f"{script} imports {result.stdout} before claim_gpus"
-
-
-# End to end: the workflow on two stand-in GPUs, three categories, two training jobs at a time.
-
-CATEGORIES = ["collar_design_labels", "skirt_length_labels", "sleeve_length_labels"]
-
-
-@pytest.mark.slow
-def test_training_jobs_running_at_once_never_share_a_gpu(
-    fake_gpus: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Each training job records the GPUs it had and when it ran (training.json)."""
-    for name, value in fake_gpus.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
-    config = tiny_config(categories=CATEGORIES, train={"gpus": 1, "cache_features": False})
-    targets = [f"results/experiments/default/models/{c}/training.json" for c in CATEGORIES]
-    # The later --resources wins; --nolock (given already) ends its list of values.
-    extra = ("--resources", "gpu=2", "--nolock")
-    result = run_snakemake(tmp_path / "run", config, *targets, extra=extra)
-    assert result.returncode == 0, result.stderr[-6000:]
-    jobs = []
-    for category in CATEGORIES:
-        summary = json.loads(
-            (tmp_path / "run" / model_dir(category, "default") / "training.json").read_text()
-        )
-        log = (tmp_path / "run/logs/train/default" / f"{category}.log").read_text()
-        devices = summary["gpu_devices"]
-        assert devices in ("0", "1"), (category, devices)
-        assert f"GPUs: claimed {devices} of 0, 1 at " in log
-        assert f": CUDA_VISIBLE_DEVICES={devices}\n" in log
-        started = datetime.fromisoformat(summary["started"])
-        finished = datetime.fromisoformat(summary["finished"])
-        jobs.append((category, devices, started, finished))
-    at_once = [(a, b) for a, b in combinations(jobs, 2) if a[2] < b[3] and b[2] < a[3]]
-    assert at_once, f"no two training jobs ran at the same time, nothing was tested: {jobs}"
-    for a, b in at_once:
-        assert a[1] != b[1], f"{a[0]} and {b[0]} ran at the same time on GPU {a[1]}: {jobs}"

@@ -1,7 +1,7 @@
 """End to end through snakemake, one run shared by every test here (tests/conftest.py): archives
 -> three experiments' models (one as two fold members), curves, evaluations and cards, the
 out-of-fold figures, their ensemble, the comparison, the submissions, the prediction command,
-the HTML report, and what a changed setting reruns."""
+the HTML report, and what a changed setting reruns; on two stand-in GPUs, two jobs at a time."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import json
 import re
 import subprocess
 import sys
+from datetime import datetime
+from itertools import combinations
 from pathlib import Path
 
 import numpy as np
@@ -79,6 +81,27 @@ def test_each_experiment_trains_as_its_settings_say(full_run: Path) -> None:
         assert wide["settings"]["image_size"] == 40
     train_log = (full_run / "logs/train/default" / f"{CATEGORIES[0]}.log").read_text()
     assert "backbone trainable," in train_log  # BatchNorm trains too: not "(BatchNorm frozen)"
+
+
+def test_training_jobs_running_at_once_never_share_a_gpu(full_run: Path) -> None:
+    """The run has two stand-in GPUs and ``--resources gpu=2``: each training job records the
+    GPU it claimed and when it ran (training.json)."""
+    jobs = []
+    for experiment in EXPERIMENTS:
+        for category in CATEGORIES:
+            summary = read_json(full_run / model_dir(category, experiment) / "training.json")
+            log = (full_run / "logs/train" / experiment / f"{category}.log").read_text()
+            devices = summary["gpu_devices"]
+            assert devices in ("0", "1"), (experiment, devices)
+            assert f"GPUs: claimed {devices} of 0, 1 at " in log
+            assert f": CUDA_VISIBLE_DEVICES={devices}\n" in log
+            started = datetime.fromisoformat(summary["started"])
+            finished = datetime.fromisoformat(summary["finished"])
+            jobs.append((experiment, devices, started, finished))
+    at_once = [(a, b) for a, b in combinations(jobs, 2) if a[2] < b[3] and b[2] < a[3]]
+    assert at_once, f"no two training jobs ran at the same time, nothing was tested: {jobs}"
+    for a, b in at_once:
+        assert a[1] != b[1], f"{a[0]} and {b[0]} ran at the same time on GPU {a[1]}: {jobs}"
 
 
 def test_every_experiment_has_one_split_and_no_test_image_is_trained_on(full_run: Path) -> None:

@@ -11,6 +11,8 @@ import yaml
 from snakemake.utils import update_config
 
 REPO = Path(__file__).resolve().parents[1]
+# tests/bin/nvidia-smi lists $FASHIONAI_FAKE_GPUS stand-in GPUs (default 2) that do not exist.
+STAND_IN_GPUS = REPO / "tests" / "bin"
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 # The regrouping a user gets by default: the regroup: block of the repository's config.yaml.
 CONFIG_REGROUP: dict = yaml.safe_load((REPO / "config.yaml").read_text())["regroup"]
@@ -62,9 +64,14 @@ def workflow_config(**overrides: object) -> dict:
 
 
 def run_snakemake(
-    workdir: Path, config: dict, *targets: str, extra: tuple[str, ...] = ()
+    workdir: Path,
+    config: dict,
+    *targets: str,
+    extra: tuple[str, ...] = (),
+    env: dict[str, str | None] | None = None,
 ) -> subprocess.CompletedProcess:
-    """Run the workflow with config.yaml overridden by ``config``; output captured as text."""
+    """Run the workflow with config.yaml overridden by ``config``, in this environment updated
+    with ``env`` (None: unset); output captured as text."""
     workdir.mkdir(parents=True, exist_ok=True)
     override = workdir / "test-config.yaml"
     override.write_text(yaml.safe_dump(config))
@@ -79,5 +86,17 @@ def run_snakemake(
         *extra,
         *targets,
     ]  # fmt: skip
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    return subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    environ = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
+    environ = {name: value for name, value in environ.items() if value is not None}
+    return subprocess.run(command, capture_output=True, text=True, env=environ, check=False)
+
+
+def stand_in_gpus(lock_dir: Path, count: int = 2) -> dict[str, str]:
+    """The environment of a workflow on a machine with ``count`` stand-in GPUs (tests/bin's
+    nvidia-smi first on PATH; locks in ``lock_dir``, polled every 0.1 s)."""
+    return {
+        "PATH": f"{STAND_IN_GPUS}{os.pathsep}{os.environ['PATH']}",
+        "FASHIONAI_FAKE_GPUS": str(count),
+        "FASHIONAI_GPU_LOCK_DIR": str(lock_dir),
+        "FASHIONAI_GPU_POLL_SECONDS": "0.1",
+    }
