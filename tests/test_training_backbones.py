@@ -26,14 +26,16 @@ from fashionai.training.backbones import (  # noqa: E402
     SMALL_NETS,
     SMALL_VGG,
     _parse_row,
-    _table_row,
-    application_names,
     build_backbone,
-    describe_application,
     notop_file_name,
     preprocessing_layer,
-    same_spec,
     weights_url,
+)
+from tests.backbone_table import (  # noqa: E402
+    _table_row,
+    application_names,
+    describe_application,
+    same_spec,
 )
 
 # Built in every run: one per preprocessing mode and weights host, the cheap ones; the rest
@@ -93,13 +95,13 @@ DESCRIBED = ["ResNet50V2", "ConvNeXtTiny", "DenseNet121", "ResNet50", "MobileNet
 )  # fmt: skip
 def test_the_table_is_what_keras_says(name: str) -> None:
     """Constructor, module, preprocessing, minimum size and weights URL and hash, read from
-    the installed Keras; ``python -m fashionai.training.backbones`` regenerates the table."""
+    the installed Keras; ``python -m tests.backbone_table`` regenerates the table."""
     described = describe_application(name)
     assert same_spec(BACKBONES[name], described), (BACKBONES[name], described)
 
 
 def test_the_table_is_its_printed_form() -> None:
-    """Each spec prints as its row of the table (``python -m fashionai.training.backbones``),
+    """Each spec prints as its row of the table (``python -m tests.backbone_table``),
     and the row reads back as the spec."""
     rows = _TABLE.strip().splitlines()
     assert len(rows) == len(BACKBONES) - len(SMALL_NETS)

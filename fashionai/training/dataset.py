@@ -35,8 +35,7 @@ def list_images(tree_dir: Path, slugs: Sequence[str] | None = None) -> pd.DataFr
     if slugs is None:
         slugs = [entry["slug"] for entry in read_labels(tree_dir)["classes"]]
     folders = {entry.name for entry in os.scandir(tree_dir) if entry.is_dir()}
-    strays = sorted(folders - set(slugs))
-    if strays:
+    if strays := sorted(folders - set(slugs)):
         raise ValueError(
             f"{tree_dir / strays[0]} is not a class of {tree_dir / 'labels.json'} "
             f"(classes: {', '.join(slugs)})"
@@ -71,8 +70,7 @@ def split_dataset(
         )
     parts = 3 if test_split > 0 else 2
     counts = frame["label"].value_counts().reindex(slugs, fill_value=0)
-    small = counts[counts < parts]
-    if len(small):
+    if len(small := counts[counts < parts]):
         raise ValueError(
             f"class {small.index[0]!r} has {small.iloc[0]} image(s), too few for "
             f"{parts} parts (training, validation_split {validation_split}, test_split "
@@ -252,8 +250,7 @@ def find_undecodable(paths: Sequence[str], threads: int | None = None) -> list[s
 def _each_file(
     paths: Sequence[str] | np.ndarray, function: Callable[..., tf.Tensor], threads: int | None
 ) -> tf.data.Dataset:
-    """(row index, ``function(path)``) of each of ``paths`` in parallel; the rows whose file
-    ``function`` fails on are left out."""
+    """(row index, ``function(path)``) of ``paths`` in parallel, leaving out those it fails on."""
     rows = np.arange(len(paths), dtype=np.int64)
     data = tf.data.Dataset.from_tensor_slices((rows, np.asarray(paths, dtype=str)))
     data = data.map(lambda row, path: (row, function(path)), num_parallel_calls=tf.data.AUTOTUNE)

@@ -19,8 +19,7 @@ JPEG_SCALES = (1, 2, 4, 8)  # libjpeg decodes at 1/1, 1/2, 1/4, 1/8 of the size
 
 def decode(path: tf.Tensor | str) -> tf.Tensor:
     """The image file at ``path`` as a uint8 ``H x W x 3`` tensor (first frame of a GIF)."""
-    data = tf.io.read_file(path)
-    return tf.io.decode_image(data, channels=3, expand_animations=False)
+    return tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
 
 
 def decode_for_size(path: tf.Tensor | str, image_size: int) -> tf.Tensor:
@@ -38,9 +37,7 @@ def decode_for_size(path: tf.Tensor | str, image_size: int) -> tf.Tensor:
         ]
         return tf.switch_case(halvings, branches)
 
-    def other() -> tf.Tensor:
-        return tf.io.decode_image(data, channels=3, expand_animations=False)
-
+    other = functools.partial(tf.io.decode_image, data, channels=3, expand_animations=False)
     image = tf.cond(tf.io.is_jpeg(data), jpeg, other)
     return tf.ensure_shape(image, [None, None, 3])
 
@@ -70,13 +67,9 @@ def decode_and_resize(path: tf.Tensor | str, image_size: int, pad: str | None = 
     image = decode_for_size(path, image_size)
     if pad is not None:
         image = pad_to_square(image, pad)
-    size = (image_size, image_size)
+    resize = functools.partial(tf.image.resize, image, (image_size, image_size))
     shrinks_2x = tf.reduce_max(tf.shape(image)[:2]) >= 2 * image_size
-    resized = tf.cond(
-        shrinks_2x,
-        lambda: tf.image.resize(image, size, antialias=True),
-        lambda: tf.image.resize(image, size),
-    )
+    resized = tf.cond(shrinks_2x, functools.partial(resize, antialias=True), resize)
     return tf.clip_by_value(resized, 0.0, 255.0)
 
 

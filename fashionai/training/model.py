@@ -19,6 +19,7 @@ a randomly initialised one trains them too (``batchnorm_trainable``).
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,11 +95,9 @@ def build_classifier(
     head = build_head(feature_extractor.output_shape[-1], n_classes, settings.dropout)
     augmentation = build_augmentation(settings.augmentations, settings.seed)
     if settings.weights is None:
-        for layer in _all_layers(feature_extractor):
-            if isinstance(layer, layers.BatchNormalization):
-                layer.momentum = min(layer.momentum, RANDOM_INIT_BN_MOMENTUM)
-    model = compose(feature_extractor, head, augmentation, name=name)
-    return classifier_parts(model)
+        for layer in _batch_norm_layers(feature_extractor):
+            layer.momentum = min(layer.momentum, RANDOM_INIT_BN_MOMENTUM)
+    return classifier_parts(compose(feature_extractor, head, augmentation, name=name))
 
 
 def classifier_parts(model: keras.Model) -> Classifier:
@@ -125,9 +124,8 @@ def set_backbone_trainable(
     backbone = classifier_parts(model).backbone
     backbone.trainable = trainable
     if trainable and not batchnorm_trainable:
-        for layer in _all_layers(backbone):
-            if isinstance(layer, layers.BatchNormalization):
-                layer.trainable = False
+        for layer in _batch_norm_layers(backbone):
+            layer.trainable = False
     return backbone
 
 
@@ -199,10 +197,9 @@ def load_weights_quietly(model: keras.Model, path: Path) -> None:
         model.load_weights(str(path))
 
 
-def _all_layers(model: keras.Model) -> list[keras.layers.Layer]:
-    found = []
+def _batch_norm_layers(model: keras.Model) -> Iterator[layers.BatchNormalization]:
     for layer in model.layers:
-        found.append(layer)
+        if isinstance(layer, layers.BatchNormalization):
+            yield layer
         if hasattr(layer, "layers"):
-            found.extend(_all_layers(layer))
-    return found
+            yield from _batch_norm_layers(layer)

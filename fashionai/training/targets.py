@@ -28,8 +28,7 @@ def read_codes(decoded: Path, category: str) -> pd.Series:
     except ValueError as error:  # a column missing
         raise ValueError(f"{decoded}: {error}; the codes need {', '.join(CODE_COLUMNS)}") from None
     rows = frame[frame["attribute"] == category]
-    repeated = rows["image_name"][rows["image_name"].duplicated()]
-    if len(repeated):
+    if len(repeated := rows["image_name"][rows["image_name"].duplicated()]):
         raise ValueError(f"{decoded}: image {repeated.iloc[0]!r} of {category} has several rows")
     return rows.set_index("image_name")["code"]
 
@@ -41,8 +40,7 @@ def class_groups(labels: dict[str, Any]) -> np.ndarray:
     group = {name: -1 for name in labels["dropped"]}
     for index, entry in enumerate(labels["classes"]):
         group.update(dict.fromkeys(entry["members"], index))
-    missing = [name for name in ATTRIBUTES[category] if name not in group]
-    if missing:
+    if missing := [name for name in ATTRIBUTES[category] if name not in group]:
         raise ValueError(
             f"labels.json of {category}: the official class {missing[0]!r} is in no class's "
             "members and not dropped"
