@@ -65,7 +65,7 @@ def predict(args: argparse.Namespace) -> int:
     predictions = predict_files(
         trained, args.images, batch_size=args.batch_size, log=lambda _: None
     )
-    names = trained.class_names
+    names = [group["name"] for group in trained.classes]
     for path, row in zip(map(str, args.images), predictions.plain, strict=True):
         if path in predictions.skipped:
             print(f"{escaped(path)}\tERROR: {escaped(predictions.skipped[path])}")

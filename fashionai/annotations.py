@@ -94,15 +94,11 @@ def merge_annotations(extracted: Sequence[tuple[str, Path]]) -> pd.DataFrame:
             )
         for path in files:
             rows = read_annotation_file(path)
-            prefix = path.parent.parent.as_posix()
-            rows.insert(0, "archive", archive)
-            rows.insert(1, "round", round_index)
-            rows.insert(2, "annotation_file", path.relative_to(folder).as_posix())
-            rows["image"] = _image_paths(prefix, rows["image_path"])
+            rows["archive"], rows["round"] = archive, round_index
+            rows["annotation_file"] = path.relative_to(folder).as_posix()
+            rows["image"] = _image_paths(path.parent.parent.as_posix(), rows["image_path"])
             frames.append(rows)
     if not frames:
-        frames.append(
-            pd.DataFrame({column: pd.Series([], dtype=object) for column in MERGED_COLUMNS})
-        )
+        frames.append(pd.DataFrame(columns=MERGED_COLUMNS, dtype=object))
     merged = pd.concat(frames, ignore_index=True)[MERGED_COLUMNS]
     return merged.astype({"round": "int64", "line": "int64"})

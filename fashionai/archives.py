@@ -87,6 +87,7 @@ class _Member:
     link: str  # target of a link as stored, else ""
     info: tarfile.TarInfo | zipfile.ZipInfo
     parts: tuple[str, ...] = ()  # the normalised path inside the destination
+    target: tuple[str, ...] = ()  # a link's normalised target (a symlink's from its folder)
     skip: bool = False  # macOS metadata: checked but not written
 
     def where(self, archive: Path) -> str:
@@ -95,35 +96,18 @@ class _Member:
         return f"{archive}: member {stored!r}"
 
 
-def _normalise(name: str, base: tuple[str, ...] = ()) -> tuple[str, ...] | None:
-    """``name`` resolved lexically below ``base``; None if a ``..`` climbs out of the root."""
-    parts = list(base)
+def _resolve(name: str, base: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """The paths ``name`` leads through from ``base`` (lexically: ``base`` first, then one per
+    component), the last its own; empty if a ``..`` climbs out of the root."""
+    steps = [base]
     for component in name.split("/"):
         if component == "..":
-            if not parts:
-                return None
-            parts.pop()
+            if not steps[-1]:
+                return []
+            steps.append(steps[-1][:-1])
         elif component not in ("", "."):
-            parts.append(component)
-    return tuple(parts)
-
-
-def _passes_through(
-    name: str, base: tuple[str, ...], links: set[tuple[str, ...]]
-) -> tuple[str, ...] | None:
-    """The first symlink member that ``name`` (relative to ``base``) would have to go through."""
-    parts = list(base)
-    for component in name.split("/"):
-        if component in ("", "."):
-            continue
-        if parts and tuple(parts) in links:
-            return tuple(parts)
-        if component == "..":
-            if parts:
-                parts.pop()
-        else:
-            parts.append(component)
-    return None
+            steps.append((*steps[-1], component))
+    return steps
 
 
 def _is_absolute(name: str) -> bool:
@@ -139,7 +123,8 @@ def _check_count(count: int, archive: Path, max_members: int) -> None:
 
 
 def _tar_members(tar: tarfile.TarFile, archive: Path, max_members: int) -> list[_Member]:
-    """The members of ``tar``, read header by header (listing stops beyond ``max_members``)."""
+    """The members of ``tar``, read header by header (listing stops beyond ``max_members``), up
+    to its end-of-archive marker."""
     members = []
     for info in tar:
         _check_count(len(members) + 1, archive, max_members)
@@ -155,6 +140,7 @@ def _tar_members(tar: tarfile.TarFile, archive: Path, max_members: int) -> list[
             what = _TAR_SPECIAL.get(info.type, f"of unsupported type {info.type!r}")
             raise UnsafeArchiveError(f"{archive}: member {info.name!r} is {what}; refused")
         members.append(_Member(info.name, kind, info.size, info.linkname, info))
+    _check_tar_end(tar, archive, members)
     return members
 
 
@@ -216,22 +202,24 @@ def _check_members(members: list[_Member], archive: Path, limit: float, size: in
             raise UnsafeArchiveError(f"{where}: a NUL character in its name or link; refused")
         if _is_absolute(member.name):
             raise UnsafeArchiveError(f"{where} has an absolute path; refused")
-        parts = _normalise(member.name)
-        if parts is None:
+        steps = _resolve(member.name)
+        if not steps:
             raise UnsafeArchiveError(f"{where}: '..' leads outside the extraction folder; refused")
+        parts = member.parts = steps[-1]
         if not parts and member.kind != _DIR:
             raise UnsafeArchiveError(f"{where}: a {member.kind} without a name; refused")
-        member.parts = parts
         member.skip = bool(parts) and (parts[-1].startswith("._") or "__MACOSX" in parts)
         if member.kind in (_SYMLINK, _HARDLINK):
             if not member.link:
                 raise UnsafeArchiveError(f"{where}: {member.kind} without a target; refused")
             base = parts[:-1] if member.kind == _SYMLINK else ()
-            if _is_absolute(member.link) or _normalise(member.link, base) is None:
+            target = [] if _is_absolute(member.link) else _resolve(member.link, base)
+            if not target:
                 raise UnsafeArchiveError(
                     f"{where}: {member.kind} to {member.link!r} leads outside the extraction "
                     "folder; refused"
                 )
+            member.target = target[-1]
         if member.kind == _SYMLINK:
             links.add(parts)
 
@@ -241,15 +229,14 @@ def _check_members(members: list[_Member], archive: Path, limit: float, size: in
     for member in members:
         if links:
             base = member.parts[:-1] if member.kind == _SYMLINK else ()  # of the link's target
-            through = _passes_through(member.name, (), links) or (
-                member.link and _passes_through(member.link, base, links)
-            )
+            via = _resolve(member.name)[:-1] + _resolve(member.link, base)[:-1]
+            through = next((folder for folder in via if folder in links), None)
             if through:
                 raise UnsafeArchiveError(
                     f"{member.where(archive)} goes through symbolic link member "
                     f"{'/'.join(through)!r}; refused"
                 )
-        if member.kind == _HARDLINK and not member.skip and _normalise(member.link) not in written:
+        if member.kind == _HARDLINK and not member.skip and member.target not in written:
             raise UnsafeArchiveError(
                 f"{member.where(archive)}: hard link to {member.link!r}, which is not an earlier "
                 "file of the archive; refused"
@@ -273,11 +260,11 @@ def _open(archive: Path) -> tarfile.TarFile | zipfile.ZipFile:
     """The archive opened as a tar or a zip by its content (its name says which to try first);
     CorruptArchiveError naming it if it is neither, or damaged."""
     if archive.name.lower().endswith(".zip"):
-        kind = "zip" if zipfile.is_zipfile(archive) else "tar"
+        is_zip = zipfile.is_zipfile(archive)
     else:
-        kind = "tar" if tarfile.is_tarfile(archive) else "zip"
+        is_zip = not tarfile.is_tarfile(archive)
     try:
-        if kind == "zip":
+        if is_zip:
             return zipfile.ZipFile(archive)
         return tarfile.open(archive, "r:*", encoding="utf-8", errors="surrogateescape")
     except UnicodeDecodeError as error:  # zipfile: a name flagged as UTF-8 that is not
@@ -321,7 +308,6 @@ def extract_archive(
                 members = _zip_members(handle, archive, max_members)
             else:
                 members = _tar_members(handle, archive, max_members)
-                _check_tar_end(handle, archive, members)
         except (*_DATA_ERRORS, OSError) as error:
             raise CorruptArchiveError(
                 f"{archive}: truncated or corrupt archive, cannot read its member list: {error}"
@@ -370,9 +356,9 @@ def _write(
                 ) from error
         path = os.path.join(root_str, *parts)
         try:
-            if kind == _DIR or folder not in made:
-                os.makedirs(path if kind == _DIR else os.path.dirname(path), exist_ok=True)
-                made.add(parts if kind == _DIR else folder)
+            if (needed := parts if kind == _DIR else folder) not in made:
+                os.makedirs(os.path.join(root_str, *needed), exist_ok=True)
+                made.add(needed)
             if kind == _DIR:
                 continue
             if os.path.lexists(path):  # an earlier member of that name: replaced, not followed
@@ -388,8 +374,7 @@ def _write(
                     )
                 summary.bytes += copied
             elif kind == _HARDLINK:
-                target = os.path.join(root_str, *_normalise(member.link) or ())
-                os.link(target, path, follow_symlinks=False)
+                os.link(os.path.join(root_str, *member.target), path, follow_symlinks=False)
             else:
                 os.symlink(member.link, path)
         except _DATA_ERRORS as error:

@@ -57,11 +57,9 @@ def write_text(path: str | Path, text: str) -> None:
 
 @contextmanager
 def atomic_folder(path: str | Path) -> Iterator[Path]:
-    """Yield a fresh, empty partial folder; it replaces ``path`` on success.
-
-    An old ``path`` is moved aside to ``.old.<name>`` and removed after the rename, so a
-    process killed at any moment leaves either the old folder or the new one under ``path``.
-    """
+    """Yield a fresh, empty partial folder; it replaces ``path`` on success. An old ``path`` is
+    moved aside to ``.old.<name>`` and removed after the rename, so a process killed at any
+    moment leaves either the old folder or the new one under ``path``."""
     path = Path(path)
     partial, old = partial_path(path), path.with_name(OLD_PREFIX + path.name)
     remove(partial)

@@ -33,11 +33,9 @@ WEIGHTS_DIR = "resources/weights"  # where rule fetch_weights puts ImageNet weig
 # train: keys an experiment may not override: the split must be the same for every experiment
 # (so that they can be compared and ensembled), and the run-only keys are the workflow's.
 SPLIT_KEYS = ("seed", "validation_split", "test_split")
-# The train: keys that only say how to run (the jobs' GPUs and threads, an on-disk cache of
-# resized images, where ImageNet weights are downloaded from): the same model whatever their
-# values. The workflow keeps them out of its jobs' params, so that changing one reruns nothing,
-# and an experiment cannot override them; jobs read them from the workflow's train: block.
-# Every other train: key changes a model and reruns what depends on it.
+# The train: keys that only say how to run (GPUs, threads, an image cache, the weights' URL): the
+# same model whatever their values. The workflow keeps them out of its jobs' params (changing
+# one reruns nothing) and jobs read them from train:. Every other key changes a model.
 RUN_ONLY_KEYS = ("gpus", "threads", "cache_images", "weights_url")
 # An experiment's name is a folder under results/experiments/ and a Snakemake wildcard value.
 EXPERIMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
@@ -68,9 +66,7 @@ def schema_defaults(section: str) -> dict[str, Any]:
 
 def validate_config(config: dict[str, Any]) -> dict[str, Any]:
     """Check ``config`` and fill its defaults in place; raise ConfigError at the first problem.
-
-    Relative paths are relative to the working directory (the workflow's). Returns ``config``.
-    """
+    Relative paths are from the working directory (the workflow's). Returns ``config``."""
     schema = load_schema()
     validator = _filling_defaults(jsonschema.validators.validator_for(schema))(schema)
     error = jsonschema.exceptions.best_match(validator.iter_errors(config))
@@ -220,10 +216,8 @@ def ensemble_members(config: Mapping[str, Any]) -> list[str]:
 
 def _merged(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """Every experiment's merged train settings by name, ``default`` first, folds unexpanded."""
-    experiments = {DEFAULT_EXPERIMENT: copy.deepcopy(dict(config["train"]))}
-    for name, overrides in (config["experiments"] or {}).items():
-        experiments[name] = merge_train(config["train"], overrides)
-    return experiments
+    overrides = {DEFAULT_EXPERIMENT: None, **(config["experiments"] or {})}
+    return {name: merge_train(config["train"], changes) for name, changes in overrides.items()}
 
 
 def weights_file(settings: Mapping[str, Any]) -> str | None:
@@ -362,9 +356,8 @@ def _filling_defaults(validator_class: type) -> type:
 
 def _describe(error: jsonschema.ValidationError, where: str = "") -> str:
     """``key = value: problem`` for a schema error; ``where`` names the checked mapping."""
-    path = error.absolute_path
-    key = where + "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in path)
-    key = key.lstrip(".")
+    parts = (f"[{part}]" if isinstance(part, int) else f".{part}" for part in error.absolute_path)
+    key = (where + "".join(parts)).lstrip(".")
     if "propertyNames" in error.absolute_schema_path:
         return f"{key}.{error.instance}: not a known key; {error.message}"
     if error.validator == "additionalProperties":

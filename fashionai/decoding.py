@@ -44,14 +44,6 @@ _KEY = ["attribute", "image_name"]
 _TEXT_COLUMNS = [c for c in MERGED_COLUMNS if c not in ("round", "line")]
 
 
-def _normalised(merged: pd.DataFrame) -> pd.DataFrame:
-    """A copy with MERGED_COLUMNS only: text columns as str ("" for missing), ints as int64."""
-    frame = merged[MERGED_COLUMNS].reset_index(drop=True)  # KeyError names a missing column
-    for column in _TEXT_COLUMNS:
-        frame[column] = frame[column].fillna("").astype(str).astype(object)
-    return frame.astype({"round": "int64", "line": "int64"})
-
-
 def image_names(image_path: pd.Series) -> pd.Series:
     """The file name part of each image path (after the last ``/`` or ``\\``)."""
     return image_path.str.replace("\\", "/", regex=False).str.rsplit("/", n=1).str[-1]
@@ -100,17 +92,13 @@ def _image_reasons(frame: pd.DataFrame, reason: np.ndarray, workers: int) -> Non
     ok = reason == ""
     paths = frame.loc[ok, "image"]
     unique = pd.unique(paths)
-    results = images.check_images(list(unique), workers=workers)
-    found = dict(zip(unique, results, strict=True))
+    found = dict(zip(unique, images.check_images(list(unique), workers=workers), strict=True))
     detail = paths.map(found).astype(object)
     bad = detail.notna().to_numpy()
-    if not bad.any():
-        return
     why = np.where(
         detail == images.MISSING, IMAGE_MISSING, IMAGE_UNREADABLE + ": " + detail.fillna("")
     )
-    rows = np.flatnonzero(ok)[bad]
-    reason[rows] = why[bad]
+    reason[np.flatnonzero(ok)[bad]] = why[bad]
 
 
 def _classes(attribute: str, code: str) -> tuple[int, str, str]:
@@ -131,17 +119,17 @@ def _deduplicated(good: pd.DataFrame) -> pd.DataFrame:
     if several.any():
         joined = per_archive.loc[several].groupby(_KEY, sort=False)["archive"].agg(";".join)
         archives = pd.concat([archives, joined])
-    out = first[["image", "code"]].copy()
-    out["archives"] = archives
-    out["source_rows"] = counts
-    return out.reset_index()
+    return first[["image", "code"]].assign(archives=archives, source_rows=counts).reset_index()
 
 
 def decode_labels(
     merged: pd.DataFrame, *, check_images: bool = True, workers: int = 4
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``(decoded, rejected)`` from the merged annotation rows (see the module docstring)."""
-    frame = _normalised(merged)
+    frame = merged[MERGED_COLUMNS].reset_index(drop=True)  # KeyError names a missing column
+    for column in _TEXT_COLUMNS:  # as str, "" for missing
+        frame[column] = frame[column].fillna("").astype(str).astype(object)
+    frame = frame.astype({"round": "int64", "line": "int64"})
     frame["image_name"] = image_names(frame["image_path"])
     reason = np.full(len(frame), "", dtype=object)
     _code_reasons(frame, reason)

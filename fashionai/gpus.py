@@ -81,11 +81,18 @@ def gpu_pool(gpus: list[Gpu], visible: str | None) -> list[tuple[str, str]]:
     of ``gpus``, or the entries (indices or UUIDs) of ``visible``, a ``CUDA_VISIBLE_DEVICES``
     set for the whole workflow. ValueError for an entry that is none of ``gpus`` (if any) or
     names a GPU a second time (a job would wait forever for a GPU it holds itself)."""
+    # Each GPU's index and UUID -> its lock file name: its UUID (or index).
+    locks = {key: gpu.uuid or f"gpu{gpu.index}" for gpu in gpus for key in (gpu.index, gpu.uuid)}
     if visible is None:
-        return [(gpu.index, gpu.uuid or f"gpu{gpu.index}") for gpu in gpus]
+        return [(gpu.index, locks[gpu.index]) for gpu in gpus]
     pool: list[tuple[str, str]] = []
     for entry in (part.strip() for part in visible.split(",") if part.strip()):
-        name = _lock_name(entry, gpus, visible)
+        if gpus and entry not in locks:
+            listed = ", ".join(f"{gpu.index} ({gpu.uuid})" for gpu in gpus)
+            raise ValueError(
+                f"{VISIBLE}={visible!r}: {entry!r} is none of the GPUs nvidia-smi lists: {listed}"
+            )
+        name = locks.get(entry) or re.sub(r"[^\w.-]", "_", entry)  # no GPU list: the entry
         twice = [earlier for earlier, lock in pool if lock == name]
         if twice:
             raise ValueError(
@@ -94,19 +101,6 @@ def gpu_pool(gpus: list[Gpu], visible: str | None) -> list[tuple[str, str]]:
             )
         pool.append((entry, name))
     return pool
-
-
-def _lock_name(entry: str, gpus: list[Gpu], visible: str) -> str:
-    """The lock file name of a ``CUDA_VISIBLE_DEVICES`` entry: its GPU's UUID (or index)."""
-    if not gpus:
-        return re.sub(r"[^\w.-]", "_", entry)
-    found = [gpu for gpu in gpus if entry in (gpu.index, gpu.uuid)]
-    if not found:
-        listed = ", ".join(f"{gpu.index} ({gpu.uuid})" for gpu in gpus)
-        raise ValueError(
-            f"{VISIBLE}={visible!r}: {entry!r} is none of the GPUs nvidia-smi lists: {listed}"
-        )
-    return found[0].uuid or f"gpu{found[0].index}"
 
 
 def slurm_assignment(environ: MutableMapping[str, str]) -> str | None:

@@ -57,20 +57,6 @@ def _frame_problem(image: Image.Image) -> str | None:
     return TOO_LARGE.format(width=image.width, height=image.height, frames=count, limit=MAX_PIXELS)
 
 
-def _problem(path: str | Path, size: int) -> str | None:
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        with Image.open(path) as image:
-            if image.format not in FORMATS:
-                return UNSUPPORTED.format(format=image.format)
-            end, truncated = _ENDS.get(image.format, (b"", None))
-            if end:
-                image.fp.seek(max(size - _TAIL, 0))
-                if end not in image.fp.read(_TAIL):
-                    return truncated
-            return _frame_problem(image)
-
-
 def check_image(path: str | Path) -> str | None:
     """None if ``path`` is a complete image of a training format within MAX_PIXELS, else a
     short reason. Never raises for a bad file or path."""
@@ -80,7 +66,18 @@ def check_image(path: str | Path) -> str | None:
             return NOT_A_FILE
         if info.st_size == 0:
             return EMPTY
-        return _problem(path, info.st_size)
+        with (
+            warnings.catch_warnings(action="error", category=Image.DecompressionBombWarning),
+            Image.open(path) as image,
+        ):
+            if image.format not in FORMATS:
+                return UNSUPPORTED.format(format=image.format)
+            end, truncated = _ENDS.get(image.format, (b"", None))
+            if end:
+                image.fp.seek(max(info.st_size - _TAIL, 0))
+                if end not in image.fp.read(_TAIL):
+                    return truncated
+            return _frame_problem(image)
     except FileNotFoundError:
         return MISSING
     except UnidentifiedImageError:

@@ -75,16 +75,14 @@ def _building(
 
 
 class _Tree:
-    """A tree being built: links files into it, counting images per folder, links and copies,
-    logging progress."""
+    """A tree being built: links files in, counting images per folder, links and copies."""
 
     def __init__(self, folder: Path, log: Log, name: str, counts: dict[str, int]) -> None:
         self.prefix, self.log, self.name, self.counts = str(folder) + os.sep, log, name, counts
         self.linked = self.copied = 0
 
     def add(self, src: str, slug: str, name: str) -> None:
-        """Link ``src`` to ``<slug>/<name>`` (plain strings: a Path per image costs more than
-        the link)."""
+        """Link ``src`` to ``<slug>/<name>`` (plain strings: a Path per image costs more)."""
         if link_or_copy(src, f"{self.prefix}{slug}{os.sep}{name}"):
             self.linked += 1
         else:

@@ -4,7 +4,6 @@ and one figure of test mAP and BasicPrecision."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from fashionai.atomic import atomic_file, write_text
-from fashionai.evaluation.summary import COLUMNS, summary_table, to_markdown
+from fashionai.evaluation.summary import COLUMNS, read_metrics, summary_table, to_markdown
 
 MEAN = "mean"
 # The short table of the report's front page: each experiment's mean over the categories.
@@ -81,11 +80,7 @@ def write_comparison(
     """Read every ``metrics.json`` (experiment -> category -> path), write the table as CSV and
     Markdown, the figure and the means per experiment (``MEAN_COLUMNS``, as CSV), all
     atomically, and return the Markdown."""
-    metrics = {
-        name: {c: json.loads(Path(p).read_text(encoding="utf-8")) for c, p in files.items()}
-        for name, files in metrics_files.items()
-    }
-    table = comparison_table(metrics)
+    table = comparison_table({name: read_metrics(files) for name, files in metrics_files.items()})
     markdown = to_markdown(table, DIGITS)
     write_text(out_csv, table.to_csv(index=False, float_format=f"%.{DIGITS}f"))
     write_text(out_markdown, markdown)

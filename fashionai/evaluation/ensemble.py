@@ -34,7 +34,7 @@ from fashionai.evaluation.evaluate import (
     write_evaluation,
 )
 from fashionai.outputs import HELD_OUT_FILE, SPLIT_FILE, SUMMARY_FILE
-from fashionai.prediction.held_out import Predictions, read_held_out
+from fashionai.prediction.held_out import Predictions, combined, read_held_out
 
 OUT_OF_FOLD = "out_of_fold"
 
@@ -51,16 +51,12 @@ def check_members(member_dirs: Mapping[str, Path | str]) -> bool:
     names = list(member_dirs)
     if not names:
         raise ValueError("an ensemble needs at least one member")
-
-    def differing(read: Callable[[Path], object]) -> list[str]:
-        values = {name: read(Path(folder)) for name, folder in member_dirs.items()}
-        return [name for name in names if values[name] != values[names[0]]]
-
     for what, read in (
         (f"classes ({SUMMARY_FILE})", lambda folder: read_summary(folder)["classes"]),
         (f"split ({SPLIT_FILE}: images, test part)", _test_part),
     ):
-        if differ := differing(read):
+        values = {name: read(Path(folder)) for name, folder in member_dirs.items()}
+        if differ := [name for name in names if values[name] != values[names[0]]]:
             folders = ", ".join(f"{name}: {member_dirs[name]}" for name in [names[0], *differ])
             raise ValueError(
                 f"ensemble members {', '.join(differ)} differ from {names[0]} in their {what}; "
@@ -110,18 +106,13 @@ def ensemble_scores(
     """The figures of the mean of the members' predictions (``held_out.csv``) on ``rows``
     (:func:`~fashionai.evaluation.evaluate.load_held_out`'s), as :func:`evaluate_ensemble`
     writes them."""
-    members = [
-        read_held_out(Path(folder) / HELD_OUT_FILE, rows["image"], len(classes))
-        for folder in member_dirs.values()
-    ]
-    skipped = {path: why for member in members for path, why in member.skipped.items()}
-    plain = np.mean([member.plain for member in members], axis=0)
-    flipped = np.mean([member.flipped_tta for member in members], axis=0)
-    metrics = score_held_out(
-        rows, Predictions(flipped if tta else plain, None, skipped), classes, category
-    )
+    paths = [Path(folder) / HELD_OUT_FILE for folder in member_dirs.values()]
+    mean = combined([read_held_out(path, rows["image"], len(classes)) for path in paths])
+    plain = Predictions(mean.plain, None, mean.skipped)
+    flipped = Predictions(mean.flipped_tta, None, mean.skipped)
+    metrics = score_held_out(rows, flipped if tta else plain, classes, category)
     if tta:
-        without = score_held_out(rows, Predictions(plain, None, skipped), classes, category)
+        without = score_held_out(rows, plain, classes, category)
         metrics["without_tta"] = {key: without[key] for key in TTA_KEYS}
     metrics["ensemble"] = {"members": list(member_dirs), "tta": tta}
     return metrics
@@ -159,11 +150,9 @@ def evaluate_out_of_fold(
             f"image of {dirs[0] / SPLIT_FILE} once: not the folds of one experiment"
         )
     log(f"{category}: {len(oof)} out-of-fold images of {', '.join(member_dirs)}")
-    predictions = Predictions(
-        np.concatenate([part.plain for part in parts]),
-        np.concatenate([part.flipped_tta for part in parts]) if tta else None,
-        {path: why for part in parts for path, why in part.skipped.items()},
-    )
+    predictions = combined(parts, np.concatenate)
+    if not tta:
+        predictions.flipped_tta = None
     metrics = score_held_out(oof, predictions, classes, category)
     metrics.update(evaluated_on=OUT_OF_FOLD, folds=list(member_dirs))
     test = held_out[0][held_out[0]["subset"] == TEST].reset_index(drop=True)

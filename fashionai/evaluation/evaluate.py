@@ -13,16 +13,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from fashionai.atomic import write_text
 from fashionai.evaluation.metric import evaluate_predictions
+from fashionai.evaluation.summary import FIGURES
 from fashionai.plots.confusion import plot_confusion_matrix
 from fashionai.prediction.held_out import Predictions, read_held_out
 
 TEST, VALIDATION = "test", "validation"
-TTA_KEYS = ("accuracy", "basic_precision", "ap", "official_basic_precision", "official_ap")
+TTA_KEYS = FIGURES  # the figures that flip_tta (and an ensemble's without_tta) repeat
 
 
 def load_held_out(split_csv: Path | str, decoded_csv: Path | str, category: str) -> pd.DataFrame:
@@ -63,10 +63,9 @@ def evaluate_category(
     tta: bool = False,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Score a model's held-out predictions (``held_out.csv``, written by its training job),
-    write ``metrics.json`` and the confusion matrix (both atomically) and return the metrics.
-    Images the model could not read are left out and listed under ``skipped_images``; with
-    ``tta``, ``flip_tta`` holds the figures of the mean of plain and mirrored predictions."""
+    """Score a model's held-out predictions (``held_out.csv``, from its training job) with
+    :func:`score_held_out`, write ``metrics.json`` and the confusion matrix (atomically) and
+    return the metrics; with ``tta``, ``flip_tta`` holds the figures of the flip-TTA ones."""
     summary = json.loads(Path(summary_json).read_text(encoding="utf-8"))
     category, classes = summary["category"], summary["classes"]
     rows = load_held_out(split_csv, decoded_csv, category)
@@ -85,7 +84,7 @@ def score_held_out(
     """The figures of ``metrics.json`` for predictions on the rows of :func:`load_held_out`:
     on the test rows with the validation ones beside them, or on the validation rows when
     there are no test rows (or on the test rows alone, when there are no validation rows); the
-    skipped images are left out and listed."""
+    images the model could not read are left out and listed under ``skipped_images``."""
     rows = rows.assign(predicted=~rows["image"].isin(list(predictions.skipped)))
     on = TEST if (rows["subset"] == TEST).any() else VALIDATION
     metrics = {"evaluated_on": on, **_scores(classes, category, rows, predictions, on)}
@@ -122,14 +121,10 @@ def _scores(
 ) -> dict[str, Any]:
     """The metrics of the predicted rows of ``subset``, with ``flip_tta`` when there is TTA."""
     keep = ((rows["subset"] == subset) & rows["predicted"]).to_numpy()
-
-    def score(probabilities: np.ndarray) -> dict[str, Any]:
-        truth = rows.loc[keep, "label_index"], rows.loc[keep, "code"]
-        return evaluate_predictions(probabilities[keep], *truth, classes, category)
-
-    metrics = score(predictions.plain)
+    truth = rows.loc[keep, "label_index"], rows.loc[keep, "code"]
+    metrics = evaluate_predictions(predictions.plain[keep], *truth, classes, category)
     if predictions.flipped_tta is not None:
-        flipped = score(predictions.flipped_tta)
+        flipped = evaluate_predictions(predictions.flipped_tta[keep], *truth, classes, category)
         metrics["flip_tta"] = {key: flipped[key] for key in TTA_KEYS}
     return metrics
 

@@ -4,7 +4,7 @@ from the files the model's jobs wrote, so that it says what was actually trained
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -13,7 +13,7 @@ import pandas as pd
 import yaml
 
 from fashionai.atomic import write_text
-from fashionai.evaluation.summary import FIGURES, to_markdown
+from fashionai.evaluation.summary import FIGURES, cell, to_markdown
 from fashionai.outputs import DEFAULT_EXPERIMENT, fold_name
 
 SUBSETS = ("train", "validation", "test")
@@ -70,18 +70,15 @@ def model_card(
     fold, folds = settings.get("fold"), settings.get("folds")  # a fold member's (train.folds)
     as_fold = f" Fold {fold} of {folds} (`train.folds`): it validates on fold {fold} of the "
     as_fold = as_fold + "non-test images and trains on the others." if folds else ""
-    training = pd.DataFrame(
-        [(key, summary[key]) for key in TRAINING_KEYS if key in summary]
-        + [("training time", f"{timedelta(seconds=round(seconds))} ({seconds} s)")],
-        columns=["item", "value"],
-    )
+    training = [(key, summary[key]) for key in TRAINING_KEYS if key in summary]
+    training.append(("training time", f"{timedelta(seconds=round(seconds))} ({seconds} s)"))
     sections = [
         f"# Model card: {summary['category']}, experiment `{experiment}`",
         f"{settings['backbone']} at {settings['image_size']} px; best epoch "
         f"{summary['best_epoch'] + 1} of {summary['epochs_run']} (counted from 1; "
         f"`history.csv` and `training.json` count epochs from 0); {on} AP "
-        f"{_cell(metrics['ap'])}, BasicPrecision {_cell(metrics['basic_precision'])}, accuracy "
-        f"{_cell(metrics['accuracy'])}; trained in {timedelta(seconds=round(seconds))}.{as_fold}",
+        f"{cell(metrics['ap'])}, BasicPrecision {cell(metrics['basic_precision'])}, accuracy "
+        f"{cell(metrics['accuracy'])}; trained in {timedelta(seconds=round(seconds))}.{as_fold}",
         "## Data\n\nImages per class and split subset (`split.csv`).",
         to_markdown(data_counts(split, summary["classes"])),
         f"## Metrics\n\nOn the {counted} (`metrics.json`).",
@@ -89,15 +86,11 @@ def model_card(
         f"Per class, on the {on} images:",
         to_markdown(per_class.rename_axis("class").reset_index()),
         "## Training",
-        to_markdown(training.assign(value=training["value"].map(_value))),
+        _table(training, "item"),
         "The best epoch's row of `history.csv` (epochs counted from 0):",
         to_markdown(best),
         "## Settings\n\nAs the training ran them (`training.json`).",
-        to_markdown(
-            pd.DataFrame(
-                {"setting": list(settings), "value": [_value(v) for v in settings.values()]}
-            )
-        ),
+        _table(settings.items(), "setting"),
         "## Reproduce\n\nThe configuration it was trained with: the archives, the category, its "
         "regrouping and the experiment's merged `train:` block, which trains it as the "
         f"experiment `{fold_name(DEFAULT_EXPERIMENT, fold) if folds else DEFAULT_EXPERIMENT}`.",
@@ -128,10 +121,7 @@ def write_model_card(
     return card
 
 
-def _value(value: Any) -> str:
-    """A setting as the card shows it: strings as they are, other values as JSON."""
-    return value if isinstance(value, str) else json.dumps(value)
-
-
-def _cell(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.4f}"
+def _table(pairs: Iterable[tuple[str, Any]], name: str) -> str:
+    """A Markdown table of (``name``, ``value``) rows: strings as they are, other values as JSON."""
+    rows = [(key, value if isinstance(value, str) else json.dumps(value)) for key, value in pairs]
+    return to_markdown(pd.DataFrame(rows, columns=[name, "value"]))

@@ -33,17 +33,27 @@ def summary_table(metrics_by_category: Mapping[str, Mapping[str, Any]]) -> pd.Da
     return pd.concat([frame, pd.DataFrame([mean])], ignore_index=True)
 
 
+def cell(value: Any, digits: int = 4) -> str:
+    """A table cell: a float with ``digits`` decimals, a missing value ``n/a``."""
+    if pd.isna(value):
+        return "n/a"
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
 def to_markdown(frame: pd.DataFrame, digits: int = 4) -> str:
     """``frame`` as a Markdown table: floats with ``digits`` decimals, missing values ``n/a``."""
-
-    def cell(value: Any) -> str:
-        if pd.isna(value):
-            return "n/a"
-        return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
-
     lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
-    lines += ["| " + " | ".join(map(cell, row)) + " |" for row in frame.itertuples(index=False)]
+    for row in frame.itertuples(index=False):
+        lines.append("| " + " | ".join(cell(value, digits) for value in row) + " |")
     return "\n".join(lines) + "\n"
+
+
+def read_metrics(metrics_files: Mapping[str, Path | str]) -> dict[str, dict[str, Any]]:
+    """The ``metrics.json`` of each category (category -> path)."""
+    return {
+        category: json.loads(Path(path).read_text(encoding="utf-8"))
+        for category, path in metrics_files.items()
+    }
 
 
 def write_summary(
@@ -51,11 +61,7 @@ def write_summary(
 ) -> str:
     """Read each category's ``metrics.json``, write the table as CSV and Markdown (atomically)
     and return the Markdown."""
-    metrics = {
-        category: json.loads(Path(path).read_text(encoding="utf-8"))
-        for category, path in metrics_files.items()
-    }
-    table = summary_table(metrics)
+    table = summary_table(read_metrics(metrics_files))
     markdown = to_markdown(table)
     write_text(out_csv, table.to_csv(index=False))
     write_text(out_markdown, markdown)

@@ -4,6 +4,7 @@ validation and test images (plain and flip-TTA), which evaluation scores without
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,18 +27,27 @@ class Predictions:
     skipped: dict[str, str]
 
 
+def combined(parts: list[Predictions], join: Callable[..., np.ndarray] = np.mean) -> Predictions:
+    """The parts joined by ``join``: ``np.mean`` averages an ensemble's members (a file any of
+    them skipped stays NaN), ``np.concatenate`` stacks their rows; every part's skipped kept."""
+    flipped = [part.flipped_tta for part in parts]
+    return Predictions(
+        join([part.plain for part in parts], axis=0),
+        None if flipped[0] is None else join(flipped, axis=0),
+        {path: why for part in parts for path, why in part.skipped.items()},
+    )
+
+
 def write_held_out(path: Path | str, rows: pd.DataFrame, predictions: Predictions) -> None:
     """``rows`` (``image`` and ``subset`` columns) with their probabilities, atomically.
 
     ``predictions`` must have flip-TTA figures, so that evaluation can report both."""
     if predictions.flipped_tta is None:
         raise ValueError("held-out predictions need flip-TTA figures too")
-    n_classes = predictions.plain.shape[1]
     frame = rows[["image", "subset"]].reset_index(drop=True)
     frame["skipped"] = frame["image"].map(predictions.skipped).fillna("")
     for prefix, values in ((PLAIN, predictions.plain), (FLIP_TTA, predictions.flipped_tta)):
-        columns = pd.DataFrame(values, columns=[f"{prefix}_{i}" for i in range(n_classes)])
-        frame = pd.concat([frame, columns], axis=1)
+        frame[[f"{prefix}_{i}" for i in range(values.shape[1])]] = values
     write_text(path, frame.to_csv(index=False, float_format="%.7g"))
 
 
@@ -47,9 +57,8 @@ def read_held_out(path: Path | str, images: pd.Series, n_classes: int) -> Predic
     frame = pd.read_csv(path, dtype={"image": str, "subset": str, "skipped": str})
     frame["skipped"] = frame["skipped"].fillna("")
     columns = {prefix: [f"{prefix}_{i}" for i in range(n_classes)] for prefix in (PLAIN, FLIP_TTA)}
-    expected = {column for names in columns.values() for column in names}
     found = {column for column in frame.columns if column.startswith((PLAIN, FLIP_TTA))}
-    if found != expected:
+    if found != {*columns[PLAIN], *columns[FLIP_TTA]}:
         raise ValueError(
             f"{path}: holds {len(found) // 2} class probabilities per image, the model has "
             f"{n_classes} classes; retrain the category"

@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from fashionai.images import check_image
 from fashionai.outputs import MODEL_FILE, SUMMARY_FILE
-from fashionai.prediction.held_out import Predictions
+from fashionai.prediction.held_out import Predictions, combined
 from fashionai.training.dataset import decoded_batches
 from fashionai.training.images import pad_anchor
 
@@ -55,16 +55,6 @@ class TrainedModel:
         resize = settings.get("resize", "stretch")
         return cls(model, summary["category"], summary["classes"], size, resize)
 
-    @property
-    def class_names(self) -> list[str]:
-        return [group["name"] for group in self.classes]
-
-
-def image_problem(path: str | Path) -> str | None:
-    """None when ``path`` may be decoded, else why not (:func:`fashionai.images.check_image`:
-    missing, not an image, truncated, more pixels than the limit; or a folder)."""
-    return FOLDER if Path(path).is_dir() else check_image(path)
-
 
 def predict_files(
     trained: TrainedModel,
@@ -74,12 +64,14 @@ def predict_files(
     tta: bool = False,
     log: Callable[[str], None] = print,
 ) -> Predictions:
-    """Every file checked (:func:`image_problem`), then the accepted ones decoded in parallel
-    and predicted in batches. With ``tta``, ``flipped_tta`` holds the mean of the predictions
-    on each image and on its mirror image (horizontal-flip test-time augmentation). A refused
-    or undecodable file does not stop the run: it is logged and listed in ``skipped``."""
+    """Every file checked (a folder, or refused by :func:`fashionai.images.check_image`: missing,
+    not an image, truncated, more pixels than the limit), then the accepted ones decoded in
+    parallel and predicted in batches. With ``tta``, ``flipped_tta`` holds the mean of the
+    predictions on each image and on its mirror image (horizontal-flip test-time augmentation).
+    A refused or undecodable file does not stop the run: it is logged and listed in ``skipped``."""
     paths = [str(path) for path in paths]
-    problems = {path: problem for path in paths if (problem := image_problem(path))}
+    checked = {path: FOLDER if Path(path).is_dir() else check_image(path) for path in paths}
+    problems = {path: problem for path, problem in checked.items() if problem}
     accepted = np.array([i for i, path in enumerate(paths) if path not in problems], dtype=int)
     plain = np.full((len(paths), len(trained.classes)), np.nan, dtype=np.float32)
     flipped = plain.copy() if tta else None
@@ -93,9 +85,7 @@ def predict_files(
             flipped[rows] = (plain[rows] + mirrored) / 2
         if batch % 50 == 0:
             log(f"predicted {batch * batch_size:,} of {len(paths):,} images")
-    for i in accepted:
-        if np.isnan(plain[i, 0]):
-            problems[paths[i]] = UNDECODABLE
+    problems.update({paths[i]: UNDECODABLE for i in accepted if np.isnan(plain[i, 0])})
     skipped = {path: problems[path] for path in paths if path in problems}
     for path, problem in skipped.items():
         log(f"WARNING: no prediction for {path}: {problem}")
@@ -113,14 +103,10 @@ def member_probabilities(
     """Every member's probabilities on ``paths`` (with ``tta`` its flip-TTA ones), each member
     loaded once at its own image size, and the ensemble's predictions: the means of the
     members' plain and flip-TTA predictions, a file any member skipped skipped (NaN)."""
-    plain, flipped, own, skipped = [], [], {}, {}
+    members: dict[str, Predictions] = {}
     for name, folder in member_dirs.items():
         trained = TrainedModel.load(folder)
         log(f"member {name}: {folder}, {trained.image_size} px")
-        predictions = predict_files(trained, paths, batch_size=batch_size, tta=tta, log=log)
-        plain.append(predictions.plain)
-        flipped.append(predictions.flipped_tta)  # None without tta
-        own[name] = predictions.flipped_tta if tta else predictions.plain
-        skipped.update(predictions.skipped)
-    mean = Predictions(np.mean(plain, axis=0), np.mean(flipped, axis=0) if tta else None, skipped)
-    return own, mean
+        members[name] = predict_files(trained, paths, batch_size=batch_size, tta=tta, log=log)
+    own = {name: member.flipped_tta if tta else member.plain for name, member in members.items()}
+    return own, combined(list(members.values()))

@@ -110,8 +110,8 @@ def write_submissions(
     question_csv = find_question_csv(extracted_test)
     questions = read_questions(question_csv)
     paths = questions["image_path"].to_numpy()
-    found, problems = image_files(questions["image_path"], question_csv)
-    files = np.array(found, dtype=object)
+    listed, problems = image_files(questions["image_path"], question_csv)
+    files = np.array(listed, dtype=object)
     log(f"{len(questions):,} questions in {question_csv}")
     answers: dict[str | None, np.ndarray] = {
         name: np.full(len(questions), None, dtype=object) for name in [None, *members]
@@ -130,7 +130,9 @@ def write_submissions(
         classes = read_summary(next(iter(dirs.values())))["classes"]
         probabilities = {None: mean.flipped_tta if tta else mean.plain, **own}
         for name, values in probabilities.items():
-            official = expand_to_official(_placed(values, found), classes, attribute)
+            placed = np.full((len(rows), values.shape[1]), np.nan)  # NaN: no prediction
+            placed[found] = values
+            official = expand_to_official(placed, classes, attribute)
             for row, p in zip(rows, official, strict=True):
                 answer = ";".join(f"{value:.4f}" for value in p)
                 answers[name][row] = f"{paths[row]},{attribute},{answer}"
@@ -147,10 +149,3 @@ def write_submissions(
         write_text(path, "".join(f"{line}\n" for line in written))
         log(f"{len(written):,} lines -> {path}")
     return sum(line is not None for line in answers[None])
-
-
-def _placed(values: np.ndarray, found: np.ndarray) -> np.ndarray:
-    """The rows of ``values`` at the True places of ``found``, NaN (no prediction) elsewhere."""
-    placed = np.full((len(found), values.shape[1]), np.nan, dtype=values.dtype)
-    placed[found] = values
-    return placed
