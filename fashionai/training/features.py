@@ -18,7 +18,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -142,9 +142,7 @@ class FeatureCache:
         """The split the features follow, image paths under ``tree_dir``."""
         names = dict.fromkeys(["image", "image_name", "label"], object)  # as list_images'
         split = pd.read_csv(self.folder / SPLIT_FILE, dtype=names)
-        split["image"] = (
-            str(Path(tree_dir)) + os.sep + split["label"] + os.sep + split["image_name"]
-        )
+        split["image"] = f"{Path(tree_dir)}{os.sep}" + split["label"] + os.sep + split["image_name"]
         return split[SPLIT_COLUMNS]
 
     def describe(self, max_in_memory_bytes: int = IN_MEMORY_BYTES) -> dict[str, Any]:
@@ -234,13 +232,11 @@ def open_features(folder: Path, dependencies: dict[str, Any]) -> FeatureCache:
     try:
         cache = FeatureCache(folder)
     except FileNotFoundError:
-        raise StaleFeatures(
-            folder, f"{folder} holds no feature cache ({MANIFEST} is missing)"
-        ) from None
+        problem = f"{folder} holds no feature cache ({MANIFEST} is missing)"
+        raise StaleFeatures(folder, problem) from None
     except (ValueError, TypeError, KeyError) as error:
-        raise StaleFeatures(
-            folder, f"{folder / MANIFEST} is not a complete manifest: {error}"
-        ) from None
+        problem = f"{folder / MANIFEST} is not a complete manifest: {error}"
+        raise StaleFeatures(folder, problem) from None
     manifest = cache.manifest
     cached = manifest.get("dependencies")
     if cached != dependencies:
@@ -256,15 +252,13 @@ def open_features(folder: Path, dependencies: dict[str, Any]) -> FeatureCache:
         except (OSError, ValueError) as error:
             raise StaleFeatures(folder, f"{folder / name} is unreadable: {error}") from None
         if found != shape:
-            raise StaleFeatures(
-                folder, f"{folder / name} has shape {found}, its manifest says {shape}"
-            )
+            problem = f"{folder / name} has shape {found}, its manifest says {shape}"
+            raise StaleFeatures(folder, problem)
     # About 0.6 s per GB: small beside a training job, which reads the features every epoch.
     checksums = manifest.get("sha256")
     if not isinstance(checksums, dict) or not checksums:
-        raise StaleFeatures(
-            folder, f"{folder / MANIFEST} records no checksums of the cache's files"
-        )
+        problem = f"{folder / MANIFEST} records no checksums of the cache's files"
+        raise StaleFeatures(folder, problem)
     for name, recorded in checksums.items():
         try:
             digest = file_hash(folder / name)
@@ -324,7 +318,8 @@ def extract_features(
             )
             outputs = [array[view] for view in range(subset_views)] if subset == TRAIN else [array]
             paths = rows["image"].tolist()
-            _run_extractor(functions, paths, outputs, size, pad, batch, threads, log, subset)
+            batches = decoded_batches(paths, size, pad, batch, threads)
+            _run_extractor(functions, paths, batches, outputs, log, subset)
             array.flush()
             del array, outputs
             np.save(partial / labels_file(subset), rows["label_index"].to_numpy(dtype=np.int32))
@@ -379,21 +374,18 @@ def _view_functions(
 def _run_extractor(
     functions: list[Callable[[tf.Tensor], tf.Tensor]],
     paths: list[str],
+    batches: Iterable[tuple[np.ndarray, tf.Tensor]],
     outputs: list[np.ndarray],
-    image_size: int,
-    pad: str | None,
-    batch_size: int,
-    threads: int,
     log: Log,
     subset: str,
 ) -> None:
-    """Write the features of ``paths`` into ``outputs`` (one row array per view): each batch
-    is decoded once and goes through the extractor once per view (view 0 not augmented)."""
+    """Write the features of ``paths``, decoded in ``batches``, into ``outputs`` (one row array per
+    view): each batch goes through the extractor once per view (view 0 not augmented)."""
     n = len(paths)
     done = np.zeros(n, dtype=bool)
     started = time.monotonic()
     next_report = started + 60
-    for rows, images in decoded_batches(paths, image_size, pad, batch_size, threads):
+    for rows, images in batches:
         for view, output in enumerate(outputs):
             function = functions[min(view, len(functions) - 1)]
             features = np.asarray(function(images), dtype=DTYPE)

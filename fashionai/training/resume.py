@@ -49,13 +49,12 @@ class RunState:
     attempts: int = 1
     version: int = STATE_VERSION
 
-    def record_epoch(self, epoch: int, logs: Mapping[str, Any]) -> dict[str, float]:
+    def record_epoch(self, epoch: int, logs: Mapping[str, Any]) -> None:
         """Add the history row of ``epoch``, replacing any row from ``epoch`` on."""
         row: dict[str, float] = {"epoch": epoch}
         for column in HISTORY_COLUMNS[1:]:
             row[column] = float(logs.get(column, float("nan")))
         self.history = [old for old in self.history if old["epoch"] < epoch] + [row]
-        return row
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=1, allow_nan=True)
@@ -73,10 +72,6 @@ class Backup:
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
         self.state_path = self.folder / "state.json"
-
-    def latest(self, head: bool = False) -> Path:
-        """The latest weights of the whole model, or of the head alone."""
-        return self.folder / ("latest" + _suffix(head))
 
     def best_pattern(self, head: bool = False) -> str:
         """``ModelCheckpoint``'s file path, with Keras' 1-based ``{epoch}``."""
@@ -134,9 +129,10 @@ class Backup:
     def save(self, model: keras.Model, state: RunState, head: bool = False) -> None:
         """Latest weights (of the head alone with ``head``), then the state naming them (each
         atomic), then prune old bests."""
-        with atomic_file(self.latest(head)) as partial:
+        latest = self.folder / ("latest" + _suffix(head))
+        with atomic_file(latest) as partial:
             model.save_weights(str(partial))
-        state.latest_weights = self.latest(head).name
+        state.latest_weights = latest.name
         write_text(self.state_path, state.to_json())
         self.prune(state)
 
