@@ -66,7 +66,9 @@ def schema_defaults(section: str) -> dict[str, Any]:
 
 def validate_config(config: dict[str, Any]) -> dict[str, Any]:
     """Check ``config`` and fill its defaults in place; raise ConfigError at the first problem.
-    Relative paths are from the working directory (the workflow's). Returns ``config``."""
+
+    Relative paths are from the working directory (the workflow's). Returns ``config``.
+    """
     schema = load_schema()
     validator = _filling_defaults(jsonschema.validators.validator_for(schema))(schema)
     error = jsonschema.exceptions.best_match(validator.iter_errors(config))

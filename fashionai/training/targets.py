@@ -28,7 +28,8 @@ def read_codes(decoded: Path, category: str) -> pd.Series:
     except ValueError as error:  # a column missing
         raise ValueError(f"{decoded}: {error}; the codes need {', '.join(CODE_COLUMNS)}") from None
     rows = frame[frame["attribute"] == category]
-    if len(repeated := rows["image_name"][rows["image_name"].duplicated()]):
+    repeated = rows["image_name"][rows["image_name"].duplicated()]
+    if len(repeated):
         raise ValueError(f"{decoded}: image {repeated.iloc[0]!r} of {category} has several rows")
     return rows.set_index("image_name")["code"]
 
