@@ -64,8 +64,9 @@ ENSEMBLES = [*FOLDED] + ([ENSEMBLE] if ENSEMBLE_CONFIG else [])
 
 
 def one_of(names):
-    """A wildcard constraint matching exactly these names (regex characters escaped)."""
-    return "|".join(re.escape(name) for name in names)
+    """A wildcard constraint matching exactly these names (regex characters escaped); none
+    when there are none (Snakemake takes an empty constraint for no constraint at all)."""
+    return "|".join(re.escape(name) for name in names) or "(?!)"
 
 
 wildcard_constraints:

@@ -15,6 +15,7 @@ from tests.workflow_helpers import run_snakemake, stand_in_gpus, tiny_config
 # One category: its regrouping merges and drops labels. Several categories in one run are the
 # Slurm test's (two).
 FULL_RUN_CATEGORIES = ["sleeve_length_labels"]
+TERMINAL_FILE = "terminal.txt"  # what the full run printed, beside its results
 # The files that take longest, longest first (`--durations=0`, summed per file), so that
 # `make test` (`pytest -n 4 --dist loadfile --no-loadscope-reorder`) starts them at once and the
 # short files fill the time behind them. The first two each wait minutes on one workflow run (a
@@ -82,4 +83,5 @@ def full_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     extra = ("--resources", "gpu=2", "--nolock")
     result = run_snakemake(workdir, full_run_config(), extra=extra, env=env)
     assert result.returncode == 0, result.stderr[-6000:]
+    (workdir / TERMINAL_FILE).write_text(result.stdout + result.stderr)
     return workdir

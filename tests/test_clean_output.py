@@ -1,0 +1,51 @@
+"""A run that goes well prints no exception, traceback or stack frame: the demo's dry runs (the
+first screen a user sees) and the shared full run, in the terminal and in every rule's log."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import TERMINAL_FILE
+from tests.workflow_helpers import REPO
+
+SNAKEMAKE = Path(sys.executable).with_name("snakemake")
+# What a failure's report looks like: Python's traceback header, an exception's class name, a
+# stack frame, and Snakemake's line for script rules, which have no shell command to print.
+ALARMING = re.compile(r"Traceback|Exception|^\s+File \"|Shell command: None", re.MULTILINE)
+
+
+def alarming_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if ALARMING.search(line)]
+
+
+@pytest.mark.parametrize(
+    "configfiles",
+    # As `make demo` runs: the Snakefile's config.yaml, then the demo's files on top.
+    [
+        ["config.yaml", "demo/config.yaml"],
+        ["config.yaml", "demo/config.yaml", "demo/experiments.yaml"],
+    ],
+    ids=["demo", "demo-experiments"],
+)
+def test_the_demos_dry_run_prints_no_exception(tmp_path: Path, configfiles: list[str]) -> None:
+    command = [
+        str(SNAKEMAKE), "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path),
+        "--cores", "2", "--dry-run", "--configfile", *(str(REPO / f) for f in configfiles),
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    output = result.stdout + result.stderr
+    assert "This was a dry-run" in output
+    assert alarming_lines(output) == []
+
+
+def test_a_run_that_goes_well_prints_no_exception(full_run: Path) -> None:
+    assert alarming_lines((full_run / TERMINAL_FILE).read_text()) == []
+    logs = sorted((full_run / "logs").rglob("*.log"))
+    assert len(logs) > 20  # every rule's log, training included
+    assert {log: found for log in logs if (found := alarming_lines(log.read_text()))} == {}
