@@ -23,6 +23,7 @@ LOCK_DIR_ENV = "FASHIONAI_GPU_LOCK_DIR"
 DEFAULT_LOCK_DIR = "/tmp/fashionai-gpu-locks"
 POLL_ENV = "FASHIONAI_GPU_POLL_SECONDS"
 DEFAULT_POLL_SECONDS = 30.0
+POLL_RANGE = (0.1, 3600.0)  # seconds between tries of a waiting job
 VISIBLE = "CUDA_VISIBLE_DEVICES"
 SLURM_GPU_VARIABLES = (VISIBLE, "SLURM_STEP_GPUS", "SLURM_JOB_GPUS")
 
@@ -78,28 +79,32 @@ def list_gpus() -> list[Gpu]:
 
 def gpu_pool(gpus: list[Gpu], visible: str | None) -> list[tuple[str, str]]:
     """The GPUs jobs are placed on, as (``CUDA_VISIBLE_DEVICES`` entry, lock name) pairs: all
-    of ``gpus``, or the entries (indices or UUIDs) of ``visible``, a ``CUDA_VISIBLE_DEVICES``
-    set for the whole workflow. ValueError for an entry that is none of ``gpus`` (if any) or
-    names a GPU a second time (a job would wait forever for a GPU it holds itself)."""
+    of ``gpus``, or the entries (indices, 00 read as 0, or UUIDs) of ``visible``, a
+    ``CUDA_VISIBLE_DEVICES`` set for the whole workflow. ValueError for an entry that is none of
+    ``gpus`` (if any) or names a GPU a second time (a job would wait forever for a GPU it holds
+    itself, or two jobs would share it)."""
     # Each GPU's index and UUID -> its lock file name: its UUID (or index).
     locks = {key: gpu.uuid or f"gpu{gpu.index}" for gpu in gpus for key in (gpu.index, gpu.uuid)}
     if visible is None:
         return [(gpu.index, locks[gpu.index]) for gpu in gpus]
     pool: list[tuple[str, str]] = []
+    named: dict[str, str] = {}  # lock name -> the entry that named it first
     for entry in (part.strip() for part in visible.split(",") if part.strip()):
-        if gpus and entry not in locks:
+        # CUDA reads an index as a number: 00 is GPU 0.
+        index = str(int(entry)) if entry.isascii() and entry.isdigit() else entry
+        if gpus and index not in locks:
             listed = ", ".join(f"{gpu.index} ({gpu.uuid})" for gpu in gpus)
             raise ValueError(
                 f"{VISIBLE}={visible!r}: {entry!r} is none of the GPUs nvidia-smi lists: {listed}"
             )
-        name = locks.get(entry) or re.sub(r"[^\w.-]", "_", entry)  # no GPU list: the entry
-        twice = [earlier for earlier, lock in pool if lock == name]
-        if twice:
+        name = locks.get(index) or re.sub(r"[^\w.-]", "_", index)  # no GPU list: the entry
+        if name in named:
             raise ValueError(
-                f"{VISIBLE}={visible!r}: names one GPU twice ({twice[0]!r} and {entry!r}: "
+                f"{VISIBLE}={visible!r}: names one GPU twice ({named[name]!r} and {entry!r}: "
                 f"{name}); list each GPU once"
             )
-        pool.append((entry, name))
+        named[name] = entry
+        pool.append((index, name))
     return pool
 
 
@@ -169,13 +174,19 @@ def claim_gpus(
 
 
 def _seconds(value: str) -> float:
-    """The poll interval from ``$FASHIONAI_GPU_POLL_SECONDS``."""
+    """The poll interval from ``$FASHIONAI_GPU_POLL_SECONDS``: ValueError unless it is from
+    POLL_RANGE's first to its last second (faster floods the job's log with waiting lines;
+    slower, or ``inf``, leaves a freed GPU idle)."""
+    low, high = POLL_RANGE
     try:
         seconds = float(value)
     except ValueError:
         seconds = -1.0
-    if not seconds > 0:
-        raise ValueError(f"{POLL_ENV}={value!r}: not a positive number of seconds")
+    if not low <= seconds <= high:  # nan too
+        raise ValueError(
+            f"{POLL_ENV}={value!r}: not a number of seconds from {low:g} to {high:g}; "
+            f"set it in that range or unset it (default {DEFAULT_POLL_SECONDS:g})"
+        )
     return seconds
 
 

@@ -128,6 +128,28 @@ def test_without_nvidia_smi_cuda_visible_devices_is_taken_as_it_is(
     assert claim(1, dict(no_nvidia_smi, CUDA_VISIBLE_DEVICES="2,3"))[0] == ["3"]
 
 
+@pytest.mark.parametrize(
+    ("smi", "visible", "exposed"),
+    [(True, None, "0,1"), (True, "1,0", "1,0"), (True, "01,00", "1,0"), (False, "3,02", "3,2")],
+)
+def test_a_job_of_two_gpus_sees_both(
+    fake_gpus: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    smi: bool,
+    visible: str | None,
+    exposed: str,
+) -> None:
+    """Every GPU claimed is in the job's CUDA_VISIBLE_DEVICES (with nvidia-smi or without),
+    each entry as CUDA reads it: 00 is GPU 0."""
+    if not smi:
+        monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    environ = dict(fake_gpus) if visible is None else dict(fake_gpus, CUDA_VISIBLE_DEVICES=visible)
+    devices, lines = claim(2, environ)
+    assert devices == exposed.split(",") and environ["CUDA_VISIBLE_DEVICES"] == exposed
+    assert lines[-1].endswith(f"CUDA_VISIBLE_DEVICES={exposed}")
+
+
 @pytest.fixture
 def no_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
     """A claim that would wait fails the test instead of hanging it. Only the module's own
@@ -145,27 +167,39 @@ def no_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.parametrize(
-    ("visible", "twice"),
-    [("0,0", "'0' and '0'"), (f"1,{UUID.format(1)}", f"'1' and '{UUID.format(1)}'")],
+    ("visible", "twice", "gpu"),
+    [
+        ("0,0", "'0' and '0'", 0),
+        ("0,00", "'0' and '00'", 0),
+        ("01,1", "'01' and '1'", 1),
+        (f"1,{UUID.format(1)}", f"'1' and '{UUID.format(1)}'", 1),
+    ],
 )
 def test_a_gpu_listed_twice_is_refused_at_once(
-    fake_gpus: dict[str, str], no_waiting: None, visible: str, twice: str
+    fake_gpus: dict[str, str], no_waiting: None, visible: str, twice: str, gpu: int
 ) -> None:
     """Not a wait for ever on the job's own lock: the error names both entries."""
     with pytest.raises(ValueError) as error:
         claim(2, dict(fake_gpus, CUDA_VISIBLE_DEVICES=visible))
-    uuid = UUID.format(int(visible[0]))
     assert str(error.value) == (
-        f"CUDA_VISIBLE_DEVICES={visible!r}: names one GPU twice ({twice}: {uuid}); "
+        f"CUDA_VISIBLE_DEVICES={visible!r}: names one GPU twice ({twice}: {UUID.format(gpu)}); "
         "list each GPU once"
     )
 
 
+@pytest.mark.parametrize(
+    ("visible", "twice"),
+    [("2,3,2", "'2' and '2'"), ("2,3,02", "'2' and '02'"), ("002,3,2", "'002' and '2'")],
+)
 def test_without_nvidia_smi_a_repeated_entry_is_refused(
-    no_nvidia_smi: dict[str, str], no_waiting: None
+    no_nvidia_smi: dict[str, str], no_waiting: None, visible: str, twice: str
 ) -> None:
-    with pytest.raises(ValueError, match=r"'2,3,2': names one GPU twice \('2' and '2': 2\)"):
-        claim(3, dict(no_nvidia_smi, CUDA_VISIBLE_DEVICES="2,3,2"))
+    """0 and 00 are one GPU to CUDA: two jobs placed on them would share it."""
+    with pytest.raises(ValueError) as error:
+        claim(3, dict(no_nvidia_smi, CUDA_VISIBLE_DEVICES=visible))
+    assert str(error.value) == (
+        f"CUDA_VISIBLE_DEVICES={visible!r}: names one GPU twice ({twice}: 2); list each GPU once"
+    )
 
 
 @pytest.mark.parametrize(
@@ -200,10 +234,22 @@ def test_more_gpus_than_the_machine_has_is_an_error(fake_gpus: dict[str, str]) -
         claim(3, dict(fake_gpus))
 
 
-@pytest.mark.parametrize("value", ["soon", "0"])
+@pytest.mark.parametrize(
+    "value", ["soon", "0", "-1", "0.0001", "0.09", "3601", "1e400", "inf", "-inf", "nan"]
+)
 def test_a_bad_poll_interval_is_named(fake_gpus: dict[str, str], value: str) -> None:
-    with pytest.raises(ValueError, match=rf"FASHIONAI_GPU_POLL_SECONDS='{value}': not a positive"):
+    """Refused before any wait: inf cannot be slept, 0.0001 s floods the log with waiting lines."""
+    with pytest.raises(ValueError) as error:
         claim(1, dict(fake_gpus, FASHIONAI_GPU_POLL_SECONDS=value))
+    assert str(error.value) == (
+        f"FASHIONAI_GPU_POLL_SECONDS={value!r}: not a number of seconds from 0.1 to 3600; "
+        "set it in that range or unset it (default 30)"
+    )
+
+
+@pytest.mark.parametrize("value", ["0.1", "3600", ""])
+def test_a_poll_interval_in_range_is_taken(fake_gpus: dict[str, str], value: str) -> None:
+    assert claim(1, dict(fake_gpus, FASHIONAI_GPU_POLL_SECONDS=value))[0] == ["0"]
 
 
 def test_a_negative_count_is_an_error(fake_gpus: dict[str, str]) -> None:
@@ -212,20 +258,26 @@ def test_a_negative_count_is_an_error(fake_gpus: dict[str, str]) -> None:
 
 
 @pytest.mark.parametrize(
-    ("slurm", "kept"),
+    ("slurm", "count", "kept"),
     [
-        ({"CUDA_VISIBLE_DEVICES": "1", "SLURM_JOB_GPUS": "1"}, ["1"]),
-        ({"CUDA_VISIBLE_DEVICES": "0", "SLURM_STEP_GPUS": "5"}, ["0"]),
-        ({"SLURM_JOB_GPUS": "5"}, None),  # no CUDA_VISIBLE_DEVICES: untouched
+        ({"CUDA_VISIBLE_DEVICES": "1", "SLURM_JOB_GPUS": "1"}, 1, ["1"]),
+        ({"CUDA_VISIBLE_DEVICES": "0", "SLURM_STEP_GPUS": "5"}, 1, ["0"]),
+        ({"CUDA_VISIBLE_DEVICES": "0,1", "SLURM_JOB_GPUS": "2,3"}, 2, ["0", "1"]),
+        ({"SLURM_JOB_GPUS": "5"}, 1, None),  # no CUDA_VISIBLE_DEVICES: untouched
     ],
 )
 def test_a_slurm_job_keeps_the_gpus_slurm_gave_it(
-    fake_gpus: dict[str, str], slurm: dict[str, str], kept: list[str] | None
+    fake_gpus: dict[str, str],
+    no_waiting: None,
+    slurm: dict[str, str],
+    count: int,
+    kept: list[str] | None,
 ) -> None:
+    """Given as many GPUs as it asks for. A claim would wait for ever here (no_waiting fails
+    it at once): both stand-in GPUs are held by other jobs."""
     environ = dict(fake_gpus, SLURM_JOB_ID="42", **slurm)
-    # Even with both stand-in GPUs claimed by other jobs: nothing is claimed, nothing waits.
     claim(2, dict(fake_gpus))
-    devices, lines = claim(1, environ)
+    devices, lines = claim(count, environ)
     assert devices == kept and environ.get("CUDA_VISIBLE_DEVICES") == slurm.get(
         "CUDA_VISIBLE_DEVICES"
     )
