@@ -299,17 +299,11 @@ def own_figures(metrics: dict[str, Any]) -> dict[str, Any]:
 
     A model's file has the plain figures at the top and ``flip_tta`` with ``eval.tta``; the
     ensemble's has its submission's (flip TTA with ``ensemble.tta``, then ``without_tta``
-    too); an out-of-fold one has the members' ensemble on the test images under ``test``
-    (flip TTA when the file has ``flip_tta``, i.e. with ``eval.tta``).
+    too); an out-of-fold one has the members' ensemble on the test images under ``test``,
+    written like the ensemble's.
     """
     if metrics.get("evaluated_on") == OUT_OF_FOLD:
-        test, tta = metrics["test"], "flip_tta" in metrics
-        return {
-            "plain": None if tta else test["accuracy"],
-            "tta": test["accuracy"] if tta else None,
-            "images": test["n_images"],
-            "oof": metrics["accuracy"],
-        }
+        return {**own_figures(metrics["test"]), "oof": metrics["accuracy"]}
     figures = {
         "plain": metrics["accuracy"],
         "tta": metrics.get("flip_tta", {}).get("accuracy"),

@@ -3,6 +3,9 @@ r"""Command line: ``python -m fashionai predict --category C IMAGE...`` and ``de
 ``predict`` prints a line per image: its path, the predicted label, its probability and every
 class's probability, using the trained model of the category (the default experiment's,
 ``results/experiments/default/models/<category>/``, unless ``--models`` names another folder).
+When the evaluation beside that folder (``<experiment>/eval/<category>/metrics.json``) is the
+out-of-fold one of the experiment's fold members (``train.folds``), it refuses, naming their
+folders: the workflow trains them instead, so a model there is not the one evaluated.
 An image that is refused (missing, a folder, not an image, more pixels than the limit) or cannot
 be decoded gets a line with the reason, and the exit status is 1. The fields of a line are
 separated by tabs; so that each image stays one line of the same fields, a backslash, tab,
@@ -12,6 +15,7 @@ newline or carriage return in a path or reason is printed as \\, \t, \n or \r.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Sequence
@@ -19,9 +23,16 @@ from pathlib import Path
 
 from fashionai.attributes import CATEGORIES
 from fashionai.device_check import check_devices  # imports TensorFlow only when it runs
-from fashionai.outputs import DEFAULT_EXPERIMENT, MODEL_FILE, experiment_root
+from fashionai.outputs import (
+    DEFAULT_EXPERIMENT,
+    EVAL_DIR,
+    METRICS_FILE,
+    MODEL_FILE,
+    MODELS_DIR,
+    experiment_root,
+)
 
-MODELS = f"{experiment_root(DEFAULT_EXPERIMENT)}/models"  # the default experiment's models
+MODELS = f"{experiment_root(DEFAULT_EXPERIMENT)}/{MODELS_DIR}"  # the default experiment's models
 
 ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
@@ -42,18 +53,39 @@ def positive_int(value: str) -> int:
     return number
 
 
+def models_hint(folders: Sequence[Path]) -> str:
+    """The end of an error naming folders that ``--models`` can name instead."""
+    return f"; --models can name one of: {', '.join(map(str, folders))}" if folders else ""
+
+
 def trained_elsewhere(category: str) -> str:
     """A hint naming the experiments' folders that hold a model of ``category`` (with
     ``train.folds`` the default's models are ``default-fold1`` .. ``default-foldK``)."""
-    found = sorted(Path(experiment_root("*")).parent.glob(f"*/models/{category}/{MODEL_FILE}"))
-    folders = ", ".join(str(path.parent.parent) for path in found)
-    return f"; --models can name one of: {folders}" if folders else ""
+    pattern = f"*/{MODELS_DIR}/{category}/{MODEL_FILE}"
+    found = sorted(Path(experiment_root("*")).parent.glob(pattern))
+    return models_hint([path.parent.parent for path in found])
+
+
+def folded(models: Path, category: str) -> str:
+    """An error when the evaluation beside ``models`` is the out-of-fold one of its
+    experiment's fold members (its ``folds``), naming their models folders; else empty."""
+    metrics = models.parent / EVAL_DIR / category / METRICS_FILE
+    if not metrics.is_file() or not (folds := json.loads(metrics.read_bytes()).get("folds")):
+        return ""
+    return (
+        f"{metrics} evaluates the fold members of {models.parent.name} (train.folds), not "
+        f"{models / category}, which the workflow no longer trains"
+        + models_hint([models.parent.parent / fold / models.name for fold in folds])
+    )
 
 
 def predict(args: argparse.Namespace) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from fashionai.prediction.predict import TrainedModel, predict_files
 
+    if error := folded(args.models, args.category):
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     try:
         trained = TrainedModel.load(args.models / args.category)
     except FileNotFoundError as error:

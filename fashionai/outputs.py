@@ -19,6 +19,8 @@ METRICS_FILE = "metrics.json"
 CONFUSION_FILE = "confusion_matrix.png"
 CURVES_FILE = "learning_curves.png"
 
+MODELS_DIR, EVAL_DIR = "models", "eval"  # an experiment's folders of models and evaluations
+
 DEFAULT_EXPERIMENT = "default"  # the plain train: block
 ENSEMBLE = "ensemble"  # the ensemble's name among the experiments
 
@@ -39,7 +41,7 @@ def experiment_root(experiment: str = EXPERIMENT) -> str:
 
 def model_dir(category: str = CATEGORY, experiment: str = EXPERIMENT) -> str:
     """The folder of a category's trained model: its weights, history, split, card."""
-    return f"{experiment_root(experiment)}/models/{category}"
+    return f"{experiment_root(experiment)}/{MODELS_DIR}/{category}"
 
 
 def model_file(name: str, category: str = CATEGORY, experiment: str = EXPERIMENT) -> str:
@@ -54,7 +56,7 @@ def curves_file(category: str = CATEGORY, experiment: str = EXPERIMENT) -> str:
 def eval_file(name: str, category: str = CATEGORY, experiment: str = EXPERIMENT) -> str:
     """A file of the evaluation (``METRICS_FILE`` or ``CONFUSION_FILE``) of a model, of the
     ensemble (``experiment`` ``ensemble``) or of an experiment's fold members."""
-    return f"{experiment_root(experiment)}/eval/{category}/{name}"
+    return f"{experiment_root(experiment)}/{EVAL_DIR}/{category}/{name}"
 
 
 def summary_file(suffix: str, experiment: str = EXPERIMENT) -> str:

@@ -215,16 +215,21 @@ def test_out_of_fold_figures_are_on_every_non_test_image(fold_members_on_disk, t
             assert figures[key] == pytest.approx(by_hand[key]), (flipped, key)
     assert 0.5 < metrics["accuracy"] < 1  # some of each member's own images are wrong
     assert metrics["ap"] != metrics["flip_tta"]["ap"]  # the folds rank in other orders
-    # Beside them: the members' ensemble (the mean of their TTA rows) on the test images.
+    # Beside them: the members' ensemble on the test images, as the ensemble's metrics.json
+    # has it: the mean of their TTA rows, the plain mean under without_tta.
     test = plain[plain["subset"] == "test"]
     assert metrics["test"]["n_images"] == len(test) == 5
-    mean = [
-        sum(member_row(name, label, fold, hand["wrong"], True) for fold in (1, 2)) / 2
-        for name, label in zip(test["image_name"], test["label_index"], strict=True)
-    ]
-    right = np.vstack(mean).argmax(axis=1) == test["label_index"].to_numpy()
-    assert metrics["test"]["accuracy"] == pytest.approx(right.mean())
-    assert metrics["test"]["accuracy"] != metrics["accuracy"]
+    assert metrics["test"]["ensemble"] == {"members": ["wide-fold1", "wide-fold2"], "tta": True}
+    accuracies = []
+    for flipped, figures in ((False, metrics["test"]["without_tta"]), (True, metrics["test"])):
+        mean = [
+            sum(member_row(name, label, fold, hand["wrong"], flipped) for fold in (1, 2)) / 2
+            for name, label in zip(test["image_name"], test["label_index"], strict=True)
+        ]
+        right = np.vstack(mean).argmax(axis=1) == test["label_index"].to_numpy()
+        assert figures["accuracy"] == pytest.approx(right.mean()), flipped
+        accuracies.append(figures["accuracy"])
+    assert len({*accuracies, metrics["accuracy"]}) == 3  # plain, TTA and out-of-fold differ
 
 
 def confidence(fold: int, flipped: bool) -> float:
@@ -238,11 +243,51 @@ def member_row(name: str, label: int, fold: int, wrong: dict, flipped: bool) -> 
     return probabilities([winner], confidence(fold, flipped))
 
 
-def test_validation_parts_that_are_not_folds_are_refused(fold_members_on_disk, tmp_path) -> None:
+@pytest.mark.parametrize(
+    "folds", [(1, 1), (1, 2, 1)], ids=["a fold missing", "every fold, one twice"]
+)
+def test_validation_parts_that_are_not_folds_are_refused(
+    folds, fold_members_on_disk, tmp_path
+) -> None:
     dirs, *_ = fold_members_on_disk
-    twice = {"wide-fold1": dirs["wide-fold1"], "again": dirs["wide-fold1"]}
+    listed = {f"member{i}": dirs[f"wide-fold{fold}"] for i, fold in enumerate(folds)}
     with pytest.raises(ValueError, match=re.escape("do not cover each non-test image")):
-        evaluate_out_of_fold(twice, tmp_path / "decoded.csv", tmp_path / "m.json", tmp_path / "c")
+        evaluate_out_of_fold(listed, tmp_path / "decoded.csv", tmp_path / "m.json", tmp_path / "c")
+    assert not (tmp_path / "m.json").exists()
+
+
+# Changes to a fold member's folder that check_members refuses; each returns what it names.
+def rename_a_class(folder: Path) -> str:
+    summary = json.loads((folder / "training.json").read_text())
+    summary["classes"][0]["name"] = "Other"
+    (folder / "training.json").write_text(json.dumps(summary))
+    return "classes"
+
+
+def drop_a_training_image(folder: Path) -> str:
+    split = pd.read_csv(folder / "split.csv")
+    dropped = split.drop(index=split.index[split["subset"] == "train"][0])
+    dropped.to_csv(folder / "split.csv", index=False)
+    return "split"
+
+
+def swap_a_test_image(folder: Path) -> str:
+    split = pd.read_csv(folder / "split.csv")
+    test, validation = (
+        split.index[split["subset"] == subset][0] for subset in ("test", "validation")
+    )
+    split.loc[[test, validation], "subset"] = ["validation", "test"]
+    split.to_csv(folder / "split.csv", index=False)
+    return "split"
+
+
+@pytest.mark.parametrize("change", [rename_a_class, drop_a_training_image, swap_a_test_image])
+def test_fold_members_that_differ_are_refused_by_name(change, fold_members_on_disk, tmp_path):
+    dirs, *_ = fold_members_on_disk
+    what = change(dirs["wide-fold2"])
+    expected = f"ensemble members wide-fold2 differ from wide-fold1 in their {what} "
+    with pytest.raises(ValueError, match=re.escape(expected)):
+        evaluate_out_of_fold(dirs, tmp_path / "decoded.csv", tmp_path / "m.json", tmp_path / "c")
     assert not (tmp_path / "m.json").exists()
 
 

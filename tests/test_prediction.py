@@ -4,6 +4,7 @@ are named with their reason, and the command line reports each image."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -130,6 +131,37 @@ def test_command_line_without_a_default_model_names_the_experiments_that_have_on
         "--models can name one of: results/experiments/default-fold1/models, "
         "results/experiments/default-fold2/models"
     )
+
+
+@pytest.mark.parametrize(
+    "models", [[], ["--models", "results/experiments/default/models"]], ids=["default", "--models"]
+)
+def test_command_line_refuses_the_model_of_an_experiment_with_folds(
+    models, model_dir, tmp_path, capsys, monkeypatch
+) -> None:
+    """train.folds turned on: the folded experiment's own model is stale (its evaluation is the
+    fold members'), so predict names the fold members' folders, which predict."""
+    monkeypatch.chdir(tmp_path)
+    root = tmp_path / "results" / "experiments"
+    for experiment in ("default", "default-fold1", "default-fold2"):
+        shutil.copytree(model_dir, root / experiment / "models" / COLLAR)
+    metrics = root / "default" / "eval" / COLLAR / "metrics.json"
+    metrics.parent.mkdir(parents=True)
+    folds = ["default-fold1", "default-fold2"]
+    metrics.write_text(json.dumps({"evaluated_on": "out_of_fold", "folds": folds}))
+    write_image(tmp_path / "a.png", seed=1)
+    assert main(["predict", "--category", COLLAR, *models, "a.png"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == (
+        f"error: results/experiments/default/eval/{COLLAR}/metrics.json evaluates the fold "
+        f"members of default (train.folds), not results/experiments/default/models/{COLLAR}, "
+        "which the workflow no longer trains; --models can name one of: "
+        "results/experiments/default-fold1/models, results/experiments/default-fold2/models\n"
+    )
+    fold = ["--models", "results/experiments/default-fold1/models"]
+    assert main(["predict", "--category", COLLAR, *fold, "a.png"]) == 0
+    assert capsys.readouterr().out.startswith("a.png\t")
 
 
 @pytest.mark.parametrize("value", ["0", "-3", "many"])

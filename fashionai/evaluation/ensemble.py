@@ -12,7 +12,8 @@ fold member i validates on fold i, so the members' validation rows of ``held_out
 prediction, by a model that did not train on it, for every non-test image: scored together they
 give a figure on all of them. Its ``metrics.json`` has a single model's keys for those figures,
 ``"evaluated_on": "out_of_fold"``, the ``folds`` (the members) and, beside them, ``test``: the
-figures of the members' ensemble on the test images they share.
+figures of the members' ensemble on the test images they share, with ``ensemble`` and
+``without_tta`` as in the ensemble's ``metrics.json``.
 """
 
 from __future__ import annotations
@@ -157,6 +158,7 @@ def evaluate_out_of_fold(
     metrics.update(evaluated_on=OUT_OF_FOLD, folds=list(member_dirs))
     test = held_out[0][held_out[0]["subset"] == TEST].reset_index(drop=True)
     ensemble = ensemble_scores(member_dirs, test, classes, category, tta)
-    metrics[TEST] = {key: ensemble[key] for key in ("n_images", *TTA_KEYS)}
+    kept = ("n_images", *TTA_KEYS, "ensemble", "without_tta")  # what ensemble_scores reports
+    metrics[TEST] = {key: ensemble[key] for key in kept if key in ensemble}
     write_evaluation(metrics, f"{category} out-of-fold", metrics_json, confusion_png, log=log)
     return metrics
