@@ -11,6 +11,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 
+RERUN = "rerun the same command to continue"
+
 
 class Terminated(SystemExit):
     """The job got a termination signal; the process exits with 128 + its number."""
@@ -25,16 +27,20 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
 
 
 @contextmanager
-def job_log(path: str | Path) -> Iterator[Callable[[str], None]]:
+def job_log(
+    path: str | Path, resume: Callable[[], str] | None = None
+) -> Iterator[Callable[[str], None]]:
     """Send the job's stdout and stderr to its log file and yield a ``log`` function.
 
     The redirection is at the file-descriptor level, so messages of native libraries
     (TensorFlow's C++ runtime) land in the log too. Each line written through ``log`` carries
     the time since the job started, so long steps show their progress; a failure is logged
     with its message before it propagates to Snakemake. A SIGTERM (a Slurm time limit,
-    ``scancel``, Snakemake stopping its jobs) unwinds the job like an error, so outputs being
-    written are removed and a training backup stays for a rerun, and is logged by name; the
-    process then exits with 128 + 15, as if killed by the signal.
+    ``scancel``, Snakemake stopping its jobs) or a Ctrl-C (SIGINT) unwinds the job like an
+    error, so outputs being written are removed and a training backup stays for a rerun; it is
+    logged in one line that names the signal and says what a rerun does (``resume()``'s words,
+    e.g. the epoch a training job resumes from), and the process exits with 128 + the signal's
+    number, as if killed by it, without a traceback.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -54,9 +60,11 @@ def job_log(path: str | Path) -> Iterator[Callable[[str], None]]:
         try:
             yield log
             log("finished")
-        except Terminated as error:
-            log(f"terminated by signal {error.signal.name}")
-            raise
+        except (Terminated, KeyboardInterrupt) as error:
+            stop = error if isinstance(error, Terminated) else Terminated(signal.SIGINT)
+            how = "Ctrl-C (SIGINT)" if stop.signal == signal.SIGINT else stop.signal.name
+            log(f"interrupted by {how}; {resume() if resume else RERUN}")
+            raise stop from None
         except BaseException as error:
             log(f"FAILED: {type(error).__name__}: {error}")
             raise

@@ -374,8 +374,9 @@ JOB = """
 import sys
 from pathlib import Path
 from fashionai.joblog import job_log
+from fashionai.training.resume import Backup
 from fashionai.training.settings import TrainSettings
-with job_log(sys.argv[3]) as log:
+with job_log(sys.argv[3], resume=Backup(Path(sys.argv[2]) / ".backup").interrupted) as log:
     from fashionai.training.run import train_category
     settings = TrainSettings(backbone="SmallCNN", weights=None, image_size=16, batch_size=2,
                              epochs=500, patience=500, cache_features=False)
@@ -389,7 +390,7 @@ def test_a_job_terminated_by_sigterm_says_so_and_keeps_its_backup(tmp_path: Path
     out, log = tmp_path / "out", tmp_path / "train.log"
     state = out / ".backup" / "state.json"
     command = [sys.executable, "-c", JOB, str(tree), str(out), str(log)]
-    job = subprocess.Popen(command, env=subprocess_env())
+    job = subprocess.Popen(command, env=subprocess_env(), stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120
         while not (state.exists() and json.loads(state.read_text())["epoch"] >= 2):
@@ -400,10 +401,15 @@ def test_a_job_terminated_by_sigterm_says_so_and_keeps_its_backup(tmp_path: Path
         assert job.wait(timeout=60) == 128 + signal.SIGTERM
     finally:
         job.kill()
+    assert "Traceback" not in job.stderr.read()
     text = log.read_text()
-    assert "terminated by signal SIGTERM" in text.splitlines()[-1], text[-2000:]
+    epochs = json.loads(state.read_text())["epoch"]
+    assert epochs >= 2
+    assert text.splitlines()[-1].endswith(
+        f"] interrupted by SIGTERM; epochs 0..{epochs - 1} finished; "
+        f"rerun the same command to resume from epoch {epochs}"
+    ), text[-2000:]
     assert [p.name for p in out.iterdir()] == [".backup"]
-    assert json.loads(state.read_text())["epoch"] >= 2
 
 
 def test_a_random_network_fine_tuned_trains_whole_with_batchnorm_from_epoch_0(

@@ -7,9 +7,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
 from fashionai.gpus import claim_gpus
 from fashionai.joblog import job_log
+from fashionai.training.resume import BACKUP_DIR, Backup
 from fashionai.training.settings import TrainSettings
 
-with job_log(snakemake.log[0]) as log:
+out_dir = Path(snakemake.output.model).parent
+# Interrupted (Ctrl-C, SIGTERM), the log's last line says which epoch a rerun resumes from.
+with job_log(snakemake.log[0], resume=Backup(out_dir / BACKUP_DIR).interrupted) as log:
     claim_gpus(snakemake.resources.get("gpu", 0), log=log)  # before TensorFlow starts
     # Imported here so that TensorFlow's start-up messages land in the job's log.
     from fashionai.training.run import train_category
@@ -20,7 +23,7 @@ with job_log(snakemake.log[0]) as log:
     decoded = snakemake.input.get("decoded")  # decoded.csv, with maybe_labels: soft
     result = train_category(
         Path(snakemake.input.tree),
-        Path(snakemake.output.model).parent,
+        out_dir,
         settings,
         threads=snakemake.threads,
         # Run-only (the same model either way): read from config, not a param.

@@ -19,13 +19,16 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import h5py
-import keras
 
 from fashionai.atomic import atomic_file, remove, write_text
 
+if TYPE_CHECKING:
+    import keras
+
+BACKUP_DIR = ".backup"  # in the model's output folder
 HISTORY_COLUMNS = ["epoch", "accuracy", "loss", "val_accuracy", "val_loss"]
 STATE_VERSION = 2
 
@@ -144,6 +147,17 @@ class Backup:
 
     def remove(self) -> None:
         remove(self.folder)
+
+    def interrupted(self) -> str:
+        """What an interrupted run leaves for a rerun, for the job's last log line."""
+        try:
+            epochs = RunState.from_json(self.state_path.read_text()).epoch
+        except (OSError, ValueError, TypeError):
+            epochs = 0
+        if not epochs:
+            return "no epoch finished; rerun the same command to start again"
+        rerun = f"rerun the same command to resume from epoch {epochs}"
+        return f"epochs 0..{epochs - 1} finished; {rerun}"
 
 
 def weights_problem(path: Path) -> str | None:

@@ -65,12 +65,11 @@ from fashionai.training.model import (
     load_weights_quietly,
     set_backbone_trainable,
 )
-from fashionai.training.resume import HISTORY_COLUMNS, Backup, RunState
+from fashionai.training.resume import BACKUP_DIR, HISTORY_COLUMNS, Backup, RunState
 from fashionai.training.settings import TrainSettings, has_head_phase
 from fashionai.training.targets import load_soft_targets, one_hot
 from fashionai.trees import read_labels
 
-BACKUP_DIR = ".backup"
 IMAGE_CACHE_DIR = "images"  # in .backup/: resized images cached while the backbone trains
 
 Log = Callable[[str], None]
