@@ -10,7 +10,13 @@ STAMP := $(VENV)/.installed-$(if $(CUDA),cuda,cpu)
 # its rewritten test modules in the same cache (BENCHMARKS.md: 20 s of make test).
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: venv demo test test-backbones lint format report clean
+# The demo runs in a folder of its own, demo/run/ (its synthetic archives, results, logs), so a
+# real run's results/ never mixes with it. DEMO_CONFIGS adds files, e.g. demo/experiments.yaml.
+DEMO_DIR := demo/run
+DEMO_CONFIGS ?= demo/config.yaml
+DEMO := $(BIN)/snakemake --directory $(DEMO_DIR) --configfile config.yaml $(DEMO_CONFIGS)
+
+.PHONY: venv demo demo-report test test-backbones lint format report clean
 
 venv: $(STAMP)
 
@@ -22,7 +28,7 @@ $(STAMP): $(REQUIREMENTS) requirements-dev.txt pyproject.toml
 
 # The whole pipeline on the synthetic dataset the workflow generates itself.
 demo: venv
-	$(BIN)/snakemake --cores $(CORES) --resources gpu=1 --configfile demo/config.yaml
+	$(DEMO) --cores $(CORES) --resources gpu=1
 
 # Lint (ruff, snakefmt, snakemake --lint) and the test suite, four test files at a time,
 # longest first (tests/conftest.py): the Slurm test, which mostly waits on its cluster, keeps
@@ -45,8 +51,14 @@ format: venv
 	$(BIN)/ruff format .
 	$(BIN)/snakefmt Snakefile rules/
 
+# The HTML report of the run made in this folder (config.yaml, then CONFIGS if given: the same
+# files as the run), and of the demo's run.
 report: venv
-	$(BIN)/snakemake --configfile demo/config.yaml --report report.html
+	$(BIN)/snakemake --report report.html $(if $(CONFIGS),--configfile config.yaml $(CONFIGS))
 
+demo-report: venv
+	$(DEMO) --report $(CURDIR)/$(DEMO_DIR)/report.html
+
+# Removes what the demo made, never a real run's results/ and logs/.
 clean:
-	rm -rf results logs .snakemake report.html resources/synthetic
+	rm -rf $(DEMO_DIR)
