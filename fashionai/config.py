@@ -70,7 +70,7 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
     Relative paths are from the working directory (the workflow's). Returns ``config``.
     """
     schema = load_schema()
-    validator = _filling_defaults(jsonschema.validators.validator_for(schema))(schema)
+    validator = _validator_class(schema)(schema)
     error = jsonschema.exceptions.best_match(validator.iter_errors(config))
     if error is not None:
         raise ConfigError(_describe(error))
@@ -342,8 +342,11 @@ def _yaml_reading(value: object) -> str:
     return f"{kind} {value}"
 
 
-def _filling_defaults(validator_class: type) -> type:
-    """A validator class that sets each missing property to its schema default first."""
+def _validator_class(schema: Mapping[str, Any]) -> type:
+    """The schema's validator class, but one that sets each missing property to its schema
+    default first, and whose ``integer`` is an int: JSON Schema's also takes a float such as
+    2.0, which ``range``, slicing and Keras then refuse inside a job."""
+    validator_class = jsonschema.validators.validator_for(schema)
     check_properties = validator_class.VALIDATORS["properties"]
 
     def properties(validator, properties, instance, schema) -> Iterable:
@@ -353,7 +356,14 @@ def _filling_defaults(validator_class: type) -> type:
                     instance[name] = copy.deepcopy(subschema["default"])
         yield from check_properties(validator, properties, instance, schema)
 
-    return jsonschema.validators.extend(validator_class, {"properties": properties})
+    def is_integer(checker: Any, instance: object) -> bool:
+        return isinstance(instance, int) and not isinstance(instance, bool)
+
+    return jsonschema.validators.extend(
+        validator_class,
+        {"properties": properties},
+        type_checker=validator_class.TYPE_CHECKER.redefine("integer", is_integer),
+    )
 
 
 def _describe(error: jsonschema.ValidationError, where: str = "") -> str:
@@ -372,4 +382,8 @@ def _describe(error: jsonschema.ValidationError, where: str = "") -> str:
     if error.validator == "required":
         name = next(name for name in error.validator_value if name not in error.instance)
         return f"{key + '.' if key else ''}{name}: missing; it has no default"
+    value = error.instance
+    whole = isinstance(value, float) and value.is_integer()
+    if whole and error.validator == "type" and "integer" in error.validator_value:  # str or list
+        return f"{key} = {value!r}: must be a whole number; write {int(value)}, not {value!r}"
     return f"{key or 'config'} = {error.instance!r}: {error.message}"
