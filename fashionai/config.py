@@ -155,11 +155,7 @@ def check_train(settings: Mapping[str, Any], where: str = "train") -> None:
             f"{where}.weight_decay = {settings['weight_decay']!r}: needs {where}.optimizer "
             "adamw or sgd (adam has no decoupled weight decay; adamw is adam with it)"
         )
-    if settings["warmup_epochs"] >= settings["epochs"]:
-        raise ConfigError(
-            f"{where}.warmup_epochs = {settings['warmup_epochs']!r}: must be below "
-            f"{where}.epochs ({settings['epochs']!r})"
-        )
+    _check_warmup(settings, where, head_first)
     mixing = mixes(settings["augmentations"])
     if mixing and uses_feature_cache(settings):
         raise ConfigError(
@@ -185,6 +181,32 @@ def check_train(settings: Mapping[str, Any], where: str = "train") -> None:
             f"{where}.folds = {settings['folds']!r}: needs train.test_split above 0 (the folds "
             "share the test part; their ensemble is scored on it)"
         )
+
+
+def _check_warmup(settings: Mapping[str, Any], where: str, head_first: bool) -> None:
+    """The warm-up is shorter than each training phase, as it restarts in each: a phase no
+    longer than it never reaches its learning rate, nor decays. The phases (as
+    ``fashionai.training.run.plan_phases`` plans them): ``epochs``, or with a head phase
+    first (``head_first``) ``head_epochs`` then ``epochs - head_epochs``."""
+    warmup, epochs, head = settings["warmup_epochs"], settings["epochs"], settings["head_epochs"]
+    phases = [(epochs, f"{where}.epochs ({epochs!r})", f"{where}.epochs")]
+    if head_first:
+        phases = [
+            (head, f"the head phase's {where}.head_epochs ({head!r})", f"{where}.head_epochs"),
+            (
+                epochs - head,
+                f"the fine-tuning phase's {where}.epochs - {where}.head_epochs ({epochs!r} - "
+                f"{head!r} = {epochs - head!r})",
+                f"{where}.epochs",
+            ),
+        ]
+    for length, phase, raised in phases:
+        if warmup >= length:
+            raise ConfigError(
+                f"{where}.warmup_epochs = {warmup!r}: must be below {phase} (the warm-up "
+                "restarts in each phase, and a phase no longer than it never reaches its "
+                f"learning rate); lower {where}.warmup_epochs or raise {raised}"
+            )
 
 
 def experiment_settings(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
