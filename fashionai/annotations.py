@@ -36,6 +36,7 @@ def find_annotation_files(root: Path) -> list[Path]:
 
 def read_annotation_file(path: Path) -> pd.DataFrame:
     """Every non-empty line of ``path`` as a row: ``line`` (1-based), image_path, attribute, code.
+    (A question file has this format too, with ``?`` as the code.)
 
     Fields are split at the first two commas and stripped (missing ones are ""); byte-order
     marks (of the file or of any line, as in files joined with ``cat``) and CR or CRLF line ends
@@ -53,8 +54,8 @@ def read_annotation_file(path: Path) -> pd.DataFrame:
         line = before.count(b"\n") + 1
         raise ValueError(
             f"{path}: line {line} is not valid UTF-8 ({error.reason} at byte "
-            f"{bom + error.start:,}); annotation files must be UTF-8, so the whole file is "
-            "refused rather than guessed"
+            f"{bom + error.start:,}); annotation and question files must be UTF-8, so the "
+            "whole file is refused rather than guessed"
         ) from None
     text = text.replace("\r\n", "\n").replace("\r", "\n")  # CRLF and old Mac line ends
     # A BOM at the start of a later line (label files joined with cat) is not part of the path.

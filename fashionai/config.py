@@ -70,7 +70,7 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
     Relative paths are from the working directory (the workflow's). Returns ``config``.
     """
     schema = load_schema()
-    validator = _filling_defaults(jsonschema.validators.validator_for(schema))(schema)
+    validator = _validator_class(schema)(schema)
     error = jsonschema.exceptions.best_match(validator.iter_errors(config))
     if error is not None:
         raise ConfigError(_describe(error))
@@ -155,11 +155,7 @@ def check_train(settings: Mapping[str, Any], where: str = "train") -> None:
             f"{where}.weight_decay = {settings['weight_decay']!r}: needs {where}.optimizer "
             "adamw or sgd (adam has no decoupled weight decay; adamw is adam with it)"
         )
-    if settings["warmup_epochs"] >= settings["epochs"]:
-        raise ConfigError(
-            f"{where}.warmup_epochs = {settings['warmup_epochs']!r}: must be below "
-            f"{where}.epochs ({settings['epochs']!r})"
-        )
+    _check_warmup(settings, where, head_first)
     mixing = mixes(settings["augmentations"])
     if mixing and uses_feature_cache(settings):
         raise ConfigError(
@@ -185,6 +181,32 @@ def check_train(settings: Mapping[str, Any], where: str = "train") -> None:
             f"{where}.folds = {settings['folds']!r}: needs train.test_split above 0 (the folds "
             "share the test part; their ensemble is scored on it)"
         )
+
+
+def _check_warmup(settings: Mapping[str, Any], where: str, head_first: bool) -> None:
+    """The warm-up is shorter than each training phase, as it restarts in each: a phase no
+    longer than it never reaches its learning rate, nor decays. The phases (as
+    ``fashionai.training.run.plan_phases`` plans them): ``epochs``, or with a head phase
+    first (``head_first``) ``head_epochs`` then ``epochs - head_epochs``."""
+    warmup, epochs, head = settings["warmup_epochs"], settings["epochs"], settings["head_epochs"]
+    phases = [(epochs, f"{where}.epochs ({epochs!r})", f"{where}.epochs")]
+    if head_first:
+        phases = [
+            (head, f"the head phase's {where}.head_epochs ({head!r})", f"{where}.head_epochs"),
+            (
+                epochs - head,
+                f"the fine-tuning phase's {where}.epochs - {where}.head_epochs ({epochs!r} - "
+                f"{head!r} = {epochs - head!r})",
+                f"{where}.epochs",
+            ),
+        ]
+    for length, phase, raised in phases:
+        if warmup >= length:
+            raise ConfigError(
+                f"{where}.warmup_epochs = {warmup!r}: must be below {phase} (the warm-up "
+                "restarts in each phase, and a phase no longer than it never reaches its "
+                f"learning rate); lower {where}.warmup_epochs or raise {raised}"
+            )
 
 
 def experiment_settings(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
@@ -342,8 +364,11 @@ def _yaml_reading(value: object) -> str:
     return f"{kind} {value}"
 
 
-def _filling_defaults(validator_class: type) -> type:
-    """A validator class that sets each missing property to its schema default first."""
+def _validator_class(schema: Mapping[str, Any]) -> type:
+    """The schema's validator class, but one that sets each missing property to its schema
+    default first, and whose ``integer`` is an int: JSON Schema's also takes a float such as
+    2.0, which ``range``, slicing and Keras then refuse inside a job."""
+    validator_class = jsonschema.validators.validator_for(schema)
     check_properties = validator_class.VALIDATORS["properties"]
 
     def properties(validator, properties, instance, schema) -> Iterable:
@@ -353,7 +378,14 @@ def _filling_defaults(validator_class: type) -> type:
                     instance[name] = copy.deepcopy(subschema["default"])
         yield from check_properties(validator, properties, instance, schema)
 
-    return jsonschema.validators.extend(validator_class, {"properties": properties})
+    def is_integer(checker: Any, instance: object) -> bool:
+        return isinstance(instance, int) and not isinstance(instance, bool)
+
+    return jsonschema.validators.extend(
+        validator_class,
+        {"properties": properties},
+        type_checker=validator_class.TYPE_CHECKER.redefine("integer", is_integer),
+    )
 
 
 def _describe(error: jsonschema.ValidationError, where: str = "") -> str:
@@ -372,4 +404,8 @@ def _describe(error: jsonschema.ValidationError, where: str = "") -> str:
     if error.validator == "required":
         name = next(name for name in error.validator_value if name not in error.instance)
         return f"{key + '.' if key else ''}{name}: missing; it has no default"
+    value = error.instance
+    whole = isinstance(value, float) and value.is_integer()
+    if whole and error.validator == "type" and "integer" in error.validator_value:  # str or list
+        return f"{key} = {value!r}: must be a whole number; write {int(value)}, not {value!r}"
     return f"{key or 'config'} = {error.instance!r}: {error.message}"

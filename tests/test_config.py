@@ -12,11 +12,12 @@ import io
 import os
 import tarfile
 import zipfile
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
 
-from fashionai.config import ConfigError, validate_config
+from fashionai.config import RUN_ONLY_KEYS, SPLIT_KEYS, ConfigError, load_schema, validate_config
 from tests.workflow_helpers import REPO, run_snakemake, tiny_config, workflow_config
 
 SYNTHETIC = "resources/synthetic"
@@ -139,6 +140,55 @@ def test_bad_config_is_refused(
         validate_config(workflow_config(**overrides))
     for fragment in expected:
         assert fragment in str(error.value)
+
+
+def integer_keys(schema: Mapping, prefix: str = "") -> Iterator[tuple[str, dict]]:
+    """Every key below ``schema`` that it types as an integer (or null), dotted, with its spec."""
+    definitions = load_schema()["definitions"]
+    for name, spec in schema.get("properties", {}).items():
+        if "$ref" in spec:
+            spec = {**definitions[spec["$ref"].rpartition("/")[2]], **spec}
+        if "integer" in spec.get("type", ()):
+            yield prefix + name, spec
+        yield from integer_keys(spec, f"{prefix}{name}.")
+
+
+def whole_float_cases() -> dict[str, tuple[str, float]]:
+    """Per integer key of the schema (and of an experiment, for each train: key it may
+    override): the key's dotted name and a whole float in its range (its default or minimum)."""
+    cases = {}
+    for key, spec in integer_keys(load_schema()):
+        default = spec.get("default")
+        value = float(default if isinstance(default, int) else spec["minimum"])
+        cases[key] = (key, value)
+        section, _, name = key.partition(".")
+        if section == "train" and name not in (*SPLIT_KEYS, *RUN_ONLY_KEYS):
+            cases[f"experiments.wide.{name}"] = (f"experiments.wide.{name}", value)
+    return cases
+
+
+WHOLE_FLOATS = whole_float_cases()
+
+
+def test_whole_float_cases_cover_the_integer_keys() -> None:
+    for key in ("train.folds", "train.epochs", "train.image_size", "eval.batch_size"):
+        assert key in WHOLE_FLOATS
+    assert "experiments.wide.folds" in WHOLE_FLOATS
+
+
+@pytest.mark.parametrize(("key", "value"), WHOLE_FLOATS.values(), ids=WHOLE_FLOATS)
+def test_a_whole_float_is_refused_for_an_integer_key(key: str, value: float) -> None:
+    """JSON Schema's integer takes 2.0; range(), slicing and Keras do not, inside a job."""
+    *sections, name = key.split(".")
+    overrides: dict = {name: value}
+    for section in reversed(sections):
+        overrides = {section: overrides}
+    with pytest.raises(ConfigError) as error:
+        validate_config(workflow_config(**overrides))
+    whole = int(value)
+    assert str(error.value) == (
+        f"{key} = {value!r}: must be a whole number; write {whole}, not {value!r}"
+    )
 
 
 def test_the_workflow_refuses_a_bad_config_before_any_job(tmp_path: Path) -> None:

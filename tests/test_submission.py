@@ -128,25 +128,53 @@ def test_read_questions_bom_crlf(tmp_path):
 def test_read_questions_skips_a_header(tmp_path):
     question = tmp_path / "question.csv"
     question.write_text("image_path,attribute,code\nImages/x/a.jpg,neck_design_labels,?\n")
-    assert read_questions(question)["attribute"].tolist() == ["neck_design_labels"]
+    frame = read_questions(question)
+    assert frame["attribute"].tolist() == ["neck_design_labels"]
+    assert frame.index.tolist() == [2]
 
 
-def test_read_questions_unknown_attribute_names_the_line(tmp_path):
+QUESTION = "Images/x/a.jpg,neck_design_labels,?"
+SHAPE = "expected 3 comma-separated fields, path,attribute,?: "
+# case: (the question file's bytes, the message after the file's path)
+REFUSED_QUESTIONS = {
+    "empty": (b"", ": no questions: it is empty; expected lines path,attribute,?"),
+    "blank lines": (b"\r\n \n", ": no questions: it is empty"),
+    "header alone": (b"image,attribute,code\n", ": no questions: line 1 is a header and no line"),
+    "semicolons": (
+        b"Images/x/a.jpg;neck_design_labels;?\nImages/x/b.jpg;neck_design_labels;?\n",
+        f" line 1: {SHAPE}'Images/x/a.jpg;neck_design_labels;?'",
+    ),
+    "two fields": (b"Images/x/a.jpg,neck_design_labels\n", f" line 1: {SHAPE}"),
+    "four fields": (f"{QUESTION},x\n".encode(), f" line 1: {SHAPE}'{QUESTION},x'"),
+    "misspelled attribute first": (
+        f"Images/x/a,neck_desing_labels,?\n{QUESTION}\n".encode(),
+        " line 1: unknown attribute 'neck_desing_labels'; known: coat_length_labels, ",
+    ),
+    "unknown attribute": (
+        f"{QUESTION}\r\nImages/x/b.jpg,hat_design_labels,?\r\n".encode(),
+        " line 2: unknown attribute 'hat_design_labels'",
+    ),
+    "header after the first line": (
+        f"{QUESTION}\nimage_path,attribute,code\n".encode(),
+        " line 2: unknown attribute 'attribute'",
+    ),
+    "empty image path": (
+        f"{QUESTION}\n ,neck_design_labels,?\n".encode(),
+        " line 2: empty image path in ',neck_design_labels,?'",
+    ),
+    "not UTF-8": (b"Images/x/\xff.jpg,neck_design_labels,?\n", ": line 1 is not valid UTF-8"),
+}
+
+
+@pytest.mark.parametrize(("data", "message"), REFUSED_QUESTIONS.values(), ids=REFUSED_QUESTIONS)
+def test_read_questions_refuses_a_bad_file_naming_it_and_the_line(tmp_path, data, message):
+    """Never an empty or short submission: only a first line may be a header, and only one
+    that is no question (a misspelled attribute is reported, not skipped)."""
     question = tmp_path / "question.csv"
-    question.write_text(
-        "Images/x/a.jpg,neck_design_labels,?\r\nImages/x/b.jpg,hat_design_labels,?\r\n"
-    )
-    with pytest.raises(ValueError, match=r"question.csv line 2: unknown attribute 'hat_design"):
+    question.write_bytes(data)
+    with pytest.raises(ValueError) as error:
         read_questions(question)
-    question.write_text("Images/x/a.jpg,neck_design_labels\n")
-    with pytest.raises(ValueError, match="line 1: expected 3 comma-separated fields"):
-        read_questions(question)
-    question.write_text("Images/x/a.jpg,neck_design_labels,?\n ,neck_design_labels,?\n")
-    with pytest.raises(ValueError, match="line 2: empty image path"):
-        read_questions(question)
-    question.write_bytes(b"Images/x/\xff.jpg,neck_design_labels,?\n")
-    with pytest.raises(ValueError, match="question.csv: not UTF-8 text"):
-        read_questions(question)
+    assert str(error.value).startswith(f"{question}{message}"), error.value
 
 
 def test_find_question_csv_wants_exactly_one(tmp_path):

@@ -169,6 +169,44 @@ def test_dependent_train_values_that_fit() -> None:
     check_train({**schema_defaults("train"), **small})
 
 
+# Fine-tuning pretrained weights: a head phase of head_epochs, then epochs - head_epochs.
+TWO_PHASES = {**schema_defaults("train"), "fine_tune": True, "lr_schedule": "cosine", "epochs": 10}
+
+
+@pytest.mark.parametrize(
+    ("train", "phase", "raised"),
+    [
+        ({"head_epochs": 3, "warmup_epochs": 3}, "the head phase's train.head_epochs (3)", "head_"),
+        (
+            {"head_epochs": 8, "warmup_epochs": 2},
+            "the fine-tuning phase's train.epochs - train.head_epochs (10 - 8 = 2)",
+            "",
+        ),
+        ({"fine_tune": False, "warmup_epochs": 10}, "train.epochs (10)", ""),
+    ],
+    ids=["head phase", "fine-tuning phase", "one phase"],
+)
+def test_warmup_must_be_shorter_than_each_phase(train: dict, phase: str, raised: str) -> None:
+    """The warm-up restarts in each phase: a phase no longer than it never reaches its rate."""
+    with pytest.raises(ConfigError) as error:
+        check_train({**TWO_PHASES, **train})
+    warmup = train["warmup_epochs"]
+    assert str(error.value).startswith(f"train.warmup_epochs = {warmup}: must be below {phase} ")
+    assert str(error.value).endswith(f"; lower train.warmup_epochs or raise train.{raised}epochs")
+
+
+@pytest.mark.parametrize(
+    "train",
+    [
+        {"head_epochs": 3, "epochs": 6, "warmup_epochs": 2},  # each phase one epoch longer
+        {"head_epochs": 3, "warmup_epochs": 5, "weights": None},  # random: one phase of 10
+        {"head_epochs": 3, "warmup_epochs": 9, "fine_tune": False},  # one head phase of 10
+    ],
+)
+def test_warmup_shorter_than_each_phase_fits(train: dict) -> None:
+    check_train({**TWO_PHASES, **train})
+
+
 def test_settings_and_config_import_nothing_heavy() -> None:
     """The workflow checks the configuration at parse time: no TensorFlow, numpy or Pillow."""
     code = (

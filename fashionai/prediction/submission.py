@@ -15,48 +15,63 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pandas as pd
 
+from fashionai.annotations import read_annotation_file
 from fashionai.atomic import write_text
 from fashionai.attributes import ATTRIBUTES, CATEGORIES
 from fashionai.evaluation.ensemble import check_members, read_summary
 from fashionai.prediction.classes import expand_to_official
 from fashionai.prediction.predict import member_probabilities
 
-QUESTION_COLUMNS = ("image_path", "attribute", "code")
+QUESTION_LINE = "path,attribute,?"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 
 def read_questions(question_csv: Path | str) -> pd.DataFrame:
     """The questions as columns ``image_path``, ``attribute``, ``code``, indexed by their line
-    (from 1). A first line that is neither an image path nor a known attribute is a header; a
-    BOM, CRLF, spaces around fields and blank lines are tolerated. ValueError naming the file
-    and line for a line without exactly three fields, an empty path or an unknown attribute.
+    (from 1), read as a label file is (:func:`~fashionai.annotations.read_annotation_file`: a
+    BOM, CRLF, spaces around fields and blank lines are tolerated). Only a first line may be a
+    header, and only one that is no question at all (:func:`_is_header`). ValueError naming the
+    file for one without questions (empty, or a header alone), and its line for a line without
+    three comma-separated fields, an empty image path or an unknown attribute.
     """
     path = Path(question_csv)
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise ValueError(f"{path}: not UTF-8 text ({error})") from None
-    lines = [(number, line) for number, line in enumerate(text.splitlines(), 1) if line.strip()]
-    rows, numbers = [], []
-    for position, (number, line) in enumerate(lines):
-        fields = [field.strip() for field in line.split(",")]
-        image, attribute = fields[0], (fields + [""])[1]
-        header = attribute not in ATTRIBUTES and not image.lower().endswith(IMAGE_SUFFIXES)
-        if position == 0 and header:
-            continue
-        where = f"{path} line {number}"
-        if len(fields) != 3:
-            raise ValueError(f"{where}: expected 3 comma-separated fields, got {line!r}")
+    rows = read_annotation_file(path).set_index("line")
+    header = not rows.empty and _is_header(*rows.iloc[0])
+    questions = rows.iloc[1:] if header else rows
+    if questions.empty:
+        found = f"line {rows.index[0]} is a header and no line follows" if header else "it is empty"
+        raise ValueError(f"{path}: no questions: {found}; expected lines {QUESTION_LINE}")
+    for number, (image, attribute, code) in questions.iterrows():
+        where, shown = f"{path} line {number}", ",".join((image, attribute, code)).rstrip(",")
+        if not _three_fields(attribute, code):
+            raise ValueError(
+                f"{where}: expected 3 comma-separated fields, {QUESTION_LINE}: {shown!r}"
+            )
         if not image:
-            raise ValueError(f"{where}: empty image path in {line!r}")
+            raise ValueError(f"{where}: empty image path in {shown!r}")
         if attribute not in ATTRIBUTES:
             raise ValueError(
                 f"{where}: unknown attribute {attribute!r}; known: {', '.join(CATEGORIES)}"
             )
-        rows.append(fields)
-        numbers.append(number)
-    index = pd.Index(numbers, name="line", dtype=int)
-    return pd.DataFrame(rows, columns=list(QUESTION_COLUMNS), index=index, dtype=object)
+    return questions
+
+
+def _three_fields(attribute: str, code: str) -> bool:
+    """Whether a line split at its first two commas (into a path, ``attribute`` and ``code``)
+    had three fields, no more and no fewer: a line of another separator has one."""
+    return bool(attribute and code) and "," not in code
+
+
+def _is_header(image: str, attribute: str, code: str) -> bool:
+    """Whether a first line is a header: three fields, none of them what a question (or a
+    label row) holds: an image file's path, a known attribute, a code of ``?`` or y/n/m. So a
+    question with a misspelled attribute is no header, and is refused by its line."""
+    question_like = (
+        image.lower().endswith(IMAGE_SUFFIXES)
+        or attribute in ATTRIBUTES
+        or set(code) <= set("?ynm")
+    )
+    return bool(image) and _three_fields(attribute, code) and not question_like
 
 
 def find_question_csv(extracted: Path | str) -> Path:
