@@ -6,13 +6,10 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-configfile: "config.yaml"
-
-
 report: "report/workflow.rst"
 
 
-include: "rules/common.smk"
+include: "rules/common.smk"  # loads and checks config.yaml
 include: "rules/synthetic.smk"
 include: "rules/data.smk"
 include: "rules/stats.smk"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import datetime
+import difflib
 import functools
 import re
 from collections.abc import Iterable, Mapping
@@ -62,6 +63,30 @@ def schema_defaults(section: str) -> dict[str, Any]:
     return {
         key: copy.deepcopy(spec["default"]) for key, spec in properties.items() if "default" in spec
     }
+
+
+def check_yaml_syntax(path: str | Path) -> str:
+    """``path``, once it parses as YAML; ConfigError naming its line and column if it does not
+    (Snakemake's own message names neither). A missing file is left to Snakemake."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            yaml.safe_load(handle)
+    except FileNotFoundError:
+        pass
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark
+        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(
+            f"{path}{where}: not valid YAML ({error.problem or error.context}); indent with "
+            "spaces only and write each setting as key: value"
+        ) from None
+    return str(path)
+
+
+def did_you_mean(name: object, names: Iterable[object]) -> str:
+    """``did you mean 'x'? `` for the name closest to ``name``, or nothing."""
+    close = difflib.get_close_matches(str(name), [str(n) for n in names], n=1, cutoff=0.6)
+    return f"did you mean {close[0]!r}? " if close else ""
 
 
 def validate_config(config: dict[str, Any]) -> dict[str, Any]:
@@ -399,8 +424,12 @@ def _describe(error: jsonschema.ValidationError, where: str = "") -> str:
         name = next(name for name in error.instance if name not in known)
         return (
             f"{key + '.' if key else ''}{name} = {error.instance[name]!r}: not a known key; "
-            f"known keys: {', '.join(known)}"
+            f"{did_you_mean(name, known)}known keys: {', '.join(known)}"
         )
+    if error.validator == "enum":
+        choices = ", ".join(map(str, error.validator_value))
+        hint = did_you_mean(error.instance, error.validator_value)
+        return f"{key} = {error.instance!r}: {hint}not one of: {choices}"
     if error.validator == "required":
         name = next(name for name in error.validator_value if name not in error.instance)
         return f"{key + '.' if key else ''}{name}: missing; it has no default"

@@ -10,6 +10,8 @@ sys.path.insert(0, workflow.basedir)
 from fashionai.archives import archive_id
 from fashionai.config import (
     RUN_ONLY_KEYS,
+    ConfigError,
+    check_yaml_syntax,
     WEIGHTS_DIR,
     ensemble_members,
     experiment_settings,
@@ -41,7 +43,21 @@ from fashionai.outputs import (
 from fashionai.training.backbones import notop_file_name
 from fashionai.training.settings import feature_settings, uses_feature_cache
 
-validate_config(config)  # the schema's defaults filled in; raises before any job runs
+
+def checked(check, *args):
+    """``check(*args)``; a configuration error ends the run before any job, in one line that
+    names the file or key (no stack frames: nothing failed but the configuration)."""
+    try:
+        return check(*args)
+    except ConfigError as error:
+        sys.exit(f"Configuration error: {error}")
+
+
+# config.yaml, then the --configfile files on top (Snakemake reads those itself, earlier).
+configfile: checked(check_yaml_syntax, "config.yaml")
+
+
+checked(validate_config, config)  # the schema's defaults filled in
 
 CATEGORIES = list(config["categories"])
 ARCHIVES = {archive_id(path): path for path in config["archives"]}
@@ -65,7 +81,8 @@ ENSEMBLES = [*FOLDED] + ([ENSEMBLE] if ENSEMBLE_CONFIG else [])
 
 def one_of(names):
     """A wildcard constraint matching exactly these names (regex characters escaped); none
-    when there are none (Snakemake takes an empty constraint for no constraint at all)."""
+    when there are none (Snakemake takes an empty constraint for no constraint at all).
+    """
     return "|".join(re.escape(name) for name in names) or "(?!)"
 
 

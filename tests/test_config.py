@@ -17,7 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from fashionai.config import RUN_ONLY_KEYS, SPLIT_KEYS, ConfigError, load_schema, validate_config
+from fashionai.config import (
+    RUN_ONLY_KEYS,
+    SPLIT_KEYS,
+    ConfigError,
+    check_yaml_syntax,
+    load_schema,
+    validate_config,
+)
 from tests.workflow_helpers import REPO, run_snakemake, tiny_config, workflow_config
 
 SYNTHETIC = "resources/synthetic"
@@ -124,6 +131,22 @@ REFUSED = {
         {"archives": [f"{SYNTHETIC}/.old.round.zip"]},
         [f"archives[0] = '{SYNTHETIC}/.old.round.zip': ", "'.old.round' starts with"],
     ),
+    "misspelled category": (
+        {"categories": ["colar_design_labels"]},
+        ["categories[0] = 'colar_design_labels': did you mean 'collar_design_labels'? not one of"],
+    ),
+    "misspelled train key": (
+        {"train": {"epoks": 3}},
+        ["train.epoks = 3: not a known key; did you mean 'epochs'? known keys: "],
+    ),
+    "misspelled section": (
+        {"tran": {"epochs": 3}},
+        ["tran = {'epochs': 3}: not a known key; did you mean 'train'? known keys: "],
+    ),
+    "misspelled augmentation": (
+        {"train": {"augmentations": ["flipp"]}},
+        ["train.augmentations[0] = 'flipp': did you mean 'flip'? not one of: flip, rotation"],
+    ),
     "braces in an archive name": (
         {"archives": ["resources/raw/round{1}.tar"]},
         ["archives[0] = 'resources/raw/round{1}.tar': braces"],
@@ -140,6 +163,34 @@ def test_bad_config_is_refused(
         validate_config(workflow_config(**overrides))
     for fragment in expected:
         assert fragment in str(error.value)
+
+
+BROKEN_YAML = "train:\n  epochs: 3\n   batch_size: 4\n"  # line 3 indented one space too far
+
+
+def test_a_yaml_syntax_error_names_the_file_line_and_column(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(BROKEN_YAML)
+    with pytest.raises(ConfigError, match=r"config.yaml, line 3, column 14: not valid YAML \("):
+        check_yaml_syntax(path)
+    path.write_text("train:\n  epochs: 3\n")
+    assert check_yaml_syntax(path) == str(path)
+
+
+@pytest.mark.parametrize("broken", ["yaml", "key"])
+def test_a_configuration_error_stops_the_run_in_one_line(tmp_path: Path, broken: str) -> None:
+    """Through Snakemake: the message alone, no stack frames of the rules or the package."""
+    if broken == "yaml":
+        (tmp_path / "config.yaml").write_text(BROKEN_YAML)
+    config = tiny_config(train={"epoks": 3} if broken == "key" else {})
+    result = run_snakemake(tmp_path, config, "data", extra=("--dry-run",))
+    assert result.returncode == 1
+    lines = (result.stdout + result.stderr).splitlines()
+    errors = [line for line in lines if line.startswith("Configuration error: ")]
+    assert len(errors) == 1, lines
+    expected = "config.yaml, line 3" if broken == "yaml" else "did you mean 'epochs'?"
+    assert expected in errors[0]
+    assert not [line for line in lines if 'File "' in line or "Traceback" in line], lines
 
 
 def integer_keys(schema: Mapping, prefix: str = "") -> Iterator[tuple[str, dict]]:
