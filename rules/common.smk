@@ -1,7 +1,5 @@
 # Configuration checks, constants and input functions shared by the rules. Parsing stays
 # light: nothing here imports numpy, pandas, Pillow, matplotlib or TensorFlow.
-import hashlib
-import json
 import re
 import sys
 
@@ -41,7 +39,7 @@ from fashionai.outputs import (
     train_log,
 )
 from fashionai.training.backbones import notop_file_name
-from fashionai.training.settings import feature_settings, uses_feature_cache
+from fashionai.training.settings import feature_set, uses_feature_cache
 
 
 def checked(check, *args):
@@ -103,20 +101,13 @@ def weights_input(wildcards):
     return weights_file(EXPERIMENTS[wildcards.experiment]) or []
 
 
-def feature_set_id(features):
-    """A short, stable name for a set of feature settings."""
-    text = json.dumps(features, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
 # Experiments that agree on the feature keys share one cache,
 # results/features/{category}/{feature_set} (a hash of their values); a change reruns rule
 # features (they are its params).
 EXPERIMENT_FEATURES = {}  # experiment name -> its feature set
 FEATURE_SETS = {}  # feature set -> its settings
 for name, settings in EXPERIMENTS.items():
-    features = feature_settings(model_settings(settings))
-    EXPERIMENT_FEATURES[name] = feature_set_id(features)
+    EXPERIMENT_FEATURES[name], features = feature_set(settings)
     FEATURE_SETS[EXPERIMENT_FEATURES[name]] = features
 
 

@@ -11,7 +11,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fashionai.config import ConfigError, experiment_settings, merge_train, validate_config
+from fashionai.config import (
+    WEIGHTS_DIR,
+    ConfigError,
+    experiment_settings,
+    merge_train,
+    validate_config,
+)
 from fashionai.outputs import (
     CONFUSION_FILE,
     HELD_OUT_FILE,
@@ -25,6 +31,7 @@ from fashionai.outputs import (
     eval_file,
     model_file,
 )
+from fashionai.training.backbones import notop_file_name
 from fashionai.training.settings import TrainSettings
 from tests.workflow_helpers import REPO, run_snakemake, tiny_config, workflow_config
 
@@ -154,6 +161,7 @@ def test_a_dry_run_plans_every_experiment_and_shares_feature_caches(tmp_path: Pa
             "lr_high": {"learning_rate": 0.01, "dropout": 0.5, "init_seed": 4, "epochs": 3},
             "small": {"image_size": 16},
             "scratch": {"fine_tune": True},  # a random network trained whole: no cache
+            "pretrained": {"backbone": "MobileNetV3Small", "weights": "imagenet"},
         },
     )
     result = run_snakemake(tmp_path, config, extra=("--dry-run",))
@@ -162,22 +170,27 @@ def test_a_dry_run_plans_every_experiment_and_shares_feature_caches(tmp_path: Pa
     by_rule: dict[str, list[dict[str, str]]] = {}
     for job in jobs:
         by_rule.setdefault(job["rule"], []).append(job)
-    experiments = ("default", "lr_low", "lr_high", "small", "scratch")
+    experiments = ("default", "lr_low", "lr_high", "small", "scratch", "pretrained")
     for rule in ("train", "evaluate", "plot_history", "model_card", "summarize"):
         assert len(by_rule[rule]) == len(experiments), rule  # one rule for every experiment
     features = sorted(job["output"] for job in by_rule["features"])
     # default and lr_low: one cache; small: its own; lr_high too: its init_seed draws its
-    # random backbone (weights: null), whose features the cache holds.
-    assert len(features) == 3, features
+    # random backbone (weights: null), whose features the cache holds; pretrained: its own.
+    assert len(features) == 4, features
     feature_of = {}
     for job in by_rule["train"]:
         name = re.search(r"experiment=([\w.-]+)", job["wildcards"]).group(1)
         cache = re.search(r"results/features/\S+?(?=,|$)", job["input"])
         feature_of[name] = cache.group(0) if cache else None
     assert feature_of["default"] == feature_of["lr_low"]
-    assert len({feature_of[name] for name in ("default", "lr_high", "small")}) == 3
+    assert len({feature_of[name] for name in ("default", "lr_high", "small", "pretrained")}) == 4
     assert feature_of["scratch"] is None
     assert set(feature_of.values()) - {None} == set(features)
+    # The fetched weights file (fetch_weights) is what the features are computed with and depend
+    # on, as training checks them: an input of rule features.
+    fetched = f"{WEIGHTS_DIR}/{notop_file_name('MobileNetV3Small')}"
+    [pretrained] = [job for job in by_rule["features"] if job["output"] == feature_of["pretrained"]]
+    assert fetched in pretrained["input"].split(", ")
 
     everything = [job.get("output", "") for job in jobs]
     for experiment in experiments:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -17,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
-from training_helpers import limit_threads, make_tree
+from training_helpers import SHAPES, limit_threads, make_tree
 
 limit_threads()
 
@@ -44,6 +45,7 @@ from fashionai.training.settings import FEATURE_KEYS, TrainSettings, feature_set
 pytestmark = pytest.mark.slow
 
 VALIDATION = "validation_features.npy"
+SLUGS = [kind for kind, _ in SHAPES]  # make_tree's classes, in order
 REBUILD = r"delete .* and rerun snakemake \(or rerun it with --forcerun features\)"
 # A value other than the cache's for each setting the features depend on: every one of them
 # must make the cache stale. Spelled out (not taken from FEATURE_KEYS), so that a key dropped
@@ -93,20 +95,20 @@ def test_a_cache_with_damaged_values_is_refused_naming_the_file(
     cached: SimpleNamespace, tmp_path: Path
 ) -> None:
     folder = copy_cache(cached, tmp_path)
-    dependencies = feature_dependencies(cached.tree, cached.settings)
-    open_features(folder, dependencies)  # whole: accepted
+    dependencies = feature_dependencies(cached.settings)
+    open_features(folder, dependencies, SLUGS)  # whole: accepted
     damaged = np.load(folder / "train_features.npy", mmap_mode="r+")  # same shape and header
     damaged[:] = np.random.default_rng(0).standard_normal(damaged.shape)
     damaged.flush()
     del damaged
     pattern = rf"train_features\.npy is damaged.*{REBUILD}"
     with pytest.raises(StaleFeatures, match=pattern):
-        open_features(folder, dependencies)
+        open_features(folder, dependencies, SLUGS)
     with pytest.raises(StaleFeatures, match=pattern):
         train_category(cached.tree, tmp_path / "out", cached.settings, features=folder)
     assert not (tmp_path / "out" / "model.keras").exists()
     extract_features(cached.tree, folder, cached.settings, log=lambda line: None)  # the rebuild
-    open_features(folder, dependencies)
+    open_features(folder, dependencies, SLUGS)
 
 
 # 2. Every backbone's features are stored as computed.
@@ -146,29 +148,93 @@ def test_a_cache_is_stale_for_a_change_of_any_feature_key(
     changed = dataclasses.replace(cached.settings, **{key: FEATURE_CHANGES[key]})
     folder = cached.root / "features"
     with pytest.raises(StaleFeatures, match=rf"(^|\W){key}: .*{REBUILD}"):
-        open_features(folder, feature_dependencies(cached.tree, changed))
+        open_features(folder, feature_dependencies(changed), SLUGS)
 
 
-def test_refusals_of_a_changed_image_and_an_incomplete_cache_say_how_to_rebuild(
+def test_refusals_of_an_incomplete_cache_say_how_to_rebuild(
     cached: SimpleNamespace, tmp_path: Path
 ) -> None:
-    tree = tmp_path / "tree"
-    shutil.copytree(cached.tree, tree)
     folder = copy_cache(cached, tmp_path)
-    dependencies = feature_dependencies(tree, cached.settings)
-    image = next((tree / "circle").glob("*_002.jpg"))
-    Image.new("RGB", (24, 24), (1, 2, 3)).save(image, format="JPEG")
-    with pytest.raises(StaleFeatures, match=rf"stale.*tree: .*{REBUILD}"):
-        open_features(folder, feature_dependencies(tree, cached.settings))
+    dependencies = feature_dependencies(cached.settings)
     np.save(folder / "validation_features.npy", np.zeros((2, 3), dtype=np.float32))
     with pytest.raises(StaleFeatures, match=rf"validation_features\.npy has shape.*{REBUILD}"):
-        open_features(folder, dependencies)
+        open_features(folder, dependencies, SLUGS)
     (folder / "manifest.json").write_text("{}")
     with pytest.raises(StaleFeatures, match=rf"manifest\.json is not a complete.*{REBUILD}"):
-        open_features(folder, dependencies)
+        open_features(folder, dependencies, SLUGS)
     (folder / "manifest.json").unlink()
     with pytest.raises(StaleFeatures, match=rf"manifest\.json is missing.*{REBUILD}"):
-        open_features(folder, dependencies)
+        open_features(folder, dependencies, SLUGS)
+
+
+# 3b. A training job judges no file by its timestamp, which reruns no rule features; it refuses a
+# cache of another class order and any damaged file of the cache.
+
+
+@pytest.mark.parametrize("name", ["circle/circle_002.jpg", "labels.json"])
+def test_a_file_of_the_tree_touched_with_the_same_bytes_keeps_the_cache(
+    cached: SimpleNamespace, tmp_path: Path, name: str
+) -> None:
+    tree = tmp_path / "tree"
+    shutil.copytree(cached.tree, tree)  # timestamps kept
+    stat = (tree / name).stat()
+    os.utime(tree / name, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    folder = cached.root / "features"
+    data = run_module.prepare_data(tree, SLUGS, cached.settings, folder, 1, lambda line: None)
+    assert data.features is not None and data.features.folder == folder
+
+
+def test_a_manifest_recording_more_dependencies_than_the_job_checks_is_accepted(
+    cached: SimpleNamespace, tmp_path: Path
+) -> None:
+    folder = copy_cache(cached, tmp_path)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["dependencies"]["tree"] = {"files": 24, "sha256": "0" * 64}  # not the job's to judge
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    open_features(folder, feature_dependencies(cached.settings), SLUGS)
+
+
+def test_a_cache_of_another_class_order_is_refused(cached: SimpleNamespace, tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    shutil.copytree(cached.tree, tree)
+    labels = json.loads((tree / "labels.json").read_text())
+    labels["classes"] = [{**entry, "index": index}
+                         for index, entry in enumerate(reversed(labels["classes"]))]  # fmt: skip
+    (tree / "labels.json").write_text(json.dumps(labels))
+    pattern = rf"label indices are of the classes .*labels\.json lists .*{REBUILD}"
+    with pytest.raises(StaleFeatures, match=pattern):
+        train_category(tree, tmp_path / "out", cached.settings, features=cached.root / "features")
+
+
+def test_every_file_of_a_cache_is_checked_against_its_recorded_checksum(
+    cached: SimpleNamespace, tmp_path: Path
+) -> None:
+    folder = copy_cache(cached, tmp_path)
+    dependencies = feature_dependencies(cached.settings)
+    names = sorted(path.name for path in folder.iterdir() if path.name != "manifest.json")
+    assert len(names) == 6
+    for name in names:
+        whole = (folder / name).read_bytes()
+        (folder / name).write_bytes(whole[:-1] + bytes([whole[-1] ^ 1]))  # same size
+        with pytest.raises(StaleFeatures, match=rf"{re.escape(name)} is damaged.*{REBUILD}"):
+            open_features(folder, dependencies, SLUGS)
+        (folder / name).write_bytes(whole)
+    open_features(folder, dependencies, SLUGS)
+
+
+@pytest.mark.parametrize("checksums", [{}, [], None, "missing"])
+def test_a_manifest_without_checksums_is_refused(
+    cached: SimpleNamespace, tmp_path: Path, checksums: object
+) -> None:
+    folder = copy_cache(cached, tmp_path)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    if checksums == "missing":
+        del manifest["sha256"]
+    else:
+        manifest["sha256"] = checksums
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(StaleFeatures, match=rf"manifest\.json records no checksums.*{REBUILD}"):
+        open_features(folder, feature_dependencies(cached.settings), SLUGS)
 
 
 # 4. A random backbone comes from the run seed.

@@ -11,7 +11,12 @@ from typing import Any
 import pytest
 
 from fashionai.config import RUN_ONLY_KEYS, load_schema, model_settings, validate_config
-from fashionai.training.settings import FEATURE_KEYS, TrainSettings, feature_settings
+from fashionai.training.settings import (
+    FEATURE_KEYS,
+    TrainSettings,
+    feature_set,
+    feature_settings,
+)
 from tests.workflow_helpers import workflow_config
 
 TRAIN_SCHEMA = load_schema()["properties"]["train"]["properties"]
@@ -79,3 +84,19 @@ def test_the_model_settings_are_what_training_takes(train: dict) -> None:
     assert TrainSettings.from_config(model_settings({**train, "fetch_weights": False})).weights == (
         "imagenet"
     )
+
+
+@pytest.mark.parametrize(
+    "weights", [{"weights": "imagenet"}, {"weights": "imagenet", "fetch_weights": False},
+                {"weights": None}, {"weights": "resources/weights/own.weights.h5"}]
+)  # fmt: skip
+def test_rule_features_computes_the_cache_its_training_jobs_accept(
+    train: dict, weights: dict
+) -> None:
+    """The feature settings of rule features' job (its params, rules/common.smk) are those a
+    training job checks the cache against: the same weights file, an input of both rules."""
+    experiment = {**train, **weights}
+    params = feature_set(experiment)[1]
+    job = TrainSettings.from_config(model_settings(experiment))  # rule train's params
+    extracted = TrainSettings.from_config(params)  # workflow_scripts/extract_features.py
+    assert feature_settings(extracted.to_dict()) == feature_settings(job.to_dict())

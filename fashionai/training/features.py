@@ -7,9 +7,13 @@ random) and the head trains on the stored features, one view of every training i
 E epochs cost about one backbone pass plus E passes of one dense layer.
 
 The README lists the cache folder's files (``results/features/``). ``manifest.json``, written
-last, holds the :func:`feature_dependencies` and each file's SHA-256, so that
-:func:`open_features` refuses a stale or damaged cache. Features are written batch by batch into
-memory-mapped ``.npy`` files, and read back whole when they fit in :data:`IN_MEMORY_BYTES`.
+last, holds the :func:`feature_dependencies`, the class order of the label indices and each
+file's SHA-256, so that :func:`open_features` refuses a cache computed for other settings,
+weights or classes, or damaged. Whether the images changed is Snakemake's to judge, as for every
+rule: rule ``features`` reruns when rule ``regroup`` rewrites the tree, and a training job
+trusts the cache's images (a file's timestamp changed by hand reruns nothing and stops nothing).
+Features are written batch by batch into memory-mapped ``.npy`` files, and read back whole when
+they fit in :data:`IN_MEMORY_BYTES`.
 """
 
 from __future__ import annotations
@@ -82,26 +86,6 @@ def labels_file(subset: str) -> str:
     return f"{subset}_labels.npy"
 
 
-def tree_fingerprint(tree_dir: Path) -> dict[str, Any]:
-    """``labels.json`` and every file of the class folders (path, size, mtime), hashed.
-
-    Stat calls only (seconds for 100k files), like Make: a file replaced in place with the same
-    size and modification time is not noticed.
-    """
-    tree_dir = Path(tree_dir)
-    digest = hashlib.sha256((tree_dir / "labels.json").read_bytes())
-    count = 0
-    folders = sorted((e for e in os.scandir(tree_dir) if e.is_dir()), key=lambda e: e.name)
-    for folder in folders:
-        for entry in sorted(os.scandir(folder.path), key=lambda e: e.name):
-            if entry.is_file():
-                stat = entry.stat()
-                line = f"{folder.name}/{entry.name}\t{stat.st_size}\t{stat.st_mtime_ns}\n"
-                digest.update(line.encode())
-                count += 1
-    return {"files": count, "sha256": digest.hexdigest()}
-
-
 def weights_fingerprint(weights: str | None) -> dict[str, Any] | None:
     """None (random init), Keras' own ImageNet weights, or a weights file's size and SHA-256."""
     if weights is None:
@@ -112,12 +96,13 @@ def weights_fingerprint(weights: str | None) -> dict[str, Any] | None:
     return {"file": path.name, "bytes": path.stat().st_size, "sha256": file_hash(path)}
 
 
-def feature_dependencies(tree_dir: Path, settings: TrainSettings) -> dict[str, Any]:
-    """Everything the cached features depend on (:func:`feature_settings`, the views, the weights
-    file's content, the tree's files, the cache format); a cache with other values is stale."""
+def feature_dependencies(settings: TrainSettings) -> dict[str, Any]:
+    """What the cached features depend on beside the images (:func:`feature_settings`, rule
+    ``features``' params; the views; the content of the weights file, its input; the cache
+    format); a cache with other values is stale."""
     dependencies = feature_settings(settings.to_dict())
     dependencies.update(weights=weights_fingerprint(settings.weights), views=settings.feature_views)
-    return {"format": FORMAT_VERSION, **dependencies, "tree": tree_fingerprint(tree_dir)}
+    return {"format": FORMAT_VERSION, **dependencies}
 
 
 class FeatureCache:
@@ -225,9 +210,10 @@ class FeatureCache:
         )
 
 
-def open_features(folder: Path, dependencies: dict[str, Any]) -> FeatureCache:
-    """The cache in ``folder`` if it is complete, computed from ``dependencies`` and whole
-    (every file has the SHA-256 recorded when it was written), else :class:`StaleFeatures`."""
+def open_features(folder: Path, dependencies: dict[str, Any], classes: list[str]) -> FeatureCache:
+    """The cache in ``folder`` if it is complete, computed from ``dependencies``, its label
+    indices those of ``classes`` (the tree's ``labels.json``, in order) and whole (every file has
+    the SHA-256 recorded when it was written), else :class:`StaleFeatures`."""
     folder = Path(folder)
     try:
         cache = FeatureCache(folder)
@@ -239,9 +225,16 @@ def open_features(folder: Path, dependencies: dict[str, Any]) -> FeatureCache:
         raise StaleFeatures(folder, problem) from None
     manifest = cache.manifest
     cached = manifest.get("dependencies")
-    if cached != dependencies:
-        details = differences(cached if isinstance(cached, dict) else {}, dependencies)
+    cached = {key: cached.get(key) for key in dependencies} if isinstance(cached, dict) else {}
+    if cached != dependencies:  # only these keys count: a manifest may record more
+        details = differences(cached, dependencies)
         raise StaleFeatures(folder, f"{folder} is stale, computed from other inputs ({details})")
+    if manifest.get("classes") != classes:
+        problem = (
+            f"{folder / MANIFEST}: its label indices are of the classes {manifest.get('classes')}, "
+            f"labels.json lists {classes}"
+        )
+        raise StaleFeatures(folder, problem)
     expected = {
         features_file(TRAIN): (cache.views, manifest["images"][TRAIN], cache.dim),
         features_file(VALIDATION): (manifest["images"][VALIDATION], cache.dim),
@@ -288,7 +281,7 @@ def extract_features(
     configure_devices(threads, settings.mixed_precision, log=log)
     started = time.monotonic()
     tree_dir, folder = Path(tree_dir), Path(folder)
-    dependencies = feature_dependencies(tree_dir, settings)
+    dependencies = feature_dependencies(settings)
     labels = read_labels(tree_dir)
     slugs = [entry["slug"] for entry in labels["classes"]]
     log(f"features of {labels['category']} from {tree_dir} into {folder}")

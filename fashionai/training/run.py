@@ -229,7 +229,7 @@ def prepare_data(
     if features is None:
         split, skipped = prepare_split(tree_dir, slugs, settings, threads, log)
         return Data(split, skipped, None)
-    cache = open_features(features, feature_dependencies(tree_dir, settings))
+    cache = open_features(features, feature_dependencies(settings), slugs)
     data = Data(cache.split(tree_dir), cache.skipped, cache)
     log(f"split and features from {cache.folder}")
     log_skipped(data.skipped, log)

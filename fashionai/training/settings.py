@@ -4,11 +4,13 @@ from the configuration schema, checked when the workflow starts (not again here)
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from fashionai.config import RUN_ONLY_KEYS, schema_defaults
+from fashionai.config import RUN_ONLY_KEYS, model_settings, schema_defaults
 from fashionai.training.augment import MIXING
 
 # Jobs read the run-only keys from the workflow's config; a model's settings hold the rest.
@@ -47,6 +49,16 @@ def feature_settings(mapping: Mapping[str, Any]) -> dict[str, Any]:
     if values["folds"] is None:  # no folds: the caches made before folds existed stay valid
         del values["folds"], values["fold"]
     return values
+
+
+def feature_set(settings: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """An experiment's feature cache (its merged ``train:`` settings): a short, stable name (a
+    hash) and the :func:`feature_settings` of the run as training takes it (``model_settings``:
+    the weights file resolved), so that rule ``features`` computes the cache with, and depends
+    on, the weights file that the training job checks the cache against."""
+    features = feature_settings(model_settings(settings))
+    text = json.dumps(features, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:12], features
 
 
 @dataclass(frozen=True)
