@@ -9,6 +9,11 @@ would lose the members after it. Then each member is streamed to its file and co
 bytes than declared, or a bad CRC, fail the extraction), tar members pass tarfile's ``data``
 filter as a second line of defence, and the folder is published atomically. macOS ``._*`` and
 ``__MACOSX/`` entries are checked but not written.
+
+An already-extracted folder of an archive's contents is accepted in its place: its files are
+hard-linked (copied only where a link is impossible) into the extraction folder after the same
+checks (no special files, no names that are not UTF-8, no symbolic link whose target lies outside
+it); a folder is no archive bomb, so the size and member limits do not apply.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fashionai.atomic import atomic_folder, partial_path, remove
+from fashionai.trees import link_or_copy
 
 ARCHIVE_SUFFIXES: tuple[str, ...] = (".tar.gz", ".tgz", ".tar", ".zip")
 _CHUNK = 1 << 20
@@ -35,10 +41,16 @@ _TAR_KINDS = {
     tarfile.SYMTYPE: _SYMLINK,
     tarfile.LNKTYPE: _HARDLINK,
 }
+_SPECIAL = {
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFSOCK: "a socket",
+}
 _TAR_SPECIAL = {
-    tarfile.CHRTYPE: "a character device",
-    tarfile.BLKTYPE: "a block device",
-    tarfile.FIFOTYPE: "a FIFO",
+    tarfile.CHRTYPE: _SPECIAL[stat.S_IFCHR],
+    tarfile.BLKTYPE: _SPECIAL[stat.S_IFBLK],
+    tarfile.FIFOTYPE: _SPECIAL[stat.S_IFIFO],
 }
 _DRIVE = re.compile(r"^[A-Za-z]:")
 # Errors of the archive libraries while reading: a truncated, corrupt or tampered archive.
@@ -61,20 +73,31 @@ class CorruptArchiveError(ValueError):
 
 @dataclass
 class ExtractionSummary:
-    """What ``extract_archive`` wrote: files (incl. links), their bytes, sidecars skipped."""
+    """What ``extract_archive`` wrote: files (incl. links), their bytes, sidecars skipped, and of
+    a folder's files those copied because a hard link was impossible."""
 
     files: int
     bytes: int
     skipped: int
+    copied: int = 0
+
+
+NOT_AN_ARCHIVE = (
+    f"neither an archive ({', '.join(ARCHIVE_SUFFIXES)}) nor an existing folder of an "
+    "archive's extracted contents"
+)
 
 
 def archive_id(path: str | Path) -> str:
-    """The archive's file name without its archive suffix: ``warm_up_train_20180201``."""
+    """The name of the archive's extraction folder: its file name without its archive suffix
+    (``warm_up_train_20180201``), or an existing folder's own name."""
+    if os.path.isdir(path):
+        return os.path.basename(os.path.abspath(path))
     name = Path(path).name
     for suffix in ARCHIVE_SUFFIXES:
         if name.lower().endswith(suffix) and len(name) > len(suffix):
             return name[: -len(suffix)]
-    raise ValueError(f"{path}: not an archive name; expected one of {', '.join(ARCHIVE_SUFFIXES)}")
+    raise ValueError(f"{path}: {NOT_AN_ARCHIVE}")
 
 
 @dataclass(slots=True)
@@ -291,7 +314,8 @@ def extract_archive(
     log: Callable[[str], None] = print,
     progress_every: int = 10000,
 ) -> ExtractionSummary:
-    """Extract a tar, tar.gz or zip ``archive`` into ``destination`` safely and atomically.
+    """Extract a tar, tar.gz or zip ``archive`` into ``destination`` safely and atomically, or
+    link in an already-extracted folder ``archive`` (:func:`link_folder`).
 
     UnsafeArchiveError (naming the archive and the member) for an unsafe member, more than
     ``max_members`` members or a declared total above ``min(max_ratio * archive size,
@@ -299,6 +323,8 @@ def extract_archive(
     """
     archive, destination = Path(archive), Path(destination)
     remove(partial_path(destination))  # left by a killed run; removed even if this run fails
+    if archive.is_dir():
+        return link_folder(archive, destination, log=log, progress_every=progress_every)
     if not archive.is_file():
         raise FileNotFoundError(f"{archive}: archive not found")
     size = archive.stat().st_size
@@ -335,6 +361,7 @@ def _write(
     made: set[tuple[str, ...]] = {()}  # folders that exist
     filtered: set[tuple[str, ...]] = set()  # folders whose files passed the data filter
     summary = ExtractionSummary(files=0, bytes=0, skipped=0)
+    total = sum(not member.skip and member.kind != _DIR for member in members)
     tar = handle if isinstance(handle, tarfile.TarFile) else None
     read = handle.extractfile if tar is not None else handle.open
     for member in members:
@@ -386,7 +413,125 @@ def _write(
             raise OSError(
                 error.errno, f"{member.where(archive)}: cannot write {path}: {error.strerror}"
             ) from error
-        summary.files += 1
-        if progress_every and summary.files % progress_every == 0:
-            log(f"{archive.name}: {summary.files:,} files ({summary.bytes:,} bytes) so far")
+        _count(summary, total, archive, log, progress_every)
+    return summary
+
+
+def _count(
+    summary: ExtractionSummary,
+    total: int,
+    source: Path,
+    log: Callable[[str], None],
+    progress_every: int,
+) -> None:
+    """One more file written to ``summary``; a progress line every ``progress_every`` files."""
+    summary.files += 1
+    if progress_every and summary.files % progress_every == 0:
+        log(
+            f"{source.name}: {summary.files:,} of {total:,} files ({summary.files / total:.0%}), "
+            f"{summary.bytes:,} bytes so far"
+        )
+
+
+@dataclass(slots=True)
+class _Entry:
+    """One entry below an already-extracted folder (links not followed)."""
+
+    parts: tuple[str, ...]  # its path below the folder
+    kind: str  # _FILE, _DIR or _SYMLINK
+    size: int
+    link: str = ""  # a symlink's target, relative to its folder, resolved to its end
+    skip: bool = False  # macOS metadata: checked but not linked
+
+
+def _folder_entries(folder: Path, root: str) -> list[_Entry]:
+    """Every entry below ``root`` (``folder``'s real path), each folder before its contents;
+    UnsafeArchiveError naming ``folder`` and the entry for a name that is not UTF-8, a special
+    file, or a symbolic link whose target (its chain followed to the end) is outside ``root``."""
+    entries, pending = [], [()]
+    while pending:
+        parent = pending.pop()
+        base = os.path.join(root, *parent)
+        with os.scandir(base) as scan:
+            items = sorted(scan, key=lambda item: item.name)
+        for item in items:
+            parts = (*parent, item.name)
+            where = f"{folder}: entry {'/'.join(parts)!r}"
+            try:
+                item.name.encode("utf-8")
+            except UnicodeEncodeError:
+                raw = "/".join(parts).encode("utf-8", "surrogateescape")
+                raise UnsafeArchiveError(
+                    f"{folder}: entry {raw!r}: its name is not valid UTF-8; refused"
+                ) from None
+            info = item.stat(follow_symlinks=False)
+            entry = _Entry(parts, _FILE, info.st_size)
+            entry.skip = item.name.startswith("._") or "__MACOSX" in parts
+            if stat.S_ISDIR(info.st_mode):
+                entry.kind = _DIR
+                pending.append(parts)
+            elif stat.S_ISLNK(info.st_mode):
+                target = os.path.realpath(item.path)
+                if os.path.commonpath([root, target]) != root:
+                    raise UnsafeArchiveError(
+                        f"{where}: symbolic link to {os.readlink(item.path)!r} leads outside "
+                        f"the folder (to {target}); refused"
+                    )
+                entry.kind, entry.link = _SYMLINK, os.path.relpath(target, base)
+            elif not stat.S_ISREG(info.st_mode):
+                what = _SPECIAL.get(stat.S_IFMT(info.st_mode), "a special file")
+                raise UnsafeArchiveError(f"{where} is {what}; refused")
+            entries.append(entry)
+    return entries
+
+
+def link_folder(
+    folder: Path,
+    destination: Path,
+    *,
+    log: Callable[[str], None] = print,
+    progress_every: int = 10000,
+) -> ExtractionSummary:
+    """Rebuild the already-extracted ``folder`` in ``destination`` atomically: its folders made,
+    its files hard-linked (copied where a link is impossible: another file system, or a file a
+    hard link may not be made to), its symbolic links made again pointing at the same entries,
+    ``._*`` and ``__MACOSX`` entries left out. Every entry is checked first (see
+    :func:`_folder_entries`); nothing is written if one is refused."""
+    folder, destination = Path(folder), Path(destination)
+    root = os.path.realpath(folder)
+    if os.path.commonpath([root, os.path.realpath(destination.parent)]) == root:
+        raise UnsafeArchiveError(f"{folder}: holds its extraction folder {destination}; refused")
+    entries = _folder_entries(folder, root)
+    total = sum(not entry.skip and entry.kind != _DIR for entry in entries)
+    log(f"{folder}: {len(entries):,} entries checked; linking {total:,} files into {destination}")
+    summary = ExtractionSummary(files=0, bytes=0, skipped=0)
+    with atomic_folder(destination) as partial:
+        made: set[tuple[str, ...]] = {()}  # folders that exist
+        for entry in entries:
+            if entry.skip:
+                summary.skipped += 1
+                continue
+            parts, folder_parts = entry.parts, entry.parts[:-1]
+            if (needed := parts if entry.kind == _DIR else folder_parts) not in made:
+                os.makedirs(os.path.join(partial, *needed), exist_ok=True)
+                made.add(needed)
+            path = os.path.join(partial, *parts)
+            if entry.kind == _SYMLINK:
+                os.symlink(entry.link, path)
+            elif entry.kind == _FILE:
+                if not link_or_copy(os.path.join(root, *parts), path):
+                    summary.copied += 1
+                summary.bytes += entry.size
+            if entry.kind != _DIR:
+                _count(summary, total, folder, log, progress_every)
+    log(
+        f"{folder}: linked {summary.files - summary.copied:,} and copied {summary.copied:,} "
+        f"files ({summary.bytes:,} bytes), skipped {summary.skipped:,} macOS metadata entries "
+        f"-> {destination}"
+    )
+    if summary.copied:
+        log(
+            f"{folder}: {summary.copied:,} files copied, not hard-linked: the folder is on "
+            "another file system than results/, or its files may not be linked by this user"
+        )
     return summary

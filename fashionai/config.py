@@ -21,7 +21,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from fashionai.archives import archive_id
+from fashionai.archives import NOT_AN_ARCHIVE, archive_id
 from fashionai.atomic import OLD_PREFIX, PARTIAL_PREFIX
 from fashionai.outputs import DEFAULT_EXPERIMENT, ENSEMBLE, fold_name
 from fashionai.regrouping import plan_regroup
@@ -111,16 +111,19 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def check_archives(config: Mapping[str, Any]) -> None:
-    """Each archive (training and questions) exists and extracts into a folder of its own,
-    ``results/extracted/<archive_id>``: not one differing only in case (one folder on
-    case-insensitive file systems), nor one starting with ``.`` (partial outputs' names), nor
-    one with braces (Snakemake wildcards)."""
+    """Each archive (training and questions), or folder of its extracted contents, exists and
+    extracts into a folder of its own, ``results/extracted/<archive_id>``: not one differing
+    only in case (one folder on case-insensitive file systems), nor one starting with ``.``
+    (partial outputs' names), nor one with braces (Snakemake wildcards)."""
     archives = [(f"archives[{index}]", path) for index, path in enumerate(config["archives"])]
     if config["questions"]:
         archives.append(("questions", config["questions"]))
     folders: dict[str, tuple[str, str]] = {}
     for key, path in archives:
-        folder = archive_id(path)
+        try:
+            folder = archive_id(path)
+        except ValueError:
+            raise ConfigError(f"{key} = {path!r}: {NOT_AN_ARCHIVE}") from None
         if folder.startswith((".", PARTIAL_PREFIX, OLD_PREFIX)):
             raise ConfigError(
                 f"{key} = {path!r}: its extraction folder name {folder!r} starts with '.', which "
@@ -141,7 +144,7 @@ def check_archives(config: Mapping[str, Any]) -> None:
         folders[folder.casefold()] = (key, path)
     out_dir = Path(config["synthetic"]["out_dir"])
     for key, path in archives:
-        if Path(path).parent != out_dir and not Path(path).is_file():  # out_dir: generated
+        if Path(path).parent != out_dir and not Path(path).exists():  # out_dir: generated
             raise ConfigError(f"{key} = {path!r}: no such file (relative to {Path.cwd()})")
 
 

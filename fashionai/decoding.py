@@ -17,6 +17,8 @@ image of the earliest round and ``source_rows`` = how many rows it stands for, s
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 
@@ -42,6 +44,7 @@ DECODED_COLUMNS += ["maybe", "archives", "source_rows"]
 REJECTED_COLUMNS = MERGED_COLUMNS + ["reason"]
 _KEY = ["attribute", "image_name"]
 _TEXT_COLUMNS = [c for c in MERGED_COLUMNS if c not in ("round", "line")]
+_CHECK_CHUNK = 10000  # images checked between two progress lines
 
 
 def image_names(image_path: pd.Series) -> pd.Series:
@@ -87,12 +90,19 @@ def _conflict_reasons(frame: pd.DataFrame, reason: np.ndarray) -> None:
         reason[rows.index.to_numpy()] = why
 
 
-def _image_reasons(frame: pd.DataFrame, reason: np.ndarray, workers: int) -> None:
-    """Check each image of a still-valid row once; reject rows whose image is bad."""
+def _image_reasons(
+    frame: pd.DataFrame, reason: np.ndarray, workers: int, log: Callable[[str], None]
+) -> None:
+    """Check each image of a still-valid row once, logging progress in chunks; reject rows
+    whose image is bad."""
     ok = reason == ""
     paths = frame.loc[ok, "image"]
-    unique = pd.unique(paths)
-    found = dict(zip(unique, images.check_images(list(unique), workers=workers), strict=True))
+    unique = list(pd.unique(paths))
+    found: dict[str, str | None] = {}
+    for start in range(0, len(unique), _CHECK_CHUNK):
+        chunk = unique[start : start + _CHECK_CHUNK]
+        found.update(zip(chunk, images.check_images(chunk, workers=workers), strict=True))
+        log(f"checked {len(found):,} of {len(unique):,} images ({len(found) / len(unique):.0%})")
     detail = paths.map(found).astype(object)
     bad = detail.notna().to_numpy()
     why = np.where(
@@ -123,9 +133,14 @@ def _deduplicated(good: pd.DataFrame) -> pd.DataFrame:
 
 
 def decode_labels(
-    merged: pd.DataFrame, *, check_images: bool = True, workers: int = 4
+    merged: pd.DataFrame,
+    *,
+    check_images: bool = True,
+    workers: int = 4,
+    log: Callable[[str], None] = print,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``(decoded, rejected)`` from the merged annotation rows (see the module docstring)."""
+    """``(decoded, rejected)`` from the merged annotation rows (see the module docstring); the
+    image check's progress goes to ``log``."""
     frame = merged[MERGED_COLUMNS].reset_index(drop=True)  # KeyError names a missing column
     for column in _TEXT_COLUMNS:  # as str, "" for missing
         frame[column] = frame[column].fillna("").astype(str).astype(object)
@@ -135,7 +150,7 @@ def decode_labels(
     _code_reasons(frame, reason)
     _conflict_reasons(frame, reason)
     if check_images:
-        _image_reasons(frame, reason, workers)
+        _image_reasons(frame, reason, workers, log)
 
     decoded = _deduplicated(frame.loc[reason == ""])
     keys = decoded[["attribute", "code"]].drop_duplicates()  # each code decoded once

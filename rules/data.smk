@@ -1,6 +1,9 @@
 # The data half: archives -> extracted folders -> merged and decoded labels -> label trees.
 
 
+# An archive, or an already-extracted folder whose files are hard-linked in. A folder input is
+# seen by its own modification time: an entry added, removed or renamed directly in it reruns
+# the job, a change deeper inside does not (README: Real runs).
 rule extract_archive:
     input:
         lambda wildcards: EXTRACTABLE[wildcards.archive],

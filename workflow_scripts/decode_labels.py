@@ -15,7 +15,7 @@ with job_log(snakemake.log[0]) as log:
     merged["round"] = merged["round"].astype(int)
     merged["line"] = merged["line"].astype(int)
     log(f"{len(merged):,} rows read; decoding, checking images in {snakemake.threads} workers")
-    decoded, rejected = decode_labels(merged, workers=snakemake.threads)
+    decoded, rejected = decode_labels(merged, workers=snakemake.threads, log=log)
     log(reconcile(merged, decoded, rejected))
     for frame, path in ((decoded, snakemake.output.decoded), (rejected, snakemake.output.rejected)):
         with atomic_file(path) as partial:
