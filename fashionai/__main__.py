@@ -29,7 +29,10 @@ from fashionai.outputs import (
     METRICS_FILE,
     MODEL_FILE,
     MODELS_DIR,
+    WEIGHTS_FILE,
     experiment_root,
+    missing_model_files,
+    model_file,
 )
 
 MODELS = f"{experiment_root(DEFAULT_EXPERIMENT)}/{MODELS_DIR}"  # the default experiment's models
@@ -79,18 +82,29 @@ def folded(models: Path, category: str) -> str:
     )
 
 
+def untrained(models: Path, category: str) -> str:
+    """An error naming the first file a prediction needs that ``models``' folder of
+    ``category`` lacks, and the command that trains it; else empty."""
+    if not (missing := missing_model_files(models / category)):
+        return ""
+    target = model_file(WEIGHTS_FILE, category, models.parent.name)
+    return (
+        f"{missing[0]} does not exist: train the category first, with it in categories: of "
+        f"the configuration (snakemake --cores 8 --resources gpu=1 {target})"
+        + trained_elsewhere(category)
+    )
+
+
 def predict(args: argparse.Namespace) -> int:
+    # Both checks before TensorFlow starts (seconds), so that a mistake is told at once.
+    if error := folded(args.models, args.category) or untrained(args.models, args.category):
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from fashionai.prediction.predict import TrainedModel, predict_files
 
-    if error := folded(args.models, args.category):
-        print(f"error: {error}", file=sys.stderr)
-        return 2
     try:
         trained = TrainedModel.load(args.models / args.category)
-    except FileNotFoundError as error:
-        print(f"error: {error}{trained_elsewhere(args.category)}", file=sys.stderr)
-        return 2
     except ValueError as error:  # the model is there but disagrees with its classes
         print(f"error: {error}", file=sys.stderr)
         return 2

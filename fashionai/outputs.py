@@ -8,6 +8,8 @@ time).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 MODEL_FILE = "model.keras"  # the full model, best epoch's weights
 WEIGHTS_FILE = "best.weights.h5"  # the best epoch's weights alone
 HISTORY_FILE = "history.csv"  # one row per epoch
@@ -47,6 +49,16 @@ def model_dir(category: str = CATEGORY, experiment: str = EXPERIMENT) -> str:
 def model_file(name: str, category: str = CATEGORY, experiment: str = EXPERIMENT) -> str:
     """A file of a category's trained model, ``name`` one of the ``*_FILE`` names above."""
     return f"{model_dir(category, experiment)}/{name}"
+
+
+def missing_model_files(folder: str | Path) -> list[Path]:
+    """The files a trained model's ``folder`` lacks of those a prediction loads (cheap: no
+    TensorFlow, so that a command can say so before starting it)."""
+    return [
+        Path(folder) / name
+        for name in (MODEL_FILE, SUMMARY_FILE)
+        if not (Path(folder) / name).is_file()
+    ]
 
 
 def curves_file(category: str = CATEGORY, experiment: str = EXPERIMENT) -> str:

@@ -4,7 +4,10 @@ are named with their reason, and the command line reports each image."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -22,6 +25,7 @@ from tests.prediction_helpers import (
     write_pixel_bomb,
 )
 from tests.training_helpers import limit_threads
+from tests.workflow_helpers import REPO
 
 COLLAR = "collar_design_labels"
 
@@ -110,10 +114,31 @@ def test_command_line_labels_images_and_names_refused_ones(model_dir, tmp_path, 
     assert lines[3].startswith(f"{tmp_path / 'missing.jpg'}\tERROR: ")
 
 
-def test_command_line_without_a_model_names_the_file(tmp_path, capsys) -> None:
-    status = main(["predict", "--category", COLLAR, "--models", str(tmp_path), "a.jpg"])
+def test_command_line_without_a_model_names_the_file_and_the_command_that_trains_it(
+    tmp_path, capsys
+) -> None:
+    models = tmp_path / "results" / "experiments" / "wide" / "models"
+    status = main(["predict", "--category", COLLAR, "--models", str(models), "a.jpg"])
     assert status == 2
-    assert f"{tmp_path / COLLAR / 'model.keras'} does not exist" in capsys.readouterr().err
+    assert capsys.readouterr().err == (
+        f"error: {models / COLLAR / 'model.keras'} does not exist: train the category first, "
+        "with it in categories: of the configuration (snakemake --cores 8 --resources gpu=1 "
+        f"results/experiments/wide/models/{COLLAR}/best.weights.h5)\n"
+    )
+
+
+def test_command_line_without_a_model_says_so_before_tensorflow_starts(tmp_path) -> None:
+    code = (
+        "import sys; from fashionai.__main__ import main; "
+        f"status = main(['predict', '--category', '{COLLAR}', '--models', sys.argv[1], 'a.jpg']); "
+        "print(status, 'tensorflow' in sys.modules)"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, env=env
+    )
+    assert result.stdout == "2 False\n"
+    assert "does not exist: train the category first" in result.stderr
 
 
 def test_command_line_without_a_default_model_names_the_experiments_that_have_one(

@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from fashionai.images import check_image
-from fashionai.outputs import MODEL_FILE, SUMMARY_FILE
+from fashionai.outputs import MODEL_FILE, SUMMARY_FILE, missing_model_files
 from fashionai.prediction.held_out import Predictions, combined
 from fashionai.training.dataset import decoded_batches
 from fashionai.training.images import pad_anchor
@@ -40,9 +40,8 @@ class TrainedModel:
         """The model of ``model_dir``; FileNotFoundError naming a missing file, ValueError when
         the model's outputs and the classes of ``training.json`` differ in number."""
         model_dir = Path(model_dir)
-        for name in (MODEL_FILE, SUMMARY_FILE):
-            if not (model_dir / name).is_file():
-                raise FileNotFoundError(f"{model_dir / name} does not exist: train the category")
+        if missing := missing_model_files(model_dir):
+            raise FileNotFoundError(f"{missing[0]} does not exist: train the category")
         summary = json.loads((model_dir / SUMMARY_FILE).read_text(encoding="utf-8"))
         model = keras.models.load_model(model_dir / MODEL_FILE, compile=False)
         if model.output_shape[-1] != len(summary["classes"]):
