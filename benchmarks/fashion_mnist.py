@@ -243,10 +243,10 @@ def accuracy(submission: Path, labels: Path) -> tuple[float, int]:
 
 
 # A training log's epoch line (fashionai.training.callbacks.EpochLogger, through job_log):
-# "[   12.3s] epoch 1/19 [fine_tune] loss ... val_acc 0.8012 10.2 s best".
+# "[   12.3s] epoch 1/19 [fine_tune] loss ... val_acc 0.8012 10.2 s, 4,900 images/s best, ...".
 EPOCH_LINE = re.compile(
-    r"^\[\s*(?P<stamp>[\d.]+)s\] epoch \d+/\d+ \[[^\]]*\] .* (?P<seconds>[\d.]+) s"
-    r"( best)?( \(early stop\))?$"
+    r"^\[\s*(?P<stamp>[\d.]+)s\] epoch \d+/\d+ \[[^\]]*\] .* val_acc \S+ "
+    r"(?P<seconds>[\d.]+) s, [\d,]+ images/s"
 )
 
 

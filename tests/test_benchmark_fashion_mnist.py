@@ -124,12 +124,12 @@ def test_accuracy_scores_the_submission_on_the_official_labels(data: Path, tmp_p
 
 LOG = """\
 [     0.2s] settings: TrainSettings(backbone='SmallCNN', ...)
-[    12.0s] epoch 0/3 [fine_tune] loss 2.1 acc 0.3 val_loss 1.9 val_acc 0.4 9.5 s best
-[    16.5s] epoch 1/3 [fine_tune] loss 1.1 acc 0.6 val_loss nan val_acc 0.6 4.1 s best
-[    20.5s] epoch 2/3 [fine_tune] loss 0.9 acc 0.7 val_loss 0.9 val_acc 0.6 3.8 s
-[    26.5s] epoch 3/3 [fine_tune] loss 0.8 acc 0.7 val_loss 0.9 val_acc 0.6 3.9 s (early stop)
+[    12.0s] epoch 0/3 [fine_tune] loss 2.1 acc 0.3 val_loss 1.9 val_acc 0.4 9.5 s, 1,263 images/s best, at most 29 s left in phase fine_tune
+[    16.5s] epoch 1/3 [fine_tune] loss 1.1 acc 0.6 val_loss nan val_acc 0.6 4.1 s, 2,927 images/s best, at most 14 s left in phase fine_tune
+[    20.5s] epoch 2/3 [fine_tune] loss 0.9 acc 0.7 val_loss 0.9 val_acc 0.6 3.8 s, 3,158 images/s, at most 6 s left in phase fine_tune
+[    26.5s] epoch 3/3 [fine_tune] loss 0.8 acc 0.7 val_loss 0.9 val_acc 0.6 3.9 s, 3,077 images/s (early stop)
 [    30.0s] best val_accuracy 0.6000 at epoch 1
-"""
+"""  # noqa: E501
 
 
 def test_epoch_times_count_each_epoch_from_line_to_line() -> None:

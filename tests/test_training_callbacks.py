@@ -5,13 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from types import SimpleNamespace
 
+import pandas as pd
 import pytest
 from training_helpers import limit_threads
 
 limit_threads()
 
-from fashionai.training.callbacks import EpochLogger, ProgressRecorder  # noqa: E402
+from fashionai.training.callbacks import EpochLogger, ProgressRecorder, readable_duration  # noqa: E402
 from fashionai.training.resume import Backup, RunState  # noqa: E402
+from fashionai.training.run import chance_level  # noqa: E402
 
 
 class FakeCheckpoint:
@@ -100,15 +102,52 @@ def test_backup_resumes_only_the_same_run(tmp_path: Path) -> None:
     )
 
 
-def test_epoch_logger_writes_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+def test_epoch_logger_writes_one_line_with_pace_and_time_left(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Epochs of 2 s then 4 s over 600 images: 300 then 150 images/s; the phase ends before
+    epoch 6, so 3 then 2 epochs remain at the phase's mean pace (2 s, then 3 s an epoch)."""
+    clock = iter([0.0, 2.0, 10.0, 14.0, 20.0, 21.0])
+    monkeypatch.setattr("fashionai.training.callbacks.time.monotonic", lambda: next(clock))
     lines: list[str] = []
     state = RunState(signature={}, best_epoch=2)
-    logger = EpochLogger(lines.append, state, epochs=10)
-    logger.on_epoch_begin(2)
-    logger.on_epoch_end(2, {"loss": 0.5, "accuracy": 0.75, "val_loss": 0.6, "val_accuracy": 0.7})
-    assert len(lines) == 1
-    assert lines[0].startswith("epoch 2/9 [head] loss 0.5000 acc 0.7500 val_loss 0.6000")
-    assert "val_acc 0.7000" in lines[0] and lines[0].endswith("s best")
+    logger = EpochLogger(lines.append, state, epochs=10, images=600, end_epoch=6)
+    metrics = {"loss": 0.5, "accuracy": 0.75, "val_loss": 0.6, "val_accuracy": 0.7}
+    for epoch in (2, 3):
+        logger.on_epoch_begin(epoch)
+        logger.on_epoch_end(epoch, metrics)
+    assert lines == [
+        "epoch 2/9 [head] loss 0.5000 acc 0.7500 val_loss 0.6000 val_acc 0.7000 "
+        "2.0 s, 300 images/s best, at most 6 s left in phase head",
+        "epoch 3/9 [head] loss 0.5000 acc 0.7500 val_loss 0.6000 val_acc 0.7000 "
+        "4.0 s, 150 images/s, at most 6 s left in phase head",
+    ]
+    state.stopped = True  # the last epoch of the phase: nothing left to estimate
+    logger.on_epoch_begin(4)
+    logger.on_epoch_end(4, metrics)
+    assert lines[-1].endswith("1.0 s, 600 images/s (early stop)")
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"), [(42.4, "42 s"), (185, "3 min 5 s"), (7_800, "2 h 10 min")]
+)
+def test_time_left_reads_as_a_person_would_say_it(seconds: float, text: str) -> None:
+    assert readable_duration(seconds) == text
+
+
+@pytest.mark.parametrize(
+    ("best", "warned"),
+    [(0.5, True), (0.51, True), (0.53, False), (0.9, False)],
+)
+def test_training_at_chance_level_is_warned_about(best: float, warned: bool) -> None:
+    """Half the 20 validation images are of class 0: 0.5 is what always answering it scores;
+    better by less than half an image (0.025) is no better."""
+    labels = pd.Series([0] * 10 + [1] * 6 + [2] * 4)
+    warning = chance_level(best, labels)
+    assert (warning is not None) == warned
+    if warned:
+        assert warning.startswith(f"WARNING: best val_accuracy {best:.4f} is at chance level")
+        assert "most frequent class scores 0.5000" in warning
 
 
 def test_keras_checkpoint_keeps_the_best_of_an_earlier_attempt(tmp_path: Path) -> None:

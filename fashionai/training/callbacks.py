@@ -74,25 +74,44 @@ class EpochBackup(_Callback):
 
 @dataclass(eq=False)
 class EpochLogger(_Callback):
-    """One log line per epoch: index (0-based, as in history.csv), metrics, seconds."""
+    """One log line per epoch: index (0-based, as in history.csv), metrics, seconds, training
+    images per second, and the time the phase (epochs up to ``end_epoch``) takes at most from
+    there at this phase's mean pace (early stopping may end it sooner)."""
 
     log: Callable[[str], None]
     state: RunState
     epochs: int
+    images: int  # training images per epoch
+    end_epoch: int  # the phase's end (exclusive)
     _start: float = field(default_factory=time.monotonic)
+    _seconds: list[float] = field(default_factory=list)  # this phase's epochs, this attempt
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self._start = time.monotonic()
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         logs = logs or {}
+        seconds = time.monotonic() - self._start
+        self._seconds.append(seconds)
         marks = " best" if self.state.best_epoch == epoch else ""
         if self.state.stopped:
             marks += " (early stop)"
+        left = (self.end_epoch - 1 - epoch) * sum(self._seconds) / len(self._seconds)
+        if not self.state.stopped and left > 0:
+            marks += f", at most {readable_duration(left)} left in phase {self.state.phase}"
         self.log(
             f"epoch {epoch}/{self.epochs - 1} [{self.state.phase}] "
             f"loss {logs.get('loss', math.nan):.4f} acc {logs.get('accuracy', math.nan):.4f} "
             f"val_loss {logs.get('val_loss', math.nan):.4f} "
             f"val_acc {logs.get('val_accuracy', math.nan):.4f} "
-            f"{time.monotonic() - self._start:.1f} s{marks}"
+            f"{seconds:.1f} s, {self.images / max(seconds, 1e-9):,.0f} images/s{marks}"
         )
+
+
+def readable_duration(seconds: float) -> str:
+    """``42 s``, ``3 min 5 s`` or ``2 h 10 min``."""
+    minutes, rest = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min {rest} s" if minutes else f"{rest} s"

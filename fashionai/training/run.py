@@ -213,7 +213,22 @@ def train_category(
         f"best val_accuracy {state.best_val_accuracy:.4f} at epoch {state.best_epoch} "
         f"(from 0) of epochs 0..{len(state.history) - 1}; wrote {out_dir}"
     )
+    if warning := chance_level(state.best_val_accuracy, data.validation["label_index"]):
+        log(warning)
     return summary
+
+
+def chance_level(best: float, validation_labels: pd.Series) -> str | None:
+    """A warning when the best validation accuracy is no better than always answering the
+    validation images' most frequent class (the model has learned nothing usable)."""
+    majority = validation_labels.value_counts(normalize=True).max()
+    if best > majority + 0.5 / len(validation_labels):  # better by at least half an image
+        return None
+    return (
+        f"WARNING: best val_accuracy {best:.4f} is at chance level (always answering the most "
+        f"frequent class scores {majority:.4f}): the model learned nothing usable; check the "
+        "labels and the learning curves, then train longer (epochs) or at another learning_rate"
+    )
 
 
 def prepare_data(
@@ -360,7 +375,9 @@ def _run_phase(job: _Job, phase: Phase) -> None:
             callbacks=[
                 checkpoint,
                 ProgressRecorder(state, checkpoint, job.settings.patience, best_name),
-                EpochLogger(job.log, state, job.settings.epochs),
+                EpochLogger(
+                    job.log, state, job.settings.epochs, len(job.data.train), phase.end_epoch
+                ),
                 EpochBackup(job.backup, state, job.elapsed, head=on_features),
             ],
             verbose=0,
