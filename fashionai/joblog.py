@@ -12,6 +12,10 @@ from pathlib import Path
 from types import FrameType
 
 RERUN = "rerun the same command to continue"
+# What the package raises for bad input (ValueError: a file, row, member or key that does not
+# fit, the message naming it) and for files it cannot read, write or download (OSError): the
+# message says what to do, so the job ends with it alone, without a traceback.
+EXPECTED = (ValueError, OSError)
 
 
 class Terminated(SystemExit):
@@ -35,7 +39,9 @@ def job_log(
     The redirection is at the file-descriptor level, so messages of native libraries
     (TensorFlow's C++ runtime) land in the log too. Each line written through ``log`` carries
     the time since the job started, so long steps show their progress; a failure is logged
-    with its message before it propagates to Snakemake. A SIGTERM (a Slurm time limit,
+    with its message before it propagates to Snakemake; an expected one (:data:`EXPECTED`)
+    ends the job with that one line and exit status 1, anything else (a bug) with its
+    traceback. A SIGTERM (a Slurm time limit,
     ``scancel``, Snakemake stopping its jobs) or a Ctrl-C (SIGINT) unwinds the job like an
     error, so outputs being written are removed and a training backup stays for a rerun; it is
     logged in one line that names the signal and says what a rerun does (``resume()``'s words,
@@ -67,6 +73,8 @@ def job_log(
             raise stop from None
         except BaseException as error:
             log(f"FAILED: {type(error).__name__}: {error}")
+            if isinstance(error, EXPECTED):
+                raise SystemExit(1) from None
             raise
         finally:
             signal.signal(signal.SIGTERM, saved_handler)

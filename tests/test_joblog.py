@@ -65,3 +65,42 @@ def test_an_interrupted_job_says_what_a_rerun_does(
     lines = log.read_text().splitlines()
     assert lines[-1].endswith(f"] {message}"), lines
     assert not any("Traceback" in line for line in lines)
+
+
+FAILING = """
+import sys
+from fashionai.joblog import job_log
+with job_log(sys.argv[1]) as log:
+    log("working")
+    raise {error}
+"""
+
+
+@pytest.mark.parametrize(
+    ("error", "last_line", "traceback"),
+    [
+        (
+            "ValueError('x.csv, row 3: bad code')",
+            "FAILED: ValueError: x.csv, row 3: bad code",
+            False,
+        ),
+        (
+            "FileNotFoundError('weights.h5 does not exist')",
+            "FAILED: FileNotFoundError: weights.h5 does not",
+            False,
+        ),
+        ("TypeError('a bug')", "FAILED: TypeError: a bug", True),
+    ],
+    ids=["bad input", "missing file", "bug"],
+)
+def test_an_expected_failure_ends_in_its_message_alone(
+    tmp_path: Path, error: str, last_line: str, traceback: bool
+) -> None:
+    log = tmp_path / "job.log"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    command = [sys.executable, "-c", FAILING.format(error=error), str(log)]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
+    assert result.returncode == 1
+    assert ("Traceback" in result.stderr) == traceback, result.stderr
+    assert result.stdout == "" and (traceback or result.stderr == "")
+    assert f"] {last_line}" in log.read_text().splitlines()[-1]
