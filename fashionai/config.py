@@ -12,7 +12,6 @@ from __future__ import annotations
 import copy
 import datetime
 import difflib
-import functools
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -25,44 +24,15 @@ from fashionai.archives import NOT_AN_ARCHIVE, archive_id
 from fashionai.atomic import OLD_PREFIX, PARTIAL_PREFIX
 from fashionai.outputs import DEFAULT_EXPERIMENT, ENSEMBLE, fold_name
 from fashionai.regrouping import plan_regroup
-from fashionai.training.augment import mixes
-from fashionai.training.backbones import BACKBONES, notop_file_name, unknown_backbone
+from fashionai.schema import ConfigError, load_schema
+from fashionai.training.settings import RUN_ONLY_KEYS, SPLIT_KEYS, check_train
 
-SCHEMA_FILE = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
-WEIGHTS_DIR = "resources/weights"  # where rule fetch_weights puts ImageNet weights
-
-# train: keys an experiment may not override: the split must be the same for every experiment
-# (so that they can be compared and ensembled), and the run-only keys are the workflow's.
-SPLIT_KEYS = ("seed", "validation_split", "test_split")
-# The train: keys that only say how to run (GPUs, threads, an image cache, the weights' URL): the
-# same model whatever their values. The workflow keeps them out of its jobs' params (changing
-# one reruns nothing) and jobs read them from train:. Every other key changes a model.
-RUN_ONLY_KEYS = ("gpus", "threads", "cache_images", "weights_url")
 # An experiment's name is a folder under results/experiments/ and a Snakemake wildcard value.
 EXPERIMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 MAX_EXPERIMENT_NAME = 64
 # Snakemake refuses a wildcard value ending in a substring repeated 20 times or more as a
 # runaway recursion (PeriodicWildcardError, snakemake.io.PeriodicityDetector).
 PERIODIC = re.compile(r"(.+?)\1{19,}$")
-
-
-class ConfigError(ValueError):
-    """A configuration value that cannot work; the message names the key and the value."""
-
-
-@functools.cache
-def load_schema() -> dict[str, Any]:
-    """The configuration schema (schemas/config.schema.yaml)."""
-    with SCHEMA_FILE.open(encoding="utf-8") as file:
-        return yaml.safe_load(file)
-
-
-def schema_defaults(section: str) -> dict[str, Any]:
-    """The schema's default of every key of a section such as ``train``."""
-    properties = load_schema()["properties"][section]["properties"]
-    return {
-        key: copy.deepcopy(spec["default"]) for key, spec in properties.items() if "default" in spec
-    }
 
 
 def check_yaml_syntax(path: str | Path) -> str:
@@ -148,95 +118,6 @@ def check_archives(config: Mapping[str, Any]) -> None:
             raise ConfigError(f"{key} = {path!r}: no such file (relative to {Path.cwd()})")
 
 
-def check_train(settings: Mapping[str, Any], where: str = "train") -> None:
-    """Check the keys of a schema-valid train mapping with its defaults (``train:``, or an
-    experiment's merged settings, named ``where``) that depend on each other or on files."""
-    backbone = settings["backbone"]
-    if backbone not in BACKBONES:
-        raise ConfigError(f"{where}.backbone = {backbone!r}: {unknown_backbone(backbone)}")
-    spec = BACKBONES[backbone]
-    weights = settings["weights"]
-    if weights == "imagenet" and not spec.imagenet:
-        raise ConfigError(
-            f"{where}.weights = 'imagenet': there are no ImageNet weights for {where}.backbone "
-            f"{backbone!r}; use null or a local weights file"
-        )
-    if weights not in (None, "imagenet") and not Path(weights).is_file():
-        raise ConfigError(f"{where}.weights = {weights!r}: no such file (relative to {Path.cwd()})")
-    if settings["image_size"] < spec.min_size:
-        raise ConfigError(
-            f"{where}.image_size = {settings['image_size']!r}: {where}.backbone {backbone!r} "
-            f"needs at least {spec.min_size} px"
-        )
-    # Imported here: fashionai.training.settings imports this module.
-    from fashionai.training.settings import has_head_phase, uses_feature_cache
-
-    # Fine-tuning with a head phase first: a pretrained backbone (has_head_phase says when).
-    head_first = settings["fine_tune"] and has_head_phase(settings)
-    if head_first and settings["head_epochs"] >= settings["epochs"]:
-        raise ConfigError(
-            f"{where}.head_epochs = {settings['head_epochs']!r}: must be below {where}.epochs "
-            f"({settings['epochs']!r}) with {where}.fine_tune: true and pretrained weights"
-        )
-    if settings["optimizer"] == "adam" and settings["weight_decay"] > 0:
-        raise ConfigError(
-            f"{where}.weight_decay = {settings['weight_decay']!r}: needs {where}.optimizer "
-            "adamw or sgd (adam has no decoupled weight decay; adamw is adam with it)"
-        )
-    _check_warmup(settings, where, head_first)
-    mixing = mixes(settings["augmentations"])
-    if mixing and uses_feature_cache(settings):
-        raise ConfigError(
-            f"{where}.augmentations = {settings['augmentations']!r}: {mixing[0]} mixes pairs of "
-            f"images, but with {where}.cache_features: true the frozen-backbone epochs train "
-            "on features cached from single images; set cache_features: false, or train a "
-            "randomly initialised network whole (weights: null, fine_tune: true)"
-        )
-    views = settings["views"]
-    if views is not None and views > 1 and not settings["augmentations"]:
-        raise ConfigError(
-            f"{where}.views = {views!r}: more than one view needs {where}.augmentations "
-            "(without them every view is the same image)"
-        )
-    if settings["validation_split"] + settings["test_split"] >= 1:
-        raise ConfigError(
-            f"{where}.test_split = {settings['test_split']!r}: with {where}.validation_split "
-            f"{settings['validation_split']!r} no image is left for training (their sum must be "
-            "below 1)"
-        )
-    if settings["folds"] is not None and settings["test_split"] == 0:
-        raise ConfigError(
-            f"{where}.folds = {settings['folds']!r}: needs train.test_split above 0 (the folds "
-            "share the test part; their ensemble is scored on it)"
-        )
-
-
-def _check_warmup(settings: Mapping[str, Any], where: str, head_first: bool) -> None:
-    """The warm-up is shorter than each training phase, as it restarts in each: a phase no
-    longer than it never reaches its learning rate, nor decays. The phases (as
-    ``fashionai.training.run.plan_phases`` plans them): ``epochs``, or with a head phase
-    first (``head_first``) ``head_epochs`` then ``epochs - head_epochs``."""
-    warmup, epochs, head = settings["warmup_epochs"], settings["epochs"], settings["head_epochs"]
-    phases = [(epochs, f"{where}.epochs ({epochs!r})", f"{where}.epochs")]
-    if head_first:
-        phases = [
-            (head, f"the head phase's {where}.head_epochs ({head!r})", f"{where}.head_epochs"),
-            (
-                epochs - head,
-                f"the fine-tuning phase's {where}.epochs - {where}.head_epochs ({epochs!r} - "
-                f"{head!r} = {epochs - head!r})",
-                f"{where}.epochs",
-            ),
-        ]
-    for length, phase, raised in phases:
-        if warmup >= length:
-            raise ConfigError(
-                f"{where}.warmup_epochs = {warmup!r}: must be below {phase} (the warm-up "
-                "restarts in each phase, and a phase no longer than it never reaches its "
-                f"learning rate); lower {where}.warmup_epochs or raise {raised}"
-            )
-
-
 def experiment_settings(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """Every experiment's train settings by name: ``default`` (the ``train:`` block) first; an
     experiment with ``folds`` K stands for its K fold members (:func:`fold_members`), each with
@@ -270,27 +151,6 @@ def _merged(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """Every experiment's merged train settings by name, ``default`` first, folds unexpanded."""
     overrides = {DEFAULT_EXPERIMENT: None, **(config["experiments"] or {})}
     return {name: merge_train(config["train"], changes) for name, changes in overrides.items()}
-
-
-def weights_file(settings: Mapping[str, Any]) -> str | None:
-    """The weights file a job with these train settings reads: ImageNet weights fetched into
-    ``resources/weights/`` (rule ``fetch_weights``) or a local file; None for Keras' own
-    download or a random init."""
-    if settings["weights"] == "imagenet" and settings["fetch_weights"]:
-        return f"{WEIGHTS_DIR}/{notop_file_name(settings['backbone'])}"
-    if settings["weights"] not in (None, "imagenet"):
-        return settings["weights"]
-    return None
-
-
-def model_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
-    """The train settings that make a model, as training takes them: the run-only keys left
-    out, and the weights file resolved (``fetch_weights`` only chooses it). The workflow makes
-    them rule ``train``'s params, so that changing one of them, and nothing else, retrains."""
-    left_out = (*RUN_ONLY_KEYS, "fetch_weights")
-    run = {key: value for key, value in settings.items() if key not in left_out}
-    run["weights"] = weights_file(settings) or settings["weights"]
-    return run
 
 
 def merge_train(train: Mapping[str, Any], overrides: Mapping[str, Any] | None) -> dict[str, Any]:

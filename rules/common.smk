@@ -7,16 +7,11 @@ sys.path.insert(0, workflow.basedir)
 
 from fashionai.archives import archive_id
 from fashionai.config import (
-    RUN_ONLY_KEYS,
-    ConfigError,
     check_yaml_syntax,
-    WEIGHTS_DIR,
     ensemble_members,
     experiment_settings,
     fold_members,
-    model_settings,
     validate_config,
-    weights_file,
 )
 from fashionai.outputs import (
     CONFUSION_FILE,
@@ -39,7 +34,15 @@ from fashionai.outputs import (
     train_log,
 )
 from fashionai.training.backbones import notop_file_name
-from fashionai.training.settings import feature_set, uses_feature_cache
+from fashionai.schema import ConfigError
+from fashionai.training.settings import (
+    RUN_ONLY_KEYS,
+    WEIGHTS_DIR,
+    feature_set,
+    model_settings,
+    uses_feature_cache,
+    weights_file,
+)
 
 
 def checked(check, *args):

@@ -17,14 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from fashionai.config import (
-    RUN_ONLY_KEYS,
-    SPLIT_KEYS,
-    ConfigError,
-    check_yaml_syntax,
-    load_schema,
-    validate_config,
-)
+from fashionai.config import ConfigError, check_yaml_syntax, validate_config
+from fashionai.schema import load_schema
+from fashionai.training.settings import RUN_ONLY_KEYS, SPLIT_KEYS
 from tests.workflow_helpers import REPO, run_snakemake, tiny_config, workflow_config
 
 SYNTHETIC = "resources/synthetic"

@@ -12,7 +12,6 @@ import pytest
 import yaml
 
 from fashionai.config import (
-    WEIGHTS_DIR,
     ConfigError,
     experiment_settings,
     merge_train,
@@ -32,7 +31,7 @@ from fashionai.outputs import (
     model_file,
 )
 from fashionai.training.backbones import notop_file_name
-from fashionai.training.settings import TrainSettings
+from fashionai.training.settings import WEIGHTS_DIR, TrainSettings
 from tests.workflow_helpers import REPO, run_snakemake, tiny_config, workflow_config
 
 CATEGORY = "collar_design_labels"

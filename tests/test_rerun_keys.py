@@ -10,12 +10,15 @@ from typing import Any
 
 import pytest
 
-from fashionai.config import RUN_ONLY_KEYS, load_schema, model_settings, validate_config
+from fashionai.config import validate_config
+from fashionai.schema import load_schema
 from fashionai.training.settings import (
     FEATURE_KEYS,
+    RUN_ONLY_KEYS,
     TrainSettings,
     feature_set,
     feature_settings,
+    model_settings,
 )
 from tests.workflow_helpers import workflow_config
 

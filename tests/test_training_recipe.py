@@ -15,7 +15,7 @@ limit_threads()
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from fashionai.config import ConfigError, check_train, schema_defaults  # noqa: E402
+from fashionai.schema import ConfigError, schema_defaults  # noqa: E402
 from fashionai.training.augment import (  # noqa: E402
     MIXING,
     NAMES,
@@ -27,7 +27,7 @@ from fashionai.training.model import (  # noqa: E402
     compile_classifier,
     set_backbone_trainable,
 )
-from fashionai.training.settings import TrainSettings  # noqa: E402
+from fashionai.training.settings import TrainSettings, check_train  # noqa: E402
 
 SMALL = dict(backbone="SmallCNN", weights=None, image_size=16, batch_size=4)
 
@@ -156,7 +156,7 @@ def test_mixing_is_not_in_the_model_and_absent_leaves_the_data() -> None:
 
 
 def test_schema_lists_every_augmentation() -> None:
-    from fashionai.config import load_schema
+    from fashionai.schema import load_schema
 
     items = load_schema()["properties"]["train"]["properties"]["augmentations"]["items"]
     assert items["enum"] == list(NAMES)

@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 from training_helpers import subprocess_env
 
-from fashionai.config import ConfigError, check_train, load_schema, schema_defaults, validate_config
+from fashionai.config import validate_config
+from fashionai.schema import ConfigError, load_schema, schema_defaults
 from fashionai.training.augment import NAMES
 from fashionai.training.backbones import BACKBONES
-from fashionai.training.settings import TrainSettings
+from fashionai.training.settings import TrainSettings, check_train
 
 
 def test_defaults_are_the_schema_defaults() -> None:
