@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -14,6 +15,7 @@ limit_threads()
 from fashionai.training.callbacks import EpochLogger, ProgressRecorder, readable_duration  # noqa: E402
 from fashionai.training.resume import Backup, RunState  # noqa: E402
 from fashionai.training.run import chance_level  # noqa: E402
+from fashionai.training.settings import TrainSettings  # noqa: E402
 
 
 class FakeCheckpoint:
@@ -100,6 +102,24 @@ def test_backup_resumes_only_the_same_run(tmp_path: Path) -> None:
         f"discarding the backup {backup.folder}: it was made from other inputs "
         '(weights: "a" -> "b"); starting from epoch 0'
     )
+
+
+SETTINGS = TrainSettings().to_dict()
+
+
+@pytest.mark.parametrize("key", sorted(SETTINGS))
+def test_a_discarded_backup_names_each_changed_key(tmp_path: Path, key: str) -> None:
+    """A changed setting is named with its old and new value, not the whole settings cut
+    short, and so is each other key that changed."""
+    backup = Backup(tmp_path / ".backup")
+    backup.folder.mkdir()
+    backup.state_path.write_text(RunState({"settings": SETTINGS, "split": "a"}).to_json())
+    logged: list[str] = []
+    backup.load({"settings": {**SETTINGS, key: "other"}, "split": "b"}, logged.append)
+    assert logged == [
+        f"discarding the backup {backup.folder}: it was made from other inputs (settings.{key}: "
+        f'{json.dumps(SETTINGS[key])} -> "other"; split: "a" -> "b"); starting from epoch 0'
+    ]
 
 
 def test_epoch_logger_writes_one_line_with_pace_and_time_left(

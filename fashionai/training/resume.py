@@ -173,15 +173,22 @@ def weights_problem(path: Path) -> str | None:
     return None
 
 
-def differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
-    """``key: old -> new; ...`` for each key whose value differs (long values shortened)."""
+def differences(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "") -> str:
+    """``key: old -> new; ...`` for each key whose value differs, nested mappings entered key by
+    key (``settings.seed: 1 -> 2``); long values shortened."""
 
     def short(value: Any) -> str:
         text = json.dumps(value, sort_keys=True)
         return text if len(text) <= 80 else text[:77] + "..."
 
-    changed = sorted(key for key in {*old, *new} if old.get(key) != new.get(key))
-    return "; ".join(f"{key}: {short(old.get(key))} -> {short(new.get(key))}" for key in changed)
+    changed = []
+    for key in sorted(key for key in {*old, *new} if old.get(key) != new.get(key)):
+        before, after = old.get(key), new.get(key)
+        if isinstance(before, Mapping) and isinstance(after, Mapping):
+            changed.append(differences(before, after, f"{prefix}{key}."))
+        else:
+            changed.append(f"{prefix}{key}: {short(before)} -> {short(after)}")
+    return "; ".join(changed)
 
 
 def _suffix(head: bool) -> str:
