@@ -5,10 +5,11 @@ its option silently does nothing."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
-from training_helpers import limit_threads, make_tree
+from training_helpers import limit_threads, make_tree, pretrained_weights
 
 limit_threads()
 
@@ -22,6 +23,7 @@ from fashionai.training.augment import (  # noqa: E402
     build_augmentation,
     mix_batches,
 )
+from fashionai.training.dataset import dataset_options  # noqa: E402
 from fashionai.training.model import (  # noqa: E402
     build_classifier,
     compile_classifier,
@@ -126,10 +128,11 @@ def test_target_rows_when_an_option_needs_them() -> None:
 
 
 def images_and_targets(n: int = 8) -> tuple[np.ndarray, np.ndarray]:
-    """Each image one flat grey level, its class one-hot: a mix shows in both."""
+    """Each image one flat grey level, and a class of its own, one-hot: a mix shows in both,
+    and the mean level of a mixed image is its target row times the levels."""
     levels = np.linspace(0, 255, n, dtype="float32")
     images = np.broadcast_to(levels[:, None, None, None], (n, 16, 16, 3)).copy()
-    return images, np.eye(4, dtype="float32")[np.arange(n) % 4]
+    return images, np.eye(n, dtype="float32")
 
 
 @pytest.mark.parametrize("name", list(MIXING))
@@ -145,6 +148,30 @@ def test_mixing_mixes_images_and_targets(name: str) -> None:
     # Each mixed image holds two grey levels (cutmix) or a level between two (mixup).
     assert any(len(np.unique(image)) > 1 or image[0, 0, 0] not in images[:, 0, 0, 0]
                for image in mixed_images)  # fmt: skip
+    # Each target row shares its classes as its image shares its pixels.
+    levels = images[:, 0, 0, 0]
+    np.testing.assert_allclose(mixed_images.mean(axis=(1, 2, 3)), mixed_targets @ levels, atol=0.01)
+
+
+def mixed_passes(threads: int) -> np.ndarray:
+    """The images and target rows of two passes over 16 batches mixed by every mixing
+    augmentation, in parallel on ``threads`` threads."""
+    data = tf.data.Dataset.from_tensor_slices(images_and_targets(64)).batch(4)
+    data = mix_batches(data, list(MIXING), seed=1).with_options(dataset_options(threads))
+
+    def one_pass() -> np.ndarray:
+        return np.concatenate([np.asarray(x).ravel() for batch in data for x in batch])
+
+    return np.array([one_pass(), one_pass()])
+
+
+def test_mixing_is_the_same_whatever_the_threads() -> None:
+    """Two runs that mix batches in parallel on four threads, or one after the other on one,
+    give the same batches; each pass over the data has draws of its own."""
+    first = mixed_passes(4)
+    np.testing.assert_array_equal(first, mixed_passes(4))
+    np.testing.assert_array_equal(first, mixed_passes(1))
+    assert not np.array_equal(first[0], first[1]), "each pass mixes the same way"
 
 
 def test_mixing_is_not_in_the_model_and_absent_leaves_the_data() -> None:
@@ -222,36 +249,52 @@ def test_check_train_accepts(settings: dict) -> None:
     "recipe",
     [
         {"label_smoothing": 0.1, "augmentations": ("flip", "mixup", "cutmix")},
-        {"optimizer": "adamw", "weight_decay": 0.01, "lr_schedule": "cosine", "warmup_epochs": 1},
+        {"optimizer": "adamw", "weight_decay": 0.01, "lr_schedule": "cosine", "fine_tune": True,
+         "head_epochs": 1},
     ],
-)
+)  # fmt: skip
 def test_train_category_with_a_recipe(
     tmp_path: Path, recipe: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Through train_category: the compiled optimizer and loss are the recipe's, and the
-    training batches are mixed (target rows not one-hot)."""
+    """Through train_category: the compiled optimizer and loss are the recipe's; the training
+    batches are mixed (target rows not one-hot), never the validation batches; each phase's
+    cosine runs from the phase's rate down to 0 at the phase's last step."""
     import fashionai.training.run as run_module
 
     tree = make_tree(tmp_path / "tree", per_class=6, size=16)
+    weights = (
+        pretrained_weights(tmp_path / "pretrained.weights.h5") if "fine_tune" in recipe else None
+    )
     settings = TrainSettings(**{**SMALL, "batch_size": 8, "epochs": 2, "learning_rate": 0.01,
-                                "cache_features": False, **recipe})  # fmt: skip
-    seen: dict = {}
+                                "patience": 4, "weights": weights, "cache_features": False,
+                                **recipe})  # fmt: skip
+    fits: list[dict] = []
     original_fit = keras.Model.fit
 
-    def fit(model: keras.Model, data: tf.data.Dataset, **kwargs: object) -> object:
-        seen["optimizer"], seen["loss"] = model.optimizer, model.loss
-        seen["targets"] = np.concatenate([np.asarray(t) for _, t in data])
+    def fit(model: keras.Model, data: tf.data.Dataset, **kwargs: Any) -> object:
+        steps = sum(1 for _ in data) * (kwargs["epochs"] - kwargs["initial_epoch"])
+        schedule = model.optimizer._learning_rate
+        fits.append({
+            "optimizer": model.optimizer, "loss": model.loss,
+            "targets": np.concatenate([np.asarray(t) for _, t in data]),
+            "validation": np.concatenate([np.asarray(t) for _, t in kwargs["validation_data"]]),
+            "rates": [float(schedule(step)) for step in range(steps + 1)] if callable(schedule)
+            else None,
+        })  # fmt: skip
         return original_fit(model, data, **kwargs)
 
     monkeypatch.setattr(keras.Model, "fit", fit)
     summary = run_module.train_category(tree, tmp_path / "out", settings, log=lambda _: None)
-    assert summary["epochs_run"] == 2 and summary["soft_targets"] is None
-    targets = seen["targets"]
+    assert summary["epochs_run"] == settings.epochs and summary["soft_targets"] is None
     if "mixup" in settings.augmentations:
-        assert targets.ndim == 2
+        (seen,) = fits
         assert seen["loss"].get_config()["label_smoothing"] == pytest.approx(0.1)
-        assert (targets.max(axis=1) < 1 - 1e-6).any()
+        assert (seen["targets"].max(axis=1) < 1 - 1e-6).any()
+        validation = seen["validation"]  # one-hot rows
+        assert set(np.unique(validation)) == {0, 1} and (validation.sum(axis=1) == 1).all()
     else:
-        assert type(seen["optimizer"]) is keras.optimizers.AdamW
-        schedule = seen["optimizer"]._learning_rate
-        assert float(schedule(0)) == 0.0 and float(schedule(2)) == pytest.approx(0.01)
+        head, fine_tune = fits
+        for seen, rate in ((head, 0.01), (fine_tune, 0.001)):
+            assert type(seen["optimizer"]) is keras.optimizers.AdamW
+            # over the phase's epoch of 2 steps, from the phase's rate down to 0
+            assert seen["rates"] == pytest.approx([rate, rate / 2, 0], abs=1e-9)

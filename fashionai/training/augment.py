@@ -3,12 +3,13 @@
 :data:`AUGMENTATIONS` change each image alone, inside the model (:func:`build_augmentation`),
 so they also make the feature cache's views; :data:`MIXING` (MixUp, CutMix) blend pairs of
 images and their target rows, so they run on the input pipeline's training batches
-(:func:`mix_batches`), never on cached features.
+(:func:`mix_batches`), never on cached features. Mixing draws from stateless random ops seeded
+per batch, so that its batches do not depend on the number of threads.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -29,11 +30,7 @@ AUGMENTATIONS: dict[str, tuple[str, dict[str, Any]]] = {
     ),
     "randaugment": ("RandAugment", {"value_range": (0, 255), "num_ops": 2, "factor": 0.5}),
 }
-MIXING: dict[str, tuple[str, dict[str, Any]]] = {
-    "mixup": ("MixUp", {"alpha": 0.2}),
-    "cutmix": ("CutMix", {"factor": 1.0}),
-}
-NAMES = (*AUGMENTATIONS, *MIXING)  # the schema's list
+MIXUP_ALPHA = 0.2
 
 
 def mixes(names: Sequence[str]) -> list[str]:
@@ -58,19 +55,78 @@ def build_augmentation(names: Sequence[str], seed: int) -> keras.Sequential | No
 
 def mix_batches(data: tf.data.Dataset, names: Sequence[str], seed: int) -> tf.data.Dataset:
     """``data`` (batches of 0..255 images and float target rows) with the mixing augmentations
-    among ``names`` applied to each batch in turn; ``data`` itself if there are none."""
-    mixing = [_layer(MIXING[name], name, seed + 1000 + i) for i, name in enumerate(mixes(names))]
+    among ``names`` applied to each batch in turn; ``data`` itself if there are none.
+
+    Each batch comes with its own seed, drawn by ``Dataset.random`` from ``seed`` (new seeds
+    each pass over the data), for stateless random ops: the draws do not depend on which
+    thread mixes which batch, so two runs give the same batches whatever the parallelism."""
+    mixing = [MIXING[name] for name in mixes(names)]
     if not mixing:
         return data
     import tensorflow as tf
 
-    def mix(images: tf.Tensor, targets: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        for layer in mixing:
-            mixed = layer({"images": images, "labels": targets}, training=True)
-            images, targets = mixed["images"], mixed["labels"]
+    def mix(batch: tuple[tf.Tensor, tf.Tensor], seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        images, targets = batch
+        seeds = tf.random.split(seed, len(mixing))
+        for i, function in enumerate(mixing):
+            images, targets = function(images, targets, seeds[i])
         return images, targets
 
-    return data.map(mix, num_parallel_calls=tf.data.AUTOTUNE)
+    # An offset from the shuffle's seed: another stream of numbers than the shuffle's.
+    seeds = tf.data.Dataset.random(seed + 1000, rerandomize_each_iteration=True).batch(2)
+    return tf.data.Dataset.zip(data, seeds).map(mix, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def mixup(images: tf.Tensor, targets: tf.Tensor, seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """MixUp (Zhang et al. 2018): each image and target row blended with those of another of
+    the batch, keeping a Beta(alpha, alpha) share of its own (alpha: :data:`MIXUP_ALPHA`)."""
+    import tensorflow as tf
+
+    weight_seed, partner_seed = tf.unstack(tf.random.split(seed))
+    shape = [2, tf.shape(images)[0], 1, 1, 1]
+    gammas = tf.random.stateless_gamma(shape, weight_seed, alpha=MIXUP_ALPHA)
+    keep = tf.math.divide_no_nan(gammas[0], gammas[0] + gammas[1])  # Beta(alpha, alpha)
+    return _mix(images, targets, keep, partner_seed)
+
+
+def cutmix(images: tf.Tensor, targets: tf.Tensor, seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """CutMix (Yun et al. 2019): in each image, a box of a uniform share of its area (sides
+    in the image's proportions, placed uniformly inside it) replaced by the same box of another
+    image of the batch; target rows mixed by the area each image keeps."""
+    import tensorflow as tf
+
+    box_seed, partner_seed = tf.unstack(tf.random.split(seed))
+    shape = tf.shape(images)
+    size = tf.cast(shape[1:3], tf.float32)
+    draws = tf.random.stateless_uniform([shape[0], 3], box_seed)  # area share, top, left
+    sides = tf.sqrt(draws[:, :1]) * size  # (n, 2): height and width
+    starts = draws[:, 1:] * (size - sides)
+
+    def inside(axis: int) -> tf.Tensor:  # (n, length): whether each pixel along axis is in
+        offsets = tf.range(size[axis])[None, :] - starts[:, axis, None]
+        return (offsets >= 0) & (offsets < sides[:, axis, None])
+
+    box = inside(0)[:, :, None, None] & inside(1)[:, None, :, None]  # (n, height, width, 1)
+    return _mix(images, targets, 1 - tf.cast(box, images.dtype), partner_seed)
+
+
+def _mix(
+    images: tf.Tensor, targets: tf.Tensor, keep: tf.Tensor, seed: tf.Tensor
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """Each image blended with another of the batch (a random permutation from ``seed``),
+    keeping ``keep`` of each pixel ((n, 1, 1, 1) or per pixel), and its target row with the
+    other's, keeping the mean share kept."""
+    import tensorflow as tf
+
+    partners = tf.argsort(tf.random.stateless_uniform([tf.shape(images)[0]], seed))
+    images = keep * images + (1 - keep) * tf.gather(images, partners)
+    share = tf.reduce_mean(keep, axis=[1, 2, 3])[:, None]
+    return images, share * targets + (1 - share) * tf.gather(targets, partners)
+
+
+# name -> function(images, targets, seed): the batch mixed
+MIXING: dict[str, Callable[..., tuple[tf.Tensor, tf.Tensor]]] = {"mixup": mixup, "cutmix": cutmix}
+NAMES = (*AUGMENTATIONS, *MIXING)  # the schema's list
 
 
 def _layer(spec: tuple[str, dict[str, Any]], name: str, seed: int) -> keras.layers.Layer:
