@@ -28,6 +28,8 @@ def test_augmentation_changes_images_in_training_only(name: str, images: np.ndar
     changed = [not np.allclose(trained[i], images[i], atol=1e-3) for i in range(len(images))]
     assert any(changed), f"{name} left all 8 images unchanged"
     assert trained.min() >= -1e-3 and trained.max() <= 255.001
+    moved = trained[~np.isclose(trained, images, atol=1e-3)]  # e.g. an erased patch's noise
+    assert moved.max() > 1, f"{name} changes pixels to values of a 0..1 scale, not 0..255"
     inferred = np.asarray(layer(images, training=False))
     np.testing.assert_allclose(inferred, images, atol=1e-4)
 
