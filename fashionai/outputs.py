@@ -20,6 +20,7 @@ MODEL_CARD_FILE = "model_card.md"  # the model's card (rule model_card)
 METRICS_FILE = "metrics.json"
 CONFUSION_FILE = "confusion_matrix.png"
 CURVES_FILE = "learning_curves.png"
+PREVIEW_SUFFIX = ".jpg"  # a label's preview grid (rule label_statistics): photos, so JPEG
 
 MODELS_DIR, EVAL_DIR = "models", "eval"  # an experiment's folders of models and evaluations
 

@@ -1,5 +1,6 @@
 # Label statistics: the figures used to decide which labels to merge or drop. One job per
 # category draws both figures (a job's start and matplotlib's import cost more than the plots).
+from fashionai.outputs import PREVIEW_SUFFIX
 
 
 rule label_statistics:
@@ -16,7 +17,7 @@ rule label_statistics:
         ),
         previews=report(
             directory("results/plots/{category}/previews"),
-            patterns=["{label}.png"],
+            patterns=["{label}" + PREVIEW_SUFFIX],
             caption="../report/preview_grids.rst",
             category="Label statistics",
             subcategory="{category}",

@@ -18,6 +18,7 @@ from PIL import Image
 
 from demo.synthetic import render_image
 from fashionai.attributes import classes, slugify
+from fashionai.outputs import PREVIEW_SUFFIX
 from fashionai.plots import label_stats
 from fashionai.plots.label_stats import (
     load_tile,
@@ -162,16 +163,18 @@ def test_preview_grids(trees, tmp_path: Path, drawn) -> None:
     tree, _ = trees
     out = tmp_path / "preview"
     paths = plot_preview_grids(tree, out, per_label=9, seed=3)
-    # One PNG per label, in label order, the empty label (3/4 Sleeves) included.
-    assert paths == [out / f"{slugify(n)}.png" for n in classes(CATEGORY)]
+    # One JPEG per label, in label order, the empty label (3/4 Sleeves) included.
+    assert paths == [out / f"{slugify(n)}{PREVIEW_SUFFIX}" for n in classes(CATEGORY)]
     assert sorted(out.iterdir()) == sorted(paths)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["preview", "regrouped", "trees"]
     sizes = set()
     for path in paths:
         with Image.open(path) as image:
-            assert image.format == "PNG"
+            assert image.format == "JPEG"
             sizes.add(image.size)
     assert sizes == {(720, 810)}  # every grid the same size
+    # The HTML report embeds every grid: a full one of nine photos in under 80 kB (PNG: 450 kB).
+    assert (out / f"short_sleeves{PREVIEW_SUFFIX}").stat().st_size < 80_000
     titles = {title.split("\n")[0].split(": ")[1]: title for title, _ in drawn}
     assert titles["Short Sleeves"] == f"{CATEGORY}: Short Sleeves\n14 images, 9 chosen at random"
     assert titles["Cup Sleeves"] == f"{CATEGORY}: Cup Sleeves\n1 image"

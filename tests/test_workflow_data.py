@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from fashionai.attributes import ATTRIBUTES, slugify
+from fashionai.outputs import PREVIEW_SUFFIX
 from fashionai.regrouping import plan_regroup
 from tests.workflow_helpers import CONFIG_REGROUP, run_snakemake, tiny_config
 
@@ -89,12 +90,12 @@ def test_label_statistics_figures_exist(data_run: Path) -> None:
     for category, names in ATTRIBUTES.items():
         plots = data_run / "results/plots" / category
         assert (plots / "label_distribution.png").stat().st_size > 10_000
-        previews = sorted(p.name for p in (plots / "previews").glob("*.png"))
-        assert previews == sorted(f"{slugify(n)}.png" for n in names)
+        previews = sorted(p.name for p in (plots / "previews").glob(f"*{PREVIEW_SUFFIX}"))
+        assert previews == sorted(f"{slugify(n)}{PREVIEW_SUFFIX}" for n in names)
         sizes = set()
         for name in previews:
             with Image.open(plots / "previews" / name) as image:
-                assert image.format == "PNG"
+                assert image.format == "JPEG"
                 sizes.add(image.size)
         assert len(sizes) == 1  # every preview grid of a category has the same size
         log = (data_run / "logs/plots" / category / "label_statistics.log").read_text()
