@@ -30,6 +30,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray]:
     return source, np.asarray(model.weights[0])
 
 
+@pytest.mark.filterwarnings("ignore:`input_shape` is undefined")  # below 224 px
 def test_fetch_from_file_url_then_build_loads_it(served, tmp_path: Path) -> None:
     source, first_kernel = served
     dest = tmp_path / "weights" / "MobileNetV3Small_imagenet_notop.h5"
