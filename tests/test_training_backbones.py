@@ -1,7 +1,8 @@
 """Backbones: each builds without top or pooling, matches its preprocessing, loads weight files.
 
 Each keras.applications backbone is built once with random weights (smallest input size it
-takes) and once more from a weights file the test writes: no download, ever.
+takes), and from a weights file the test writes both by Keras (``weights="imagenet"``, its
+download served that file) and by the project: no download, ever.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import h5py
 import numpy as np
@@ -25,6 +27,7 @@ from fashionai.training.backbones import (  # noqa: E402
     SMALL_CNN,
     SMALL_NETS,
     SMALL_VGG,
+    _imagenet_build,
     _parse_row,
     build_backbone,
     notop_file_name,
@@ -38,11 +41,13 @@ from tests.backbone_table import (  # noqa: E402
     same_spec,
 )
 
-# Built in every run: one per preprocessing mode and weights host, the cheap ones; the rest
-# (minutes) with `make test-backbones` (pytest --all-backbones).
-CHEAP = ["ResNet50V2", "InceptionResNetV2", "EfficientNetV2B0", "MobileNetV3Small", SMALL_CNN,
-         SMALL_VGG, "ConvNeXtTiny", "DenseNet121", "ResNet50", "MobileNet", "Xception",
-         "EfficientNetB0"]  # fmt: skip
+# Built in every run: the cheapest backbone of each Keras module but the three whose backbones
+# are costly even at their minimum size (inception_v3, inception_resnet_v2, nasnet: 300 to 800
+# layers), so every preprocessing mode and weights host; the rest (minutes) with
+# `make test-backbones` (pytest --all-backbones).
+CHEAP = ["ResNet50V2", "EfficientNetV2B0", "MobileNetV3Small", SMALL_CNN, SMALL_VGG,
+         "ConvNeXtTiny", "DenseNet121", "ResNet50", "MobileNet", "Xception", "EfficientNetB0",
+         "MobileNetV2", "VGG16", "VGG19"]  # fmt: skip
 EXPENSIVE = [name for name in BACKBONES if name not in CHEAP]
 
 
@@ -147,20 +152,55 @@ def test_preprocessing_layer_equals_preprocess_input(built: tuple[str, int, kera
     np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-5)
 
 
-def test_weights_file_loads_into_a_new_backbone(
+def keras_imagenet_build(name: str, size: int, path: Path) -> keras.Model:
+    """Keras' own ``weights="imagenet"`` network of ``name``, its download served ``path``."""
+    from keras.src.utils import file_utils
+
+    asked: list[str] = []
+
+    def serve(fname: str, origin: str, **kwargs: object) -> str:
+        asked.append(origin)
+        return str(path)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(file_utils, "get_file", serve)
+        constructor = getattr(keras.applications, name)
+        model = constructor(include_top=False, weights="imagenet", input_shape=(size, size, 3))
+    assert asked == [weights_url(name)]
+    return model
+
+
+@pytest.mark.filterwarnings("ignore:`input_shape` is undefined")  # MobileNets below 224 px
+def test_weights_file_builds_what_keras_builds_with_imagenet(
     built: tuple[str, int, keras.Model], tmp_path: Path
 ) -> None:
-    """The legacy format of Keras' no-top files (SmallCNN, SmallVGG: the Keras 3 format)."""
+    """A file in the format and under the name of Keras' no-top file gives the features of
+    Keras' own ``weights="imagenet"`` build served that file (SmallCNN, SmallVGG: their
+    ``.weights.h5`` gives the features of the network saved)."""
     name, size, model = built
+    images = np.random.default_rng(0).uniform(0, 255, (2, size, size, 3)).astype("float32")
     if name in SMALL_NETS:
         path = tmp_path / "small.weights.h5"
         model.save_weights(path)
+        expected = model(images)
     else:
-        path = tmp_path / f"{name}_notop.h5"
+        images = getattr(keras.applications, BACKBONES[name].module).preprocess_input(images)
+        path = tmp_path / Path(urlsplit(weights_url(name)).path).name
         write_legacy_weights(model, path)
+        expected = keras_imagenet_build(name, size, path)(images)
+    assert np.std(expected) > 0  # features that can tell two networks apart
     loaded = build_backbone(name, size, weights=str(path))
-    for original, copy in ((model.weights[0], loaded.weights[0]),
-                           (model.weights[-1], loaded.weights[-1])):  # fmt: skip
+    np.testing.assert_allclose(np.asarray(loaded(images)), np.asarray(expected), rtol=1e-6)
+
+
+def test_own_weights_file_loads_into_the_imagenet_network(tmp_path: Path) -> None:
+    """A ``.weights.h5`` of EfficientNet's random network loads into its ImageNet network
+    (a weights file gives that one), which has one more layer (weightless: a scaling)."""
+    random = build_backbone("EfficientNetB0", 32, weights=None)
+    path = tmp_path / "own.weights.h5"
+    random.save_weights(path)
+    loaded = build_backbone("EfficientNetB0", 32, weights=str(path))
+    for original, copy in zip(random.weights, loaded.weights, strict=True):
         np.testing.assert_array_equal(np.asarray(original), np.asarray(copy))
 
 
@@ -178,6 +218,15 @@ def test_weights_file_errors_name_the_file(tmp_path: Path) -> None:
     write_legacy_weights(other, legacy_named_new)
     with pytest.raises(ValueError, match=r"legacy\.weights\.h5 is in Keras' legacy.*rename"):
         build_backbone(SMALL_CNN, 16, weights=str(legacy_named_new))
+    legacy = tmp_path / "dense.h5"  # into Keras' ImageNet network: its loading errors alone
+    write_legacy_weights(other, legacy)
+    with pytest.raises(ValueError, match=r"dense\.h5 does not fit backbone VGG16: ValueError"):
+        build_backbone("VGG16", 32, weights=str(legacy))
+    with pytest.raises(ValueError, match="at least 32") as error:
+        build_backbone("VGG16", 31, weights=str(legacy))
+    assert "does not fit" not in str(error.value)
+    with pytest.raises(RuntimeError, match=r"VGG16 no longer loads .*dense\.h5: Keras changed"):
+        _imagenet_build(lambda weights: other, legacy, "VGG16")  # a Keras that ignores the file
 
 
 def test_imagenet_urls_are_those_keras_uses() -> None:

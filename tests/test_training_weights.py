@@ -14,7 +14,11 @@ from training_helpers import limit_threads
 
 limit_threads()
 
-from fashionai.training.backbones import BACKBONES, build_backbone  # noqa: E402
+from fashionai.training.backbones import (  # noqa: E402
+    BACKBONES,
+    build_backbone,
+    notop_file_name,
+)
 from fashionai.training.weights import fetch_weights  # noqa: E402
 
 
@@ -30,6 +34,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray]:
     return source, np.asarray(model.weights[0])
 
 
+@pytest.mark.filterwarnings("ignore:`input_shape` is undefined")  # below 224 px
 def test_fetch_from_file_url_then_build_loads_it(served, tmp_path: Path) -> None:
     source, first_kernel = served
     dest = tmp_path / "weights" / "MobileNetV3Small_imagenet_notop.h5"
@@ -72,20 +77,29 @@ def test_bad_requests(tmp_path: Path, served) -> None:
     assert not (tmp_path / "z.h5").exists()
 
 
+@pytest.mark.parametrize("backbone", [name for name, spec in BACKBONES.items() if spec.imagenet])
 def test_without_internet_the_error_says_where_to_put_the_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    backbone: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The file and its hash as Keras publishes it: MD5, SHA-256, or none (MobileNet,
+    MobileNetV2), when the error says so and cites no checksum."""
+
     def offline(url: str) -> None:
         raise urllib.error.URLError(OSError(101, "Network is unreachable"))
 
     monkeypatch.setattr(urllib.request, "urlopen", offline)
-    dest = tmp_path / "weights" / "ResNet50V2_imagenet_notop.h5"
+    dest = tmp_path / "weights" / notop_file_name(backbone)
     with pytest.raises(OSError) as error:
-        fetch_weights("ResNet50V2", dest, log=print)
-    message = str(error.value)
-    assert BACKBONES["ResNet50V2"].weights_url in message and "Network is unreachable" in message
+        fetch_weights(backbone, dest, log=print)
+    message, spec = str(error.value), BACKBONES[backbone]
+    assert spec.weights_url in message and "Network is unreachable" in message
     assert f"put it by hand at {dest.resolve()};" in message
-    assert f"MD5 {BACKBONES['ResNet50V2'].weights_hash}" in message
+    if spec.weights_hash is None:
+        assert "; no checksum is known for it: it is not checked. Then rerun." in message
+    else:
+        algorithm = "sha256" if len(spec.weights_hash) == 64 else "md5"
+        check = f"{algorithm.upper()} {spec.weights_hash} (check with {algorithm}sum)"
+        assert f"; it must have {check}. Then rerun." in message
     assert list(dest.parent.iterdir()) == []
 
 

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urljoin
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import keras
 
 SMALL_CNN, SMALL_VGG = "SmallCNN", "SmallVGG"
@@ -198,26 +201,62 @@ def preprocessing_layer(name: str) -> keras.layers.Layer | None:
 def build_backbone(name: str, image_size: int, weights: str | Path | None) -> keras.Model:
     """The backbone without top and without pooling, for ``image_size`` square RGB inputs, with
     ``weights``: ``"imagenet"`` (Keras downloads them), a weights file (Keras' no-top ``.h5``,
-    or a ``.weights.h5`` of the same backbone; ValueError if it does not fit), or None."""
+    or a ``.weights.h5`` of the same backbone; ValueError if it does not fit), or None.
+
+    A weights file gives the network Keras builds with ``weights="imagenet"``, which is not
+    always its ``weights=None`` one (EfficientNet adds a scaling of its inputs)."""
     import keras
 
-    imagenet = "imagenet" if weights == "imagenet" else None
     shape = (image_size, image_size, 3)
-    if name in SMALL_NETS:
-        model = small_cnn(shape, name)
-    else:
-        constructor = getattr(keras.applications, BACKBONES[name].application)
-        model = constructor(include_top=False, weights=imagenet, input_shape=shape)
-    if weights in (None, "imagenet"):
-        return model
-    from fashionai.training.weights import check_weights_file
+    path = None if weights in (None, "imagenet") else Path(weights)
+    if path is not None:
+        from fashionai.training.weights import check_weights_file
 
-    path = Path(weights)
-    check_weights_file(path)
-    try:
-        model.load_weights(str(path))
-    except Exception as error:  # Keras raises ValueError, OSError, KeyError... for bad files
-        raise ValueError(
-            f"weights file {path} does not fit backbone {name}: {type(error).__name__}: {error}"
-        ) from error
+        check_weights_file(path)
+    if name not in SMALL_NETS:
+        constructor = getattr(keras.applications, BACKBONES[name].application)
+        build = partial(constructor, include_top=False, input_shape=shape)
+        return build(weights=weights) if path is None else _imagenet_build(build, path, name)
+    model = small_cnn(shape, name)
+    if path is not None:
+        try:
+            model.load_weights(str(path))
+        except Exception as error:  # Keras raises ValueError, OSError, KeyError... for bad files
+            raise _misfit(path, name, error) from error
     return model
+
+
+def _imagenet_build(build: Callable[..., keras.Model], path: Path, name: str) -> keras.Model:
+    """``build(weights="imagenet")`` loading the file at ``path`` instead of downloading.
+
+    Keras offers no public way to do this (a path as ``weights`` builds the ``weights=None``
+    network), but every ``keras.applications`` constructor fetches its file with
+    ``keras.src.utils.file_utils.get_file``: that private name returns ``path`` during the
+    build. A test compares the result with Keras' own ``"imagenet"`` build for each backbone.
+    """
+    from keras.src.utils import file_utils
+
+    get_file, asked = file_utils.get_file, []
+
+    def local_file(*args: object, **kwargs: object) -> str:
+        asked.append(path)
+        return str(path)
+
+    file_utils.get_file = local_file
+    try:
+        model = build(weights="imagenet")
+    except Exception as error:  # Keras raises ValueError, OSError, KeyError... for bad files
+        if not asked:  # not a loading error: Keras' own, as without a weights file
+            raise
+        raise _misfit(path, name, error) from error
+    finally:
+        file_utils.get_file = get_file
+    if not asked:  # Keras downloaded its file some other way, and ignored ours
+        raise RuntimeError(f"keras.applications.{name} no longer loads {path}: Keras changed")
+    return model
+
+
+def _misfit(path: Path, name: str, error: Exception) -> ValueError:
+    return ValueError(
+        f"weights file {path} does not fit backbone {name}: {type(error).__name__}: {error}"
+    )

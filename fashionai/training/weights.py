@@ -30,8 +30,9 @@ def fetch_weights(
     """Download ``backbone``'s no-top weights to ``dest`` (atomically) once; return ``dest``.
 
     ``url`` defaults to Keras' own, then checked against Keras' hash unless ``md5`` is given
-    (MD5, or SHA-256 when 64 hex digits). A file already at ``dest`` (put there by hand) is
-    checked and kept; without internet the error says where to put it and which hash it needs.
+    (MD5, or SHA-256 when 64 hex digits; none for some). A file already at ``dest`` (put there
+    by hand) is checked and kept; without internet the error says where to put it and which
+    hash it needs, if any.
     """
     dest = Path(dest)
     if url is None:
@@ -52,11 +53,10 @@ def fetch_weights(
             with partial.open("wb") as out, urllib.request.urlopen(url) as response:
                 shutil.copyfileobj(response, out)
         except urllib.error.URLError as error:
-            checksum = f"{_algorithm(md5).upper()} {md5}" if md5 else "the checksum Keras gives"
             raise OSError(
                 f"cannot download {url} ({error.reason}). On a machine without internet, "
-                f"download it elsewhere and put it by hand at {dest.resolve()}; it must have "
-                f"{checksum} (check with md5sum or sha256sum). Then rerun."
+                f"download it elsewhere and put it by hand at {dest.resolve()}; "
+                f"{_hash_needed(md5)}. Then rerun."
             ) from error
         _check_md5(url, partial, md5)
         check_weights_file(partial, name=dest.name)
@@ -81,6 +81,14 @@ def _check_md5(source: Path | str, path: Path, expected: str | None) -> None:
             f"{source}: {algorithm.upper()} {found} differs from the expected {expected}; "
             "the file is corrupt or not the expected one"
         )
+
+
+def _hash_needed(expected: str | None) -> str:
+    """What a file put by hand must satisfy: ``expected`` (MD5 or SHA-256), or nothing."""
+    if expected is None:  # Keras publishes none (the table's "-"), or the URL is a user's
+        return "no checksum is known for it: it is not checked"
+    algorithm = _algorithm(expected)
+    return f"it must have {algorithm.upper()} {expected} (check with {algorithm}sum)"
 
 
 def _algorithm(expected: str) -> str:
