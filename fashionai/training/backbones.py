@@ -210,8 +210,6 @@ def build_backbone(name: str, image_size: int, weights: str | Path | None) -> ke
     shape = (image_size, image_size, 3)
     path = None if weights in (None, "imagenet") else Path(weights)
     if path is not None:
-        from fashionai.training.weights import check_weights_file
-
         check_weights_file(path)
     if name not in SMALL_NETS:
         constructor = getattr(keras.applications, BACKBONES[name].application)
@@ -260,3 +258,32 @@ def _misfit(path: Path, name: str, error: Exception) -> ValueError:
     return ValueError(
         f"weights file {path} does not fit backbone {name}: {type(error).__name__}: {error}"
     )
+
+
+def check_weights_file(path: Path, name: str | None = None) -> None:
+    """Raise ValueError naming ``path`` if it is missing or its name (``name``, for a file
+    still to be renamed) does not fit its format."""
+    path = Path(path)
+    name = name or path.name
+    if not path.is_file():
+        raise ValueError(f"weights file {path} does not exist")
+    if not name.endswith((".h5", ".hdf5", ".keras")):
+        raise ValueError(f"weights file {path}: expected an .h5 / .weights.h5 file")
+    if name.endswith(".keras"):
+        return
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as handle:
+            legacy = "layer_names" in handle.attrs or "model_weights" in handle
+    except OSError as error:
+        raise ValueError(f"weights file {path} is not an HDF5 file: {error}") from error
+    if legacy and name.endswith(".weights.h5"):
+        raise ValueError(
+            f"weights file {path} is in Keras' legacy HDF5 format: rename it to *.h5 "
+            "(the .weights.h5 suffix makes Keras read it as the Keras 3 format)"
+        )
+    if not legacy and not name.endswith(".weights.h5"):
+        raise ValueError(
+            f"weights file {path} is in the Keras 3 weights format: rename it to *.weights.h5"
+        )

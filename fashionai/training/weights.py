@@ -4,7 +4,8 @@ cluster nodes often have no internet), from the URLs and with the hashes Keras u
 
 Keras' files are in the legacy HDF5 weights format, which Keras loads only from a file whose
 name ends in ``.h5`` but not ``.weights.h5`` (that suffix selects the Keras 3 format):
-:func:`check_weights_file` catches a name that does not fit the content.
+:func:`fashionai.training.backbones.check_weights_file` catches a name that does not fit the
+content.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from fashionai.atomic import atomic_file
-from fashionai.training.backbones import BACKBONES, weights_url
+from fashionai.training.backbones import BACKBONES, check_weights_file, weights_url
 
 
 def fetch_weights(
@@ -94,32 +95,3 @@ def _hash_needed(expected: str | None) -> str:
 def _algorithm(expected: str) -> str:
     """The hash algorithm of a hex digest, told by its length as Keras' ``get_file`` does."""
     return "sha256" if len(expected) == 64 else "md5"
-
-
-def check_weights_file(path: Path, name: str | None = None) -> None:
-    """Raise ValueError naming ``path`` if it is missing or its name (``name``, for a file
-    still to be renamed) does not fit its format."""
-    path = Path(path)
-    name = name or path.name
-    if not path.is_file():
-        raise ValueError(f"weights file {path} does not exist")
-    if not name.endswith((".h5", ".hdf5", ".keras")):
-        raise ValueError(f"weights file {path}: expected an .h5 / .weights.h5 file")
-    if name.endswith(".keras"):
-        return
-    import h5py
-
-    try:
-        with h5py.File(path, "r") as handle:
-            legacy = "layer_names" in handle.attrs or "model_weights" in handle
-    except OSError as error:
-        raise ValueError(f"weights file {path} is not an HDF5 file: {error}") from error
-    if legacy and name.endswith(".weights.h5"):
-        raise ValueError(
-            f"weights file {path} is in Keras' legacy HDF5 format: rename it to *.h5 "
-            "(the .weights.h5 suffix makes Keras read it as the Keras 3 format)"
-        )
-    if not legacy and not name.endswith(".weights.h5"):
-        raise ValueError(
-            f"weights file {path} is in the Keras 3 weights format: rename it to *.weights.h5"
-        )
