@@ -53,11 +53,15 @@ format: venv
 
 # The HTML report of the run made in this folder (config.yaml, then CONFIGS if given: the same
 # files as the run), and of the demo's run.
+# report.css lays the front page out to the window's width. Its path is absolute: Snakemake
+# reads it after moving into the run's folder (--directory).
+REPORT := --report-stylesheet $(CURDIR)/report/report.css --report
+
 report: venv
-	$(BIN)/snakemake --report report.html $(if $(CONFIGS),--configfile config.yaml $(CONFIGS))
+	$(BIN)/snakemake $(REPORT) report.html $(if $(CONFIGS),--configfile config.yaml $(CONFIGS))
 
 demo-report: venv
-	$(DEMO) --report $(CURDIR)/$(DEMO_DIR)/report.html
+	$(DEMO) $(REPORT) $(CURDIR)/$(DEMO_DIR)/report.html
 
 # Removes what the demo made, never a real run's results/ and logs/.
 clean:

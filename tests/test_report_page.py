@@ -1,26 +1,34 @@
-"""The HTML report's front page: the stylesheet the workflow profile hands to every
-``snakemake --report``, and the parts of report/workflow.rst that it lays out side by side
+"""The HTML report's front page: the stylesheet that ``make report`` and ``make demo-report``
+hand to ``snakemake --report``, and the parts of report/workflow.rst that it lays out side by side
 (the layout itself checked by eye in 1400 and 1920 px windows)."""
 
 from __future__ import annotations
 
+import re
+import subprocess
 import xml.etree.ElementTree as ET
+from pathlib import Path
 from types import SimpleNamespace
 
 import jinja2
+import pytest
 import yaml
 from docutils.core import publish_parts
-from snakemake.profiles import ProfileConfigFileParser
 
 from tests.workflow_helpers import REPO
 
 
-def test_the_workflow_profile_gives_the_report_its_stylesheet() -> None:
-    with open(REPO / "profiles/default/config.yaml") as stream:
-        settings = ProfileConfigFileParser().parse(stream)  # paths resolved as Snakemake does
-    stylesheet = (REPO / "report/report.css").resolve()
-    assert (REPO / settings["report-stylesheet"]).resolve() == stylesheet
-    assert ".prose .document > div" in stylesheet.read_text()
+@pytest.mark.parametrize("target", ["report", "demo-report"])
+def test_the_report_targets_give_the_report_its_stylesheet(target: str) -> None:
+    """By an absolute path: Snakemake reads it from the run's folder (``--directory``)."""
+    planned = subprocess.run(
+        ["make", "-n", "-C", str(REPO), target, "BIN=bin", "STAMP=Makefile"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    stylesheet = re.search(r"--report-stylesheet (\S+)", planned)
+    assert stylesheet, planned
+    assert Path(stylesheet[1]) == (REPO / "report/report.css").resolve()
+    assert ".prose .document > div" in Path(stylesheet[1]).read_text()
 
 
 def test_the_front_page_has_the_two_parts_the_stylesheet_lays_out() -> None:
