@@ -17,7 +17,7 @@ rule label_statistics:
         ),
         previews=report(
             directory("results/plots/{category}/previews"),
-            patterns=["{label}" + PREVIEW_SUFFIX],
+            patterns=[f"{{label}}{PREVIEW_SUFFIX}"],
             caption="../report/preview_grids.rst",
             category="Label statistics",
             subcategory="{category}",
