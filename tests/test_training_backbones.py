@@ -204,6 +204,36 @@ def test_own_weights_file_loads_into_the_imagenet_network(tmp_path: Path) -> Non
         np.testing.assert_array_equal(np.asarray(original), np.asarray(copy))
 
 
+@pytest.mark.parametrize(
+    ("failure", "expected"),
+    [
+        (Exception("URL fetch failure on https://x: None -- [Errno -3] no name"), OSError),
+        (Exception("some other failure"), Exception),
+    ],
+    ids=["offline", "other"],
+)
+def test_keras_failing_to_download_imagenet_weights_says_what_to_do(
+    monkeypatch: pytest.MonkeyPatch, failure: Exception, expected: type[Exception]
+) -> None:
+    """As Keras' get_file fails without internet: a bare Exception, made an OSError that says
+    what to do (the job ends in that one line); any other failure passes unchanged."""
+    from keras.src.utils import file_utils
+
+    def offline(*args: object, **kwargs: object) -> str:
+        raise failure
+
+    monkeypatch.setattr(file_utils, "get_file", offline)
+    with pytest.raises(expected) as error:
+        build_backbone("MobileNetV3Small", 32, "imagenet")
+    assert type(error.value) is expected
+    if expected is OSError:
+        assert str(error.value).startswith(
+            "MobileNetV3Small: Keras cannot download its ImageNet weights (URL fetch failure"
+        )
+        assert "set train.fetch_weights: true" in str(error.value)
+        assert "mobilenet_v3/weights_mobilenet_v3_small" in str(error.value)
+
+
 @pytest.mark.filterwarnings("ignore:Skipping nested container")
 def test_weights_file_errors_name_the_file(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere.h5"

@@ -214,7 +214,11 @@ def build_backbone(name: str, image_size: int, weights: str | Path | None) -> ke
     if name not in SMALL_NETS:
         constructor = getattr(keras.applications, BACKBONES[name].application)
         build = partial(constructor, include_top=False, input_shape=shape)
-        return build(weights=weights) if path is None else _imagenet_build(build, path, name)
+        return (
+            _download_build(build, weights, name)
+            if path is None
+            else _imagenet_build(build, path, name)
+        )
     model = small_cnn(shape, name)
     if path is not None:
         try:
@@ -222,6 +226,24 @@ def build_backbone(name: str, image_size: int, weights: str | Path | None) -> ke
         except Exception as error:  # Keras raises ValueError, OSError, KeyError... for bad files
             raise _misfit(path, name, error) from error
     return model
+
+
+def _download_build(
+    build: Callable[..., keras.Model], weights: str | None, name: str
+) -> keras.Model:
+    """``build(weights=weights)``; Keras' bare Exception when it cannot download ImageNet
+    weights becomes an OSError saying what to do (the job then ends in that one line)."""
+    try:
+        return build(weights=weights)
+    except Exception as error:
+        if not str(error).startswith("URL fetch failure"):
+            raise
+        raise OSError(
+            f"{name}: Keras cannot download its ImageNet weights ({error}). Without internet "
+            "here, set train.fetch_weights: true and run the workflow once where there is "
+            "internet (rule fetch_weights keeps the file for every job), or download "
+            f"{weights_url(name)} elsewhere and set train.weights to that file"
+        ) from None
 
 
 def _imagenet_build(build: Callable[..., keras.Model], path: Path, name: str) -> keras.Model:
