@@ -28,7 +28,8 @@ from fashionai.outputs import (
     summary_file,
 )
 from tests.conftest import FULL_RUN_CATEGORIES as CATEGORIES
-from tests.conftest import full_run_config
+from tests.conftest import TERMINAL_FILE, full_run_config
+from tests.test_clean_output import alarming_lines
 from tests.workflow_helpers import REPO, run_snakemake
 
 pytestmark = pytest.mark.slow
@@ -223,6 +224,15 @@ def test_predict_command_labels_an_image_file_and_names_a_folder(full_run: Path)
     assert path == str(image) and label in [group["name"] for group in classes]
     assert 0 < float(probability) <= 1 and ranked.count("=") == len(classes) == 4
     assert folder == f"{image.parent}\tERROR: a folder, not an image file"
+
+
+def test_a_run_that_goes_well_prints_no_exception(full_run: Path) -> None:
+    """Neither in the terminal nor in any rule's log (here, beside the full run: a session
+    fixture is made once per test worker)."""
+    assert alarming_lines((full_run / TERMINAL_FILE).read_text()) == []
+    logs = sorted((full_run / "logs").rglob("*.log"))
+    assert len(logs) > 20  # every rule's log, training included
+    assert {log: found for log in logs if (found := alarming_lines(log.read_text()))} == {}
 
 
 def test_html_report(full_run: Path) -> None:
