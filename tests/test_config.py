@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+import subprocess
 import tarfile
 import zipfile
 from collections.abc import Iterator, Mapping
@@ -172,20 +173,20 @@ def test_a_yaml_syntax_error_names_the_file_line_and_column(tmp_path: Path) -> N
     assert check_yaml_syntax(path) == str(path)
 
 
-@pytest.mark.parametrize("broken", ["yaml", "key"])
-def test_a_configuration_error_stops_the_run_in_one_line(tmp_path: Path, broken: str) -> None:
-    """Through Snakemake: the message alone, no stack frames of the rules or the package."""
-    if broken == "yaml":
-        (tmp_path / "config.yaml").write_text(BROKEN_YAML)
-    config = tiny_config(train={"epoks": 3} if broken == "key" else {})
-    result = run_snakemake(tmp_path, config, "data", extra=("--dry-run",))
-    assert result.returncode == 1
+def one_line_error(result: subprocess.CompletedProcess) -> str:
+    """The one ``Configuration error:`` line of a run, checked to come without stack frames."""
     lines = (result.stdout + result.stderr).splitlines()
     errors = [line for line in lines if line.startswith("Configuration error: ")]
     assert len(errors) == 1, lines
-    expected = "config.yaml, line 3" if broken == "yaml" else "did you mean 'epochs'?"
-    assert expected in errors[0]
     assert not [line for line in lines if 'File "' in line or "Traceback" in line], lines
+    return errors[0]
+
+
+def test_a_yaml_syntax_error_in_config_yaml_stops_the_run_in_one_line(tmp_path: Path) -> None:
+    (tmp_path / "config.yaml").write_text(BROKEN_YAML)
+    result = run_snakemake(tmp_path, tiny_config(), "data", extra=("--dry-run",))
+    assert result.returncode == 1
+    assert one_line_error(result).startswith("Configuration error: config.yaml, line 3, column")
 
 
 def integer_keys(schema: Mapping, prefix: str = "") -> Iterator[tuple[str, dict]]:
@@ -238,10 +239,10 @@ def test_a_whole_float_is_refused_for_an_integer_key(key: str, value: float) -> 
 
 
 def test_the_workflow_refuses_a_bad_config_before_any_job(tmp_path: Path) -> None:
+    """In one line: the message alone, no stack frames of the rules or the package."""
     result = run_snakemake(tmp_path, tiny_config(train={"epochs": 0}), "data")
-    output = result.stdout + result.stderr
-    assert result.returncode != 0, output[-3000:]
-    assert "train.epochs = 0: " in output, output[-3000:]
+    assert result.returncode == 1
+    assert one_line_error(result).startswith("Configuration error: train.epochs = 0: ")
     assert not (tmp_path / "results").exists()
     assert not (tmp_path / "resources").exists()
 

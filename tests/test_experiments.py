@@ -32,6 +32,7 @@ from fashionai.outputs import (
 )
 from fashionai.training.backbones import notop_file_name
 from fashionai.training.settings import WEIGHTS_DIR, TrainSettings
+from tests.test_clean_output import alarming_lines
 from tests.workflow_helpers import REPO, run_snakemake, tiny_config, workflow_config
 
 CATEGORY = "collar_design_labels"
@@ -165,6 +166,7 @@ def test_a_dry_run_plans_every_experiment_and_shares_feature_caches(tmp_path: Pa
     )
     result = run_snakemake(tmp_path, config, extra=("--dry-run",))
     assert result.returncode == 0, result.stderr[-3000:]
+    assert alarming_lines(result.stdout + result.stderr) == []
     jobs = planned_jobs(result.stdout)
     by_rule: dict[str, list[dict[str, str]]] = {}
     for job in jobs:
