@@ -13,7 +13,7 @@ import copy
 import datetime
 import difflib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ import yaml
 
 from fashionai.archives import NOT_AN_ARCHIVE, archive_id
 from fashionai.atomic import OLD_PREFIX, PARTIAL_PREFIX
+from fashionai.attributes import CATEGORIES
 from fashionai.outputs import DEFAULT_EXPERIMENT, ENSEMBLE, fold_name
 from fashionai.regrouping import plan_regroup
 from fashionai.schema import ConfigError, load_schema
@@ -57,6 +58,17 @@ def did_you_mean(name: object, names: Iterable[object]) -> str:
     """``did you mean 'x'? `` for the name closest to ``name``, or nothing."""
     close = difflib.get_close_matches(str(name), [str(n) for n in names], n=1, cutoff=0.6)
     return f"did you mean {close[0]!r}? " if close else ""
+
+
+def check_category(category: str, categories: Sequence[str]) -> None:
+    """ConfigError when a target names ``category`` but ``categories`` (the configured ones)
+    lacks it: Snakemake would only say that no rule makes the target."""
+    if category not in categories:
+        hint = did_you_mean(category, CATEGORIES) if category not in CATEGORIES else ""
+        raise ConfigError(
+            f"a target names the category {category!r}: {hint}it is not in categories: "
+            f"({', '.join(categories)}); add it there to build its files"
+        )
 
 
 def validate_config(config: dict[str, Any]) -> dict[str, Any]:

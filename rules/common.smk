@@ -7,6 +7,7 @@ sys.path.insert(0, workflow.basedir)
 
 from fashionai.archives import archive_id
 from fashionai.config import (
+    check_category,
     check_yaml_syntax,
     ensemble_members,
     experiment_settings,
@@ -88,10 +89,19 @@ def one_of(names):
 
 
 wildcard_constraints:
-    category=one_of(CATEGORIES),
+    # Any category's name, so that a target of one outside categories: reaches rule
+    # category_tree, whose input function (configured_category) names it and stops the run.
+    category=r"[^/]+_labels",
     archive=one_of(EXTRACTABLE),
     experiment=one_of(EXPERIMENTS),
     ensemble=one_of(ENSEMBLES),
+
+
+def configured_category(wildcards):
+    """No file: stops the run in one line when a target names a category outside categories:
+    (every target of a category depends on its rule category_tree)."""
+    checked(check_category, wildcards.category, CATEGORIES)
+    return []
 
 
 def extracted_folders():

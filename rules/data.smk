@@ -56,6 +56,7 @@ rule decode_labels:
 rule category_tree:
     input:
         "results/labels/decoded.csv",
+        configured=configured_category,
     output:
         directory("results/trees/{category}"),
     log:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from fashionai.config import ConfigError, check_yaml_syntax, validate_config
+from fashionai.config import ConfigError, check_category, check_yaml_syntax, validate_config
 from fashionai.schema import load_schema
 from fashionai.training.settings import RUN_ONLY_KEYS, SPLIT_KEYS
 from tests.workflow_helpers import REPO, run_snakemake, tiny_config, workflow_config
@@ -180,6 +180,34 @@ def one_line_error(result: subprocess.CompletedProcess) -> str:
     assert len(errors) == 1, lines
     assert not [line for line in lines if 'File "' in line or "Traceback" in line], lines
     return errors[0]
+
+
+@pytest.mark.parametrize(
+    ("category", "hint"),
+    [("coat_length_labels", ""), ("colar_design_labels", "did you mean 'collar_design_labels'? ")],
+)
+def test_a_category_outside_categories_is_named(category: str, hint: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        check_category(category, ["collar_design_labels", "neck_design_labels"])
+    assert str(error.value) == (
+        f"a target names the category {category!r}: {hint}it is not in categories: "
+        "(collar_design_labels, neck_design_labels); add it there to build its files"
+    )
+    check_category("neck_design_labels", ["collar_design_labels", "neck_design_labels"])
+
+
+def test_a_target_of_a_category_outside_categories_stops_the_run_in_one_line(
+    tmp_path: Path,
+) -> None:
+    """Snakemake would say only that no rule makes it (MissingRuleException)."""
+    target = "results/experiments/default/models/coat_length_labels/best.weights.h5"
+    config = tiny_config(categories=["collar_design_labels"])
+    result = run_snakemake(tmp_path, config, target, extra=("--dry-run",))
+    assert result.returncode == 1
+    assert one_line_error(result) == (
+        "Configuration error: a target names the category 'coat_length_labels': it is not in "
+        "categories: (collar_design_labels); add it there to build its files"
+    )
 
 
 def test_a_yaml_syntax_error_in_config_yaml_stops_the_run_in_one_line(tmp_path: Path) -> None:
