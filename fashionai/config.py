@@ -23,7 +23,7 @@ import yaml
 from fashionai.archives import NOT_AN_ARCHIVE, archive_id
 from fashionai.atomic import OLD_PREFIX, PARTIAL_PREFIX
 from fashionai.attributes import CATEGORIES
-from fashionai.outputs import DEFAULT_EXPERIMENT, ENSEMBLE, fold_name
+from fashionai.outputs import DEFAULT_EXPERIMENT, ENSEMBLE, extracted_dir, fold_name
 from fashionai.regrouping import plan_regroup
 from fashionai.schema import ConfigError, load_schema
 from fashionai.training.settings import RUN_ONLY_KEYS, SPLIT_KEYS, check_train
@@ -120,7 +120,7 @@ def check_archives(config: Mapping[str, Any]) -> None:
         if folder.casefold() in folders:
             other_key, other = folders[folder.casefold()]
             raise ConfigError(
-                f"{key} = {path!r}: extracts into the same folder results/extracted/{folder} as "
+                f"{key} = {path!r}: extracts into the same folder {extracted_dir(folder)} as "
                 f"{other_key} = {other!r}; give each archive a distinct name"
             )
         folders[folder.casefold()] = (key, path)

@@ -29,6 +29,43 @@ ENSEMBLE = "ensemble"  # the ensemble's name among the experiments
 
 CATEGORY, EXPERIMENT = "{category}", "{experiment}"  # the rules' wildcards
 
+# The data stages' files, before any model.
+MERGED_CSV = "results/labels/merged.csv"  # every annotation row of every archive
+DECODED_CSV = "results/labels/decoded.csv"  # one row per usable image and category
+REJECTED_CSV = "results/labels/rejected.csv"  # every row not used, with its reason
+EXPERIMENTS_TABLE = "results/experiments.csv"  # every experiment and category compared
+EXPERIMENTS_PLOT = "results/plots/experiments.png"
+
+
+def extracted_dir(archive: str = "{archive}") -> str:
+    """An archive's extraction folder (or an already-extracted folder's copy)."""
+    return f"results/extracted/{archive}"
+
+
+def tree_dir(category: str = CATEGORY) -> str:
+    """A category's images, one folder per label (hard links), with ``labels.json``."""
+    return f"results/trees/{category}"
+
+
+def regrouped_dir(category: str = CATEGORY) -> str:
+    """A category's tree after the configured merges and drops: what training reads."""
+    return f"results/regrouped/{category}"
+
+
+def features_dir(category: str = CATEGORY, feature_set: str = "{feature_set}") -> str:
+    """A category's cache of frozen-backbone features for one feature set."""
+    return f"results/features/{category}/{feature_set}"
+
+
+def label_plot(category: str = CATEGORY) -> str:
+    """A category's label distribution figure."""
+    return f"results/plots/{category}/label_distribution.png"
+
+
+def previews_dir(category: str = CATEGORY) -> str:
+    """A category's preview grids, one per label."""
+    return f"results/plots/{category}/previews"
+
 
 def fold_name(experiment: str, fold: int) -> str:
     """The name of fold ``fold`` (1..folds) of an experiment with ``train.folds``: an

@@ -16,23 +16,34 @@ from fashionai.config import (
 )
 from fashionai.outputs import (
     CONFUSION_FILE,
+    DECODED_CSV,
     DEFAULT_EXPERIMENT,
     ENSEMBLE,
+    EXPERIMENTS_PLOT,
+    EXPERIMENTS_TABLE,
     HELD_OUT_FILE,
     HISTORY_FILE,
+    MERGED_CSV,
     METRICS_FILE,
     MODEL_CARD_FILE,
     MODEL_FILE,
+    REJECTED_CSV,
     SPLIT_FILE,
     SUMMARY_FILE,
     WEIGHTS_FILE,
     curves_file,
     eval_file,
+    extracted_dir,
+    features_dir,
+    label_plot,
     model_dir,
     model_file,
+    previews_dir,
+    regrouped_dir,
     submission_file,
     summary_file,
     train_log,
+    tree_dir,
 )
 from fashionai.training.backbones import notop_file_name
 from fashionai.schema import ConfigError
@@ -106,7 +117,7 @@ def configured_category(wildcards):
 
 def extracted_folders():
     """Every training archive's extraction folder, in round order."""
-    return [f"results/extracted/{name}" for name in ARCHIVES]
+    return [extracted_dir(name) for name in ARCHIVES]
 
 
 def weights_input(wildcards):
@@ -133,9 +144,7 @@ def features_input(wildcards):
     one (fashionai.training.settings.uses_feature_cache)."""
     experiment = wildcards.experiment
     if uses_feature_cache(EXPERIMENTS[experiment]):
-        return (
-            f"results/features/{wildcards.category}/{EXPERIMENT_FEATURES[experiment]}"
-        )
+        return features_dir(wildcards.category, EXPERIMENT_FEATURES[experiment])
     return []
 
 
@@ -143,7 +152,7 @@ def decoded_input(wildcards):
     """The decoded labels, for a job whose experiment trains on soft targets (their m codes);
     none otherwise, so that the other training jobs do not depend on decoded.csv."""
     if EXPERIMENTS[wildcards.experiment]["maybe_labels"] == "soft":
-        return "results/labels/decoded.csv"
+        return DECODED_CSV
     return []
 
 
@@ -198,12 +207,12 @@ def compared_metrics():
 
 def data_outputs():
     """Everything up to the regrouped trees and the label statistics."""
-    outputs = ["results/labels/decoded.csv"]
+    outputs = [DECODED_CSV]
     for category in CATEGORIES:
         outputs += [
-            f"results/regrouped/{category}",
-            f"results/plots/{category}/label_distribution.png",
-            f"results/plots/{category}/previews",
+            regrouped_dir(category),
+            label_plot(category),
+            previews_dir(category),
         ]
     return outputs
 
@@ -234,7 +243,7 @@ def all_outputs():
         for category in CATEGORIES
         for name in (METRICS_FILE, CONFUSION_FILE)
     ]
-    outputs += ["results/experiments.csv", "results/plots/experiments.png"]
+    outputs += [EXPERIMENTS_TABLE, EXPERIMENTS_PLOT]
     if config["questions"]:
         outputs += [submission_file()]
         outputs += [submission_file(member) for member in MEMBERS]

@@ -8,7 +8,7 @@ rule extract_archive:
     input:
         lambda wildcards: EXTRACTABLE[wildcards.archive],
     output:
-        directory("results/extracted/{archive}"),
+        directory(extracted_dir()),
     log:
         "logs/extract/{archive}.log",
     conda:
@@ -27,7 +27,7 @@ rule merge_labels:
     input:
         extracted_folders(),
     output:
-        "results/labels/merged.csv",
+        MERGED_CSV,
     log:
         "logs/labels/merge_labels.log",
     conda:
@@ -40,10 +40,10 @@ rule merge_labels:
 
 rule decode_labels:
     input:
-        "results/labels/merged.csv",
+        MERGED_CSV,
     output:
-        decoded="results/labels/decoded.csv",
-        rejected="results/labels/rejected.csv",
+        decoded=DECODED_CSV,
+        rejected=REJECTED_CSV,
     log:
         "logs/labels/decode_labels.log",
     conda:
@@ -55,10 +55,10 @@ rule decode_labels:
 
 rule category_tree:
     input:
-        "results/labels/decoded.csv",
+        DECODED_CSV,
         configured=configured_category,
     output:
-        directory("results/trees/{category}"),
+        directory(tree_dir()),
     log:
         "logs/trees/{category}.log",
     conda:
@@ -69,9 +69,9 @@ rule category_tree:
 
 rule regroup:
     input:
-        "results/trees/{category}",
+        tree_dir(),
     output:
-        directory("results/regrouped/{category}"),
+        directory(regrouped_dir()),
     log:
         "logs/regroup/{category}.log",
     conda:

@@ -9,7 +9,7 @@ rule evaluate:
         summary=model_file(SUMMARY_FILE),
         split=model_file(SPLIT_FILE),
         held_out=model_file(HELD_OUT_FILE),
-        decoded="results/labels/decoded.csv",
+        decoded=DECODED_CSV,
     output:
         metrics=eval_file(METRICS_FILE),
         confusion=report(
@@ -75,7 +75,7 @@ rule evaluate_ensemble:
         held_out=member_files(HELD_OUT_FILE),
         summaries=member_files(SUMMARY_FILE),
         splits=member_files(SPLIT_FILE),
-        decoded="results/labels/decoded.csv",
+        decoded=DECODED_CSV,
     output:
         metrics=eval_file(METRICS_FILE, experiment="{ensemble}"),
         confusion=report(
@@ -106,7 +106,7 @@ rule compare_experiments:
         [path for paths in compared_metrics().values() for path in paths.values()],
     output:
         csv=report(
-            "results/experiments.csv",
+            EXPERIMENTS_TABLE,
             caption="../report/experiments.rst",
             category="Evaluation",
             labels={"figure": "experiments table"},
@@ -114,7 +114,7 @@ rule compare_experiments:
         markdown="results/experiments.md",
         means="results/experiments_mean.csv",
         plot=report(
-            "results/plots/experiments.png",
+            EXPERIMENTS_PLOT,
             caption="../report/experiments_plot.rst",
             category="Evaluation",
             labels={"figure": "experiments"},
@@ -131,7 +131,7 @@ rule compare_experiments:
 
 rule predict:
     input:
-        questions=lambda wildcards: f"results/extracted/{archive_id(config['questions'])}",
+        questions=lambda wildcards: extracted_dir(archive_id(config["questions"])),
         models=member_files(MODEL_FILE, CATEGORIES),
         summaries=member_files(SUMMARY_FILE, CATEGORIES),
         splits=member_files(SPLIT_FILE, CATEGORIES),

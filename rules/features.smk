@@ -4,10 +4,10 @@
 
 rule features:
     input:
-        tree="results/regrouped/{category}",
+        tree=regrouped_dir(),
         weights=feature_weights,
     output:
-        directory("results/features/{category}/{feature_set}"),
+        directory(features_dir()),
     log:
         "logs/features/{category}/{feature_set}.log",
     benchmark:

@@ -5,18 +5,18 @@ from fashionai.outputs import PREVIEW_SUFFIX
 
 rule label_statistics:
     input:
-        tree="results/trees/{category}",
-        regrouped="results/regrouped/{category}",
+        tree=tree_dir(),
+        regrouped=regrouped_dir(),
     output:
         distribution=report(
-            "results/plots/{category}/label_distribution.png",
+            label_plot(),
             caption="../report/label_distribution.rst",
             category="Label statistics",
             subcategory="{category}",
             labels={"category": "{category}", "figure": "label distribution"},
         ),
         previews=report(
-            directory("results/plots/{category}/previews"),
+            directory(previews_dir()),
             patterns=[f"{{label}}{PREVIEW_SUFFIX}"],
             caption="../report/preview_grids.rst",
             category="Label statistics",

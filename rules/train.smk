@@ -16,7 +16,7 @@ rule fetch_weights:
 
 rule train:
     input:
-        tree="results/regrouped/{category}",
+        tree=regrouped_dir(),
         weights=weights_input,
         features=features_input,
         decoded=decoded_input,

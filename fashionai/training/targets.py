@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from fashionai.attributes import ATTRIBUTES
+from fashionai.outputs import DECODED_CSV
 
 CODE_COLUMNS = ["attribute", "image_name", "code"]  # of decoded.csv
 
@@ -92,9 +93,7 @@ def load_soft_targets(
 ) -> tuple[np.ndarray, int]:
     """:func:`soft_targets` of ``images`` from the decoded labels file ``decoded``, logged."""
     if decoded is None:
-        raise ValueError(
-            "train.maybe_labels: soft needs the decoded labels (results/labels/decoded.csv)"
-        )
+        raise ValueError(f"train.maybe_labels: soft needs the decoded labels ({DECODED_CSV})")
     codes = read_codes(decoded, labels["category"])
     targets, coded = soft_targets(labels, images, codes, weight, Path(decoded))
     log(
