@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import datetime
-import difflib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -25,7 +24,7 @@ from fashionai.atomic import OLD_PREFIX, PARTIAL_PREFIX
 from fashionai.attributes import CATEGORIES
 from fashionai.outputs import DEFAULT_EXPERIMENT, ENSEMBLE, extracted_dir, fold_name
 from fashionai.regrouping import plan_regroup
-from fashionai.schema import ConfigError, load_schema
+from fashionai.schema import ConfigError, did_you_mean, load_schema
 from fashionai.training.settings import RUN_ONLY_KEYS, SPLIT_KEYS, check_train
 
 # An experiment's name is a folder under results/experiments/ and a Snakemake wildcard value.
@@ -52,12 +51,6 @@ def check_yaml_syntax(path: str | Path) -> str:
             "spaces only and write each setting as key: value"
         ) from None
     return str(path)
-
-
-def did_you_mean(name: object, names: Iterable[object]) -> str:
-    """``did you mean 'x'? `` for the name closest to ``name``, or nothing."""
-    close = difflib.get_close_matches(str(name), [str(n) for n in names], n=1, cutoff=0.6)
-    return f"did you mean {close[0]!r}? " if close else ""
 
 
 def check_category(category: str, categories: Sequence[str]) -> None:

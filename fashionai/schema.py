@@ -1,11 +1,14 @@
 """The configuration schema (``schemas/config.schema.yaml``): each key's type, range and
-default, the one place a default is written, and the error a configuration value that cannot
-work raises. Cheap to import: the workflow reads it at parse time."""
+default, the one place a default is written, the error a configuration value that cannot work
+raises, and the hint it gives for a misspelled name. Cheap to import: the workflow reads it at
+parse time."""
 
 from __future__ import annotations
 
 import copy
+import difflib
 import functools
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -31,3 +34,10 @@ def schema_defaults(section: str) -> dict[str, Any]:
     return {
         key: copy.deepcopy(spec["default"]) for key, spec in properties.items() if "default" in spec
     }
+
+
+def did_you_mean(name: object, names: Iterable[object], n: int = 1, cutoff: float = 0.6) -> str:
+    """``did you mean 'x'? `` (or ``'x' or 'y'``) for the ``n`` names closest to ``name``,
+    or nothing when none is close enough."""
+    close = difflib.get_close_matches(str(name), [str(m) for m in names], n=n, cutoff=cutoff)
+    return f"did you mean {' or '.join(map(repr, close))}? " if close else ""

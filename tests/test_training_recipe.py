@@ -212,7 +212,7 @@ def train(**overrides: object) -> dict:
 
 REFUSED = [
     (train(backbone="ConvNextTiny"), r"train\.backbone = 'ConvNextTiny': not a backbone; "
-     r"did you mean ConvNeXtTiny.*keras\.applications"),
+     r"did you mean 'ConvNeXtTiny'.*keras\.applications"),
     (train(backbone="Resnet"), r"train\.backbone = 'Resnet': not a backbone.*ResNet50"),
     (train(backbone="Xception", image_size=64), r"train\.image_size = 64: train\.backbone "
      r"'Xception' needs at least 71 px"),

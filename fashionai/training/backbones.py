@@ -9,12 +9,13 @@ at start-up (:func:`fashionai.config.check_train`).
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urljoin
+
+from fashionai.schema import did_you_mean
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -150,8 +151,7 @@ def weights_url(backbone: str) -> str:
 
 def unknown_backbone(name: str) -> str:
     """Why ``name`` is not a backbone, naming close matches and where the names come from."""
-    close = difflib.get_close_matches(name, BACKBONES, n=5, cutoff=0.5)
-    hint = f"did you mean {', '.join(close)}? " if close else ""
+    hint = did_you_mean(name, BACKBONES, n=5, cutoff=0.5)  # families of close names
     return (
         f"not a backbone; {hint}the names are those of the keras.applications constructors "
         f"(https://keras.io/api/applications/) and {', '.join(SMALL_NETS)}"
