@@ -153,7 +153,7 @@ def differences(paths: list[str], size: int) -> tuple[str, float, float]:
     import numpy as np
     import tensorflow as tf
 
-    from fashionai.training.images import decode_and_resize
+    from fashionai.pixels import decode_and_resize
 
     ours, bilinear = [], []
     for path in paths:

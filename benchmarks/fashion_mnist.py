@@ -428,10 +428,10 @@ def plain_fit(work: Path, member: str, epochs: int) -> list[float]:
     docstring)."""
     import keras
 
+    from fashionai.pixels import decoded_batches, pad_anchor
     from fashionai.training.augment import mixes
-    from fashionai.training.dataset import TRAIN, VALIDATION, decoded_batches
+    from fashionai.training.dataset import TRAIN, VALIDATION
     from fashionai.training.devices import configure_devices
-    from fashionai.training.images import pad_anchor
     from fashionai.training.model import (
         build_classifier,
         compile_classifier,

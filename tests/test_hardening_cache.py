@@ -27,6 +27,7 @@ import keras  # noqa: E402
 from fashionai.evaluation.comparison import write_comparison  # noqa: E402
 from fashionai.evaluation.model_card import model_card  # noqa: E402
 from fashionai.evaluation.summary import FIGURES  # noqa: E402
+from fashionai.pixels import load_images  # noqa: E402
 from fashionai.training import features as features_module  # noqa: E402
 from fashionai.training import run as run_module  # noqa: E402
 from fashionai.training.augment import build_augmentation  # noqa: E402
@@ -37,7 +38,6 @@ from fashionai.training.features import (  # noqa: E402
     feature_dependencies,
     open_features,
 )
-from fashionai.training.images import load_images  # noqa: E402
 from fashionai.training.model import build_feature_extractor  # noqa: E402
 from fashionai.training.run import train_category  # noqa: E402
 from fashionai.training.settings import FEATURE_KEYS, TrainSettings, feature_settings  # noqa: E402

@@ -1,7 +1,8 @@
 """The package's imports run one way: no module imports, directly or through others, a module
 that imports it back; the data modules (``fashionai/*.py`` but the configuration and the
-command line) import no layer above them; training imports nothing of evaluation. Every import
-counts, those inside functions too: a lazy import is still an arrow."""
+command line) import no layer above them; training imports nothing of evaluation, prediction
+nothing of training. Every import counts, those inside functions too: a lazy import is still an
+arrow."""
 
 from __future__ import annotations
 
@@ -70,11 +71,19 @@ def test_a_data_module_imports_no_layer_above(module: str) -> None:
     assert not [name for name in GRAPH[module] if name.startswith(ABOVE_DATA)]
 
 
-def test_training_imports_nothing_of_evaluation() -> None:
-    training = [name for name in GRAPH if name.startswith("fashionai.training")]
-    assert training
+@pytest.mark.parametrize(
+    ("layer", "other"),
+    [
+        ("fashionai.training", "fashionai.evaluation"),
+        # Prediction decodes images with fashionai.pixels, as training does.
+        ("fashionai.prediction", "fashionai.training"),
+    ],
+)
+def test_a_layer_imports_nothing_of_another(layer: str, other: str) -> None:
+    modules = [name for name in GRAPH if name.startswith(layer)]
+    assert modules
     assert {
         name: found
-        for name in training
-        if (found := [m for m in GRAPH[name] if m.startswith("fashionai.evaluation")])
+        for name in modules
+        if (found := [m for m in GRAPH[name] if m.startswith(other)])
     } == {}

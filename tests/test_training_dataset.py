@@ -17,17 +17,16 @@ limit_threads()
 
 from fashionai.annotations import merge_annotations  # noqa: E402
 from fashionai.decoding import decode_labels, reconcile  # noqa: E402
+from fashionai.pixels import decode_and_resize, find_undecodable, load_images  # noqa: E402
 from fashionai.regrouping import plan_regroup  # noqa: E402
 from fashionai.training.dataset import (  # noqa: E402
     COLUMNS,
     UNDECODABLE,
-    find_undecodable,
     list_images,
     make_dataset,
     prepare_split,
     split_dataset,
 )
-from fashionai.training.images import decode_and_resize, load_images  # noqa: E402
 from fashionai.training.settings import TrainSettings  # noqa: E402
 from fashionai.trees import build_category_tree, regroup_tree  # noqa: E402
 

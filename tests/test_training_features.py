@@ -18,6 +18,7 @@ limit_threads()
 
 import keras  # noqa: E402
 
+from fashionai.pixels import load_images  # noqa: E402
 from fashionai.training.backbones import build_backbone  # noqa: E402
 from fashionai.training.dataset import TRAIN, VALIDATION, prepare_split  # noqa: E402
 from fashionai.training.features import (  # noqa: E402
@@ -27,7 +28,6 @@ from fashionai.training.features import (  # noqa: E402
     open_features,
     weights_fingerprint,
 )
-from fashionai.training.images import load_images  # noqa: E402
 from fashionai.training.model import build_feature_extractor  # noqa: E402
 from fashionai.training.run import train_category  # noqa: E402
 from fashionai.training.settings import TrainSettings  # noqa: E402

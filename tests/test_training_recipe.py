@@ -16,6 +16,7 @@ limit_threads()
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from fashionai.pixels import dataset_options  # noqa: E402
 from fashionai.schema import ConfigError, schema_defaults  # noqa: E402
 from fashionai.training.augment import (  # noqa: E402
     MIXING,
@@ -23,7 +24,6 @@ from fashionai.training.augment import (  # noqa: E402
     build_augmentation,
     mix_batches,
 )
-from fashionai.training.dataset import dataset_options  # noqa: E402
 from fashionai.training.model import (  # noqa: E402
     build_classifier,
     compile_classifier,

@@ -29,9 +29,9 @@ limit_threads()
 import keras  # noqa: E402
 
 import fashionai.training.run as run_module  # noqa: E402
+from fashionai.pixels import load_images  # noqa: E402
 from fashionai.training.backbones import build_backbone  # noqa: E402
 from fashionai.training.callbacks import EpochBackup  # noqa: E402
-from fashionai.training.images import load_images  # noqa: E402
 from fashionai.training.model import (  # noqa: E402
     FEATURE_EXTRACTOR,
     backbone_of,
@@ -128,7 +128,7 @@ def test_model_keras_loads_and_predicts_in_a_fresh_process(frozen: SimpleNamespa
     image = pd.read_csv(frozen.out / "split.csv")["image"][0]
     code = (
         "import json, sys, keras\n"
-        "from fashionai.training.images import load_images\n"
+        "from fashionai.pixels import load_images\n"
         "model = keras.models.load_model(sys.argv[1])\n"
         "print(json.dumps(model.predict(load_images([sys.argv[2]], 16), verbose=0).tolist()))\n"
     )

@@ -349,7 +349,7 @@ def test_a_soft_run_trains_on_the_soft_targets_and_records_them(
 ) -> None:
     import keras
 
-    from fashionai.training.images import load_images
+    from fashionai.pixels import load_images
 
     tree, decoded, soft = soft_data
     if overrides.get("fine_tune"):

@@ -16,9 +16,8 @@ import tensorflow as tf
 
 from fashionai.images import check_image
 from fashionai.outputs import MODEL_FILE, SUMMARY_FILE, missing_model_files
+from fashionai.pixels import decoded_batches, pad_anchor
 from fashionai.prediction.held_out import Predictions, combined
-from fashionai.training.dataset import decoded_batches
-from fashionai.training.images import pad_anchor
 
 FOLDER = "a folder, not an image file"
 UNDECODABLE = "cannot be decoded"

@@ -33,6 +33,7 @@ import tensorflow as tf
 
 from fashionai.atomic import atomic_folder
 from fashionai.outputs import SPLIT_FILE
+from fashionai.pixels import load_images, pad_anchor
 from fashionai.training.augment import build_augmentation
 from fashionai.training.dataset import (
     SPLIT_COLUMNS,
@@ -44,7 +45,6 @@ from fashionai.training.dataset import (
     prepare_split,
 )
 from fashionai.training.devices import configure_devices
-from fashionai.training.images import load_images, pad_anchor
 from fashionai.training.model import backbone_of, build_feature_extractor
 from fashionai.training.resume import differences
 from fashionai.training.settings import TrainSettings, feature_settings

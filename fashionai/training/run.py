@@ -35,6 +35,7 @@ from fashionai.outputs import (
     SUMMARY_FILE,
     WEIGHTS_FILE,
 )
+from fashionai.pixels import pad_anchor
 from fashionai.prediction.held_out import write_held_out
 from fashionai.prediction.predict import TrainedModel, predict_files
 from fashionai.training.augment import mix_batches
@@ -57,7 +58,6 @@ from fashionai.training.features import (
     open_features,
     weights_fingerprint,
 )
-from fashionai.training.images import pad_anchor
 from fashionai.training.model import (
     Classifier,
     build_classifier,

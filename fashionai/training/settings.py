@@ -84,7 +84,7 @@ class TrainSettings:
     backbone: str = _DEFAULT["backbone"]
     weights: str | None = _DEFAULT["weights"]
     image_size: int = _DEFAULT["image_size"]
-    resize: str = _DEFAULT["resize"]  # stretch, or pad: see fashionai.training.images
+    resize: str = _DEFAULT["resize"]  # stretch, or pad: see fashionai.pixels
     batch_size: int = _DEFAULT["batch_size"]
     epochs: int = _DEFAULT["epochs"]
     patience: int = _DEFAULT["patience"]

@@ -2,13 +2,15 @@
 
 One decoder for training, validation and prediction, so all three see the same pixels. The
 format is recognised by content (a PNG named ``.jpg`` is fine) and ``channels=3`` turns
-grayscale and RGBA into RGB.
+grayscale and RGBA into RGB. :func:`decoded_batches` and :func:`find_undecodable` decode many
+files in parallel, with the ``tf.data`` options every pipeline of the package runs with
+(:func:`dataset_options`).
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -83,3 +85,51 @@ def load_images(paths: Sequence[str | Path], image_size: int, pad: str | None = 
         except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError) as error:
             raise ValueError(f"cannot decode image {path}: {error.message}") from None
     return images
+
+
+def decoded_batches(
+    paths: Sequence[str] | np.ndarray,
+    image_size: int,
+    pad: str | None,
+    batch_size: int,
+    threads: int | None,
+) -> Iterator[tuple[np.ndarray, tf.Tensor]]:
+    """(row indices, float32 images) of ``paths`` in batches, decoded in parallel and
+    prefetched; the rows of files that do not decode are left out."""
+    data = _each_file(paths, lambda path: decode_and_resize(path, image_size, pad), threads)
+    for rows, images in data.batch(batch_size).prefetch(tf.data.AUTOTUNE):
+        yield rows.numpy(), images
+
+
+def find_undecodable(paths: Sequence[str], threads: int | None = None) -> list[str]:
+    """The files among ``paths`` that the training decoder rejects (missing, empty, corrupt):
+    a full decode of each in parallel, whose shape is kept so that it is not optimised away."""
+    paths = [str(path) for path in paths]
+    decoded = np.zeros(len(paths), dtype=bool)
+    shapes = _each_file(paths, lambda path: tf.shape(decode(path)), threads)
+    for rows, _ in shapes.batch(4096).as_numpy_iterator():
+        decoded[rows] = True
+    return [paths[i] for i in np.flatnonzero(~decoded)]
+
+
+def _each_file(
+    paths: Sequence[str] | np.ndarray, function: Callable[..., tf.Tensor], threads: int | None
+) -> tf.data.Dataset:
+    """(row index, ``function(path)``) of ``paths`` in parallel, leaving out those it fails on."""
+    rows = np.arange(len(paths), dtype=np.int64)
+    data = tf.data.Dataset.from_tensor_slices((rows, np.asarray(paths, dtype=str)))
+    data = data.map(lambda row, path: (row, function(path)), num_parallel_calls=tf.data.AUTOTUNE)
+    return data.ignore_errors().with_options(dataset_options(threads))
+
+
+def dataset_options(threads: int | None) -> tf.data.Options:
+    """tf.data options: a private thread pool of ``threads`` threads (None: the default), and
+    no autotuning thread: ``AUTOTUNE`` then means as many parallel calls as the pool has
+    threads. Deleting an iterator waits for its autotuning thread, which in TensorFlow 2.21
+    can sleep up to 60 s first: ``fit`` deletes the last validation iterator at every epoch
+    (BENCHMARKS.md, "Real photographs, round 5")."""
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    if threads:
+        options.threading.private_threadpool_size = threads
+    return options

@@ -11,7 +11,7 @@ from training_helpers import limit_threads
 
 limit_threads()
 
-from fashionai.training.images import (  # noqa: E402
+from fashionai.pixels import (  # noqa: E402
     decode_and_resize,
     load_images,
     pad_anchor,
