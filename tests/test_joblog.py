@@ -3,7 +3,6 @@ what a rerun does, the exit status of a process killed by the signal, and no tra
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -12,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from fashionai.training.resume import Backup, RunState
-from tests.workflow_helpers import REPO
+from tests.training_helpers import subprocess_env
 
 # A job that is interrupted while it works, as by Ctrl-C in the terminal or by Slurm.
 CHILD = """
@@ -57,9 +56,10 @@ def test_an_interrupted_job_says_what_a_rerun_does(
             state = RunState(signature={}, epoch=epochs)
             Backup(Path(backup)).state_path.write_text(state.to_json())
     log = tmp_path / "job.log"
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
     command = [sys.executable, "-c", CHILD, str(log), signum, backup]
-    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
+    result = subprocess.run(
+        command, capture_output=True, text=True, env=subprocess_env(), timeout=60
+    )
     assert result.returncode == 128 + getattr(signal, signum)
     assert (result.stdout, result.stderr) == ("", "")  # no traceback in the terminal
     lines = log.read_text().splitlines()
@@ -97,9 +97,10 @@ def test_an_expected_failure_ends_in_its_message_alone(
     tmp_path: Path, error: str, last_line: str, traceback: bool
 ) -> None:
     log = tmp_path / "job.log"
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
     command = [sys.executable, "-c", FAILING.format(error=error), str(log)]
-    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
+    result = subprocess.run(
+        command, capture_output=True, text=True, env=subprocess_env(), timeout=60
+    )
     assert result.returncode == 1
     assert ("Traceback" in result.stderr) == traceback, result.stderr
     assert result.stdout == "" and (traceback or result.stderr == "")

@@ -4,7 +4,6 @@ are named with their reason, and the command line reports each image."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -24,8 +23,7 @@ from tests.prediction_helpers import (
     write_mirror,
     write_pixel_bomb,
 )
-from tests.training_helpers import limit_threads
-from tests.workflow_helpers import REPO
+from tests.training_helpers import limit_threads, subprocess_env
 
 COLLAR = "collar_design_labels"
 
@@ -133,9 +131,11 @@ def test_command_line_without_a_model_says_so_before_tensorflow_starts(tmp_path)
         f"status = main(['predict', '--category', '{COLLAR}', '--models', sys.argv[1], 'a.jpg']); "
         "print(status, 'tensorflow' in sys.modules)"
     )
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
     result = subprocess.run(
-        [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, env=env
+        [sys.executable, "-c", code, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
     )
     assert result.stdout == "2 False\n"
     assert "does not exist: train the category first" in result.stderr
