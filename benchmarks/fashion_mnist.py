@@ -79,11 +79,11 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from workflow_run import run_snakemake  # noqa: E402
 
-from fashionai.evaluation.ensemble import OUT_OF_FOLD  # noqa: E402
 from fashionai.outputs import (  # noqa: E402
     DEFAULT_EXPERIMENT,
     ENSEMBLE,
     METRICS_FILE,
+    OUT_OF_FOLD,
     SPLIT_FILE,
     SUMMARY_FILE,
     eval_file,

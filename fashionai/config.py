@@ -22,7 +22,15 @@ import yaml
 from fashionai.archives import NOT_AN_ARCHIVE, archive_id
 from fashionai.atomic import OLD_PREFIX, PARTIAL_PREFIX
 from fashionai.attributes import CATEGORIES
-from fashionai.outputs import DEFAULT_EXPERIMENT, ENSEMBLE, extracted_dir, fold_name
+from fashionai.outputs import (
+    DEFAULT_EXPERIMENT,
+    ENSEMBLE,
+    MEAN,
+    OUT_OF_FOLD,
+    SINGLE,
+    extracted_dir,
+    fold_name,
+)
 from fashionai.regrouping import plan_regroup
 from fashionai.schema import ConfigError, did_you_mean, load_schema
 from fashionai.training.settings import RUN_ONLY_KEYS, SPLIT_KEYS, check_train
@@ -150,6 +158,25 @@ def ensemble_members(config: Mapping[str, Any]) -> list[str]:
     folded = fold_members(config)
     members = (config["ensemble"] or {}).get("members", [DEFAULT_EXPERIMENT])
     return [model for member in members for model in folded.get(member, [member])]
+
+
+def evaluations(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every name rule ``evaluate`` scores, each as its members, how their held-out predictions
+    combine and whether with flip TTA: each experiment alone (``single``, ``eval.tta``); each
+    experiment with ``folds``, its fold members' predictions on their own validation images
+    (``out_of_fold``, beside their mean on the test images; ``eval.tta``); the ensemble, its
+    members' mean (``mean``, ``ensemble.tta``), when ``ensemble:`` is set."""
+    tta = config["eval"]["tta"]
+    table = {
+        name: {"members": [name], "combine": SINGLE, "tta": tta}
+        for name in experiment_settings(config)
+    }
+    for name, members in fold_members(config).items():
+        table[name] = {"members": members, "combine": OUT_OF_FOLD, "tta": tta}
+    if config["ensemble"]:
+        members, tta = ensemble_members(config), config["ensemble"]["tta"]
+        table[ENSEMBLE] = {"members": members, "combine": MEAN, "tta": tta}
+    return table
 
 
 def _merged(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:

@@ -26,6 +26,9 @@ MODELS_DIR, EVAL_DIR = "models", "eval"  # an experiment's folders of models and
 
 DEFAULT_EXPERIMENT = "default"  # the plain train: block
 ENSEMBLE = "ensemble"  # the ensemble's name among the experiments
+# How an evaluated name combines its members' held-out predictions (rule evaluate): a model
+# alone, the mean of an ensemble's, or fold members each on the fold it validated on.
+SINGLE, MEAN, OUT_OF_FOLD = "single", "mean", "out_of_fold"
 
 CATEGORY, EXPERIMENT = "{category}", "{experiment}"  # the rules' wildcards
 

@@ -10,15 +10,14 @@ from fashionai.config import (
     check_category,
     check_yaml_syntax,
     ensemble_members,
+    evaluations,
     experiment_settings,
-    fold_members,
     validate_config,
 )
 from fashionai.outputs import (
     CONFUSION_FILE,
     DECODED_CSV,
     DEFAULT_EXPERIMENT,
-    ENSEMBLE,
     EXPERIMENTS_PLOT,
     EXPERIMENTS_TABLE,
     HELD_OUT_FILE,
@@ -82,14 +81,12 @@ SYNTHETIC = config["synthetic"]
 # Every experiment's merged train: settings by name, the default (train:) first; one with
 # train.folds K as its K fold members, experiments like the others.
 EXPERIMENTS = experiment_settings(config)
-FOLDED = fold_members(config)  # experiment with folds -> its fold members
-# The ensemble's members: one rule predicts and evaluates a list of members, [default] alone
-# without an ensemble: block; an experiment with folds stands for its fold members.
+# Every evaluated name (each experiment alone, each experiment with folds out of fold, the
+# ensemble: block's mean), with its members, how it combines them and whether with flip TTA.
+EVALUATIONS = evaluations(config)
 ENSEMBLE_CONFIG = config["ensemble"]  # members and tta, or None
+# The models that make the submission: the ensemble: block's members, [default] without one.
 MEMBERS = ensemble_members(config)
-# What evaluate_ensemble scores: the ensemble, and each experiment with folds (its fold
-# members' out-of-fold predictions, and their ensemble on the test images).
-ENSEMBLES = [*FOLDED] + ([ENSEMBLE] if ENSEMBLE_CONFIG else [])
 
 
 def one_of(names):
@@ -105,7 +102,7 @@ wildcard_constraints:
     category=r"[^/]+_labels",
     archive=one_of(EXTRACTABLE),
     experiment=one_of(EXPERIMENTS),
-    ensemble=one_of(ENSEMBLES),
+    evaluated=one_of(EVALUATIONS),
 
 
 def configured_category(wildcards):
@@ -162,21 +159,15 @@ def feature_weights(wildcards):
     return [] if weights in (None, "imagenet") else weights
 
 
-def members_of(ensemble):
-    """The models an ensemble averages: the ensemble: block's members (``ensemble``), or the
-    fold members of an experiment with folds."""
-    return MEMBERS if ensemble == ENSEMBLE else FOLDED[ensemble]
-
-
 def member_files(name, categories=None):
-    """The file ``name`` of the ensemble: block's members' models in ``categories``; without
-    them, an input function: that file of each model of the job's ensemble and category.
+    """The file ``name`` of rule predict's members' models in ``categories``; without them, an
+    input function: that file of each member's model of the job's evaluated name and category.
     """
     if categories:
         return [model_file(name, c, m) for m in MEMBERS for c in categories]
     return lambda wildcards: [
         model_file(name, wildcards.category, member)
-        for member in members_of(wildcards.ensemble)
+        for member in EVALUATIONS[wildcards.evaluated]["members"]
     ]
 
 
@@ -198,10 +189,10 @@ def reproducing_config(wildcards):
 
 
 def compared_metrics():
-    """experiment -> category -> metrics.json, for every experiment and ensemble."""
+    """evaluated name -> category -> metrics.json, for every name rule evaluate scores."""
     return {
-        experiment: {c: eval_file(METRICS_FILE, c, experiment) for c in CATEGORIES}
-        for experiment in [*EXPERIMENTS, *ENSEMBLES]
+        name: {c: eval_file(METRICS_FILE, c, name) for c in CATEGORIES}
+        for name in EVALUATIONS
     }
 
 
@@ -218,28 +209,27 @@ def data_outputs():
 
 
 def experiment_outputs(experiment):
-    """An experiment's models, learning curves, evaluations, cards and summary table."""
+    """An experiment's models, learning curves, cards and summary table (its evaluations:
+    :func:`all_outputs`)."""
     outputs = [summary_file("csv", experiment), summary_file("md", experiment)]
     for category in CATEGORIES:
         outputs += [
             model_file(WEIGHTS_FILE, category, experiment),
             model_file(MODEL_CARD_FILE, category, experiment),
             curves_file(category, experiment),
-            eval_file(METRICS_FILE, category, experiment),
-            eval_file(CONFUSION_FILE, category, experiment),
         ]
     return outputs
 
 
 def all_outputs():
-    """The default target: data, every experiment's outputs, the ensembles' evaluations, the
-    comparison and, with questions, the submissions."""
+    """The default target: data, every experiment's outputs, every evaluated name's evaluation,
+    the comparison and, with questions, the submissions."""
     outputs = data_outputs()
     for experiment in EXPERIMENTS:
         outputs += experiment_outputs(experiment)
     outputs += [
-        eval_file(name, category, ensemble)
-        for ensemble in ENSEMBLES
+        eval_file(name, category, evaluated)
+        for evaluated in EVALUATIONS
         for category in CATEGORIES
         for name in (METRICS_FILE, CONFUSION_FILE)
     ]

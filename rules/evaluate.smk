@@ -1,30 +1,32 @@
-# Evaluation of every model on its held-out images (the predictions its training job wrote, no
-# TensorFlow), its card, each experiment's summary table, the ensembles (the ensemble: block's
-# members; an experiment's fold members, with their out-of-fold figures), the comparison of
-# everything trained, and the submission for a test archive. Paths come from fashionai.outputs.
+# Evaluation of every evaluated name on its held-out images (its members' predictions, written by
+# their training jobs, combined as fashionai.config.evaluations says; no TensorFlow), each
+# model's card, each experiment's summary table, the comparison of everything evaluated, and the
+# submission for a test archive. Paths come from fashionai.outputs.
 
 
 rule evaluate:
     input:
-        summary=model_file(SUMMARY_FILE),
-        split=model_file(SPLIT_FILE),
-        held_out=model_file(HELD_OUT_FILE),
+        held_out=member_files(HELD_OUT_FILE),
+        summaries=member_files(SUMMARY_FILE),
+        splits=member_files(SPLIT_FILE),
         decoded=DECODED_CSV,
     output:
-        metrics=eval_file(METRICS_FILE),
+        metrics=eval_file(METRICS_FILE, experiment="{evaluated}"),
         confusion=report(
-            eval_file(CONFUSION_FILE),
+            eval_file(CONFUSION_FILE, experiment="{evaluated}"),
             caption="../report/confusion_matrix.rst",
             category="Evaluation",
-            subcategory="{experiment}",
+            subcategory="{evaluated}",
             labels={"category": "{category}", "figure": "confusion matrix"},
         ),
     log:
-        "logs/evaluate/{experiment}/{category}.log",
+        "logs/evaluate/{evaluated}/{category}.log",
     conda:
         "../envs/plot.yaml"
     params:
-        tta=config["eval"]["tta"],
+        members=lambda wildcards: EVALUATIONS[wildcards.evaluated]["members"],
+        combine=lambda wildcards: EVALUATIONS[wildcards.evaluated]["combine"],
+        tta=lambda wildcards: EVALUATIONS[wildcards.evaluated]["tta"],
     script:
         "../workflow_scripts/evaluate.py"
 
@@ -68,37 +70,6 @@ rule summarize:
         categories=CATEGORIES,
     script:
         "../workflow_scripts/summarize.py"
-
-
-rule evaluate_ensemble:
-    input:
-        held_out=member_files(HELD_OUT_FILE),
-        summaries=member_files(SUMMARY_FILE),
-        splits=member_files(SPLIT_FILE),
-        decoded=DECODED_CSV,
-    output:
-        metrics=eval_file(METRICS_FILE, experiment="{ensemble}"),
-        confusion=report(
-            eval_file(CONFUSION_FILE, experiment="{ensemble}"),
-            caption="../report/ensemble_confusion.rst",
-            category="Evaluation",
-            subcategory="{ensemble}",
-            labels={"category": "{category}", "figure": "ensemble confusion matrix"},
-        ),
-    log:
-        "logs/evaluate_ensemble/{ensemble}/{category}.log",
-    conda:
-        "../envs/plot.yaml"
-    params:
-        members=lambda wildcards: members_of(wildcards.ensemble),
-        out_of_fold=lambda wildcards: wildcards.ensemble in FOLDED,
-        tta=lambda wildcards: (
-            ENSEMBLE_CONFIG["tta"]
-            if wildcards.ensemble == ENSEMBLE
-            else config["eval"]["tta"]
-        ),
-    script:
-        "../workflow_scripts/evaluate_ensemble.py"
 
 
 rule compare_experiments:

@@ -13,6 +13,7 @@ import yaml
 
 from fashionai.config import (
     ConfigError,
+    evaluations,
     experiment_settings,
     merge_train,
     validate_config,
@@ -74,6 +75,26 @@ def test_the_ensemble_block_takes_its_default_tta() -> None:
     )
     validate_config(config)
     assert config["ensemble"] == {"members": ["default", "b"], "tta": False}
+
+
+def test_every_evaluated_name_is_members_how_they_combine_and_tta() -> None:
+    config = one_category(
+        train={"folds": None},
+        experiments={"b": {"dropout": 0.4}, "wide": {"folds": 2}},
+        ensemble={"members": ["b", "wide"], "tta": True},
+        eval={"tta": False},
+    )
+    validate_config(config)
+    folds = ["wide-fold1", "wide-fold2"]
+    assert evaluations(config) == {
+        "default": {"members": ["default"], "combine": "single", "tta": False},
+        "b": {"members": ["b"], "combine": "single", "tta": False},
+        **{f: {"members": [f], "combine": "single", "tta": False} for f in folds},
+        "wide": {"members": folds, "combine": "out_of_fold", "tta": False},
+        "ensemble": {"members": ["b", *folds], "combine": "mean", "tta": True},
+    }
+    config["ensemble"] = None
+    assert "ensemble" not in evaluations(config)
 
 
 def test_init_seed_defaults_to_the_seed() -> None:

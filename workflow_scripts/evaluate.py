@@ -1,18 +1,20 @@
-"""Rule evaluate: a model's predictions on exactly its held-out images, with the competition
-metric (no TensorFlow: the training job wrote the predictions)."""
+"""Rule evaluate: an evaluated name's members' predictions on their held-out images, combined
+as the name says (a model alone, an ensemble's mean, fold members out of fold; fashionai.config
+.evaluations) and scored with the competition metric. No TensorFlow: the members' training jobs
+wrote their predictions."""
 
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
-from fashionai.evaluation.evaluate import evaluate_category
+from fashionai.evaluation.ensemble import SCORERS
 from fashionai.joblog import job_log
 
 with job_log(snakemake.log[0]) as log:
-    evaluate_category(
-        snakemake.input.summary,
-        snakemake.input.split,
-        snakemake.input.held_out,
+    # Each member's folder holds its inputs training.json, split.csv and held_out.csv.
+    folders = [Path(path).parent for path in snakemake.input.held_out]
+    SCORERS[snakemake.params.combine](
+        dict(zip(snakemake.params.members, folders, strict=True)),
         snakemake.input.decoded,
         snakemake.output.metrics,
         snakemake.output.confusion,

@@ -30,14 +30,20 @@ from fashionai.evaluation.evaluate import (
     TEST,
     TTA_KEYS,
     VALIDATION,
+    evaluate_model,
     load_held_out,
     score_held_out,
     write_evaluation,
 )
-from fashionai.outputs import HELD_OUT_FILE, SPLIT_FILE, SUMMARY_FILE
+from fashionai.outputs import (
+    HELD_OUT_FILE,
+    MEAN,
+    OUT_OF_FOLD,
+    SINGLE,
+    SPLIT_FILE,
+    SUMMARY_FILE,
+)
 from fashionai.prediction.held_out import Predictions, combined, read_held_out
-
-OUT_OF_FOLD = "out_of_fold"
 
 
 def read_summary(model_dir: Path | str) -> dict[str, Any]:
@@ -162,3 +168,8 @@ def evaluate_out_of_fold(
     metrics[TEST] = {key: ensemble[key] for key in kept if key in ensemble}
     write_evaluation(metrics, f"{category} out-of-fold", metrics_json, confusion_png, log=log)
     return metrics
+
+
+# Rule evaluate's scorer for each way of combining members (fashionai.config.evaluations), all
+# called alike: (member name -> folder, decoded.csv, metrics.json, confusion matrix; tta, log).
+SCORERS = {SINGLE: evaluate_model, MEAN: evaluate_ensemble, OUT_OF_FOLD: evaluate_out_of_fold}

@@ -9,7 +9,7 @@ validation images (``"evaluated_on": "validation"``).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ import pandas as pd
 from fashionai.atomic import write_text
 from fashionai.evaluation.metric import evaluate_predictions
 from fashionai.evaluation.summary import FIGURES
+from fashionai.outputs import HELD_OUT_FILE, SPLIT_FILE, SUMMARY_FILE
 from fashionai.plots.confusion import plot_confusion_matrix
 from fashionai.prediction.held_out import Predictions, read_held_out
 
@@ -76,6 +77,32 @@ def evaluate_category(
     metrics = score_held_out(rows, predictions, classes, category)
     write_evaluation(metrics, category, metrics_json, confusion_png, log=log)
     return metrics
+
+
+def evaluate_model(
+    member_dirs: Mapping[str, Path | str],
+    decoded_csv: Path | str,
+    metrics_json: Path | str,
+    confusion_png: Path | str,
+    *,
+    tta: bool = False,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """:func:`evaluate_category` of the one model in ``member_dirs`` (name -> its folder), called
+    as rule ``evaluate`` calls every way of combining members."""
+    ((name, folder),) = member_dirs.items()
+    folder = Path(folder)
+    log(f"model {name}: {folder}")
+    return evaluate_category(
+        folder / SUMMARY_FILE,
+        folder / SPLIT_FILE,
+        folder / HELD_OUT_FILE,
+        decoded_csv,
+        metrics_json,
+        confusion_png,
+        tta=tta,
+        log=log,
+    )
 
 
 def score_held_out(
