@@ -1,1 +1,2 @@
-"""The demo's synthetic dataset (``demo.synthetic``): used by rule make_synthetic and the tests."""
+"""The demo's synthetic dataset (``demo.synthetic``, drawn by ``demo.drawing``, planned by
+``demo.planning``, written by ``demo.writing``): used by rule make_synthetic and the tests."""
