@@ -23,6 +23,7 @@ from pathlib import Path
 
 from fashionai.attributes import CATEGORIES
 from fashionai.device_check import check_devices  # imports TensorFlow only when it runs
+from fashionai.joblog import without_notices
 from fashionai.outputs import (
     DEFAULT_EXPERIMENT,
     EVAL_DIR,
@@ -149,7 +150,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    return args.run(args)
+    with without_notices([2], 2):  # TensorFlow's start-up notices
+        return args.run(args)
 
 
 if __name__ == "__main__":

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
+import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from types import FrameType
 
@@ -16,6 +18,26 @@ RERUN = "rerun the same command to continue"
 # fit, the message naming it) and for files it cannot read, write or download (OSError): the
 # message says what to do, so the job ends with it alone, without a traceback.
 EXPECTED = (ValueError, OSError)
+
+# TensorFlow's C++ start-up notices, each a whole line: absl's, before it is set up, that it
+# writes to stderr; oneDNN's (once per library that loads it); the CPU instructions the build
+# does not use (two lines); and CUDA builds' plugins registered twice. TensorFlow prints them
+# however TF_CPP_MIN_LOG_LEVEL and GLOG_minloglevel are set, so :func:`without_notices` drops
+# them (TF_ENABLE_ONEDNN_OPTS=0 would silence oneDNN's by turning its optimisations off).
+_C_LOG = r"(?:[IWEF]\d{4} [\d:.]+ +\d+ |\d{4}-\d\d-\d\d [\d:.]+: [IWEF] )(?:\S+/)?"
+NOTICES = (
+    r"WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR",
+    _C_LOG + r"port\.cc:\d+\] oneDNN custom operations are on\. .*",
+    _C_LOG + r"cpu_feature_guard\.cc:\d+\] This TensorFlow binary is optimized to use available "
+    r"CPU instructions in performance-critical operations\.",
+    r"To enable the following instructions: [\w ]+, in other operations, rebuild TensorFlow "
+    r"with the appropriate compiler flags\.",
+    _C_LOG + r"cuda_(?:dnn|fft|blas)\.cc:\d+\] Unable to register cu(?:DNN|FFT|BLAS) factory: "
+    r"Attempting to register factory for plugin cu(?:DNN|FFT|BLAS) when one has already been "
+    r"registered",
+    _C_LOG + r"computation_placer\.cc:\d+\] computation placer already registered\. .*",
+)
+NOTICE = re.compile("|".join(f"(?:{pattern})" for pattern in NOTICES))
 
 
 class Terminated(SystemExit):
@@ -30,6 +52,46 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
     raise Terminated(signum)
 
 
+def relay() -> None:
+    """Copy stdin's lines to stdout as they come, but :data:`NOTICES`, until no process writes
+    to stdin any more; signals do not stop it, so a job's last lines are kept however it ends."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    for line in sys.stdin.buffer:
+        if not NOTICE.fullmatch(line.rstrip(b"\r\n").decode(errors="replace")):
+            sys.stdout.buffer.write(line)
+            sys.stdout.buffer.flush()
+
+
+@contextmanager
+def without_notices(fds: Sequence[int], sink: int) -> Iterator[None]:
+    """Send what the process and its children write to ``fds`` (1, 2) to ``sink``, in order,
+    without TensorFlow's start-up notices (:data:`NOTICES`).
+
+    The file descriptors become a pipe to a process running :func:`relay`, which writes to
+    ``sink`` what it keeps: it reads whatever comes, never waiting on this process, and
+    outlives it if it has to (a crash, os._exit, a signal), so no line is lost.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    command = [sys.executable, "-I", "-S", __file__]
+    relaying = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=sink)
+    saved = [os.dup(fd) for fd in fds]
+    try:
+        for fd in fds:
+            os.dup2(relaying.stdin.fileno(), fd)
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        for fd, copy in zip(fds, saved, strict=True):
+            os.dup2(copy, fd)
+            os.close(copy)
+        relaying.stdin.close()
+        with suppress(subprocess.TimeoutExpired):  # a child still writes; the relay outlives it
+            relaying.wait(timeout=10)
+
+
 @contextmanager
 def job_log(
     path: str | Path, resume: Callable[[], str] | None = None
@@ -37,7 +99,8 @@ def job_log(
     """Send the job's stdout and stderr to its log file and yield a ``log`` function.
 
     The redirection is at the file-descriptor level, so messages of native libraries
-    (TensorFlow's C++ runtime) land in the log too. Each line written through ``log`` carries
+    (TensorFlow's C++ runtime) land in the log too, but its start-up notices
+    (:func:`without_notices`). Each line written through ``log`` carries
     the time since the job started, so long steps show their progress; a failure is logged
     with its message before it propagates to Snakemake; an expected one (:data:`EXPECTED`)
     ends the job with that one line and exit status 1, anything else (a bug) with its
@@ -51,35 +114,30 @@ def job_log(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved_fds = os.dup(1), os.dup(2)
     saved_handler = signal.signal(signal.SIGTERM, _terminate)
-    with path.open("w", buffering=1) as handle:
-        os.dup2(handle.fileno(), 1)
-        os.dup2(handle.fileno(), 2)
 
-        def log(message: str) -> None:
-            sys.stdout.write(f"[{time.monotonic() - start:8.1f}s] {message}\n")
-            sys.stdout.flush()
+    def log(message: str) -> None:
+        sys.stdout.write(f"[{time.monotonic() - start:8.1f}s] {message}\n")
+        sys.stdout.flush()
 
-        try:
-            yield log
-            log("finished")
-        except (Terminated, KeyboardInterrupt) as error:
-            stop = error if isinstance(error, Terminated) else Terminated(signal.SIGINT)
-            how = "Ctrl-C (SIGINT)" if stop.signal == signal.SIGINT else stop.signal.name
-            log(f"interrupted by {how}; {resume() if resume else RERUN}")
-            raise stop from None
-        except BaseException as error:
-            log(f"FAILED: {type(error).__name__}: {error}")
-            if isinstance(error, EXPECTED):
-                raise SystemExit(1) from None
-            raise
-        finally:
-            signal.signal(signal.SIGTERM, saved_handler)
-            sys.stdout.flush()
-            sys.stderr.flush()
-            for fd, saved in enumerate(saved_fds, start=1):
-                os.dup2(saved, fd)
-                os.close(saved)
+    try:
+        with path.open("wb") as handle, without_notices((1, 2), handle.fileno()):
+            try:
+                yield log
+                log("finished")
+            except (Terminated, KeyboardInterrupt) as error:
+                stop = error if isinstance(error, Terminated) else Terminated(signal.SIGINT)
+                how = "Ctrl-C (SIGINT)" if stop.signal == signal.SIGINT else stop.signal.name
+                log(f"interrupted by {how}; {resume() if resume else RERUN}")
+                raise stop from None
+            except BaseException as error:
+                log(f"FAILED: {type(error).__name__}: {error}")
+                if isinstance(error, EXPECTED):
+                    raise SystemExit(1) from None
+                raise
+    finally:
+        signal.signal(signal.SIGTERM, saved_handler)
+
+
+if __name__ == "__main__":
+    relay()

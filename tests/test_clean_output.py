@@ -1,6 +1,7 @@
-"""A run that goes well prints no exception, traceback or stack frame: the demo's dry run, the
-first screen a user sees (a dry run with experiments: tests/test_experiments.py; the shared full
-run's terminal and logs: tests/test_workflow_train.py)."""
+"""A run that goes well prints no exception, traceback, stack frame or TensorFlow start-up notice:
+the demo's dry run, the first screen a user sees (a dry run with experiments:
+tests/test_experiments.py; the shared full run's terminal and logs:
+tests/test_workflow_train.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import re
 import subprocess
 from pathlib import Path
 
+from fashionai.joblog import NOTICE
 from tests.workflow_helpers import REPO, SNAKEMAKE
 
 # What a failure's report looks like: Python's traceback header, an exception's class name, a
@@ -16,7 +18,9 @@ ALARMING = re.compile(r"Traceback|Exception|^\s+File \"|Shell command: None", re
 
 
 def alarming_lines(text: str) -> list[str]:
-    return [line for line in text.splitlines() if ALARMING.search(line)]
+    """The lines of ``text`` that look like a failure, and TensorFlow's start-up notices."""
+    lines = text.splitlines()
+    return [line for line in lines if ALARMING.search(line) or NOTICE.fullmatch(line)]
 
 
 def test_the_demos_dry_run_prints_no_exception(tmp_path: Path) -> None:
