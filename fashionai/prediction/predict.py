@@ -65,9 +65,10 @@ def predict_files(
 ) -> Predictions:
     """Every file checked (a folder, or refused by :func:`fashionai.images.check_image`: missing,
     not an image, truncated, more pixels than the limit; ``check=False`` for files checked
-    already, a split's), then the accepted ones decoded in parallel and predicted in batches. With ``tta``, ``flipped_tta`` holds the mean of the
-    predictions on each image and on its mirror image (horizontal-flip test-time augmentation).
-    A refused or undecodable file does not stop the run: it is logged and listed in ``skipped``."""
+    already, a split's), then the accepted ones decoded in parallel and predicted in batches.
+    With ``tta``, ``flipped_tta`` holds the mean of the predictions on each image and on its
+    mirror image (horizontal-flip test-time augmentation). A refused or undecodable file does
+    not stop the run: it is logged and listed in ``skipped``."""
     paths = [str(path) for path in paths]
     problems = {}
     if check:
