@@ -207,7 +207,10 @@ def test_a_file_of_the_tree_touched_with_the_same_bytes_keeps_the_cache(
     stat = (tree / name).stat()
     os.utime(tree / name, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
     folder = cached.root / "features"
-    data = run_module.prepare_data(tree, SLUGS, cached.settings, folder, 1, lambda line: None)
+    files = split_files(tree, cached.settings)
+    data = run_module.prepare_data(
+        files["split"], files["skipped"], SLUGS, cached.settings, folder, lambda line: None
+    )
     assert data.features is not None and data.features.folder == folder
 
 
