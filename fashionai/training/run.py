@@ -170,8 +170,8 @@ def train_category(
     keeps the resized images on disk while the backbone trains. Given ``features`` (rule
     ``features``' cache of the same split), the frozen-backbone epochs train the head on the
     cached features, read batch by batch from their memory map when larger than
-    ``max_in_memory_bytes``. With
-    ``maybe_labels: soft`` the training targets come from the codes in ``decoded``.
+    ``max_in_memory_bytes``. With ``maybe_labels: soft`` the training targets come from the
+    codes in ``decoded``.
     """
     started, clock = _now(), time.monotonic()
     tree_dir, out_dir = Path(tree_dir), Path(out_dir)
