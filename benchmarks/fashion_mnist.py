@@ -429,8 +429,8 @@ def plain_fit(work: Path, member: str, epochs: int) -> list[float]:
     import keras
 
     from fashionai.pixels import decoded_batches, pad_anchor
+    from fashionai.splits import TRAIN, VALIDATION
     from fashionai.training.augment import mixes
-    from fashionai.training.dataset import TRAIN, VALIDATION
     from fashionai.training.devices import configure_devices
     from fashionai.training.model import (
         build_classifier,

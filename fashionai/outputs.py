@@ -55,6 +55,34 @@ def regrouped_dir(category: str = CATEGORY) -> str:
     return f"results/regrouped/{category}"
 
 
+def split_file(category: str = CATEGORY) -> str:
+    """A category's split (rule ``split``): every usable image of its regrouped tree with its
+    subset (train, validation, test; columns as a model's ``split.csv``), checked and drawn
+    once from the split keys, which every experiment shares; what features and training read,
+    and what a model folder's ``split.csv`` copies."""
+    return f"results/splits/{category}/{SPLIT_FILE}"
+
+
+def skipped_file(category: str = CATEGORY) -> str:
+    """The entries of a category's regrouped tree that the split leaves out (``image,reason``):
+    not regular files, or rejected by the training decoder."""
+    return f"results/splits/{category}/skipped.csv"
+
+
+def fold_file(
+    category: str = CATEGORY, folds: int | str = "{folds}", fold: int | str = "{fold}"
+) -> str:
+    """The split of fold member ``fold`` of ``folds`` (rule ``split_fold``): derived from the
+    category's :func:`split_file` alone (its test part kept, its other rows dealt into the
+    folds), no image looked at again."""
+    return f"results/splits/{category}/folds{folds}/fold{fold}.csv"
+
+
+def split_of(category: str, folds: int | None = None, fold: int | None = None) -> str:
+    """The split a model of ``category`` trains on: the category's, or a fold member's."""
+    return split_file(category) if folds is None else fold_file(category, folds, fold)
+
+
 def features_dir(category: str = CATEGORY, feature_set: str = "{feature_set}") -> str:
     """A category's cache of frozen-backbone features for one feature set."""
     return f"results/features/{category}/{feature_set}"

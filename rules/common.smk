@@ -34,11 +34,15 @@ from fashionai.outputs import (
     eval_file,
     extracted_dir,
     features_dir,
+    fold_file,
     label_plot,
     model_dir,
     model_file,
     previews_dir,
     regrouped_dir,
+    skipped_file,
+    split_file,
+    split_of,
     submission_file,
     summary_file,
     train_log,
@@ -48,6 +52,7 @@ from fashionai.training.backbones import notop_file_name
 from fashionai.schema import ConfigError
 from fashionai.training.settings import (
     RUN_ONLY_KEYS,
+    SPLIT_KEYS,
     WEIGHTS_DIR,
     feature_set,
     model_settings,
@@ -103,6 +108,8 @@ wildcard_constraints:
     archive=one_of(EXTRACTABLE),
     experiment=one_of(EXPERIMENTS),
     evaluated=one_of(EVALUATIONS),
+    folds=r"\d+",
+    fold=r"\d+",
 
 
 def configured_category(wildcards):
@@ -143,6 +150,18 @@ def features_input(wildcards):
     if uses_feature_cache(EXPERIMENTS[experiment]):
         return features_dir(wildcards.category, EXPERIMENT_FEATURES[experiment])
     return []
+
+
+def split_input(wildcards):
+    """The split file of the job's experiment: its category's, or its fold member's."""
+    settings = EXPERIMENTS[wildcards.experiment]
+    return split_of(wildcards.category, settings["folds"], settings.get("fold"))
+
+
+def features_split(wildcards):
+    """The split file whose images a feature set's cache holds (a fold member's own)."""
+    features = FEATURE_SETS[wildcards.feature_set]
+    return split_of(wildcards.category, features.get("folds"), features.get("fold"))
 
 
 def decoded_input(wildcards):

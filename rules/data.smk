@@ -80,3 +80,40 @@ rule regroup:
         spec=lambda wildcards: (config.get("regroup") or {}).get(wildcards.category),
     script:
         "../workflow_scripts/regroup.py"
+
+
+# Each image checked once with the training decoder, and the seeded split drawn once, for every
+# experiment (they share the split keys); features and training read the split file.
+rule split:
+    input:
+        regrouped_dir(),
+    output:
+        split=split_file(),
+        skipped=skipped_file(),
+    log:
+        "logs/split/{category}.log",
+    conda:
+        "../envs/train.yaml"
+    threads: TRAIN["threads"]
+    resources:
+        mem_mb=4000,
+    params:
+        split={key: TRAIN[key] for key in SPLIT_KEYS},
+    script:
+        "../workflow_scripts/split.py"
+
+
+# A fold member's split (train.folds), from its category's split file alone.
+rule split_fold:
+    input:
+        split_file(),
+    output:
+        fold_file(),
+    log:
+        "logs/split/{category}/folds{folds}/fold{fold}.log",
+    conda:
+        "../envs/data.yaml"
+    params:
+        seed=TRAIN["seed"],
+    script:
+        "../workflow_scripts/split_fold.py"

@@ -5,6 +5,7 @@
 rule features:
     input:
         tree=regrouped_dir(),
+        split=features_split,
         weights=feature_weights,
     output:
         directory(features_dir()),

@@ -17,6 +17,8 @@ rule fetch_weights:
 rule train:
     input:
         tree=regrouped_dir(),
+        split=split_input,
+        skipped=skipped_file(),
         weights=weights_input,
         features=features_input,
         decoded=decoded_input,

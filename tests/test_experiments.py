@@ -30,6 +30,8 @@ from fashionai.outputs import (
     curves_file,
     eval_file,
     model_file,
+    skipped_file,
+    split_file,
 )
 from fashionai.training.backbones import notop_file_name
 from fashionai.training.settings import WEIGHTS_DIR, TrainSettings
@@ -195,6 +197,11 @@ def test_a_dry_run_plans_every_experiment_and_shares_feature_caches(tmp_path: Pa
     experiments = ("default", "lr_low", "lr_high", "small", "scratch", "pretrained")
     for rule in ("train", "evaluate", "plot_history", "model_card", "summarize"):
         assert len(by_rule[rule]) == len(experiments), rule  # one rule for every experiment
+    # One split for every experiment, drawn once, read by every feature and training job.
+    [split] = by_rule["split"]
+    assert split["output"] == f"{split_file(CATEGORY)}, {skipped_file(CATEGORY)}"
+    for job in by_rule["features"] + by_rule["train"]:
+        assert split_file(CATEGORY) in job["input"].split(", "), job
     features = sorted(job["output"] for job in by_rule["features"])
     # default and lr_low: one cache; small: its own; lr_high too: its init_seed draws its
     # random backbone (weights: null), whose features the cache holds; pretrained: its own.

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
-from training_helpers import SHAPES, limit_threads, make_tree
+from training_helpers import SHAPES, limit_threads, make_tree, split_files
 
 limit_threads()
 
@@ -78,7 +78,13 @@ def cached(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     root = tmp_path_factory.mktemp("cache")
     tree = make_tree(root / "tree", per_class=8, size=24, seed=1)
     settings = small()
-    extract_features(tree, root / "features", settings, log=lambda line: None)
+    extract_features(
+        tree,
+        root / "features",
+        settings,
+        split=split_files(tree, settings)["split"],
+        log=lambda line: None,
+    )
     return SimpleNamespace(root=root, tree=tree, settings=settings)
 
 
@@ -105,9 +111,21 @@ def test_a_cache_with_damaged_values_is_refused_naming_the_file(
     with pytest.raises(StaleFeatures, match=pattern):
         open_features(folder, dependencies, SLUGS)
     with pytest.raises(StaleFeatures, match=pattern):
-        train_category(cached.tree, tmp_path / "out", cached.settings, features=folder)
+        train_category(
+            cached.tree,
+            tmp_path / "out",
+            cached.settings,
+            **split_files(cached.tree, cached.settings),
+            features=folder,
+        )
     assert not (tmp_path / "out" / "model.keras").exists()
-    extract_features(cached.tree, folder, cached.settings, log=lambda line: None)  # the rebuild
+    extract_features(
+        cached.tree,
+        folder,
+        cached.settings,
+        split=split_files(cached.tree, cached.settings)["split"],
+        log=lambda line: None,
+    )  # the rebuild
     open_features(folder, dependencies, SLUGS)
 
 
@@ -118,18 +136,27 @@ def test_a_random_mobilenet_caches_its_tiny_features_and_trains_on_them(tmp_path
     tree = make_tree(tmp_path / "tree", per_class=6, size=24, seed=4, odd_files=False)
     settings = small(backbone="MobileNetV3Small", image_size=32, augmentations=())
     folder = tmp_path / "features"
-    extract_features(tree, folder, settings, log=lambda line: None)
+    extract_features(
+        tree, folder, settings, split=split_files(tree, settings)["split"], log=lambda line: None
+    )
     cached = np.load(folder / "validation_features.npy")
     assert cached.dtype == np.float32
     # The premise: a random MobileNetV3Small's features lie below float16's smallest value.
     assert 0 < np.abs(cached).max() < np.finfo(np.float16).smallest_subnormal
-    split = pd.read_csv(folder / "split.csv")
+    split = pd.read_csv(split_files(tree, settings)["split"])
     validation = split[split["subset"] == "validation"]
     extractor = build_feature_extractor("MobileNetV3Small", 32, folder / "backbone.weights.h5")
     fresh = extractor.predict(load_images(validation["image"].tolist(), 32), verbose=0)
     np.testing.assert_allclose(cached, fresh, rtol=1e-3, atol=0)
     lines: list[str] = []
-    train_category(tree, tmp_path / "model", settings, features=folder, log=lines.append)
+    train_category(
+        tree,
+        tmp_path / "model",
+        settings,
+        **split_files(tree, settings),
+        features=folder,
+        log=lines.append,
+    )
     assert any("reproduces its features" in line for line in lines)
 
 
@@ -180,7 +207,10 @@ def test_a_file_of_the_tree_touched_with_the_same_bytes_keeps_the_cache(
     stat = (tree / name).stat()
     os.utime(tree / name, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
     folder = cached.root / "features"
-    data = run_module.prepare_data(tree, SLUGS, cached.settings, folder, 1, lambda line: None)
+    files = split_files(tree, cached.settings)
+    data = run_module.prepare_data(
+        files["split"], files["skipped"], SLUGS, cached.settings, folder, lambda line: None
+    )
     assert data.features is not None and data.features.folder == folder
 
 
@@ -203,7 +233,13 @@ def test_a_cache_of_another_class_order_is_refused(cached: SimpleNamespace, tmp_
     (tree / "labels.json").write_text(json.dumps(labels))
     pattern = rf"label indices are of the classes .*labels\.json lists .*{REBUILD}"
     with pytest.raises(StaleFeatures, match=pattern):
-        train_category(tree, tmp_path / "out", cached.settings, features=cached.root / "features")
+        train_category(
+            tree,
+            tmp_path / "out",
+            cached.settings,
+            **split_files(tree, cached.settings),
+            features=cached.root / "features",
+        )
 
 
 def test_every_file_of_a_cache_is_checked_against_its_recorded_checksum(
@@ -212,7 +248,7 @@ def test_every_file_of_a_cache_is_checked_against_its_recorded_checksum(
     folder = copy_cache(cached, tmp_path)
     dependencies = feature_dependencies(cached.settings)
     names = sorted(path.name for path in folder.iterdir() if path.name != "manifest.json")
-    assert len(names) == 6
+    assert len(names) == 5  # features, labels, the random backbone
     for name in names:
         whole = (folder / name).read_bytes()
         (folder / name).write_bytes(whole[:-1] + bytes([whole[-1] ^ 1]))  # same size
@@ -264,7 +300,13 @@ def test_a_random_backbone_is_initialised_from_the_run_seed(
 ) -> None:
     settings = dataclasses.replace(cached.settings, init_seed=2)
     folder = tmp_path / "features"
-    extract_features(cached.tree, folder, settings, log=lambda line: None)
+    extract_features(
+        cached.tree,
+        folder,
+        settings,
+        split=split_files(cached.tree, settings)["split"],
+        log=lambda line: None,
+    )
     keras.utils.set_random_seed(2)
     expected = build_feature_extractor("SmallCNN", 16, None)
     other = build_feature_extractor("SmallCNN", 16, cached.root / "features/backbone.weights.h5")
@@ -422,10 +464,16 @@ def test_the_cached_training_features_are_exactly_the_splits_training_rows(
     monkeypatch.setattr(features_module, "build_feature_extractor", mean_colour)
     settings = small(weights="imagenet", augmentations=(), image_size=8)
     folder = tmp_path / "features"
-    extract_features(tmp_path / "tree", folder, settings, log=lambda line: None)
+    extract_features(
+        tmp_path / "tree",
+        folder,
+        settings,
+        split=split_files(tmp_path / "tree", settings)["split"],
+        log=lambda line: None,
+    )
     codes = np.array(list(colours), dtype=np.float32)
     names = list(colours.values())
-    split = pd.read_csv(folder / "split.csv")
+    split = pd.read_csv(split_files(tmp_path / "tree", settings)["split"])
     assert (split["subset"] == "test").any()
     train = np.load(folder / "train_features.npy")[0]
     for subset, features in (("train", train), ("validation", np.load(folder / VALIDATION))):
@@ -446,7 +494,13 @@ def test_the_images_a_model_trains_on_are_exactly_the_splits_training_rows(
         return make_dataset(*args, **kwargs)
 
     monkeypatch.setattr(run_module, "make_dataset", spy)
-    train_category(tree, tmp_path / "model", small(cache_features=False), log=lambda line: None)
+    train_category(
+        tree,
+        tmp_path / "model",
+        small(cache_features=False),
+        **split_files(tree, small(cache_features=False)),
+        log=lambda line: None,
+    )
     split = pd.read_csv(tmp_path / "model" / "split.csv")
     train = split.loc[split["subset"] == "train", "image"].tolist()
     assert (split["subset"] == "test").any() and trained_on

@@ -334,7 +334,7 @@ def test_every_job_that_is_not_local_went_through_sbatch(slurm_run: Run) -> None
     assert [j.rule for j in jobs if j.local or not j.has_output] == ["data"]
     assert Counter(j.rule for j in cluster_jobs) >= Counter(
         make_synthetic=1, extract_archive=3, merge_labels=1, decode_labels=1, category_tree=2,
-        regroup=2, label_statistics=2, train=2, plot_history=2,
+        regroup=2, label_statistics=2, split=2, train=2, plot_history=2,
     )  # fmt: skip
     # Each of them was submitted once, and Slurm ran it to completion under its rule's name.
     assert sorted(submitted) == sorted(j.jobid for j in cluster_jobs)

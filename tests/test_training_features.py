@@ -12,15 +12,15 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
-from training_helpers import add_corrupt_files, limit_threads, make_tree
+from training_helpers import add_corrupt_files, limit_threads, make_tree, split_files
 
 limit_threads()
 
 import keras  # noqa: E402
 
 from fashionai.pixels import load_images  # noqa: E402
+from fashionai.splits import TRAIN, VALIDATION, read_skipped, read_split  # noqa: E402
 from fashionai.training.backbones import build_backbone  # noqa: E402
-from fashionai.training.dataset import TRAIN, VALIDATION, prepare_split  # noqa: E402
 from fashionai.training.features import (  # noqa: E402
     StaleFeatures,
     extract_features,
@@ -52,24 +52,25 @@ def cached(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     corrupt = add_corrupt_files(tree)
     settings = small(augmentations=("flip",))
     lines: list[str] = []
-    cache = extract_features(tree, root / "features", settings, log=lines.append)
-    summary = train_category(
-        tree, root / "model", settings, log=lines.append, features=root / "features"
+    files = split_files(tree, settings)  # rule split's
+    cache = extract_features(
+        tree, root / "features", settings, split=files["split"], log=lines.append
     )
-    return SimpleNamespace(root=root, tree=tree, corrupt=corrupt, settings=settings,
+    summary = train_category(
+        tree, root / "model", settings, **files, log=lines.append, features=root / "features"
+    )
+    return SimpleNamespace(root=root, tree=tree, corrupt=corrupt, settings=settings, files=files,
                            cache=cache, summary=summary, lines=lines)  # fmt: skip
 
 
 def test_cache_holds_the_training_split_and_its_features(cached: SimpleNamespace) -> None:
     folder, cache = cached.root / "features", cached.cache
     assert sorted(p.name for p in folder.iterdir()) == [
-        "backbone.weights.h5", "manifest.json", "split.csv", "train_features.npy",
+        "backbone.weights.h5", "manifest.json", "train_features.npy",
         "train_labels.npy", "validation_features.npy", "validation_labels.npy",
     ]  # fmt: skip
-    settings = cached.settings
-    split, skipped = prepare_split(cached.tree, SLUGS, settings, log=lambda line: None)
-    pd.testing.assert_frame_equal(cache.split(cached.tree), split)
-    assert sorted(cache.skipped) == sorted(skipped) == sorted(map(str, cached.corrupt))
+    split = read_split(cached.files["split"], SLUGS)  # the rows follow the split file's
+    assert "skipped_files" not in cache.manifest
     train, validation = split[split["subset"] == "train"], split[split["subset"] == "validation"]
     features = np.load(folder / "train_features.npy")
     assert features.dtype == np.float32 and features.shape == (2, len(train), 128)
@@ -101,9 +102,10 @@ def test_training_on_the_cache_saves_the_whole_model(cached: SimpleNamespace) ->
         ["model.keras", "best.weights.h5", "history.csv", "split.csv", "training.json"]
         + ["held_out.csv"]
     )
-    pd.testing.assert_frame_equal(
-        pd.read_csv(out / "split.csv"), cached.cache.split(cached.tree), check_dtype=False
-    )
+    assert (out / "split.csv").read_bytes() == cached.files["split"].read_bytes()
+    assert (out / "split.csv").stat().st_ino != cached.files["split"].stat().st_ino
+    assert summary["skipped_files"] == read_skipped(cached.files["skipped"])
+    assert sorted(summary["skipped_files"]) == sorted(map(str, cached.corrupt))
     assert summary["skipped_images"] == 3 and summary["features"]["views"] == 2
     assert summary["features"]["read_from"] == "memory"
     assert any("on cached features (2 view(s)" in line for line in cached.lines)
@@ -127,15 +129,22 @@ def test_head_on_cached_features_trains_like_the_model_on_images(tmp_path: Path)
     features come from memory, from the memory map, or from the backbone every epoch."""
     tree = make_tree(tmp_path / "tree", per_class=8, size=24, seed=2, odd_files=False)
     settings = small(epochs=4)
-    images = train_category(tree, tmp_path / "images", settings)  # given no cache
+    images = train_category(
+        tree, tmp_path / "images", settings, **split_files(tree, settings)
+    )  # given no cache
     features = tmp_path / "features"  # rule features' job
-    extract_features(tree, features, settings, log=lambda line: None)
-    in_memory = train_category(tree, tmp_path / "memory", settings, features=features)
+    extract_features(
+        tree, features, settings, split=split_files(tree, settings)["split"], log=lambda line: None
+    )
+    in_memory = train_category(
+        tree, tmp_path / "memory", settings, **split_files(tree, settings), features=features
+    )
     lines: list[str] = []
     mapped = train_category(
         tree,
         tmp_path / "mapped",
         settings,
+        **split_files(tree, settings),
         max_in_memory_bytes=1,
         log=lines.append,
         features=features,
@@ -175,7 +184,13 @@ def test_a_stale_cache_is_refused_until_recomputed(cached: SimpleNamespace, tmp_
     shutil.copytree(cached.tree, tree)
     folder = tmp_path / "features"
     lines: list[str] = []
-    extract_features(tree, folder, cached.settings, log=lines.append)
+    extract_features(
+        tree,
+        folder,
+        cached.settings,
+        split=split_files(tree, cached.settings)["split"],
+        log=lines.append,
+    )
 
     for change in (
         {"image_size": 24},
@@ -189,18 +204,22 @@ def test_a_stale_cache_is_refused_until_recomputed(cached: SimpleNamespace, tmp_
         key = next(iter(change))
         with pytest.raises(StaleFeatures, match=key):
             open_features(folder, feature_dependencies(changed), SLUGS)
+    reseeded = dataclasses.replace(cached.settings, seed=9)
     with pytest.raises(StaleFeatures, match="stale"):
-        train_category(tree, tmp_path / "out", dataclasses.replace(cached.settings, seed=9),
+        train_category(tree, tmp_path / "out", reseeded, **split_files(tree, reseeded),
                        features=folder)  # fmt: skip
 
-    # A new image in the tree: rule features' rerun (the tree rewritten by rule regroup) takes
-    # it in; until then a training job trains on the cache's split.
+    # A new image in the tree: rule split's rerun lists it, rule features' rerun takes it in;
+    # a training job given the new split and the old cache refuses the cache.
     new = tree / "square" / "square_new.jpg"
     shutil.copy(next((tree / "square").glob("*_001.jpg")), new)
-    cache = open_features(folder, feature_dependencies(cached.settings), SLUGS)
-    assert str(new) not in cache.split(tree)["image"].tolist()
-    cache = extract_features(tree, folder, cached.settings, log=lines.append)
-    assert str(new) in cache.split(tree)["image"].tolist()
+    files = split_files(tree, cached.settings)
+    with pytest.raises(StaleFeatures, match=r"image\(s\), .*split.csv lists .*another split"):
+        train_category(tree, tmp_path / "out", cached.settings, **files, features=folder)
+    cache = extract_features(tree, folder, cached.settings, split=files["split"], log=lines.append)
+    rows = read_split(files["split"])
+    assert sum(cache.manifest["images"].values()) == (rows["subset"] != "test").sum()
+    assert str(new) in rows["image"].tolist()
 
     # Incomplete (no manifest) and damaged caches are refused too.
     (folder / "manifest.json").unlink()
@@ -230,4 +249,10 @@ def test_extractor_that_does_not_match_the_cache_is_refused(
     manifest["sha256"]["backbone.weights.h5"] = file_hash(folder / "backbone.weights.h5")
     (folder / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(StaleFeatures, match="other features.*rerun snakemake"):
-        train_category(cached.tree, tmp_path / "out", cached.settings, features=folder)
+        train_category(
+            cached.tree,
+            tmp_path / "out",
+            cached.settings,
+            **split_files(cached.tree, cached.settings),
+            features=folder,
+        )

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from training_helpers import limit_threads, make_tree, pretrained_weights
+from training_helpers import limit_threads, make_tree, pretrained_weights, split_files
 
 limit_threads()
 
@@ -284,7 +284,9 @@ def test_train_category_with_a_recipe(
         return original_fit(model, data, **kwargs)
 
     monkeypatch.setattr(keras.Model, "fit", fit)
-    summary = run_module.train_category(tree, tmp_path / "out", settings, log=lambda _: None)
+    summary = run_module.train_category(
+        tree, tmp_path / "out", settings, **split_files(tree, settings), log=lambda _: None
+    )
     assert summary["epochs_run"] == settings.epochs and summary["soft_targets"] is None
     if "mixup" in settings.augmentations:
         (seen,) = fits

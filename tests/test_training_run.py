@@ -21,6 +21,7 @@ from training_helpers import (
     limit_threads,
     make_tree,
     pretrained_weights,
+    split_files,
     subprocess_env,
 )
 
@@ -79,7 +80,9 @@ def frozen(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     corrupt = add_corrupt_files(tree)
     settings = small(augmentations=("flip",))
     lines: list[str] = []
-    summary = train_category(tree, root / "out", settings, threads=1, log=lines.append)
+    summary = train_category(
+        tree, root / "out", settings, **split_files(tree, settings), threads=1, log=lines.append
+    )
     return SimpleNamespace(tree=tree, out=root / "out", settings=settings, summary=summary,
                            lines=lines, corrupt=corrupt)  # fmt: skip
 
@@ -151,7 +154,9 @@ def test_fine_tuning_learns_the_shapes_and_records_both_phases(tmp_path: Path) -
     weights = pretrained_weights(tmp_path / "pretrained.weights.h5")
     settings = small(fine_tune=True, head_epochs=1, epochs=6, patience=6, weights=weights)
     lines: list[str] = []
-    summary = train_category(tree, tmp_path / "out", settings, log=lines.append)
+    summary = train_category(
+        tree, tmp_path / "out", settings, **split_files(tree, settings), log=lines.append
+    )
     history = check_history(tmp_path / "out", summary)
     assert history["epoch"].tolist() == [0, 1, 2, 3, 4, 5]
     assert summary["fine_tune_start_epoch"] == 1
@@ -159,6 +164,27 @@ def test_fine_tuning_learns_the_shapes_and_records_both_phases(tmp_path: Path) -
     assert any("backbone trainable (BatchNorm frozen)" in line for line in lines)
     # Three classes: chance is 1/3.
     assert summary["best_val_accuracy"] >= 0.75, history
+
+
+def test_a_training_job_checks_no_image_and_draws_no_split(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The split stage checked every image and drew the split: training reads its files, and
+    its model's split.csv is a copy of the split file."""
+    tree = make_tree(tmp_path / "tree", per_class=4, size=24)
+    settings = small(epochs=1, cache_features=False)
+    files = split_files(tree, settings)
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a training job checked images or drew a split")
+
+    checks = {"find_undecodable", "check_image", "check_images", "list_images", "split_dataset"}
+    for module in [m for name, m in sys.modules.items() if name.startswith("fashionai")]:
+        for name in checks & set(vars(module)):
+            monkeypatch.setattr(module, name, refuse)  # wherever it was imported
+    summary = train_category(tree, tmp_path / "out", settings, **files, log=lambda line: None)
+    assert (tmp_path / "out" / "split.csv").read_bytes() == files["split"].read_bytes()
+    assert summary["epochs_run"] == 1
 
 
 class Interrupted(Exception):
@@ -183,13 +209,13 @@ def test_killed_run_continues_from_its_last_finished_epoch(
     monkeypatch.setattr(run_module, "EpochBackup", KilledAfterEpoch2)
     first: list[str] = []
     with pytest.raises(Interrupted):
-        train_category(tree, out, settings, log=first.append)
+        train_category(tree, out, settings, **split_files(tree, settings), log=first.append)
     assert [p.name for p in out.iterdir()] == [".backup"]  # no declared output yet
     assert json.loads((out / ".backup" / "state.json").read_text())["epoch"] == 3
 
     monkeypatch.setattr(run_module, "EpochBackup", EpochBackup)
     second: list[str] = []
-    summary = train_category(tree, out, settings, log=second.append)
+    summary = train_category(tree, out, settings, **split_files(tree, settings), log=second.append)
     history = check_history(out, summary)
     assert history["epoch"].tolist() == [0, 1, 2, 3, 4]
     assert any("resuming" in line and "3 epoch(s) finished" in line for line in second)
@@ -212,9 +238,9 @@ def test_epoch_interrupted_before_its_backup_is_run_again(
             raise Interrupted
 
     with pytest.raises(Interrupted):
-        train_category(tree, out, settings, log=dying_log)
+        train_category(tree, out, settings, **split_files(tree, settings), log=dying_log)
     lines: list[str] = []
-    summary = train_category(tree, out, settings, log=lines.append)
+    summary = train_category(tree, out, settings, **split_files(tree, settings), log=lines.append)
     assert check_history(out, summary)["epoch"].tolist() == [0, 1, 2]
     assert [line.split()[1] for line in lines if line.startswith("epoch ")] == ["1/2", "2/2"]
 
@@ -225,7 +251,9 @@ def test_a_backup_of_other_settings_is_not_resumed(tmp_path: Path) -> None:
     (out / ".backup").mkdir(parents=True)
     (out / ".backup" / "state.json").write_text(json.dumps({"signature": {}, "epoch": 7}))
     lines: list[str] = []
-    summary = train_category(tree, out, small(epochs=1), log=lines.append)
+    summary = train_category(
+        tree, out, small(epochs=1), **split_files(tree, small(epochs=1)), log=lines.append
+    )
     assert summary["epochs_run"] == 1 and summary["attempts"] == 1
     assert any("discarding the backup" in line and "other inputs" in line for line in lines)
 
@@ -247,7 +275,9 @@ def rerun_after_a_change(tree: Path, out: Path, settings: TrainSettings, **input
     """Rerun a killed run whose backup is now stale; check it started over, each epoch once,
     and return the one key its discarding line names."""
     lines: list[str] = []
-    summary = train_category(tree, out, settings, log=lines.append, **inputs)
+    summary = train_category(
+        tree, out, settings, **split_files(tree, settings), log=lines.append, **inputs
+    )
     assert summary["attempts"] == 1 and summary["epochs_run"] == settings.epochs
     assert not any(line.startswith("resuming") for line in lines), lines
     (discarded,) = [line for line in lines if line.startswith("discarding the backup")]
@@ -267,7 +297,7 @@ def test_a_backup_of_another_split_is_not_resumed(
     out, settings = tmp_path / "out", small(epochs=3, cache_features=False)
     kill_after_epoch(monkeypatch, 0)
     with pytest.raises(Interrupted):
-        train_category(tree, out, settings, log=lambda line: None)
+        train_category(tree, out, settings, **split_files(tree, settings), log=lambda line: None)
     image = sorted(path for path in tree.glob("*/*") if path.is_file())[0]
     shutil.copy(image, image.with_name(f"added{image.suffix}"))
     assert rerun_after_a_change(tree, out, settings) == "split"
@@ -287,7 +317,7 @@ def test_a_backup_made_with_other_weights_is_not_resumed(
     settings = small(epochs=3, fine_tune=False, cache_features=False, weights=str(weights))
     kill_after_epoch(monkeypatch, 1)
     with pytest.raises(Interrupted):
-        train_category(tree, out, settings, log=lambda line: None)
+        train_category(tree, out, settings, **split_files(tree, settings), log=lambda line: None)
     other.replace(weights)
 
     assert rerun_after_a_change(tree, out, settings) == "weights.sha256"  # same size
@@ -309,16 +339,27 @@ def test_a_backup_made_on_other_features_is_not_resumed(
     tree = make_tree(tmp_path / "tree", per_class=4, size=24, odd_files=False)
     out, cache = tmp_path / "out", tmp_path / "features"
     settings = small(epochs=3, fine_tune=False)
-    extract_features(tree, cache, settings, log=lambda line: None)
+    extract_features(
+        tree, cache, settings, split=split_files(tree, settings)["split"], log=lambda line: None
+    )
     kill_after_epoch(monkeypatch, 0)
     with pytest.raises(Interrupted):
-        train_category(tree, out, settings, log=lambda line: None, features=cache)
+        train_category(
+            tree,
+            out,
+            settings,
+            **split_files(tree, settings),
+            log=lambda line: None,
+            features=cache,
+        )
     images = sorted(tree.glob("*/*.jpg"))
     replacement = images[0].with_name("new.jpg.tmp")
     replacement.write_bytes(images[-1].read_bytes())
     replacement.replace(images[0])
     manifest = (cache / "manifest.json").read_text()
-    extract_features(tree, cache, settings, log=lambda line: None)
+    extract_features(
+        tree, cache, settings, split=split_files(tree, settings)["split"], log=lambda line: None
+    )
     assert (cache / "manifest.json").read_text() != manifest
 
     assert rerun_after_a_change(tree, out, settings, features=cache) == "features"
@@ -334,7 +375,7 @@ def test_a_backup_without_readable_weights_is_discarded(
     settings = small(epochs=3, cache_features=False)
     kill_after_epoch(monkeypatch, 1)
     with pytest.raises(Interrupted):
-        train_category(tree, out, settings, log=lambda line: None)
+        train_category(tree, out, settings, **split_files(tree, settings), log=lambda line: None)
     latest = out / ".backup" / "latest.weights.h5"
     assert json.loads((out / ".backup" / "state.json").read_text())["epoch"] == 2
     if damage == "missing":
@@ -342,7 +383,7 @@ def test_a_backup_without_readable_weights_is_discarded(
     else:
         latest.write_bytes(latest.read_bytes()[: latest.stat().st_size // 2])
     lines: list[str] = []
-    summary = train_category(tree, out, settings, log=lines.append)
+    summary = train_category(tree, out, settings, **split_files(tree, settings), log=lines.append)
     discarded = [line for line in lines if line.startswith("discarding the backup")]
     assert len(discarded) == 1 and str(latest) in discarded[0], lines
     assert ("missing" if damage == "missing" else "unreadable") in discarded[0]
@@ -359,9 +400,13 @@ def test_training_json_records_devices_and_times(
     tree = make_tree(tmp_path / "tree", per_class=4, size=24)
     kill_after_epoch(monkeypatch, 0)
     with pytest.raises(Interrupted):
-        train_category(tree, tmp_path / "out", small(), log=lambda line: None)
+        train_category(
+            tree, tmp_path / "out", small(), **split_files(tree, small()), log=lambda line: None
+        )
     before = datetime.now().astimezone()
-    summary = train_category(tree, tmp_path / "out", small(), log=lambda line: None)
+    summary = train_category(
+        tree, tmp_path / "out", small(), **split_files(tree, small()), log=lambda line: None
+    )
     started = datetime.fromisoformat(summary["started"])
     finished = datetime.fromisoformat(summary["finished"])
     assert started.tzinfo is not None and finished.tzinfo is not None
@@ -380,7 +425,8 @@ with job_log(sys.argv[3], resume=Backup(Path(sys.argv[2]) / ".backup").interrupt
     from fashionai.training.run import train_category
     settings = TrainSettings(backbone="SmallCNN", weights=None, image_size=16, batch_size=2,
                              epochs=500, patience=500, cache_features=False)
-    train_category(Path(sys.argv[1]), Path(sys.argv[2]), settings, log=log)
+    train_category(Path(sys.argv[1]), Path(sys.argv[2]), settings, log=log,
+                   split=Path(sys.argv[4]), skipped=Path(sys.argv[5]))
 """
 
 
@@ -389,7 +435,9 @@ def test_a_job_terminated_by_sigterm_says_so_and_keeps_its_backup(tmp_path: Path
     tree = make_tree(tmp_path / "tree", per_class=4, size=24)
     out, log = tmp_path / "out", tmp_path / "train.log"
     state = out / ".backup" / "state.json"
+    files = split_files(tree, TrainSettings(cache_features=False))  # the job's split keys
     command = [sys.executable, "-c", JOB, str(tree), str(out), str(log)]
+    command += [str(files["split"]), str(files["skipped"])]
     job = subprocess.Popen(command, env=subprocess_env(), stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120
@@ -420,7 +468,11 @@ def test_a_random_network_fine_tuned_trains_whole_with_batchnorm_from_epoch_0(
     tree = make_tree(tmp_path / "tree", per_class=6, size=24)
     lines: list[str] = []
     summary = train_category(
-        tree, tmp_path / "out", small(fine_tune=True, epochs=2), log=lines.append
+        tree,
+        tmp_path / "out",
+        small(fine_tune=True, epochs=2),
+        **split_files(tree, small(fine_tune=True, epochs=2)),
+        log=lines.append,
     )
     assert summary["fine_tune_start_epoch"] == 0
     assert any(

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from training_helpers import limit_threads, make_tree, pretrained_weights
+from training_helpers import limit_threads, make_tree, pretrained_weights, split_files
 
 from fashionai.attributes import ATTRIBUTES
 from fashionai.config import ConfigError, validate_config
@@ -327,10 +327,22 @@ def train(tree: Path, out: Path, settings: TrainSettings, decoded: Path | None) 
     features = None
     if uses_feature_cache(settings.to_dict()):
         features = out.with_name(f"{out.name}-features")
-        extract_features(tree, features, settings, log=lambda line: None)
+        extract_features(
+            tree,
+            features,
+            settings,
+            split=split_files(tree, settings)["split"],
+            log=lambda line: None,
+        )
     lines: list[str] = []
     summary = train_category(
-        tree, out, settings, log=lines.append, decoded=decoded, features=features
+        tree,
+        out,
+        settings,
+        **split_files(tree, settings),
+        log=lines.append,
+        decoded=decoded,
+        features=features,
     )
     return summary, pd.read_csv(out / "history.csv"), lines
 
@@ -420,7 +432,13 @@ def test_feature_batches_carry_each_image_s_own_target_row(
     from fashionai.training.features import extract_features
 
     tree = soft_data[0]
-    cache = extract_features(tree, tmp_path / "features", small(), log=lambda line: None)
+    cache = extract_features(
+        tree,
+        tmp_path / "features",
+        small(),
+        split=split_files(tree, small())["split"],
+        log=lambda line: None,
+    )
     n = cache.manifest["images"]["train"]
     features = np.load(tmp_path / "features" / "train_features.npy")[0].astype(np.float32)
     targets = np.stack([np.arange(n) / n, 1 - np.arange(n) / n], axis=1).astype(np.float32)
@@ -461,7 +479,12 @@ def test_a_backup_made_from_other_codes_is_not_resumed(
         runs.append([])
         try:
             summary = run_module.train_category(
-                tree, out, settings, log=runs[-1].append, decoded=codes_file
+                tree,
+                out,
+                settings,
+                **split_files(tree, settings),
+                log=runs[-1].append,
+                decoded=codes_file,
             )
         except Interrupted:
             assert killed

@@ -24,9 +24,13 @@ from fashionai.outputs import (
     METRICS_FILE,
     curves_file,
     eval_file,
+    fold_file,
     model_dir,
+    skipped_file,
+    split_file,
     summary_file,
 )
+from fashionai.splits import read_skipped
 from tests.conftest import FULL_RUN_CATEGORIES as CATEGORIES
 from tests.conftest import TERMINAL_FILE, full_run_config
 from tests.test_clean_output import alarming_lines
@@ -68,6 +72,24 @@ def test_every_experiment_has_its_model_weights_history_curves_and_card(full_run
             assert f"experiment `{experiment}`" in card
             # Its configuration holds what the data depend on too (the generated set here).
             assert "synthetic:" in card and "images_per_class: 8" in card
+
+
+def test_every_model_trains_on_the_split_drawn_once_by_the_split_stage(full_run: Path) -> None:
+    """Rule split's file, copied into each model folder (a fold member's: rule split_fold's,
+    derived from it); training.json lists the skipped file's images."""
+    for category in CATEGORIES:
+        base = (full_run / split_file(category)).read_bytes()
+        skipped = read_skipped(full_run / skipped_file(category))
+        for experiment in EXPERIMENTS:
+            fold = int(experiment[-1]) if experiment in FOLDS else None
+            drawn = full_run / (fold_file(category, 2, fold) if fold else split_file(category))
+            models = full_run / model_dir(category, experiment)
+            assert (models / "split.csv").read_bytes() == drawn.read_bytes()
+            summary = read_json(models / "training.json")
+            assert summary["skipped_files"] == skipped
+            log = (full_run / "logs/train" / experiment / f"{category}.log").read_text()
+            assert f"split from {drawn.relative_to(full_run)}" in log
+        assert (full_run / model_dir(category, "default") / "split.csv").read_bytes() == base
 
 
 def test_each_experiment_trains_as_its_settings_say(full_run: Path) -> None:
@@ -264,3 +286,13 @@ def test_a_model_setting_reruns_what_depends_on_it(full_run: Path) -> None:
     assert rules.get("train") == "2", jobs  # wide's two fold members
     # wide's two fold members, wide (out of fold) and the ensemble
     assert "features" not in rules and rules.get("evaluate") == "4", jobs
+    assert "split" not in rules and "split_fold" not in rules, jobs
+
+
+def test_a_split_setting_reruns_the_split_features_and_every_model(full_run: Path) -> None:
+    config = full_run_config()
+    config["train"]["seed"] = 5
+    jobs = planned(full_run, config)
+    rules = dict(re.findall(r"^(\w+)\s+(\d+)$", jobs, flags=re.MULTILINE))
+    assert rules.get("split") == "1" and rules.get("split_fold") == "2", jobs
+    assert rules.get("features") == "1" and rules.get("train") == "4", jobs

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -114,3 +115,27 @@ def pretrained_weights(path: Path, backbone: str = "SmallCNN", image_size: int =
     path.parent.mkdir(parents=True, exist_ok=True)
     build_backbone(backbone, image_size, None).save_weights(str(path))
     return str(path)
+
+
+def split_files(tree: Path, settings: Any, log: Any = None) -> dict[str, Path]:
+    """The split stage's files of ``tree`` for ``settings`` (TrainSettings), made now as rules
+    ``split`` and (with ``folds``) ``split_fold`` make them, beside the tree: ``{"split": the
+    file training reads, "skipped": the skipped file}``, as train_category takes them."""
+    from fashionai.splits import fold_split, make_split, write_skipped, write_split
+
+    name = f"{tree.name}-{settings.seed}-{settings.validation_split}-{settings.test_split}"
+    folder = tree.parent / "splits" / name
+    split, skipped = make_split(
+        tree, settings.validation_split, settings.test_split, settings.seed, log=log or _quiet
+    )
+    files = {"split": folder / "split.csv", "skipped": folder / "skipped.csv"}
+    write_split(files["split"], split)
+    write_skipped(files["skipped"], skipped)
+    if settings.folds is not None:
+        files["split"] = folder / f"folds{settings.folds}" / f"fold{settings.fold}.csv"
+        write_split(files["split"], fold_split(split, settings.folds, settings.fold, settings.seed))
+    return files
+
+
+def _quiet(line: str) -> None:
+    pass

@@ -21,6 +21,7 @@ with job_log(snakemake.log[0]) as log:
         Path(snakemake.input.tree),
         Path(snakemake.output[0]),
         settings,
+        split=Path(snakemake.input.split),
         threads=snakemake.threads,
         log=log,
         batch_size=batch_size,

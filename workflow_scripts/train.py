@@ -25,6 +25,8 @@ with job_log(snakemake.log[0], resume=Backup(out_dir / BACKUP_DIR).interrupted) 
         Path(snakemake.input.tree),
         out_dir,
         settings,
+        split=Path(snakemake.input.split),  # the category's, or the fold member's
+        skipped=Path(snakemake.input.skipped),
         threads=snakemake.threads,
         # Run-only (the same model either way): read from config, not a param.
         cache_images=snakemake.config["train"]["cache_images"],

@@ -61,15 +61,19 @@ def predict_files(
     batch_size: int = 64,
     tta: bool = False,
     log: Callable[[str], None] = print,
+    check: bool = True,
 ) -> Predictions:
     """Every file checked (a folder, or refused by :func:`fashionai.images.check_image`: missing,
-    not an image, truncated, more pixels than the limit), then the accepted ones decoded in
-    parallel and predicted in batches. With ``tta``, ``flipped_tta`` holds the mean of the
-    predictions on each image and on its mirror image (horizontal-flip test-time augmentation).
-    A refused or undecodable file does not stop the run: it is logged and listed in ``skipped``."""
+    not an image, truncated, more pixels than the limit; ``check=False`` for files checked
+    already, a split's), then the accepted ones decoded in parallel and predicted in batches.
+    With ``tta``, ``flipped_tta`` holds the mean of the predictions on each image and on its
+    mirror image (horizontal-flip test-time augmentation). A refused or undecodable file does
+    not stop the run: it is logged and listed in ``skipped``."""
     paths = [str(path) for path in paths]
-    checked = {path: FOLDER if Path(path).is_dir() else check_image(path) for path in paths}
-    problems = {path: problem for path, problem in checked.items() if problem}
+    problems = {}
+    if check:
+        checked = {path: FOLDER if Path(path).is_dir() else check_image(path) for path in paths}
+        problems = {path: problem for path, problem in checked.items() if problem}
     accepted = np.array([i for i, path in enumerate(paths) if path not in problems], dtype=int)
     plain = np.full((len(paths), len(trained.classes)), np.nan, dtype=np.float32)
     flipped = plain.copy() if tta else None

@@ -10,8 +10,8 @@ The README lists the cache folder's files (``results/features/``). ``manifest.js
 last, holds the :func:`feature_dependencies`, the class order of the label indices and each
 file's SHA-256, so that :func:`open_features` refuses a cache computed for other settings,
 weights or classes, or damaged. Whether the images changed is Snakemake's to judge, as for every
-rule: rule ``features`` reruns when rule ``regroup`` rewrites the tree, and a training job
-trusts the cache's images (a file's timestamp changed by hand reruns nothing and stops nothing).
+rule: rule ``features`` reruns when rule ``split`` rewrites the split file whose training and
+validation rows the cache holds, in its order; a training job reads the same split file.
 Features are written batch by batch into memory-mapped ``.npy`` files, and read back whole when
 they fit in :data:`IN_MEMORY_BYTES`.
 """
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -32,18 +31,10 @@ import pandas as pd
 import tensorflow as tf
 
 from fashionai.atomic import atomic_folder
-from fashionai.outputs import SPLIT_FILE
-from fashionai.pixels import load_images, pad_anchor
+from fashionai.pixels import dataset_options, decoded_batches, load_images, pad_anchor
+from fashionai.splits import TRAIN, VALIDATION, read_split
 from fashionai.training.augment import build_augmentation
-from fashionai.training.dataset import (
-    SPLIT_COLUMNS,
-    TRAIN,
-    VALIDATION,
-    dataset_options,
-    decoded_batches,
-    gather_rows,
-    prepare_split,
-)
+from fashionai.training.dataset import gather_rows
 from fashionai.training.devices import configure_devices
 from fashionai.training.model import backbone_of, build_feature_extractor
 from fashionai.training.resume import differences
@@ -106,7 +97,8 @@ def feature_dependencies(settings: TrainSettings) -> dict[str, Any]:
 
 
 class FeatureCache:
-    """A complete, checked cache folder: its split, its features as tf.data pipelines."""
+    """A complete, checked cache folder: its features as tf.data pipelines, their rows in the
+    order of the split file they were computed from."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
@@ -116,19 +108,23 @@ class FeatureCache:
         self.fingerprint = hashlib.sha256(text).hexdigest()
         self.views = int(self.manifest["views"])
         self.dim = int(self.manifest["dim"])
-        self.skipped: dict[str, str] = dict(self.manifest["skipped_files"])
         self.nbytes = int(self.manifest["bytes"])  # of the feature arrays
 
     def fits(self, max_in_memory_bytes: int = IN_MEMORY_BYTES) -> bool:
         """Whether the features are read into memory (else from the memory map, by batch)."""
         return self.nbytes <= max_in_memory_bytes
 
-    def split(self, tree_dir: Path) -> pd.DataFrame:
-        """The split the features follow, image paths under ``tree_dir``."""
-        names = dict.fromkeys(["image", "image_name", "label"], object)  # as list_images'
-        split = pd.read_csv(self.folder / SPLIT_FILE, dtype=names)
-        split["image"] = f"{Path(tree_dir)}{os.sep}" + split["label"] + os.sep + split["image_name"]
-        return split[SPLIT_COLUMNS]
+    def check_split(self, split: pd.DataFrame, split_file: Path) -> None:
+        """StaleFeatures unless the cache holds a row per training and validation image of
+        ``split`` (read from ``split_file``), as it does when computed from that file."""
+        for subset in (TRAIN, VALIDATION):
+            rows, cached = int((split["subset"] == subset).sum()), self.manifest["images"][subset]
+            if rows != cached:
+                raise StaleFeatures(
+                    self.folder,
+                    f"{self.folder / MANIFEST}: {cached} {subset} image(s), {split_file} "
+                    f"lists {rows}: the cache was computed from another split",
+                )
 
     def describe(self, max_in_memory_bytes: int = IN_MEMORY_BYTES) -> dict[str, Any]:
         """For ``training.json``."""
@@ -271,21 +267,24 @@ def extract_features(
     folder: Path,
     settings: TrainSettings,
     *,
+    split: Path,
     threads: int = 1,
     log: Log = print,
     batch_size: int | None = None,
 ) -> FeatureCache:
-    """Compute the cache of ``tree_dir`` for ``settings`` into ``folder`` (replaced whole,
-    atomically), as a training job would: its threads, precision and split; the extractor runs
-    on ``batch_size`` images at a time (default: the training batch size)."""
+    """Compute the cache of the training and validation images of the split file ``split``
+    (of the tree ``tree_dir``, whose ``labels.json`` gives the classes) for ``settings`` into
+    ``folder`` (replaced whole, atomically), in the split's row order, as a training job would:
+    its threads and precision; the extractor runs on ``batch_size`` images at a time (default:
+    the training batch size)."""
     configure_devices(threads, settings.mixed_precision, log=log)
     started = time.monotonic()
     tree_dir, folder = Path(tree_dir), Path(folder)
     dependencies = feature_dependencies(settings)
     labels = read_labels(tree_dir)
     slugs = [entry["slug"] for entry in labels["classes"]]
-    log(f"features of {labels['category']} from {tree_dir} into {folder}")
-    split, skipped = prepare_split(tree_dir, slugs, settings, threads, log)
+    log(f"features of {labels['category']} from {split} into {folder}")
+    table = read_split(split, slugs)
     # The seed and build order of train_category, so a random init is the same there.
     keras.utils.set_random_seed(settings.run_seed)
     extractor = build_feature_extractor(settings.backbone, settings.image_size, settings.weights)
@@ -303,7 +302,7 @@ def extract_features(
     sizes = {}
     with atomic_folder(folder) as partial:
         for subset, subset_views in ((TRAIN, views), (VALIDATION, 1)):
-            rows = split[split["subset"] == subset]
+            rows = table[table["subset"] == subset]
             sizes[subset] = len(rows)
             shape = (subset_views, len(rows), dim) if subset == TRAIN else (len(rows), dim)
             array = np.lib.format.open_memmap(
@@ -316,7 +315,6 @@ def extract_features(
             array.flush()
             del array, outputs
             np.save(partial / labels_file(subset), rows["label_index"].to_numpy(dtype=np.int32))
-        (partial / SPLIT_FILE).write_text(split[SPLIT_COLUMNS].to_csv(index=False))
         if settings.weights is None:
             backbone_of(extractor).save_weights(partial / BACKBONE_WEIGHTS)
         nbytes = np.dtype(DTYPE).itemsize * dim * (views * sizes[TRAIN] + sizes[VALIDATION])
@@ -329,7 +327,6 @@ def extract_features(
             "dtype": np.dtype(DTYPE).name,
             "images": sizes,
             "bytes": nbytes,
-            "skipped_files": skipped,
             "backbone_weights": BACKBONE_WEIGHTS if settings.weights is None else None,
             "sha256": {path.name: file_hash(path) for path in sorted(partial.iterdir())},
             "seconds": round(time.monotonic() - started, 2),

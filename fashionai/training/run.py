@@ -13,6 +13,7 @@ import hashlib
 import json
 import math
 import os
+import shutil
 import time
 import warnings
 from collections.abc import Callable
@@ -38,18 +39,18 @@ from fashionai.outputs import (
 from fashionai.pixels import pad_anchor
 from fashionai.prediction.held_out import write_held_out
 from fashionai.prediction.predict import TrainedModel, predict_files
-from fashionai.training.augment import mix_batches
-from fashionai.training.callbacks import EpochBackup, EpochLogger, ProgressRecorder
-from fashionai.training.dataset import (
-    SPLIT_COLUMNS,
+from fashionai.splits import (
     SUBSETS,
     TRAIN,
     VALIDATION,
     log_skipped,
     log_split,
-    make_dataset,
-    prepare_split,
+    read_skipped,
+    read_split,
 )
+from fashionai.training.augment import mix_batches
+from fashionai.training.callbacks import EpochBackup, EpochLogger, ProgressRecorder
+from fashionai.training.dataset import make_dataset
 from fashionai.training.devices import configure_devices, describe_devices
 from fashionai.training.features import (
     IN_MEMORY_BYTES,
@@ -105,11 +106,12 @@ def plan_phases(settings: TrainSettings) -> list[Phase]:
 
 @dataclass(frozen=True)
 class Data:
-    """The images of a run: the split, the files skipped, the feature cache (if any), and
-    with soft targets the training images' targets (rows in the split's order) and how many
-    of their codes have an ``m``."""
+    """The images of a run: the split and its file, the files skipped, the feature cache (if
+    any), and with soft targets the training images' targets (rows in the split's order) and
+    how many of their codes have an ``m``."""
 
     split: pd.DataFrame
+    split_file: Path
     skipped: dict[str, str]  # path -> reason
     features: FeatureCache | None
     targets: np.ndarray | None = None
@@ -146,6 +148,8 @@ def train_category(
     out_dir: Path,
     settings: TrainSettings,
     *,
+    split: Path,
+    skipped: Path,
     threads: int = 1,
     cache_images: bool = True,
     log: Log = print,
@@ -153,18 +157,21 @@ def train_category(
     max_in_memory_bytes: int = IN_MEMORY_BYTES,
     decoded: Path | None = None,
 ) -> dict[str, Any]:
-    """Train on ``tree_dir`` (a regrouped category tree) and write the results to ``out_dir``.
+    """Train on the images of the split file ``split`` (rule ``split``'s, of the regrouped
+    category tree ``tree_dir``, whose ``labels.json`` gives the classes) and write the results
+    to ``out_dir``: its ``split.csv`` is a copy of ``split``, and ``training.json`` lists the
+    images of the skipped file ``skipped``. No image is checked and no split drawn here.
 
     At the end, writes the outputs of :mod:`fashionai.outputs` (``held_out.csv``: the best
     model's predictions on the validation and test images; ``training.json``, also returned).
     Until then the run lives in ``out_dir/.backup/``: rerun after a crash or kill, it continues
     from its last finished epoch if the backup was made from the same inputs
-    (:func:`run_signature`). Undecodable images are skipped, counted and listed. ``threads``
-    bounds TensorFlow's thread pools; ``cache_images`` keeps the resized images on disk while
-    the backbone trains. Given ``features`` (rule ``features``' cache, which also holds the
-    split), the frozen-backbone epochs train the head on the cached features, read batch by
-    batch from their memory map when larger than ``max_in_memory_bytes``. With
-    ``maybe_labels: soft`` the training targets come from the codes in ``decoded``.
+    (:func:`run_signature`). ``threads`` bounds TensorFlow's thread pools; ``cache_images``
+    keeps the resized images on disk while the backbone trains. Given ``features`` (rule
+    ``features``' cache of the same split), the frozen-backbone epochs train the head on the
+    cached features, read batch by batch from their memory map when larger than
+    ``max_in_memory_bytes``. With ``maybe_labels: soft`` the training targets come from the
+    codes in ``decoded``.
     """
     started, clock = _now(), time.monotonic()
     tree_dir, out_dir = Path(tree_dir), Path(out_dir)
@@ -173,7 +180,7 @@ def train_category(
     log(f"training {labels['category']}: {len(slugs)} classes from {tree_dir}")
     strategy = configure_devices(threads, settings.mixed_precision, log=log)
     backup = Backup(out_dir / BACKUP_DIR)
-    data = prepare_data(tree_dir, slugs, settings, features, threads, log)
+    data = prepare_data(Path(split), Path(skipped), slugs, settings, features, log)
     if settings.maybe_labels == "soft":
         targets, coded = load_soft_targets(decoded, labels, data.train, settings.maybe_weight, log)
         data = dataclasses.replace(data, targets=targets, coded_maybe=coded)
@@ -232,24 +239,27 @@ def chance_level(best: float, validation_labels: pd.Series) -> str | None:
 
 
 def prepare_data(
-    tree_dir: Path,
+    split_file: Path,
+    skipped_file: Path,
     slugs: list[str],
     settings: TrainSettings,
     features: Path | None,
-    threads: int,
     log: Log,
 ) -> Data:
-    """The split of ``tree_dir``: made here, or taken from the feature cache ``features``
-    (checked against the current inputs) that the run trains its head on."""
-    if features is None:
-        split, skipped = prepare_split(tree_dir, slugs, settings, threads, log)
-        return Data(split, skipped, None)
-    cache = open_features(features, feature_dependencies(settings), slugs)
-    data = Data(cache.split(tree_dir), cache.skipped, cache)
-    log(f"split and features from {cache.folder}")
-    log_skipped(data.skipped, log)
-    log_split(data.split, slugs, log)
-    return data
+    """The split and skipped files' images, and the feature cache ``features`` (checked
+    against the current inputs and the split) that the run trains its head on, if any."""
+    split, skipped = read_split(split_file, slugs), read_skipped(skipped_file)
+    log(f"split from {split_file}")
+    if settings.folds is not None:
+        log(f"fold {settings.fold} of {settings.folds} validates")
+    log_skipped(skipped, log)
+    log_split(split, slugs, log)
+    cache = None
+    if features is not None:
+        cache = open_features(features, feature_dependencies(settings), slugs)
+        cache.check_split(split, split_file)
+        log(f"features from {cache.folder}")
+    return Data(split, split_file, skipped, cache)
 
 
 def run_signature(settings: TrainSettings, data: Data) -> dict[str, Any]:
@@ -504,14 +514,22 @@ def write_outputs(job: _Job, out_dir: Path, labels: dict[str, Any], started: str
         model.save_weights(partial)
     history = pd.DataFrame(state.history, columns=HISTORY_COLUMNS).astype({"epoch": int})
     write_text(out_dir / HISTORY_FILE, history.to_csv(index=False))
-    write_text(out_dir / SPLIT_FILE, data.split[SPLIT_COLUMNS].to_csv(index=False))
+    # A copy, not a hard link: Snakemake touches a job's outputs when it ends, and through a
+    # link it would touch the split file, then newer than the features made from it.
+    with atomic_file(out_dir / SPLIT_FILE) as partial:
+        shutil.copyfile(data.split_file, partial)
     held_out = data.split[data.split["subset"] != TRAIN]
     trained = TrainedModel(
         model, job.category, labels["classes"], job.settings.image_size, job.settings.resize
     )
     job.log(f"predicting the {len(held_out):,} held-out images (plain and mirrored)")
     predictions = predict_files(
-        trained, held_out["image"], batch_size=job.settings.batch_size, tta=True, log=job.log
+        trained,
+        held_out["image"],
+        batch_size=job.settings.batch_size,
+        tta=True,
+        log=job.log,
+        check=False,  # the split stage checked them
     )
     write_held_out(out_dir / HELD_OUT_FILE, held_out, predictions)
     write_text(out_dir / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")

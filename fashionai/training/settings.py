@@ -79,7 +79,7 @@ def feature_set(settings: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
 class TrainSettings:
     """How one category's classifier is trained: the ``train:`` keys but the run-only ones,
     each described in the configuration schema (schemas/config.schema.yaml), and ``fold``: which
-    of the ``folds`` members this is (1..K; :func:`fashionai.training.dataset.fold_split`)."""
+    of the ``folds`` members this is (1..K; :func:`fashionai.splits.fold_split`)."""
 
     backbone: str = _DEFAULT["backbone"]
     weights: str | None = _DEFAULT["weights"]
