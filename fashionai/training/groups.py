@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -311,6 +312,7 @@ def _write_outputs(job: Job, members: list[Member], out_dir: Path, started: str)
         "attempts": state.attempts,
         "seconds": round(job.elapsed(), 1),
         "devices": describe_devices(job.strategy),
+        "gpu_devices": os.environ.get("CUDA_VISIBLE_DEVICES", ""),
         "started": started,
         "finished": now(),
     }
