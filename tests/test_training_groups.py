@@ -145,6 +145,12 @@ def test_each_member_folder_is_a_category_model_folder(
     held_out = pd.read_csv(folder / "held_out.csv")
     assert sorted(held_out["image"]) == sorted(split.loc[split["subset"] != "train", "image"])
     assert all(category in path for path in split["image"])
+    # The head's validation accuracy (masked to its own images) is its held-out predictions'.
+    rows = held_out.merge(split[["image", "label_index"]], on="image")
+    validation = rows[rows["subset"] == "validation"]
+    guessed = validation.filter(like="plain_").to_numpy().argmax(axis=1)
+    own = float((guessed == validation["label_index"].to_numpy()).mean())
+    assert summary["best_val_accuracy"] == pytest.approx(own, abs=1e-6)
     trained = TrainedModel.load(folder)
     assert classifier_parts(trained.model).head.output_shape[-1] == 3
     predictions = predict_files(trained, held_out["image"], tta=True, log=lambda line: None)
