@@ -2,7 +2,9 @@
 
 A run is four steps, one function each: :func:`prepare_data` (the split, the feature cache),
 :func:`build_model`, :func:`run_phases` (resumable epochs) and :func:`write_outputs` (which also
-predicts the held-out images, so that evaluation needs no TensorFlow of its own).
+predicts the held-out images, so that evaluation needs no TensorFlow of its own). A
+:class:`Job` runs the phases of a category's model or, with its own pipelines and several
+outputs, of a group's (:mod:`fashionai.training.groups`).
 """
 
 from __future__ import annotations
