@@ -23,6 +23,9 @@ CURVES_FILE = "learning_curves.png"
 PREVIEW_SUFFIX = ".jpg"  # a label's preview grid (rule label_statistics): photos, so JPEG
 
 MODELS_DIR, EVAL_DIR = "models", "eval"  # an experiment's folders of models and evaluations
+# In a group's model folder (train.grouped): one folder per category, laid out as a category's
+# model folder (its single-output model, weights, history, split, held-out predictions).
+MEMBERS_DIR = "members"
 
 DEFAULT_EXPERIMENT = "default"  # the plain train: block
 ENSEMBLE = "ensemble"  # the ensemble's name among the experiments

@@ -1,8 +1,8 @@
 """Callbacks of a training run: history and early stopping, resumable backup, progress log.
 
-Order them ``ModelCheckpoint`` -> :class:`ProgressRecorder` -> :class:`EpochLogger` ->
-:class:`EpochBackup`: the recorder reads the checkpoint's decision, the backup persists
-what the recorder recorded.
+Order them (:class:`HeadMeans` for a group's model) -> ``ModelCheckpoint`` ->
+:class:`ProgressRecorder` -> :class:`EpochLogger` -> :class:`EpochBackup`: the recorder reads
+the checkpoint's decision, the backup persists what the recorder recorded.
 """
 
 from __future__ import annotations
@@ -23,6 +23,28 @@ class _Callback(keras.callbacks.Callback):
 
     def __post_init__(self) -> None:
         super().__init__()
+
+
+@dataclass(eq=False)
+class HeadMeans(_Callback):
+    """For a model with one output per category of ``heads`` (a group's): each head's
+    ``<head>_loss`` its cross-entropy on its own images (the ``own_loss`` metric, which it
+    replaces), and ``accuracy`` the mean of the heads' accuracies, ``val_`` figures alike, so
+    that the callbacks after it select, stop and log on the mean validation accuracy."""
+
+    heads: tuple[str, ...]
+    own_loss: str
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if logs is None:
+            return
+        for prefix in ("", "val_"):
+            for head in self.heads:
+                if (own := logs.pop(f"{prefix}{head}_{self.own_loss}", None)) is not None:
+                    logs[f"{prefix}{head}_loss"] = own
+            keys = [f"{prefix}{head}_accuracy" for head in self.heads]
+            if found := [logs[key] for key in keys if key in logs]:
+                logs[f"{prefix}accuracy"] = float(sum(found) / len(found))
 
 
 @dataclass(eq=False)

@@ -3,8 +3,9 @@ training and validation, with an optional cache of the resized images."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -16,7 +17,7 @@ CACHE_BATCH = 64  # images decoded at a time into an image cache
 
 def make_dataset(
     paths: Sequence[str],
-    labels: Sequence[int] | np.ndarray,
+    labels: Sequence[int] | np.ndarray | tuple[Any, ...],
     image_size: int,
     batch_size: int,
     training: bool,
@@ -26,38 +27,56 @@ def make_dataset(
     pad: str | None = None,
 ) -> tf.data.Dataset:
     """Prefetched batches of (float32 images 0..255, ``labels``: a class index or a float32
-    target row per path), decoded in parallel, never all in memory; training data reshuffled
+    target row per path; or a tuple of those, of dicts of them, for several elements after the
+    images, :func:`row_values`), decoded in parallel, never all in memory; training data reshuffled
     every epoch (from ``seed``); images that fail to decode dropped. ``pad``: None stretches,
     an anchor (``pad_anchor``) pads first. ``threads`` caps tf.data's thread pool. ``cache``:
     a file prefix (its folder must exist): every image is decoded and resized once, into
     ``<cache>.npy`` (uint8, rounded to whole grey levels), and every pass reads the same
     batches as without a cache from that memory map. Delete the file when done."""
     paths = np.asarray(paths, dtype=str)
-    labels = np.asarray(labels)
-    label_table = tf.constant(labels.astype(np.float32 if labels.ndim == 2 else np.int32))
+    values = row_values(labels)
     rows = tf.data.Dataset.range(len(paths))
     if training:
         rows = rows.shuffle(max(len(paths), 1), seed=seed, reshuffle_each_iteration=True)
     if cache is None:
         path_table = tf.constant(paths)
 
-        def load(row: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-            image = decode_and_resize(tf.gather(path_table, row), image_size, pad)
-            return image, tf.gather(label_table, row)
+        def load(row: tf.Tensor) -> tuple[tf.Tensor, ...]:
+            return decode_and_resize(tf.gather(path_table, row), image_size, pad), *values(row)
 
         data = rows.map(load, num_parallel_calls=tf.data.AUTOTUNE).ignore_errors().batch(batch_size)
     else:  # the same rows, those that did not decode dropped, read from the cache
         images, decoded = _fill_image_cache(paths, image_size, pad, threads, Path(f"{cache}.npy"))
         decoded_table = tf.constant(decoded)
 
-        def read(batch: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        def read(batch: tf.Tensor) -> tuple[tf.Tensor, ...]:
             pixels = tf.cast(gather_rows(images, batch), tf.float32)
             shape = [None, image_size, image_size, 3]
-            return tf.ensure_shape(pixels, shape), tf.gather(label_table, batch)
+            return tf.ensure_shape(pixels, shape), *values(batch)
 
         data = rows.filter(lambda row: tf.gather(decoded_table, row)).batch(batch_size)
         data = data.map(read, num_parallel_calls=tf.data.AUTOTUNE)
     return data.prefetch(tf.data.AUTOTUNE).with_options(dataset_options(threads))
+
+
+def row_values(labels: Any) -> Callable[[tf.Tensor], tuple[Any, ...]]:
+    """rows -> the elements of a batch after its inputs, at those rows: of ``labels``, an array
+    whose first axis is the rows (class indices become int32, anything else float32), or a
+    tuple of arrays or of dicts of arrays (a multi-output model's targets and sample weights:
+    one element each)."""
+
+    def table(array: Any) -> tf.Tensor:
+        array = np.asarray(array)
+        return tf.constant(array.astype(np.int32 if array.dtype.kind in "iu" else np.float32))
+
+    parts = labels if isinstance(labels, tuple) else (np.asarray(labels),)
+    tables = [tf.nest.map_structure(table, part) for part in parts]
+
+    def values(rows: tf.Tensor) -> tuple[Any, ...]:
+        return tuple(tf.nest.map_structure(lambda t: tf.gather(t, rows), part) for part in tables)
+
+    return values
 
 
 def _fill_image_cache(

@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ from fashionai.atomic import atomic_folder
 from fashionai.pixels import dataset_options, decoded_batches, load_images, pad_anchor
 from fashionai.splits import TRAIN, VALIDATION, read_split
 from fashionai.training.augment import build_augmentation
-from fashionai.training.dataset import gather_rows
+from fashionai.training.dataset import row_values
 from fashionai.training.devices import configure_devices
 from fashionai.training.model import backbone_of, build_feature_extractor
 from fashionai.training.resume import differences
@@ -149,30 +149,8 @@ class FeatureCache:
         """(float32 features, int32 labels or ``targets`` rows) batches of ``subset``: the
         validation images in order; every training image once per epoch, in a new order (from
         ``seed``), each as one of its cached views drawn at random."""
-        n = int(self.manifest["images"][subset])
-        rows = tf.data.Dataset.range(n)
-        if subset == TRAIN:
-            rows = rows.shuffle(max(n, 1), seed=seed, reshuffle_each_iteration=True)
-        if subset == TRAIN and self.views > 1:
-            views = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
-            rows = tf.data.Dataset.zip(rows, views).map(
-                lambda row, draw: tf.math.floormod(draw, self.views) * n + row
-            )
         labels = np.load(self.folder / labels_file(subset)) if targets is None else targets
-        dim, label_table = self.dim, tf.constant(labels)
-        mmap_mode = None if self.fits(max_in_memory_bytes) else "r"  # or read whole
-        table = np.load(self.folder / features_file(subset), mmap_mode=mmap_mode).reshape(-1, dim)
-
-        def to_model(batch: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-            features = tf.ensure_shape(tf.cast(gather_rows(table, batch), tf.float32), [None, dim])
-            return features, tf.gather(label_table, batch % n)
-
-        # An unknown length, like the image pipelines' (they drop undecodable files): Keras
-        # then makes one iterator per epoch, not two, and the seeded shuffle gives the batches
-        # of training on the images in the same order, epoch after epoch.
-        data = rows.batch(batch_size).filter(lambda batch: True)
-        data = data.map(to_model, num_parallel_calls=tf.data.AUTOTUNE)
-        return data.prefetch(tf.data.AUTOTUNE).with_options(dataset_options(threads))
+        return feature_rows([self], subset, batch_size, seed, threads, max_in_memory_bytes, labels)
 
     def load_backbone_weights(self, backbone: keras.Model) -> None:
         """Put the randomly initialised backbone the features came from into ``backbone``."""
@@ -204,6 +182,96 @@ class FeatureCache:
             f"feature cache {self.folder}: the model's extractor reproduces its features "
             f"(relative difference {difference:.1e} on {len(paths)} images)"
         )
+
+
+class FeatureCaches:
+    """Several categories' caches of one frozen backbone (a group's), read as one table: the
+    rows of each cache after those of the one before (:func:`feature_rows`)."""
+
+    def __init__(self, caches: Sequence[FeatureCache]) -> None:
+        self.caches = list(caches)
+        for cache in self.caches[1:]:
+            if (cache.views, cache.dim) != (self.caches[0].views, self.caches[0].dim):
+                raise StaleFeatures(
+                    cache.folder,
+                    f"{cache.folder}: {cache.views} view(s) of {cache.dim} features per image, "
+                    f"{self.caches[0].folder} has {self.caches[0].views} of {self.caches[0].dim}; "
+                    "a group's caches must come from the same settings",
+                )
+        self.views, self.dim = self.caches[0].views, self.caches[0].dim
+        self.nbytes = sum(cache.nbytes for cache in self.caches)
+
+    def fits(self, max_in_memory_bytes: int = IN_MEMORY_BYTES) -> bool:
+        """Whether the features are read into memory (else from the memory maps, by batch)."""
+        return self.nbytes <= max_in_memory_bytes
+
+    def dataset(
+        self,
+        subset: str,
+        batch_size: int,
+        seed: int,
+        threads: int | None,
+        max_in_memory_bytes: int,
+        labels: Any,
+    ) -> tf.data.Dataset:
+        """:func:`feature_rows` of the caches, with ``labels`` for their rows."""
+        return feature_rows(
+            self.caches, subset, batch_size, seed, threads, max_in_memory_bytes, labels
+        )
+
+
+def feature_rows(
+    caches: Sequence[FeatureCache],
+    subset: str,
+    batch_size: int,
+    seed: int,
+    threads: int | None,
+    max_in_memory_bytes: int,
+    labels: Any,
+) -> tf.data.Dataset:
+    """Batches of (float32 features, the ``labels`` of their rows: see
+    :func:`fashionai.training.dataset.row_values`) of ``subset`` of ``caches``, one table of
+    their images in order: the validation images in order; every training image once per
+    epoch, in a new order (from ``seed``), each as one of its cached views drawn at random.
+    Read into memory when the caches' features fit in ``max_in_memory_bytes``, else batch by
+    batch from their memory maps."""
+    counts = np.array([int(cache.manifest["images"][subset]) for cache in caches])
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    views, dim = (caches[0].views if subset == TRAIN else 1), caches[0].dim
+    mmap_mode = None if sum(cache.nbytes for cache in caches) <= max_in_memory_bytes else "r"
+    tables = [
+        np.load(cache.folder / features_file(subset), mmap_mode=mmap_mode).reshape(-1, dim)
+        for cache in caches
+    ]
+    rows = tf.data.Dataset.range(int(starts[-1]))
+    if subset == TRAIN:
+        rows = rows.shuffle(max(int(starts[-1]), 1), seed=seed, reshuffle_each_iteration=True)
+    draws = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+    if subset != TRAIN or views == 1:
+        draws = tf.data.Dataset.from_tensors(tf.constant(0, tf.int64)).repeat()
+    pairs = tf.data.Dataset.zip(rows, draws.map(lambda draw: tf.math.floormod(draw, views)))
+    values = row_values(labels)
+
+    def read(rows: np.ndarray, views_drawn: np.ndarray) -> np.ndarray:
+        found = np.empty((len(rows), dim), dtype=DTYPE)
+        owner = np.searchsorted(starts, rows, side="right") - 1
+        for index, table in enumerate(tables):
+            mine = np.flatnonzero(owner == index)
+            at = views_drawn[mine] * counts[index] + rows[mine] - starts[index]
+            order = np.argsort(at)  # in file order: sequential reads of a memory map
+            found[mine[order]] = table[at[order]]
+        return found
+
+    def to_model(rows: tf.Tensor, views_drawn: tf.Tensor) -> tuple[Any, ...]:
+        features = tf.numpy_function(read, [rows, views_drawn], tf.float32, stateful=False)
+        return tf.ensure_shape(features, [None, dim]), *values(rows)
+
+    # An unknown length, like the image pipelines' (they drop undecodable files): Keras
+    # then makes one iterator per epoch, not two, and the seeded shuffle gives the batches
+    # of training on the images in the same order, epoch after epoch.
+    data = pairs.batch(batch_size).filter(lambda rows, views_drawn: True)
+    data = data.map(to_model, num_parallel_calls=tf.data.AUTOTUNE)
+    return data.prefetch(tf.data.AUTOTUNE).with_options(dataset_options(threads))
 
 
 def open_features(folder: Path, dependencies: dict[str, Any], classes: list[str]) -> FeatureCache:

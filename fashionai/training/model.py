@@ -19,9 +19,10 @@ a randomly initialised one trains them too (``batchnorm_trainable``).
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import keras
 from keras import layers
@@ -32,6 +33,9 @@ from fashionai.training.settings import TrainSettings
 
 FEATURE_EXTRACTOR = "feature_extractor"
 HEAD = "head"
+# A group model's metric per output: the output's cross-entropy on its own category's images
+# (the loss Keras reports per output is divided by the whole batch, other categories included).
+OWN_LOSS = "crossentropy"
 
 
 @dataclass(frozen=True)
@@ -64,40 +68,78 @@ def build_feature_extractor(
     return keras.Model(inputs, outputs, name=FEATURE_EXTRACTOR)
 
 
-def build_head(n_features: int, n_classes: int, dropout: float) -> keras.Model:
+def build_head(n_features: int, n_classes: int, dropout: float, name: str = HEAD) -> keras.Model:
     """Pooled features -> dropout -> dense softmax over ``n_classes`` (float32 output)."""
     inputs = keras.Input((n_features,), name="features")
     x = layers.Dropout(dropout, name="dropout")(inputs) if dropout > 0 else inputs
     outputs = layers.Dense(n_classes, activation="softmax", dtype="float32", name="predictions")(x)
-    return keras.Model(inputs, outputs, name=HEAD)
+    return keras.Model(inputs, outputs, name=name)
 
 
 def compose(
     feature_extractor: keras.Model,
-    head: keras.Model,
+    head: keras.Model | Mapping[str, keras.Model],
     augmentation: keras.Model | None = None,
     name: str = "classifier",
 ) -> keras.Model:
-    """The full model: images -> augmentation (if any) -> feature_extractor -> head."""
+    """The full model: images -> augmentation (if any) -> feature_extractor -> head; given
+    several heads by name, one output per head under that name."""
     inputs = keras.Input(feature_extractor.input_shape[1:], name="image")
     x = augmentation(inputs) if augmentation is not None else inputs
-    outputs = head(feature_extractor(x))
-    return keras.Model(inputs, outputs, name=name)
+    return keras.Model(inputs, _apply(head, feature_extractor(x)), name=name)
+
+
+def _apply(head: keras.Model | Mapping[str, keras.Model], features: Any) -> Any:
+    """The output of ``head`` on ``features``, or a dict of each named head's output."""
+    if isinstance(head, Mapping):
+        return {output: model(features) for output, model in head.items()}
+    return head(features)
 
 
 def build_classifier(
     settings: TrainSettings, n_classes: int, name: str = "classifier"
 ) -> Classifier:
     """The classifier ``settings`` describe, backbone frozen."""
+    feature_extractor = _settings_extractor(settings)
+    head = build_head(feature_extractor.output_shape[-1], n_classes, settings.dropout)
+    augmentation = build_augmentation(settings.augmentations, settings.seed)
+    return classifier_parts(compose(feature_extractor, head, augmentation, name=name))
+
+
+def build_group_classifier(
+    settings: TrainSettings, n_classes: Mapping[str, int], name: str = "group"
+) -> Classifier:
+    """One classifier for several categories (``n_classes``: each one's number of classes, in
+    the group's order): the feature extractor ``settings`` describe, backbone frozen, and one
+    head per category (:func:`group_head_name`); the model's outputs and its ``head`` (all the
+    heads on pooled features) are dicts by category."""
+    feature_extractor = _settings_extractor(settings)
+    dim = feature_extractor.output_shape[-1]
+    heads = {
+        category: build_head(dim, n, settings.dropout, name=group_head_name(category))
+        for category, n in n_classes.items()
+    }
+    augmentation = build_augmentation(settings.augmentations, settings.seed)
+    model = compose(feature_extractor, heads, augmentation, name=name)
+    features = keras.Input((dim,), name="features")
+    joined = keras.Model(features, _apply(heads, features), name="heads")
+    return Classifier(model, feature_extractor, joined, backbone_of(feature_extractor))
+
+
+def group_head_name(category: str) -> str:
+    """The name of ``category``'s head in a group's model."""
+    return f"{HEAD}_{category}"
+
+
+def _settings_extractor(settings: TrainSettings) -> keras.Model:
+    """The feature extractor of ``settings``; a random one's BatchNorm follows faster."""
     feature_extractor = build_feature_extractor(
         settings.backbone, settings.image_size, settings.weights
     )
-    head = build_head(feature_extractor.output_shape[-1], n_classes, settings.dropout)
-    augmentation = build_augmentation(settings.augmentations, settings.seed)
     if settings.weights is None:
         for layer in _batch_norm_layers(feature_extractor):
             layer.momentum = min(layer.momentum, RANDOM_INIT_BN_MOMENTUM)
-    return classifier_parts(compose(feature_extractor, head, augmentation, name=name))
+    return feature_extractor
 
 
 def classifier_parts(model: keras.Model) -> Classifier:
@@ -121,7 +163,7 @@ def set_backbone_trainable(
     """Freeze or unfreeze the backbone of ``model`` and return it (recompile the model then).
     Unfrozen, its BatchNorm layers stay frozen (moving statistics kept: right for pretrained
     weights) unless ``batchnorm_trainable`` (right for random weights, meaningless statistics)."""
-    backbone = classifier_parts(model).backbone
+    backbone = backbone_of(model.get_layer(FEATURE_EXTRACTOR))
     backbone.trainable = trainable
     if trainable and not batchnorm_trainable:
         for layer in _batch_norm_layers(backbone):
@@ -136,24 +178,39 @@ def compile_classifier(
     settings: TrainSettings | None = None,
     steps_per_epoch: int = 1,
     epochs: int = 1,
+    outputs: Sequence[str] = (),
 ) -> None:
     """Compile with cross-entropy and accuracy (history keys loss, accuracy, val_loss,
     val_accuracy) on class indices, or with ``soft`` on target rows (label smoothing needs
     them). ``settings`` name the optimizer, schedule and smoothing (None: Adam at a constant
-    ``learning_rate``); a schedule runs over the phase's ``epochs`` of ``steps_per_epoch``."""
+    ``learning_rate``); a schedule runs over the phase's ``epochs`` of ``steps_per_epoch``.
+
+    ``outputs``: the names of a group model's outputs, each with its own loss and, weighted
+    by the sample weights that mask the other categories' images, its accuracy and its
+    cross-entropy (:data:`OWN_LOSS`): keys ``<output>_accuracy``, ``<output>_crossentropy``."""
     smoothing = settings.label_smoothing if settings is not None else 0.0
     if soft:
-        loss = keras.losses.CategoricalCrossentropy(label_smoothing=smoothing)
-        accuracy = keras.metrics.CategoricalAccuracy
+        loss, accuracy = keras.losses.CategoricalCrossentropy, keras.metrics.CategoricalAccuracy
+        own_loss = keras.metrics.CategoricalCrossentropy
+        options = {"label_smoothing": smoothing}
     elif smoothing:
         raise ValueError("label_smoothing needs target rows (soft=True), not class indices")
     else:
-        loss = keras.losses.SparseCategoricalCrossentropy()
+        loss = keras.losses.SparseCategoricalCrossentropy
         accuracy = keras.metrics.SparseCategoricalAccuracy
+        own_loss, options = keras.metrics.SparseCategoricalCrossentropy, {}
+    optimizer = make_optimizer(settings, learning_rate, steps_per_epoch, epochs)
+    if not outputs:
+        metrics = [accuracy(name="accuracy")]
+        model.compile(optimizer=optimizer, loss=loss(**options), metrics=metrics)
+        return
     model.compile(
-        optimizer=make_optimizer(settings, learning_rate, steps_per_epoch, epochs),
-        loss=loss,
-        metrics=[accuracy(name="accuracy")],
+        optimizer=optimizer,
+        loss={output: loss(**options) for output in outputs},
+        weighted_metrics={
+            output: [accuracy(name="accuracy"), own_loss(name=OWN_LOSS, **options)]
+            for output in outputs
+        },
     )
 
 

@@ -53,10 +53,12 @@ class RunState:
     version: int = STATE_VERSION
 
     def record_epoch(self, epoch: int, logs: Mapping[str, Any]) -> None:
-        """Add the history row of ``epoch``, replacing any row from ``epoch`` on."""
+        """Add the history row of ``epoch`` (:data:`HISTORY_COLUMNS`, then any other figure of
+        ``logs``, e.g. a group's per-head ones), replacing any row from ``epoch`` on."""
         row: dict[str, float] = {"epoch": epoch}
         for column in HISTORY_COLUMNS[1:]:
             row[column] = float(logs.get(column, float("nan")))
+        row.update({key: float(value) for key, value in logs.items() if key not in row})
         self.history = [old for old in self.history if old["epoch"] < epoch] + [row]
 
     def to_json(self) -> str:

@@ -2,7 +2,9 @@
 
 A run is four steps, one function each: :func:`prepare_data` (the split, the feature cache),
 :func:`build_model`, :func:`run_phases` (resumable epochs) and :func:`write_outputs` (which also
-predicts the held-out images, so that evaluation needs no TensorFlow of its own).
+predicts the held-out images, so that evaluation needs no TensorFlow of its own). A
+:class:`Job` runs the phases of a category's model or, with its own pipelines and several
+outputs, of a group's (:mod:`fashionai.training.groups`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import os
 import shutil
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -49,19 +51,22 @@ from fashionai.splits import (
     read_split,
 )
 from fashionai.training.augment import mix_batches
-from fashionai.training.callbacks import EpochBackup, EpochLogger, ProgressRecorder
+from fashionai.training.callbacks import EpochBackup, EpochLogger, HeadMeans, ProgressRecorder
 from fashionai.training.dataset import make_dataset
 from fashionai.training.devices import configure_devices, describe_devices
 from fashionai.training.features import (
     IN_MEMORY_BYTES,
     FeatureCache,
+    FeatureCaches,
     feature_dependencies,
     open_features,
     weights_fingerprint,
 )
 from fashionai.training.model import (
+    OWN_LOSS,
     Classifier,
     build_classifier,
+    build_group_classifier,
     compile_classifier,
     load_weights_quietly,
     set_backbone_trainable,
@@ -111,9 +116,9 @@ class Data:
     how many of their codes have an ``m``."""
 
     split: pd.DataFrame
-    split_file: Path
+    split_file: Path | None  # None for a group's (each category has its own)
     skipped: dict[str, str]  # path -> reason
-    features: FeatureCache | None
+    features: FeatureCache | FeatureCaches | None  # a group's: FeatureCaches
     targets: np.ndarray | None = None
     coded_maybe: int = 0
 
@@ -126,9 +131,15 @@ class Data:
         return self.split[self.split["subset"] == VALIDATION]
 
 
+Pipelines = Callable[["Job", Phase, bool], tuple[tf.data.Dataset, tf.data.Dataset]]
+
+
 @dataclass(frozen=True)
-class _Job:
-    category: str
+class Job:
+    """A run: ``name`` is its category's, or its group's (then ``outputs`` names the model's
+    outputs, ``data`` holds the group's images, and ``pipelines`` feed every head)."""
+
+    name: str
     settings: TrainSettings
     strategy: tf.distribute.Strategy
     classifier: Classifier
@@ -141,6 +152,8 @@ class _Job:
     max_in_memory_bytes: int
     elapsed: Callable[[], float]
     log: Log
+    pipelines: Pipelines  # (job, phase, on_features) -> training and validation data
+    outputs: tuple[str, ...] = ()
 
 
 def train_category(
@@ -173,7 +186,7 @@ def train_category(
     ``max_in_memory_bytes``. With ``maybe_labels: soft`` the training targets come from the
     codes in ``decoded``.
     """
-    started, clock = _now(), time.monotonic()
+    started, clock = now(), time.monotonic()
     tree_dir, out_dir = Path(tree_dir), Path(out_dir)
     labels = read_labels(tree_dir)
     slugs = [entry["slug"] for entry in labels["classes"]]
@@ -181,24 +194,16 @@ def train_category(
     strategy = configure_devices(threads, settings.mixed_precision, log=log)
     backup = Backup(out_dir / BACKUP_DIR)
     data = prepare_data(Path(split), Path(skipped), slugs, settings, features, log)
-    if settings.maybe_labels == "soft":
-        targets, coded = load_soft_targets(decoded, labels, data.train, settings.maybe_weight, log)
-        data = dataclasses.replace(data, targets=targets, coded_maybe=coded)
-    elif settings.target_rows:  # label smoothing, MixUp, CutMix: one-hot target rows
-        data = dataclasses.replace(data, targets=one_hot(data.train["label_index"], len(slugs)))
+    data = with_targets(data, labels, settings, decoded, log)
     state = backup.load(run_signature(settings, data), log)
     previous_seconds = state.seconds
 
     def elapsed() -> float:
         return previous_seconds + time.monotonic() - clock
 
-    classifier = build_model(settings, labels["category"], len(slugs), strategy, data, log)
-    class_weight = None
-    if settings.class_weights:
-        class_weight = balanced_class_weights(data.train["label_index"].to_numpy(), len(slugs))
-        listed = ", ".join(f"{slug} {class_weight[i]:.3f}" for i, slug in enumerate(slugs))
-        log(f"class weights: {listed}")
-    job = _Job(
+    classifier = build_model(settings, labels["category"], len(slugs), strategy, [data], log)
+    class_weight = class_weights(data, slugs, settings, log)
+    job = Job(
         labels["category"],
         settings,
         strategy,
@@ -212,6 +217,7 @@ def train_category(
         max_in_memory_bytes,
         elapsed,
         log,
+        _phase_data,
     )
     run_phases(job)
     summary = write_outputs(job, out_dir, labels, started)
@@ -262,6 +268,31 @@ def prepare_data(
     return Data(split, split_file, skipped, cache)
 
 
+def with_targets(
+    data: Data, labels: dict[str, Any], settings: TrainSettings, decoded: Path | None, log: Log
+) -> Data:
+    """``data`` with its training images' target rows when the settings need them: soft
+    targets from the codes of ``decoded``, else (label smoothing, MixUp, CutMix) one-hot."""
+    if settings.maybe_labels == "soft":
+        targets, coded = load_soft_targets(decoded, labels, data.train, settings.maybe_weight, log)
+        return dataclasses.replace(data, targets=targets, coded_maybe=coded)
+    if settings.target_rows:
+        n_classes = len(labels["classes"])
+        return dataclasses.replace(data, targets=one_hot(data.train["label_index"], n_classes))
+    return data
+
+
+def class_weights(
+    data: Data, slugs: list[str], settings: TrainSettings, log: Log
+) -> dict[int, float] | None:
+    """With ``class_weights``, the balanced weights of the training images' classes, logged."""
+    if not settings.class_weights:
+        return None
+    weights = balanced_class_weights(data.train["label_index"].to_numpy(), len(slugs))
+    log(f"class weights: {', '.join(f'{slug} {weights[i]:.3f}' for i, slug in enumerate(slugs))}")
+    return weights
+
+
 def run_signature(settings: TrainSettings, data: Data) -> dict[str, Any]:
     """What a backup must have been made from to be resumed: the settings, the exact split,
     the weights file's content, the feature cache the head trains on and the soft targets."""
@@ -279,24 +310,31 @@ def run_signature(settings: TrainSettings, data: Data) -> dict[str, Any]:
 
 def build_model(
     settings: TrainSettings,
-    category: str,
-    n_classes: int,
+    name: str,
+    n_classes: int | dict[str, int],
     strategy: tf.distribute.Strategy,
-    data: Data,
+    parts: Sequence[Data],
     log: Log,
 ) -> Classifier:
-    """The seeded classifier, backbone frozen; with a feature cache, its random backbone and
-    a check that its feature extractor computes the cached features."""
+    """The seeded classifier, backbone frozen: of one category (``n_classes`` a number), or of
+    a group (a number per category: :func:`build_group_classifier`); with feature caches (of
+    the ``parts``: a category's data, or each of a group's), their random backbone and a check
+    that its feature extractor computes each cache's features."""
     keras.utils.set_random_seed(settings.run_seed)
+    cached = [(part.features, part.validation) for part in parts if part.features is not None]
     with strategy.scope():
-        classifier = build_classifier(settings, n_classes, name=category)
-        if data.features is not None:
-            data.features.load_backbone_weights(classifier.backbone)
-    if data.features is not None:
-        data.features.check_extractor(classifier.feature_extractor, data.validation, log)
+        if isinstance(n_classes, int):
+            classifier = build_classifier(settings, n_classes, name=name)
+        else:
+            classifier = build_group_classifier(settings, n_classes, name=name)
+        if cached:
+            cached[0][0].load_backbone_weights(classifier.backbone)
+    for cache, validation in cached:
+        cache.check_extractor(classifier.feature_extractor, validation, log)
+    heads = "head" if isinstance(n_classes, int) else f"{len(n_classes)} heads"
     log(
         f"model: {settings.backbone} ({classifier.backbone.count_params():,} parameters) "
-        f"+ head ({classifier.head.count_params():,}), input {settings.image_size} px, "
+        f"+ {heads} ({classifier.head.count_params():,}), input {settings.image_size} px, "
         f"augmentations {list(settings.augmentations) or 'none'}"
     )
     return classifier
@@ -312,7 +350,7 @@ def balanced_class_weights(labels: np.ndarray, n_classes: int) -> dict[int, floa
     }
 
 
-def run_phases(job: _Job) -> None:
+def run_phases(job: Job) -> None:
     """Train every phase from the one the run state is in."""
     phases = plan_phases(job.settings)
     names = [phase.name for phase in phases]
@@ -320,10 +358,10 @@ def run_phases(job: _Job) -> None:
     for phase in phases[start:]:
         _run_phase(job, phase)
     if job.state.best_weights is None:
-        raise RuntimeError(f"{job.classifier.model.name}: no epoch finished, nothing to save")
+        raise RuntimeError(f"{job.name}: no epoch finished, nothing to save")
 
 
-def _run_phase(job: _Job, phase: Phase) -> None:
+def _run_phase(job: Job, phase: Phase) -> None:
     """Train ``phase`` from where the run state says the run is: with a feature cache and a
     frozen backbone, the head alone on the cached features (its backups and best epochs are
     then the head's weights); resumed, from the backup's latest weights and optimizer state."""
@@ -342,10 +380,11 @@ def _run_phase(job: _Job, phase: Phase) -> None:
         compile_classifier(
             trained,
             phase.learning_rate,
-            soft=job.data.targets is not None,
+            soft=job.settings.target_rows,
             settings=job.settings,
             steps_per_epoch=math.ceil(len(job.data.train) / job.settings.batch_size),
             epochs=phase.end_epoch - state.phase_start,
+            outputs=job.outputs,
         )
         if not entering and state.latest_weights is not None:
             trained.optimizer.build(trained.trainable_variables)
@@ -362,7 +401,7 @@ def _run_phase(job: _Job, phase: Phase) -> None:
         f"phase {phase.name}: epochs {state.epoch}..{phase.end_epoch - 1}, backbone {backbone}, "
         f"learning rate {phase.learning_rate:g}, {_source(job, phase, on_features)}"
     )
-    train_data, validation_data = _phase_data(job, phase, on_features)
+    train_data, validation_data = job.pipelines(job, phase, on_features)
     checkpoint = keras.callbacks.ModelCheckpoint(
         job.backup.best_pattern(head=on_features),
         monitor="val_accuracy",
@@ -383,6 +422,7 @@ def _run_phase(job: _Job, phase: Phase) -> None:
             class_weight=job.class_weight,
             shuffle=False,  # the training pipeline shuffles
             callbacks=[
+                *([HeadMeans(job.outputs, OWN_LOSS)] if job.outputs else []),
                 checkpoint,
                 ProgressRecorder(state, checkpoint, job.settings.patience, best_name),
                 EpochLogger(
@@ -394,7 +434,7 @@ def _run_phase(job: _Job, phase: Phase) -> None:
         )
 
 
-def _source(job: _Job, phase: Phase, on_features: bool) -> str:
+def _source(job: Job, phase: Phase, on_features: bool) -> str:
     """What ``phase`` trains on, for its log line."""
     if on_features:
         cache = job.data.features
@@ -406,55 +446,67 @@ def _source(job: _Job, phase: Phase, on_features: bool) -> str:
     return "on images"
 
 
-def _phase_data(job: _Job, phase: Phase, on_features: bool) -> tuple[tf.data.Dataset, ...]:
-    """The training and validation pipelines of ``phase``, of cached features or images; with
-    target rows, the validation images' classes one-hot."""
-    settings, threads, cache, data = job.settings, job.threads, job.data.features, job.data
-    train_targets = validation_targets = None  # class indices
+def _phase_data(job: Job, phase: Phase, on_features: bool) -> tuple[tf.data.Dataset, ...]:
+    """A category's training and validation pipelines of ``phase``: class indices, or with
+    target rows those rows (the validation images' classes one-hot)."""
+    data = job.data
+    train_labels = data.train["label_index"].to_numpy()
+    validation_labels = data.validation["label_index"].to_numpy()
     if data.targets is not None:
-        train_targets = data.targets
-        validation_targets = one_hot(data.validation["label_index"], data.targets.shape[1])
+        train_labels = data.targets
+        validation_labels = one_hot(validation_labels, data.targets.shape[1])
+    pad = pad_anchor(job.settings.resize, job.name)
+    return phase_pipelines(job, phase, on_features, (train_labels, validation_labels), pad)
+
+
+def phase_pipelines(
+    job: Job, phase: Phase, on_features: bool, labels: tuple[Any, Any], pad: str | None
+) -> tuple[tf.data.Dataset, tf.data.Dataset]:
+    """The training and validation pipelines of ``phase`` over ``job.data``'s training and
+    validation rows, of cached features or images (padded at ``pad``), with ``labels``: the
+    training and the validation rows' (an array, or a tuple of elements: see
+    :func:`~fashionai.training.dataset.row_values`)."""
+    settings, threads, cache, data = job.settings, job.threads, job.data.features, job.data
+    train_labels, validation_labels = labels
     if on_features:
         assert cache is not None
         size, max_bytes = settings.batch_size, job.max_in_memory_bytes
-        train = cache.dataset(TRAIN, size, settings.run_seed, threads, max_bytes, train_targets)
-        return train, cache.dataset(VALIDATION, size, 0, threads, max_bytes, validation_targets)
+        train = cache.dataset(TRAIN, size, settings.run_seed, threads, max_bytes, train_labels)
+        return train, cache.dataset(VALIDATION, size, 0, threads, max_bytes, validation_labels)
     folder = None
     if phase.backbone_trainable and job.cache_images:
         folder = job.backup.folder / IMAGE_CACHE_DIR
         remove(folder)  # a killed attempt's cache may be partial
         folder.mkdir(parents=True)
 
-    def pipeline(
-        subset: pd.DataFrame, targets: np.ndarray | None, training: bool, name: str
-    ) -> tf.data.Dataset:
+    def pipeline(subset: pd.DataFrame, labels: Any, training: bool, name: str) -> tf.data.Dataset:
         return make_dataset(
             subset["image"].tolist(),
-            subset["label_index"].to_numpy() if targets is None else targets,
+            labels,
             settings.image_size,
             settings.batch_size,
             training=training,
             seed=settings.run_seed,
             threads=threads,
             cache=folder and folder / name,
-            pad=pad_anchor(settings.resize, job.category),
+            pad=pad,
         )
 
     return (
         mix_batches(
-            pipeline(data.train, train_targets, True, TRAIN),
+            pipeline(data.train, train_labels, True, TRAIN),
             settings.augmentations,
             settings.run_seed,
         ),
-        pipeline(data.validation, validation_targets, False, VALIDATION),
+        pipeline(data.validation, validation_labels, False, VALIDATION),
     )
 
 
-def _enter_phase(job: _Job, phase: Phase) -> None:
+def _enter_phase(job: Job, phase: Phase) -> None:
     """Start ``phase`` from the best weights so far, the epoch count continuing."""
     state = job.state
     if state.best_weights is not None:
-        _load_best(job)
+        load_best(job)
         job.log(f"phase {phase.name} starts from the best epoch so far ({state.best_epoch})")
     state.phase = phase.name
     state.phase_start = state.epoch
@@ -463,7 +515,7 @@ def _enter_phase(job: _Job, phase: Phase) -> None:
         state.fine_tune_start_epoch = state.epoch
 
 
-def _load_best(job: _Job) -> None:
+def load_best(job: Job) -> None:
     """The best epoch's weights: of the head alone (trained on features) or the whole model."""
     name = job.state.best_weights
     assert name is not None
@@ -471,19 +523,28 @@ def _load_best(job: _Job) -> None:
     load_weights_quietly(target, job.backup.folder / name)
 
 
-def write_outputs(job: _Job, out_dir: Path, labels: dict[str, Any], started: str) -> dict[str, Any]:
-    """The best epoch's model (backbone frozen, a fresh optimizer built now: ``load_model``
-    warns about saved optimizer state that does not fit), its predictions on the held-out
-    images and the other outputs, each written atomically; the content of ``training.json``."""
-    state, data, model = job.state, job.data, job.classifier.model
-    _load_best(job)
-    with job.strategy.scope():
-        set_backbone_trainable(model, False)
-        compile_classifier(model, job.settings.learning_rate)
-        model.optimizer.build(model.trainable_variables)
+def write_outputs(job: Job, out_dir: Path, labels: dict[str, Any], started: str) -> dict[str, Any]:
+    """The best epoch's model and the other outputs (:func:`write_model_folder`); the content
+    of ``training.json``."""
+    load_best(job)
+    summary = model_summary(job, labels, job.data, job.class_weight, started)
+    history = pd.DataFrame(job.state.history, columns=HISTORY_COLUMNS)
+    write_model_folder(out_dir, job.classifier.model, labels, job.data, history, summary, job)
+    return summary
+
+
+def model_summary(
+    job: Job,
+    labels: dict[str, Any],
+    data: Data,
+    weights: dict[int, float] | None,
+    started: str,
+) -> dict[str, Any]:
+    """The content of a category's ``training.json``, of the run ``job`` and the category's
+    ``data`` and class ``weights``."""
+    state = job.state
     slugs = [entry["slug"] for entry in labels["classes"]]
-    weights = job.class_weight
-    summary = {
+    return {
         "category": labels["category"],
         "classes": labels["classes"],
         "settings": job.settings.to_dict(),
@@ -504,36 +565,61 @@ def write_outputs(job: _Job, out_dir: Path, labels: dict[str, Any], started: str
         # Set per job by the scheduler or the user before TensorFlow starts.
         "gpu_devices": os.environ.get("CUDA_VISIBLE_DEVICES", ""),
         "started": started,  # this attempt's start
-        "finished": _now(),
+        "finished": now(),
     }
-    with atomic_file(out_dir / MODEL_FILE) as partial:
-        model.save(partial)
-    # The best epoch's weights, rewritten: ModelCheckpoint's file also holds the optimizer
-    # state of its phase (for a fine-tuned backbone, twice the size of the weights).
-    with atomic_file(out_dir / WEIGHTS_FILE) as partial:
-        model.save_weights(partial)
-    history = pd.DataFrame(state.history, columns=HISTORY_COLUMNS).astype({"epoch": int})
+
+
+def write_model_folder(
+    out_dir: Path,
+    model: keras.Model,
+    labels: dict[str, Any],
+    data: Data,
+    history: pd.DataFrame,
+    summary: dict[str, Any],
+    job: Job,
+) -> None:
+    """A category's model folder, each file written atomically: ``model`` (of one output,
+    holding the best epoch's weights; saved backbone frozen, with a fresh optimizer built now:
+    ``load_model`` warns about saved optimizer state that does not fit) and its weights, the
+    ``history`` (:data:`HISTORY_COLUMNS`), ``data``'s split, the predictions on its held-out
+    images and ``summary`` (``training.json``)."""
+    save_model(out_dir, model, job)
+    history = history[HISTORY_COLUMNS].astype({"epoch": int})
     write_text(out_dir / HISTORY_FILE, history.to_csv(index=False))
     # A copy, not a hard link: Snakemake touches a job's outputs when it ends, and through a
     # link it would touch the split file, then newer than the features made from it.
     with atomic_file(out_dir / SPLIT_FILE) as partial:
         shutil.copyfile(data.split_file, partial)
     held_out = data.split[data.split["subset"] != TRAIN]
-    trained = TrainedModel(
-        model, job.category, labels["classes"], job.settings.image_size, job.settings.resize
-    )
-    job.log(f"predicting the {len(held_out):,} held-out images (plain and mirrored)")
+    settings = job.settings
+    category = labels["category"]
+    trained = TrainedModel(model, category, labels["classes"], settings.image_size, settings.resize)
+    job.log(f"predicting the {len(held_out):,} held-out images of {category} (plain and mirrored)")
     predictions = predict_files(
         trained,
         held_out["image"],
-        batch_size=job.settings.batch_size,
+        batch_size=settings.batch_size,
         tta=True,
         log=job.log,
         check=False,  # the split stage checked them
     )
     write_held_out(out_dir / HELD_OUT_FILE, held_out, predictions)
     write_text(out_dir / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")
-    return summary
+
+
+def save_model(out_dir: Path, model: keras.Model, job: Job, outputs: tuple[str, ...] = ()) -> None:
+    """``model.keras`` and ``best.weights.h5`` of ``model``, backbone frozen, compiled with a
+    fresh optimizer (one loss per output of ``outputs``, for a group's model)."""
+    with job.strategy.scope():
+        set_backbone_trainable(model, False)
+        compile_classifier(model, job.settings.learning_rate, outputs=outputs)
+        model.optimizer.build(model.trainable_variables)
+    with atomic_file(out_dir / MODEL_FILE) as partial:
+        model.save(partial)
+    # The best epoch's weights, rewritten: ModelCheckpoint's file also holds the optimizer
+    # state of its phase (for a fine-tuned backbone, twice the size of the weights).
+    with atomic_file(out_dir / WEIGHTS_FILE) as partial:
+        model.save_weights(partial)
 
 
 def _describe_targets(data: Data, settings: TrainSettings) -> dict[str, Any] | None:
@@ -548,6 +634,6 @@ def _describe_targets(data: Data, settings: TrainSettings) -> dict[str, Any] | N
     }
 
 
-def _now() -> str:
+def now() -> str:
     """The local time, ISO 8601 with its UTC offset."""
     return datetime.now().astimezone().isoformat(timespec="seconds")
