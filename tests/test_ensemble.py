@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fashionai.evaluation.ensemble import check_members, evaluate_ensemble
+from fashionai.evaluation.ensemble import evaluate_ensemble
 from fashionai.evaluation.metric import evaluate_predictions
+from fashionai.model_folder import check_members, write_held_out
 from fashionai.prediction.classes import expand_to_official
-from fashionai.prediction.held_out import write_held_out
 from fashionai.prediction.predict import TrainedModel, member_probabilities, predict_files
 from fashionai.prediction.submission import write_submissions
 from tests.prediction_helpers import expected, identity_classes, save_model, write_image

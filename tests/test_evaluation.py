@@ -15,7 +15,7 @@ from fashionai.evaluation import evaluate
 from fashionai.evaluation.evaluate import evaluate_category, load_held_out
 from fashionai.evaluation.summary import summary_table, to_markdown, write_summary
 from fashionai.images import check_image
-from fashionai.prediction.held_out import Predictions, read_held_out, write_held_out
+from fashionai.model_folder import Predictions, read_held_out, write_held_out
 from fashionai.prediction.predict import TrainedModel, predict_files
 from tests.prediction_helpers import (
     expected,

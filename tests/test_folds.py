@@ -21,7 +21,7 @@ from fashionai.config import (
 )
 from fashionai.evaluation.ensemble import evaluate_ensemble, evaluate_out_of_fold
 from fashionai.evaluation.metric import evaluate_predictions
-from fashionai.prediction.held_out import Predictions, write_held_out
+from fashionai.model_folder import Predictions, write_held_out
 from fashionai.splits import COLUMNS, fold_split, split_dataset
 from fashionai.training.settings import TrainSettings, feature_settings, model_settings
 from tests.prediction_helpers import identity_classes

@@ -1,8 +1,8 @@
 """The package's imports run one way: no module imports, directly or through others, a module
 that imports it back; the data modules (``fashionai/*.py`` but the configuration and the
 command line) import no layer above them; training imports nothing of evaluation, prediction
-nothing of training. Every import counts, those inside functions too: a lazy import is still an
-arrow."""
+nothing of training or evaluation, evaluation nothing of training. Every import counts, those
+inside functions too: a lazy import is still an arrow."""
 
 from __future__ import annotations
 
@@ -77,6 +77,9 @@ def test_a_data_module_imports_no_layer_above(module: str) -> None:
         ("fashionai.training", "fashionai.evaluation"),
         # Prediction decodes images with fashionai.pixels, as training does.
         ("fashionai.prediction", "fashionai.training"),
+        # Both read a model's folder through fashionai.model_folder.
+        ("fashionai.prediction", "fashionai.evaluation"),
+        ("fashionai.evaluation", "fashionai.training"),
     ],
 )
 def test_a_layer_imports_nothing_of_another(layer: str, other: str) -> None:

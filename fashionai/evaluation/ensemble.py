@@ -18,7 +18,6 @@ figures of the members' ensemble on the test images they share, with ``ensemble`
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -35,47 +34,14 @@ from fashionai.evaluation.evaluate import (
     score_held_out,
     write_evaluation,
 )
+from fashionai.model_folder import Predictions, check_members, combined, read_held_out, read_summary
 from fashionai.outputs import (
     HELD_OUT_FILE,
     MEAN,
     OUT_OF_FOLD,
     SINGLE,
     SPLIT_FILE,
-    SUMMARY_FILE,
 )
-from fashionai.prediction.held_out import Predictions, combined, read_held_out
-
-
-def read_summary(model_dir: Path | str) -> dict[str, Any]:
-    """The ``training.json`` of a trained model's folder (category, classes, settings, ...)."""
-    return json.loads((Path(model_dir) / SUMMARY_FILE).read_text(encoding="utf-8"))
-
-
-def check_members(member_dirs: Mapping[str, Path | str]) -> bool:
-    """ValueError naming the members whose classes (``training.json``), or images and test part
-    (``split.csv``), differ from those of the first member; whether their ``split.csv`` files
-    are the same (the same validation images too)."""
-    names = list(member_dirs)
-    if not names:
-        raise ValueError("an ensemble needs at least one member")
-    for what, read in (
-        (f"classes ({SUMMARY_FILE})", lambda folder: read_summary(folder)["classes"]),
-        (f"split ({SPLIT_FILE}: images, test part)", _test_part),
-    ):
-        values = {name: read(Path(folder)) for name, folder in member_dirs.items()}
-        if differ := [name for name in names if values[name] != values[names[0]]]:
-            folders = ", ".join(f"{name}: {member_dirs[name]}" for name in [names[0], *differ])
-            raise ValueError(
-                f"ensemble members {', '.join(differ)} differ from {names[0]} in their {what}; "
-                f"members of an ensemble must share them ({folders})"
-            )
-    return len({(Path(folder) / SPLIT_FILE).read_bytes() for folder in member_dirs.values()}) == 1
-
-
-def _test_part(folder: Path) -> str:
-    """The images of ``split.csv`` and whether each is a test image."""
-    split = pd.read_csv(folder / SPLIT_FILE, dtype=str, keep_default_na=False)
-    return split.assign(subset=split["subset"] == TEST).to_csv(index=False)
 
 
 def evaluate_ensemble(

@@ -1,5 +1,5 @@
 """Evaluating one category (rule ``evaluate``): its model's predictions on the held-out images
-(:mod:`fashionai.prediction.held_out`), scored without TensorFlow.
+(:mod:`fashionai.model_folder`), scored without TensorFlow.
 
 ``metrics.json`` reports the test images at the top level (``"evaluated_on": "test"``), the
 validation figures under ``"validation"``; a split without test images is reported on its
@@ -18,11 +18,11 @@ import pandas as pd
 from fashionai.atomic import write_text
 from fashionai.evaluation.metric import evaluate_predictions
 from fashionai.evaluation.summary import FIGURES
+from fashionai.model_folder import Predictions, read_held_out
 from fashionai.outputs import HELD_OUT_FILE, SPLIT_FILE, SUMMARY_FILE
 from fashionai.plots.confusion import plot_confusion_matrix
-from fashionai.prediction.held_out import Predictions, read_held_out
+from fashionai.splits import TEST, VALIDATION
 
-TEST, VALIDATION = "test", "validation"
 TTA_KEYS = FIGURES  # the figures that flip_tta (and an ensemble's without_tta) repeat
 
 

@@ -1,5 +1,5 @@
 """A trained category model applied to image files: for evaluation, submission and the CLI;
-an ensemble of them (members checked alike by :func:`fashionai.evaluation.ensemble.check_members`)
+an ensemble of them (members checked alike by :func:`fashionai.model_folder.check_members`)
 averages their class probabilities."""
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import numpy as np
 import tensorflow as tf
 
 from fashionai.images import check_image
+from fashionai.model_folder import Predictions, combined
 from fashionai.outputs import MODEL_FILE, SUMMARY_FILE, missing_model_files
 from fashionai.pixels import decoded_batches, pad_anchor
-from fashionai.prediction.held_out import Predictions, combined
 
 FOLDER = "a folder, not an image file"
 UNDECODABLE = "cannot be decoded"

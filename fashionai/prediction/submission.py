@@ -18,7 +18,7 @@ import pandas as pd
 from fashionai.annotations import read_annotation_file
 from fashionai.atomic import write_text
 from fashionai.attributes import ATTRIBUTES, CATEGORIES
-from fashionai.evaluation.ensemble import check_members, read_summary
+from fashionai.model_folder import check_members, read_summary
 from fashionai.prediction.classes import expand_to_official
 from fashionai.prediction.predict import member_probabilities
 

@@ -30,6 +30,7 @@ import pandas as pd
 import tensorflow as tf
 
 from fashionai.atomic import atomic_file, remove, write_text
+from fashionai.model_folder import write_held_out
 from fashionai.outputs import (
     HELD_OUT_FILE,
     HISTORY_FILE,
@@ -39,7 +40,6 @@ from fashionai.outputs import (
     WEIGHTS_FILE,
 )
 from fashionai.pixels import pad_anchor
-from fashionai.prediction.held_out import write_held_out
 from fashionai.prediction.predict import TrainedModel, predict_files
 from fashionai.splits import (
     SUBSETS,

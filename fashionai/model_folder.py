@@ -1,17 +1,25 @@
-"""Class probabilities per image, and ``held_out.csv``: the training job's predictions on its
-validation and test images (plain and flip-TTA), which evaluation scores without TensorFlow
-(this module imports none)."""
+"""What a trained model's folder holds, read and written here alone (no TensorFlow): its
+``training.json`` (:func:`read_summary`), its predictions on its held-out images,
+``held_out.csv`` (the training job writes them, plain and flip-TTA, so that evaluation scores
+them without TensorFlow), and whether several folders can be members of one ensemble
+(:func:`check_members`). ``model.keras`` is loaded by
+:class:`fashionai.prediction.predict.TrainedModel`; the file names are :mod:`fashionai.outputs`'.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from fashionai.atomic import write_text
+from fashionai.outputs import SPLIT_FILE, SUMMARY_FILE
+from fashionai.splits import TEST
 
 PLAIN, FLIP_TTA = "plain", "flip_tta"  # column prefixes: plain_0, plain_1, ..., flip_tta_0, ...
 
@@ -77,3 +85,35 @@ def read_held_out(path: Path | str, images: pd.Series, n_classes: int) -> Predic
         rows[columns[FLIP_TTA]].to_numpy(np.float32),
         skipped,
     )
+
+
+def read_summary(model_dir: Path | str) -> dict[str, Any]:
+    """The ``training.json`` of a trained model's folder (category, classes, settings, ...)."""
+    return json.loads((Path(model_dir) / SUMMARY_FILE).read_text(encoding="utf-8"))
+
+
+def check_members(member_dirs: Mapping[str, Path | str]) -> bool:
+    """ValueError naming the members whose classes (``training.json``), or images and test part
+    (``split.csv``), differ from those of the first member; whether their ``split.csv`` files
+    are the same (the same validation images too)."""
+    names = list(member_dirs)
+    if not names:
+        raise ValueError("an ensemble needs at least one member")
+    for what, read in (
+        (f"classes ({SUMMARY_FILE})", lambda folder: read_summary(folder)["classes"]),
+        (f"split ({SPLIT_FILE}: images, test part)", _test_part),
+    ):
+        values = {name: read(Path(folder)) for name, folder in member_dirs.items()}
+        if differ := [name for name in names if values[name] != values[names[0]]]:
+            folders = ", ".join(f"{name}: {member_dirs[name]}" for name in [names[0], *differ])
+            raise ValueError(
+                f"ensemble members {', '.join(differ)} differ from {names[0]} in their {what}; "
+                f"members of an ensemble must share them ({folders})"
+            )
+    return len({(Path(folder) / SPLIT_FILE).read_bytes() for folder in member_dirs.values()}) == 1
+
+
+def _test_part(folder: Path) -> str:
+    """The images of ``split.csv`` and whether each is a test image."""
+    split = pd.read_csv(folder / SPLIT_FILE, dtype=str, keep_default_na=False)
+    return split.assign(subset=split["subset"] == TEST).to_csv(index=False)
