@@ -25,6 +25,7 @@ from fashionai.attributes import CATEGORIES
 from fashionai.outputs import DEFAULT_EXPERIMENT, ENSEMBLE, extracted_dir, fold_name
 from fashionai.regrouping import plan_regroup
 from fashionai.schema import ConfigError, did_you_mean, load_schema
+from fashionai.training.augment import mixes
 from fashionai.training.settings import RUN_ONLY_KEYS, SPLIT_KEYS, check_train
 
 # An experiment's name is a folder under results/experiments/ and a Snakemake wildcard value.
@@ -82,6 +83,7 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
             raise ConfigError(f"regroup.{category} = {spec!r}: {problem}") from None
     check_train(config["train"], where="train")
     check_experiments(config, validator)
+    check_groups(config)
     return config
 
 
@@ -218,6 +220,65 @@ def check_experiments(config: Mapping[str, Any], validator: Any) -> None:
                     f"experiments.{folders[member.casefold()]}: the name of fold member "
                     f"{member!r} of {key}.folds = {len(names)}; choose another name"
                 )
+
+
+def trained_groups(config: Mapping[str, Any]) -> dict[str, list[str]]:
+    """The groups a grouped experiment (``train.grouped``) trains as one model each: every group
+    of at least two configured categories, with those categories in ``categories:`` order."""
+    groups = {
+        name: [category for category in config["categories"] if category in (members or ())]
+        for name, members in (config["groups"] or {}).items()
+    }
+    return {name: categories for name, categories in groups.items() if len(categories) > 1}
+
+
+def check_groups(config: Mapping[str, Any]) -> None:
+    """Each group's name is a plain folder name apart from the categories' (its folder sits
+    beside theirs under models/), each group lists categories, each category is in one group
+    at most, and no experiment that trains a group mixes images (mixup, cutmix): a batch of a
+    group holds several categories' images, whose targets cannot be mixed into one."""
+    owners: dict[str, str] = {}
+    folders: dict[str, str] = {}
+    for name, members in (config["groups"] or {}).items():
+        where = f"groups.{name}"
+        check_experiment_name(name, where)
+        if name.casefold().endswith("_labels"):
+            what = "a category's name" if name in CATEGORIES else "ends in '_labels'"
+            raise ConfigError(
+                f"{where}: {what}; a group's folder sits beside the categories' under models/, "
+                "so its name must not end in '_labels'; choose another (design, length, ...)"
+            )
+        if name.casefold() in folders:
+            raise ConfigError(
+                f"{where}: differs from groups.{folders[name.casefold()]} only in case (one "
+                "folder on case-insensitive file systems)"
+            )
+        folders[name.casefold()] = name
+        if not members:
+            raise ConfigError(
+                f"{where} = {members!r}: an empty group; list its categories or remove it"
+            )
+        for category in members:
+            if category in owners:
+                other = owners[category]
+                where_else = "twice in it" if other == name else f"in groups.{other} too"
+                raise ConfigError(
+                    f"{where} = {members!r}: {category} is {where_else}; a category is in one "
+                    "group at most"
+                )
+            owners[category] = name
+    trained = trained_groups(config)
+    for name, settings in _merged(config).items():
+        mixing = mixes(settings["augmentations"])
+        if settings["grouped"] and trained and mixing:
+            key = "train" if name == DEFAULT_EXPERIMENT else f"experiments.{name}"
+            group, categories = next(iter(trained.items()))
+            raise ConfigError(
+                f"{key}.augmentations = {settings['augmentations']!r}: {mixing[0]} mixes pairs of "
+                f"images and their targets, but with {key}.grouped: true a batch of a group "
+                f"(groups.{group}: {', '.join(categories)}) holds images of several "
+                "categories, whose targets cannot be mixed; drop it or set grouped: false"
+            )
 
 
 def check_experiment_name(name: object, where: str) -> None:

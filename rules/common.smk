@@ -2,6 +2,7 @@
 # light: nothing here imports numpy, pandas, Pillow, matplotlib or TensorFlow.
 import re
 import sys
+from types import SimpleNamespace
 
 sys.path.insert(0, workflow.basedir)
 
@@ -12,6 +13,7 @@ from fashionai.config import (
     ensemble_members,
     experiment_settings,
     fold_members,
+    trained_groups,
     validate_config,
 )
 from fashionai.outputs import (
@@ -21,6 +23,7 @@ from fashionai.outputs import (
     ENSEMBLE,
     EXPERIMENTS_PLOT,
     EXPERIMENTS_TABLE,
+    GROUP,
     HELD_OUT_FILE,
     HISTORY_FILE,
     MERGED_CSV,
@@ -36,6 +39,8 @@ from fashionai.outputs import (
     extracted_dir,
     features_dir,
     label_plot,
+    member_dir,
+    members_dir,
     model_dir,
     model_file,
     previews_dir,
@@ -90,6 +95,11 @@ MEMBERS = ensemble_members(config)
 # What evaluate_ensemble scores: the ensemble, and each experiment with folds (its fold
 # members' out-of-fold predictions, and their ensemble on the test images).
 ENSEMBLES = [*FOLDED] + ([ENSEMBLE] if ENSEMBLE_CONFIG else [])
+# train.grouped: each group of >= 2 configured categories (the same for every grouped
+# experiment) trains as one model (rule train_group), its categories' files linked from it.
+GROUPS = trained_groups(config)  # group -> its configured categories
+GROUP_OF = {c: group for group, members in GROUPS.items() for c in members}
+GROUPED = [name for name, train in EXPERIMENTS.items() if train["grouped"] and GROUPS]
 
 
 def one_of(names):
@@ -106,6 +116,7 @@ wildcard_constraints:
     archive=one_of(EXTRACTABLE),
     experiment=one_of(EXPERIMENTS),
     ensemble=one_of(ENSEMBLES),
+    group=one_of(GROUPS),
 
 
 def configured_category(wildcards):
@@ -156,6 +167,12 @@ def decoded_input(wildcards):
     return []
 
 
+def group_input(input_function):
+    """Rule train's ``input_function`` for each category of a train_group job's group."""
+    job = lambda w, c: SimpleNamespace(category=c, experiment=w.experiment)
+    return lambda w: [p for c in GROUPS[w.group] if (p := input_function(job(w, c)))]
+
+
 def feature_weights(wildcards):
     """The weights file a feature set is computed with, if any."""
     weights = FEATURE_SETS[wildcards.feature_set]["weights"]
@@ -181,13 +198,17 @@ def member_files(name, categories=None):
 
 
 def reproducing_config(wildcards):
-    """The configuration a model card shows: what trains the category as this experiment."""
-    category = wildcards.category
+    """The configuration a model card shows: what trains the category as this experiment (and
+    its group, if the experiment trains it in one)."""
+    grouped = wildcards.experiment in GROUPED
+    group = GROUP_OF.get(wildcards.category) if grouped else None
+    categories = GROUPS[group] if group else [wildcards.category]
     return {
         "archives": list(config["archives"]),
         "synthetic": SYNTHETIC,
-        "categories": [category],
-        "regroup": {category: (config["regroup"] or {}).get(category, {})},
+        "categories": categories,
+        "regroup": {c: (config["regroup"] or {}).get(c, {}) for c in categories},
+        "groups": {group: categories} if group else {},
         "train": {
             key: value
             for key, value in EXPERIMENTS[wildcards.experiment].items()
