@@ -20,6 +20,15 @@ MODEL_CARD_FILE = "model_card.md"  # the model's card (rule model_card)
 METRICS_FILE = "metrics.json"
 CONFUSION_FILE = "confusion_matrix.png"
 CURVES_FILE = "learning_curves.png"
+# A category's trained model: its files by the names the rules give them (rule train's outputs).
+TRAINED_FILES = {
+    "model": MODEL_FILE,
+    "weights": WEIGHTS_FILE,
+    "history": HISTORY_FILE,
+    "split": SPLIT_FILE,
+    "summary": SUMMARY_FILE,
+    "held_out": HELD_OUT_FILE,
+}
 PREVIEW_SUFFIX = ".jpg"  # a label's preview grid (rule label_statistics): photos, so JPEG
 
 MODELS_DIR, EVAL_DIR = "models", "eval"  # an experiment's folders of models and evaluations

@@ -16,40 +16,7 @@ from fashionai.config import (
     trained_groups,
     validate_config,
 )
-from fashionai.outputs import (
-    CONFUSION_FILE,
-    DECODED_CSV,
-    DEFAULT_EXPERIMENT,
-    ENSEMBLE,
-    EXPERIMENTS_PLOT,
-    EXPERIMENTS_TABLE,
-    GROUP,
-    HELD_OUT_FILE,
-    HISTORY_FILE,
-    MERGED_CSV,
-    METRICS_FILE,
-    MODEL_CARD_FILE,
-    MODEL_FILE,
-    REJECTED_CSV,
-    SPLIT_FILE,
-    SUMMARY_FILE,
-    WEIGHTS_FILE,
-    curves_file,
-    eval_file,
-    extracted_dir,
-    features_dir,
-    label_plot,
-    member_dir,
-    members_dir,
-    model_dir,
-    model_file,
-    previews_dir,
-    regrouped_dir,
-    submission_file,
-    summary_file,
-    train_log,
-    tree_dir,
-)
+from fashionai.outputs import *  # every output's path and file name
 from fashionai.training.backbones import notop_file_name
 from fashionai.schema import ConfigError
 from fashionai.training.settings import (
@@ -228,14 +195,8 @@ def compared_metrics():
 
 def data_outputs():
     """Everything up to the regrouped trees and the label statistics."""
-    outputs = [DECODED_CSV]
-    for category in CATEGORIES:
-        outputs += [
-            regrouped_dir(category),
-            label_plot(category),
-            previews_dir(category),
-        ]
-    return outputs
+    paths = (regrouped_dir, label_plot, previews_dir)
+    return [DECODED_CSV, *(path(c) for c in CATEGORIES for path in paths)]
 
 
 def experiment_outputs(experiment):

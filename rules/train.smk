@@ -1,5 +1,6 @@
-# Training: one model per experiment and category, with its best weights, history, split,
-# held-out predictions and learning curves. Paths come from fashionai.outputs.
+# Training: one model per experiment and category (or group of categories, train.grouped), with
+# its best weights, history, split, held-out predictions and learning curves. Paths come from
+# fashionai.outputs.
 
 
 rule fetch_weights:
@@ -14,15 +15,10 @@ rule fetch_weights:
         "../workflow_scripts/fetch_weights.py"
 
 
-# A category's model files: rule train's, or with train.grouped rule group_member's.
-TRAINED = dict(
-    model=model_file(MODEL_FILE),
-    weights=model_file(WEIGHTS_FILE),
-    history=model_file(HISTORY_FILE),
-    split=model_file(SPLIT_FILE),
-    summary=model_file(SUMMARY_FILE),
-    held_out=model_file(HELD_OUT_FILE),
-)
+# A category's model files: rule train's, or with train.grouped rule group_member's; and a
+# training job's resources (rules train and train_group).
+TRAINED = {key: model_file(name) for key, name in TRAINED_FILES.items()}
+TRAINING = dict(gpu=TRAIN["gpus"], mem_mb=16000, runtime=24 * 60)
 
 
 rule train:
@@ -41,9 +37,7 @@ rule train:
         "../envs/train.yaml"
     threads: TRAIN["threads"]
     resources:
-        gpu=TRAIN["gpus"],
-        mem_mb=16000,
-        runtime=24 * 60,
+        **TRAINING,
     params:
         settings=lambda wildcards: model_settings(EXPERIMENTS[wildcards.experiment]),
     script:
@@ -74,9 +68,7 @@ rule train_group:
         "../envs/train.yaml"
     threads: TRAIN["threads"]
     resources:
-        gpu=TRAIN["gpus"],
-        mem_mb=16000,
-        runtime=24 * 60,
+        **TRAINING,
     params:
         settings=lambda wildcards: model_settings(EXPERIMENTS[wildcards.experiment]),
         categories=lambda wildcards: GROUPS[wildcards.group],
