@@ -21,7 +21,7 @@ import yaml
 
 from fashionai.archives import NOT_AN_ARCHIVE, archive_id
 from fashionai.atomic import OLD_PREFIX, PARTIAL_PREFIX
-from fashionai.attributes import CATEGORIES
+from fashionai.attributes import CATEGORIES, pad_anchor
 from fashionai.outputs import DEFAULT_EXPERIMENT, ENSEMBLE, extracted_dir, fold_name
 from fashionai.regrouping import plan_regroup
 from fashionai.schema import ConfigError, did_you_mean, load_schema
@@ -269,16 +269,31 @@ def check_groups(config: Mapping[str, Any]) -> None:
             owners[category] = name
     trained = trained_groups(config)
     for name, settings in _merged(config).items():
-        mixing = mixes(settings["augmentations"])
-        if settings["grouped"] and trained and mixing:
+        if settings["grouped"]:
             key = "train" if name == DEFAULT_EXPERIMENT else f"experiments.{name}"
-            group, categories = next(iter(trained.items()))
-            raise ConfigError(
-                f"{key}.augmentations = {settings['augmentations']!r}: {mixing[0]} mixes pairs of "
-                f"images and their targets, but with {key}.grouped: true a batch of a group "
-                f"(groups.{group}: {', '.join(categories)}) holds images of several "
-                "categories, whose targets cannot be mixed; drop it or set grouped: false"
-            )
+            for group, categories in trained.items():
+                _check_group_settings(settings, key, f"groups.{group}", categories)
+
+
+def _check_group_settings(
+    settings: Mapping[str, Any], key: str, group: str, categories: Sequence[str]
+) -> None:
+    """ConfigError when a grouped experiment's merged settings (``key``) cannot train
+    ``categories`` (the group ``group``'s configured ones) as one model."""
+    listed = f"{group}: {', '.join(categories)}"
+    if mixing := mixes(settings["augmentations"]):
+        raise ConfigError(
+            f"{key}.augmentations = {settings['augmentations']!r}: {mixing[0]} mixes pairs of "
+            f"images and their targets, but with {key}.grouped: true a batch of a group "
+            f"({listed}) holds images of several categories, whose targets cannot be mixed; "
+            "drop it or set grouped: false"
+        )
+    if len({pad_anchor(settings["resize"], category) for category in categories}) > 1:
+        raise ConfigError(
+            f"{key}.resize = 'pad': with {key}.grouped: true, a group's images pad at one edge, "
+            f"but {group} mixes *_design_labels (padded below) and *_length_labels (above) "
+            f"({', '.join(categories)}); group categories of one kind, or resize: stretch"
+        )
 
 
 def check_experiment_name(name: object, where: str) -> None:

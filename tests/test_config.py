@@ -215,6 +215,17 @@ REFUSED = {
         ],
     ),
     "grouped not a boolean": ({"train": {"grouped": "yes"}}, ["train.grouped = 'yes': "]),
+    "a group padding at two edges": (
+        {
+            "groups": {"upper": ["collar_design_labels", "sleeve_length_labels"]},
+            "experiments": {"shared": {"grouped": True, "resize": "pad"}},
+        },
+        [
+            "experiments.shared.resize = 'pad': with experiments.shared.grouped: true, a "
+            "group's images pad at one edge, but groups.upper mixes *_design_labels",
+            "(collar_design_labels, sleeve_length_labels)",
+        ],
+    ),
 }
 
 

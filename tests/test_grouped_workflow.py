@@ -37,10 +37,14 @@ def test_a_group_trains_its_configured_categories_in_their_order() -> None:
     assert trained_groups(config) == {}
 
 
-def test_mixing_images_is_refused_only_where_a_group_trains() -> None:
+def test_mixing_images_and_padding_two_ways_are_refused_only_where_a_group_trains() -> None:
     train = {"grouped": True, "fine_tune": True, "augmentations": ["mixup"]}
     validate_config(workflow_config(categories=[ALONE, DESIGN[0]], train=train))
     validate_config(workflow_config(categories=DESIGN, train=train, groups={}))
+    train = {"grouped": True, "resize": "pad"}
+    validate_config(workflow_config(train=train))  # the default groups: each of one kind
+    mixed = {"a": [ALONE, DESIGN[0]]}  # of which only ALONE is configured: it trains alone
+    validate_config(workflow_config(train=train, categories=[ALONE, DESIGN[1]], groups=mixed))
 
 
 def test_grouped_settings_change_the_model() -> None:
