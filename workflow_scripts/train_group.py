@@ -23,7 +23,7 @@ with job_log(snakemake.log[0], resume=Backup(out_dir / BACKUP_DIR).interrupted) 
     categories = snakemake.params.categories
     features = snakemake.input.get("features")  # rule features' caches, one per category
     decoded = snakemake.input.get("decoded")  # decoded.csv, with maybe_labels: soft
-    result = train_group(
+    train_group(
         snakemake.wildcards.group,
         dict(zip(categories, map(Path, snakemake.input.trees), strict=True)),
         out_dir,
@@ -35,4 +35,3 @@ with job_log(snakemake.log[0], resume=Backup(out_dir / BACKUP_DIR).interrupted) 
         features=dict(zip(categories, map(Path, features), strict=True)) if features else None,
         decoded=Path(decoded) if decoded else None,
     )
-    log(f"best mean val_accuracy {result['best_val_accuracy']:.4f} at epoch {result['best_epoch']}")
