@@ -175,7 +175,7 @@ def reproducing_config(wildcards):
         "synthetic": SYNTHETIC,
         "categories": categories,
         "regroup": {c: (config["regroup"] or {}).get(c, {}) for c in categories},
-        "groups": {group: categories} if group else {},
+        "groups": {group: list(categories)} if group else {},
         "train": {
             key: value
             for key, value in EXPERIMENTS[wildcards.experiment].items()
