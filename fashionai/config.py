@@ -235,8 +235,8 @@ def trained_groups(config: Mapping[str, Any]) -> dict[str, list[str]]:
 def check_groups(config: Mapping[str, Any]) -> None:
     """Each group's name is a plain folder name apart from the categories' (its folder sits
     beside theirs under models/), each group lists categories, each category is in one group
-    at most, and no experiment that trains a group mixes images (mixup, cutmix): a batch of a
-    group holds several categories' images, whose targets cannot be mixed into one."""
+    at most, and every grouped experiment's settings can train each of its groups as one
+    model (:func:`_check_group_settings`)."""
     owners: dict[str, str] = {}
     folders: dict[str, str] = {}
     for name, members in (config["groups"] or {}).items():
@@ -279,7 +279,9 @@ def _check_group_settings(
     settings: Mapping[str, Any], key: str, group: str, categories: Sequence[str]
 ) -> None:
     """ConfigError when a grouped experiment's merged settings (``key``) cannot train
-    ``categories`` (the group ``group``'s configured ones) as one model."""
+    ``categories`` (the group ``group``'s configured ones) as one model: a batch holds several
+    categories' images, whose targets mixup and cutmix cannot mix into one, and is padded at
+    one edge."""
     listed = f"{group}: {', '.join(categories)}"
     if mixing := mixes(settings["augmentations"]):
         raise ConfigError(
