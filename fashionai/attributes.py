@@ -64,3 +64,12 @@ def classes(category: str) -> tuple[str, ...]:
 # Slugs must be unique within a category, or two labels would share a folder.
 for _category, _names in ATTRIBUTES.items():
     assert len({slugify(n) for n in _names}) == len(_names), _category
+
+
+def pad_anchor(resize: str, category: str) -> str | None:
+    """How images of ``category`` become square under ``train.resize``: None for ``stretch``;
+    for ``pad``, the edge where a wide image keeps its content: ``bottom`` for the
+    ``*_length_labels`` (hems sit at the bottom), ``top`` for the ``*_design_labels``."""
+    if resize == "stretch":
+        return None
+    return "bottom" if category.endswith("_length_labels") else "top"

@@ -21,7 +21,7 @@ import yaml
 
 from fashionai.archives import NOT_AN_ARCHIVE, archive_id
 from fashionai.atomic import OLD_PREFIX, PARTIAL_PREFIX
-from fashionai.attributes import CATEGORIES
+from fashionai.attributes import CATEGORIES, pad_anchor
 from fashionai.outputs import (
     DEFAULT_EXPERIMENT,
     ENSEMBLE,
@@ -33,6 +33,7 @@ from fashionai.outputs import (
 )
 from fashionai.regrouping import plan_regroup
 from fashionai.schema import ConfigError, did_you_mean, load_schema
+from fashionai.training.augment import mixes
 from fashionai.training.settings import RUN_ONLY_KEYS, SPLIT_KEYS, check_train
 
 # An experiment's name is a folder under results/experiments/ and a Snakemake wildcard value.
@@ -90,6 +91,7 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
             raise ConfigError(f"regroup.{category} = {spec!r}: {problem}") from None
     check_train(config["train"], where="train")
     check_experiments(config, validator)
+    check_groups(config)
     return config
 
 
@@ -245,6 +247,82 @@ def check_experiments(config: Mapping[str, Any], validator: Any) -> None:
                     f"experiments.{folders[member.casefold()]}: the name of fold member "
                     f"{member!r} of {key}.folds = {len(names)}; choose another name"
                 )
+
+
+def trained_groups(config: Mapping[str, Any]) -> dict[str, list[str]]:
+    """The groups a grouped experiment (``train.grouped``) trains as one model each: every group
+    of at least two configured categories, with those categories in ``categories:`` order."""
+    groups = {
+        name: [category for category in config["categories"] if category in (members or ())]
+        for name, members in (config["groups"] or {}).items()
+    }
+    return {name: categories for name, categories in groups.items() if len(categories) > 1}
+
+
+def check_groups(config: Mapping[str, Any]) -> None:
+    """Each group's name is a plain folder name apart from the categories' (its folder sits
+    beside theirs under models/), each group lists categories, each category is in one group
+    at most, and every grouped experiment's settings can train each of its groups as one
+    model (:func:`_check_group_settings`)."""
+    owners: dict[str, str] = {}
+    folders: dict[str, str] = {}
+    for name, members in (config["groups"] or {}).items():
+        where = f"groups.{name}"
+        check_experiment_name(name, where)
+        if name.casefold().endswith("_labels"):
+            what = "a category's name" if name in CATEGORIES else "ends in '_labels'"
+            raise ConfigError(
+                f"{where}: {what}; a group's folder sits beside the categories' under models/, "
+                "so its name must not end in '_labels'; choose another (design, length, ...)"
+            )
+        if name.casefold() in folders:
+            raise ConfigError(
+                f"{where}: differs from groups.{folders[name.casefold()]} only in case (one "
+                "folder on case-insensitive file systems)"
+            )
+        folders[name.casefold()] = name
+        if not members:
+            raise ConfigError(
+                f"{where} = {members!r}: an empty group; list its categories or remove it"
+            )
+        for category in members:
+            if category in owners:
+                other = owners[category]
+                where_else = "twice in it" if other == name else f"in groups.{other} too"
+                raise ConfigError(
+                    f"{where} = {members!r}: {category} is {where_else}; a category is in one "
+                    "group at most"
+                )
+            owners[category] = name
+    trained = trained_groups(config)
+    for name, settings in _merged(config).items():
+        if settings["grouped"]:
+            key = "train" if name == DEFAULT_EXPERIMENT else f"experiments.{name}"
+            for group, categories in trained.items():
+                _check_group_settings(settings, key, f"groups.{group}", categories)
+
+
+def _check_group_settings(
+    settings: Mapping[str, Any], key: str, group: str, categories: Sequence[str]
+) -> None:
+    """ConfigError when a grouped experiment's merged settings (``key``) cannot train
+    ``categories`` (the group ``group``'s configured ones) as one model: a batch holds several
+    categories' images, whose targets mixup and cutmix cannot mix into one, and is padded at
+    one edge."""
+    listed = f"{group}: {', '.join(categories)}"
+    if mixing := mixes(settings["augmentations"]):
+        raise ConfigError(
+            f"{key}.augmentations = {settings['augmentations']!r}: {mixing[0]} mixes pairs of "
+            f"images and their targets, but with {key}.grouped: true a batch of a group "
+            f"({listed}) holds images of several categories, whose targets cannot be mixed; "
+            "drop it or set grouped: false"
+        )
+    if len({pad_anchor(settings["resize"], category) for category in categories}) > 1:
+        raise ConfigError(
+            f"{key}.resize = 'pad': with {key}.grouped: true, a group's images pad at one edge, "
+            f"but {group} mixes *_design_labels (padded below) and *_length_labels (above) "
+            f"({', '.join(categories)}); group categories of one kind, or resize: stretch"
+        )
 
 
 def check_experiment_name(name: object, where: str) -> None:

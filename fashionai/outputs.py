@@ -20,6 +20,15 @@ MODEL_CARD_FILE = "model_card.md"  # the model's card (rule model_card)
 METRICS_FILE = "metrics.json"
 CONFUSION_FILE = "confusion_matrix.png"
 CURVES_FILE = "learning_curves.png"
+# A category's trained model: its files by the names the rules give them (rule train's outputs).
+TRAINED_FILES = {
+    "model": MODEL_FILE,
+    "weights": WEIGHTS_FILE,
+    "history": HISTORY_FILE,
+    "split": SPLIT_FILE,
+    "summary": SUMMARY_FILE,
+    "held_out": HELD_OUT_FILE,
+}
 PREVIEW_SUFFIX = ".jpg"  # a label's preview grid (rule label_statistics): photos, so JPEG
 
 MODELS_DIR, EVAL_DIR = "models", "eval"  # an experiment's folders of models and evaluations
@@ -33,7 +42,7 @@ ENSEMBLE = "ensemble"  # the ensemble's name among the experiments
 # alone, the mean of an ensemble's, or fold members each on the fold it validated on.
 SINGLE, MEAN, OUT_OF_FOLD = "single", "mean", "out_of_fold"
 
-CATEGORY, EXPERIMENT = "{category}", "{experiment}"  # the rules' wildcards
+CATEGORY, EXPERIMENT, GROUP = "{category}", "{experiment}", "{group}"  # the rules' wildcards
 
 # The data stages' files, before any model.
 MERGED_CSV = "results/labels/merged.csv"  # every annotation row of every archive
@@ -119,8 +128,20 @@ def model_dir(category: str = CATEGORY, experiment: str = EXPERIMENT) -> str:
 
 
 def model_file(name: str, category: str = CATEGORY, experiment: str = EXPERIMENT) -> str:
-    """A file of a category's trained model, ``name`` one of the ``*_FILE`` names above."""
+    """A file of a category's trained model, ``name`` one of the ``*_FILE`` names above; with a
+    group's name for ``category``, a file of the group's model (``train.grouped``)."""
     return f"{model_dir(category, experiment)}/{name}"
+
+
+def members_dir(group: str = GROUP, experiment: str = EXPERIMENT) -> str:
+    """A group's folder of its categories' models, ``<category>/`` each, as a category's model
+    folder; the workflow hard-links their files into the categories' folders (``model_dir``)."""
+    return f"{model_dir(group, experiment)}/{MEMBERS_DIR}"
+
+
+def member_dir(category: str = CATEGORY, group: str = GROUP, experiment: str = EXPERIMENT) -> str:
+    """A category's model in its group's folder (:func:`members_dir`)."""
+    return f"{members_dir(group, experiment)}/{category}"
 
 
 def missing_model_files(folder: str | Path) -> list[Path]:

@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from fashionai.attributes import pad_anchor as pad_anchor  # the edge each category pads at
+
 JPEG_SCALES = (1, 2, 4, 8)  # libjpeg decodes at 1/1, 1/2, 1/4, 1/8 of the size
 
 
@@ -42,15 +44,6 @@ def decode_for_size(path: tf.Tensor | str, image_size: int) -> tf.Tensor:
     other = functools.partial(tf.io.decode_image, data, channels=3, expand_animations=False)
     image = tf.cond(tf.io.is_jpeg(data), jpeg, other)
     return tf.ensure_shape(image, [None, None, 3])
-
-
-def pad_anchor(resize: str, category: str) -> str | None:
-    """How images of ``category`` become square under ``train.resize``: None for ``stretch``;
-    for ``pad``, the edge where a wide image keeps its content: ``bottom`` for the
-    ``*_length_labels`` (hems sit at the bottom), ``top`` for the ``*_design_labels``."""
-    if resize == "stretch":
-        return None
-    return "bottom" if category.endswith("_length_labels") else "top"
 
 
 def pad_to_square(image: tf.Tensor, anchor: str) -> tf.Tensor:

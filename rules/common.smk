@@ -2,6 +2,7 @@
 # light: nothing here imports numpy, pandas, Pillow, matplotlib or TensorFlow.
 import re
 import sys
+from types import SimpleNamespace
 
 sys.path.insert(0, workflow.basedir)
 
@@ -12,42 +13,10 @@ from fashionai.config import (
     ensemble_members,
     evaluations,
     experiment_settings,
+    trained_groups,
     validate_config,
 )
-from fashionai.outputs import (
-    CONFUSION_FILE,
-    DECODED_CSV,
-    DEFAULT_EXPERIMENT,
-    EXPERIMENTS_PLOT,
-    EXPERIMENTS_TABLE,
-    HELD_OUT_FILE,
-    HISTORY_FILE,
-    MERGED_CSV,
-    METRICS_FILE,
-    MODEL_CARD_FILE,
-    MODEL_FILE,
-    REJECTED_CSV,
-    SPLIT_FILE,
-    SUMMARY_FILE,
-    WEIGHTS_FILE,
-    curves_file,
-    eval_file,
-    extracted_dir,
-    features_dir,
-    fold_file,
-    label_plot,
-    model_dir,
-    model_file,
-    previews_dir,
-    regrouped_dir,
-    skipped_file,
-    split_file,
-    split_of,
-    submission_file,
-    summary_file,
-    train_log,
-    tree_dir,
-)
+from fashionai.outputs import *  # every output's path and file name
 from fashionai.training.backbones import notop_file_name
 from fashionai.schema import ConfigError
 from fashionai.training.settings import (
@@ -92,6 +61,11 @@ EVALUATIONS = evaluations(config)
 ENSEMBLE_CONFIG = config["ensemble"]  # members and tta, or None
 # The models that make the submission: the ensemble: block's members, [default] without one.
 MEMBERS = ensemble_members(config)
+# train.grouped: each group of >= 2 configured categories (the same for every grouped
+# experiment) trains as one model (rule train_group), its categories' files linked from it.
+GROUPS = trained_groups(config)  # group -> its configured categories
+GROUP_OF = {c: group for group, members in GROUPS.items() for c in members}
+GROUPED = [name for name, train in EXPERIMENTS.items() if train["grouped"] and GROUPS]
 
 
 def one_of(names):
@@ -110,6 +84,7 @@ wildcard_constraints:
     evaluated=one_of(EVALUATIONS),
     folds=r"\d+",
     fold=r"\d+",
+    group=one_of(GROUPS),
 
 
 def configured_category(wildcards):
@@ -172,6 +147,12 @@ def decoded_input(wildcards):
     return []
 
 
+def group_input(input_function):
+    """Rule train's ``input_function`` for each category of a train_group job's group."""
+    job = lambda w, c: SimpleNamespace(category=c, experiment=w.experiment)
+    return lambda w: [p for c in GROUPS[w.group] if (p := input_function(job(w, c)))]
+
+
 def feature_weights(wildcards):
     """The weights file a feature set is computed with, if any."""
     weights = FEATURE_SETS[wildcards.feature_set]["weights"]
@@ -191,13 +172,17 @@ def member_files(name, categories=None):
 
 
 def reproducing_config(wildcards):
-    """The configuration a model card shows: what trains the category as this experiment."""
-    category = wildcards.category
+    """The configuration a model card shows: what trains the category as this experiment (and
+    its group, if the experiment trains it in one)."""
+    grouped = wildcards.experiment in GROUPED
+    group = GROUP_OF.get(wildcards.category) if grouped else None
+    categories = GROUPS[group] if group else [wildcards.category]
     return {
         "archives": list(config["archives"]),
         "synthetic": SYNTHETIC,
-        "categories": [category],
-        "regroup": {category: (config["regroup"] or {}).get(category, {})},
+        "categories": categories,
+        "regroup": {c: (config["regroup"] or {}).get(c, {}) for c in categories},
+        "groups": {group: list(categories)} if group else {},
         "train": {
             key: value
             for key, value in EXPERIMENTS[wildcards.experiment].items()
@@ -217,14 +202,8 @@ def compared_metrics():
 
 def data_outputs():
     """Everything up to the regrouped trees and the label statistics."""
-    outputs = [DECODED_CSV]
-    for category in CATEGORIES:
-        outputs += [
-            regrouped_dir(category),
-            label_plot(category),
-            previews_dir(category),
-        ]
-    return outputs
+    paths = (regrouped_dir, label_plot, previews_dir)
+    return [DECODED_CSV, *(path(c) for c in CATEGORIES for path in paths)]
 
 
 def experiment_outputs(experiment):

@@ -1,6 +1,5 @@
 # Label statistics: the figures used to decide which labels to merge or drop. One job per
 # category draws both figures (a job's start and matplotlib's import cost more than the plots).
-from fashionai.outputs import PREVIEW_SUFFIX
 
 
 rule label_statistics:

@@ -1,5 +1,6 @@
-# Training: one model per experiment and category, with its best weights, history, split,
-# held-out predictions and learning curves. Paths come from fashionai.outputs.
+# Training: one model per experiment and category (or group of categories, train.grouped), with
+# its best weights, history, split, held-out predictions and learning curves. Paths come from
+# fashionai.outputs.
 
 
 rule fetch_weights:
@@ -14,6 +15,12 @@ rule fetch_weights:
         "../workflow_scripts/fetch_weights.py"
 
 
+# A category's model files: rule train's, or with train.grouped rule group_member's; and a
+# training job's resources (rules train and train_group).
+TRAINED = {key: model_file(name) for key, name in TRAINED_FILES.items()}
+TRAINING = dict(gpu=TRAIN["gpus"], mem_mb=16000, runtime=24 * 60)
+
+
 rule train:
     input:
         tree=regrouped_dir(),
@@ -23,12 +30,7 @@ rule train:
         features=features_input,
         decoded=decoded_input,
     output:
-        model=model_file(MODEL_FILE),
-        weights=model_file(WEIGHTS_FILE),
-        history=model_file(HISTORY_FILE),
-        split=model_file(SPLIT_FILE),
-        summary=model_file(SUMMARY_FILE),
-        held_out=model_file(HELD_OUT_FILE),
+        **TRAINED,
     log:
         train_log(),
     benchmark:
@@ -37,13 +39,67 @@ rule train:
         "../envs/train.yaml"
     threads: TRAIN["threads"]
     resources:
-        gpu=TRAIN["gpus"],
-        mem_mb=16000,
-        runtime=24 * 60,
+        **TRAINING,
     params:
         settings=lambda wildcards: model_settings(EXPERIMENTS[wildcards.experiment]),
     script:
         "../workflow_scripts/train.py"
+
+
+# train.grouped: one model per group of categories, and each category's files linked from its
+# folder in the group's (rule group_member; the same files as rule train's).
+rule train_group:
+    input:
+        trees=group_input(lambda wildcards: regrouped_dir(wildcards.category)),
+        splits=group_input(split_input),
+        skipped=group_input(lambda wildcards: skipped_file(wildcards.category)),
+        weights=weights_input,
+        features=group_input(features_input),
+        decoded=decoded_input,
+    output:
+        model=model_file(MODEL_FILE, GROUP),
+        weights=model_file(WEIGHTS_FILE, GROUP),
+        history=model_file(HISTORY_FILE, GROUP),
+        summary=model_file(SUMMARY_FILE, GROUP),
+        members=directory(members_dir()),
+    log:
+        train_log(GROUP),
+    benchmark:
+        "results/benchmarks/train_group/{experiment}/{group}.tsv"
+    wildcard_constraints:
+        experiment=one_of(GROUPED),
+    conda:
+        "../envs/train.yaml"
+    threads: TRAIN["threads"]
+    resources:
+        **TRAINING,
+    params:
+        settings=lambda wildcards: model_settings(EXPERIMENTS[wildcards.experiment]),
+        categories=lambda wildcards: GROUPS[wildcards.group],
+    script:
+        "../workflow_scripts/train_group.py"
+
+
+rule group_member:
+    input:
+        lambda w: model_file(SUMMARY_FILE, GROUP_OF[w.category], w.experiment),
+    output:
+        **TRAINED,
+    log:
+        "logs/group_member/{experiment}/{category}.log",
+    wildcard_constraints:
+        experiment=one_of(GROUPED),
+        category=one_of(GROUP_OF),
+    localrule: True
+    conda:
+        "../envs/data.yaml"
+    params:
+        members=lambda w: member_dir(w.category, GROUP_OF[w.category], w.experiment),
+    script:
+        "../workflow_scripts/group_member.py"
+
+
+ruleorder: group_member > train
 
 
 rule plot_history:

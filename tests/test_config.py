@@ -147,6 +147,85 @@ REFUSED = {
         {"archives": ["resources/raw/round{1}.tar"]},
         ["archives[0] = 'resources/raw/round{1}.tar': braces"],
     ),
+    "a group's unknown category": (
+        {"groups": {"design": ["collar_design_labels", "lapel_desing_labels"]}},
+        ["groups.design[1] = 'lapel_desing_labels': did you mean 'lapel_design_labels'? not one"],
+    ),
+    "a category in two groups": (
+        {
+            "groups": {
+                "a": ["neck_design_labels"],
+                "b": ["coat_length_labels", "neck_design_labels"],
+            }
+        },
+        [
+            "groups.b = ['coat_length_labels', 'neck_design_labels']: neck_design_labels is in "
+            "groups.a too; a category is in one group at most"
+        ],
+    ),
+    "a category twice in a group": (
+        {"groups": {"a": ["neck_design_labels", "neck_design_labels"]}},
+        ["groups.a = ['neck_design_labels', 'neck_design_labels']: neck_design_labels is twice"],
+    ),
+    "a group named as a category": (
+        {"groups": {"collar_design_labels": ["collar_design_labels", "neck_design_labels"]}},
+        [
+            "groups.collar_design_labels: a category's name; a group's folder sits beside the "
+            "categories' under models/"
+        ],
+    ),
+    "a group name ending in _labels": (
+        {"groups": {"top_Labels": ["collar_design_labels"]}},
+        ["groups.top_Labels: ends in '_labels'; a group's folder sits beside"],
+    ),
+    "an empty group": ({"groups": {"design": []}}, ["groups.design = []: an empty group"]),
+    "a null group": ({"groups": {"design": None}}, ["groups.design = None: an empty group"]),
+    "a group as one name": (
+        {"groups": {"design": "collar_design_labels"}},
+        ["groups.design = 'collar_design_labels': 'collar_design_labels' is not of type 'array'"],
+    ),
+    "a group name YAML reads as a number": (
+        {"groups": {2: ["collar_design_labels"]}},
+        ["groups.2: YAML reads this name as the number 2, not as text"],
+    ),
+    "a group name with a slash": (
+        {"groups": {"a/b": ["collar_design_labels"]}},
+        ["groups.a/b: the name 'a/b' is not a plain folder name"],
+    ),
+    "group names differing in case": (
+        {"groups": {"Design": ["collar_design_labels"], "design": ["neck_design_labels"]}},
+        ["groups.design: differs from groups.Design only in case"],
+    ),
+    "grouped with mixup": (
+        {"train": {"grouped": True, "fine_tune": True, "augmentations": ["flip", "mixup"]}},
+        [
+            "train.augmentations = ['flip', 'mixup']: mixup mixes pairs of images and their "
+            "targets, but with train.grouped: true a batch of a group (groups.design: "
+            "collar_design_labels, lapel_design_labels"
+        ],
+    ),
+    "an experiment grouped with cutmix": (
+        {
+            "train": {"fine_tune": True, "augmentations": ["cutmix"]},
+            "experiments": {"shared": {"grouped": True}},
+        },
+        [
+            "experiments.shared.augmentations = ['cutmix']: cutmix mixes pairs of images and",
+            "with experiments.shared.grouped: true",
+        ],
+    ),
+    "grouped not a boolean": ({"train": {"grouped": "yes"}}, ["train.grouped = 'yes': "]),
+    "a group padding at two edges": (
+        {
+            "groups": {"upper": ["collar_design_labels", "sleeve_length_labels"]},
+            "experiments": {"shared": {"grouped": True, "resize": "pad"}},
+        },
+        [
+            "experiments.shared.resize = 'pad': with experiments.shared.grouped: true, a "
+            "group's images pad at one edge, but groups.upper mixes *_design_labels",
+            "(collar_design_labels, sleeve_length_labels)",
+        ],
+    ),
 }
 
 

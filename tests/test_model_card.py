@@ -146,3 +146,20 @@ def test_card_of_a_fold_member_says_which_fold_of_how_many(tmp_path):
     )
     assert "Fold 2 of 5 (`train.folds`): it validates on fold 2 of the non-test images" in card
     assert "which trains it as the experiment `default-fold2`." in card
+
+
+def test_card_of_a_grouped_category_names_its_group(tmp_path):
+    summary = {**SUMMARY, "group": "length", "group_categories": ["coat_length_labels", "x"]}
+    (tmp_path / "training.json").write_text(json.dumps(summary))
+    (tmp_path / "metrics.json").write_text(json.dumps(METRICS))
+    SPLIT.to_csv(tmp_path / "split.csv", index=False)
+    HISTORY.to_csv(tmp_path / "history.csv", index=False)
+    card = write_model_card(
+        *(tmp_path / name for name in ("training.json", "split.csv", "history.csv")),
+        tmp_path / "metrics.json",
+        tmp_path / "card.md",
+        experiment="shared",
+        configuration=CONFIGURATION,
+    )
+    assert "One head of the group `length`'s model (`train.grouped`: coat_length_labels, x)" in card
+    assert "the archives, the group's categories, their regrouping, the group and the" in card

@@ -54,6 +54,7 @@ def test_from_config_takes_every_key() -> None:
         "init_seed": 5,
         "augmentations": ["flip", "contrast"],
         "fine_tune": True,
+        "grouped": True,
         "learning_rate": 0.01,
         "head_epochs": 3,
         "dropout": 0.0,

@@ -18,14 +18,17 @@ import pandas as pd
 import pytest
 
 from fashionai.attributes import ATTRIBUTES
+from fashionai.evaluation.ensemble import evaluate_ensemble
 from fashionai.outputs import (
     CONFUSION_FILE,
     ENSEMBLE,
     METRICS_FILE,
+    MODEL_CARD_FILE,
     curves_file,
     eval_file,
     fold_file,
     model_dir,
+    model_file,
     skipped_file,
     split_file,
     summary_file,
@@ -296,3 +299,52 @@ def test_a_split_setting_reruns_the_split_features_and_every_model(full_run: Pat
     rules = dict(re.findall(r"^(\w+)\s+(\d+)$", jobs, flags=re.MULTILINE))
     assert rules.get("split") == "1" and rules.get("split_fold") == "2", jobs
     assert rules.get("features") == "1" and rules.get("train") == "4", jobs
+
+
+def test_a_grouped_experiment_beside_the_others(full_run: Path, tmp_path: Path) -> None:
+    """On the full run's data, experiment ``shared`` trains its category and a second one of
+    the group ``length`` as one model (one train_group job, no train job); each category's
+    files are hard links into the group's folder, evaluated, plotted and carded as any model's,
+    on its own split; a grouped member ensembles with a single one; a second run plans nothing.
+    Last here: it adds a category and an experiment to the full run's folder."""
+    categories = [*CATEGORIES, "skirt_length_labels"]  # sleeve's partner in the group length
+    config = full_run_config()
+    config["categories"] = categories
+    config["experiments"]["shared"] = {"grouped": True}
+    targets = [summary_file("csv", "shared")]
+    for category in categories:
+        targets += [
+            model_file(MODEL_CARD_FILE, category, "shared"),
+            curves_file(category, "shared"),
+        ]
+    result = run_snakemake(full_run, config, *targets)
+    assert result.returncode == 0, result.stderr[-6000:]
+    jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", result.stdout + result.stderr, re.MULTILINE))
+    assert jobs.get("train_group") == "1" and jobs.get("group_member") == "2", jobs
+    assert "train" not in jobs and "features" not in jobs, jobs
+    group = full_run / model_dir("length", "shared")
+    history = pd.read_csv(group / "history.csv")
+    assert {f"val_{category}_accuracy" for category in categories} <= set(history.columns)
+    for category in categories:
+        folder = full_run / model_dir(category, "shared")
+        for name in ("model.keras", "held_out.csv", "split.csv", "training.json"):
+            linked = (group / "members" / category / name).stat()
+            assert (folder / name).stat().st_ino == linked.st_ino, name
+        assert read_json(folder / "training.json")["group"] == "length"
+        assert "One head of the group `length`'s model" in (folder / "model_card.md").read_text()
+        assert read_json(full_run / eval_file(METRICS_FILE, category, "shared"))["n_images"] > 0
+    summary = pd.read_csv(full_run / summary_file("csv", "shared"))
+    assert set(categories) <= set(summary["category"])
+    # The same split as the category's other experiments; an ensemble with one of them.
+    sleeve = [full_run / model_dir(CATEGORIES[0], name) for name in ("default", "shared")]
+    assert (sleeve[0] / "split.csv").read_bytes() == (sleeve[1] / "split.csv").read_bytes()
+    members = dict(zip(("default", "shared"), sleeve, strict=True))
+    decoded = full_run / "results/labels/decoded.csv"
+    metrics = evaluate_ensemble(
+        members, decoded, tmp_path / "metrics.json", tmp_path / "confusion.png", log=print
+    )
+    single = read_json(full_run / eval_file(METRICS_FILE, CATEGORIES[0], "default"))
+    assert metrics["ensemble"]["members"] == ["default", "shared"]
+    assert metrics["n_images"] == single["n_images"] and metrics["evaluated_on"] == "test"
+    again = run_snakemake(full_run, config, *targets, extra=("--dry-run",))
+    assert "Nothing to be done" in again.stdout + again.stderr, again.stdout[-3000:]

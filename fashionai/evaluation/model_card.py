@@ -70,6 +70,19 @@ def model_card(
     fold, folds = settings.get("fold"), settings.get("folds")  # a fold member's (train.folds)
     as_fold = f" Fold {fold} of {folds} (`train.folds`): it validates on fold {fold} of the "
     as_fold = as_fold + "non-test images and trains on the others." if folds else ""
+    group = summary.get("group")  # a category trained in its group's model (train.grouped)
+    in_group = (
+        f" One head of the group `{group}`'s model (`train.grouped`: "
+        f"{', '.join(summary.get('group_categories', []))}), sharing its backbone with them; the "
+        "best epoch is the group's."
+        if group
+        else ""
+    )
+    trained = (
+        "the group's categories, their regrouping, the group"
+        if group
+        else "the category, its regrouping"
+    )
     training = [(key, summary[key]) for key in TRAINING_KEYS if key in summary]
     training.append(("training time", f"{timedelta(seconds=round(seconds))} ({seconds} s)"))
     sections = [
@@ -78,7 +91,8 @@ def model_card(
         f"{summary['best_epoch'] + 1} of {summary['epochs_run']} (counted from 1; "
         f"`history.csv` and `training.json` count epochs from 0); {on} AP "
         f"{cell(metrics['ap'])}, BasicPrecision {cell(metrics['basic_precision'])}, accuracy "
-        f"{cell(metrics['accuracy'])}; trained in {timedelta(seconds=round(seconds))}.{as_fold}",
+        f"{cell(metrics['accuracy'])}; trained in {timedelta(seconds=round(seconds))}."
+        f"{as_fold}{in_group}",
         "## Data\n\nImages per class and split subset (`split.csv`).",
         to_markdown(data_counts(split, summary["classes"])),
         f"## Metrics\n\nOn the {counted} (`metrics.json`).",
@@ -91,8 +105,8 @@ def model_card(
         to_markdown(best),
         "## Settings\n\nAs the training ran them (`training.json`).",
         _table(settings.items(), "setting"),
-        "## Reproduce\n\nThe configuration it was trained with: the archives, the category, its "
-        "regrouping and the experiment's merged `train:` block, which trains it as the "
+        f"## Reproduce\n\nThe configuration it was trained with: the archives, {trained} and "
+        "the experiment's merged `train:` block, which trains it as the "
         f"experiment `{fold_name(DEFAULT_EXPERIMENT, fold) if folds else DEFAULT_EXPERIMENT}`.",
         "```yaml\n" + yaml.safe_dump(dict(configuration), sort_keys=False) + "```",
     ]

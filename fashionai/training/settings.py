@@ -96,6 +96,7 @@ class TrainSettings:
     init_seed: int | None = _DEFAULT["init_seed"]
     augmentations: tuple[str, ...] = tuple(_DEFAULT["augmentations"])
     fine_tune: bool = _DEFAULT["fine_tune"]
+    grouped: bool = _DEFAULT["grouped"]  # one model per group of categories: see config.groups
     learning_rate: float = _DEFAULT["learning_rate"]
     head_epochs: int = _DEFAULT["head_epochs"]
     dropout: float = _DEFAULT["dropout"]
