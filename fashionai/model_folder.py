@@ -87,9 +87,14 @@ def read_held_out(path: Path | str, images: pd.Series, n_classes: int) -> Predic
     )
 
 
-def read_summary(model_dir: Path | str) -> dict[str, Any]:
-    """The ``training.json`` of a trained model's folder (category, classes, settings, ...)."""
-    return json.loads((Path(model_dir) / SUMMARY_FILE).read_text(encoding="utf-8"))
+def read_summary(training_json: Path | str) -> dict[str, Any]:
+    """A trained model's ``training.json`` (category, classes, settings, best epoch, ...)."""
+    return json.loads(Path(training_json).read_text(encoding="utf-8"))
+
+
+def write_summary(folder: Path | str, summary: Mapping[str, Any]) -> None:
+    """``folder``'s ``training.json``, atomically (a category's model or a group's)."""
+    write_text(Path(folder) / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")
 
 
 def check_members(member_dirs: Mapping[str, Path | str]) -> bool:
@@ -100,7 +105,7 @@ def check_members(member_dirs: Mapping[str, Path | str]) -> bool:
     if not names:
         raise ValueError("an ensemble needs at least one member")
     for what, read in (
-        (f"classes ({SUMMARY_FILE})", lambda folder: read_summary(folder)["classes"]),
+        (f"classes ({SUMMARY_FILE})", lambda f: read_summary(f / SUMMARY_FILE)["classes"]),
         (f"split ({SPLIT_FILE}: images, test part)", _test_part),
     ):
         values = {name: read(Path(folder)) for name, folder in member_dirs.items()}

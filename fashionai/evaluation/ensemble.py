@@ -41,6 +41,7 @@ from fashionai.outputs import (
     OUT_OF_FOLD,
     SINGLE,
     SPLIT_FILE,
+    SUMMARY_FILE,
 )
 
 
@@ -58,7 +59,7 @@ def evaluate_ensemble(
     ensemble's ``metrics.json`` and confusion matrix (atomically) and return the metrics."""
     same_split = check_members(member_dirs)
     first = Path(next(iter(member_dirs.values())))
-    summary = read_summary(first)
+    summary = read_summary(first / SUMMARY_FILE)
     category, classes = summary["category"], summary["classes"]
     rows = load_held_out(first / SPLIT_FILE, decoded_csv, category)
     if not same_split:  # folds: each member validates on images the others train on
@@ -105,7 +106,7 @@ def evaluate_out_of_fold(
     metrics. ValueError when the validation parts do not cover each non-test image once."""
     check_members(member_dirs)
     dirs = [Path(folder) for folder in member_dirs.values()]
-    summary = read_summary(dirs[0])
+    summary = read_summary(dirs[0] / SUMMARY_FILE)
     category, classes = summary["category"], summary["classes"]
     held_out = [load_held_out(folder / SPLIT_FILE, decoded_csv, category) for folder in dirs]
     rows = [frame[frame["subset"] == VALIDATION] for frame in held_out]

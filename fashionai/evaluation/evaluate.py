@@ -18,7 +18,7 @@ import pandas as pd
 from fashionai.atomic import write_text
 from fashionai.evaluation.metric import evaluate_predictions
 from fashionai.evaluation.summary import FIGURES
-from fashionai.model_folder import Predictions, read_held_out
+from fashionai.model_folder import Predictions, read_held_out, read_summary
 from fashionai.outputs import HELD_OUT_FILE, SPLIT_FILE, SUMMARY_FILE
 from fashionai.plots.confusion import plot_confusion_matrix
 from fashionai.splits import TEST, VALIDATION
@@ -67,7 +67,7 @@ def evaluate_category(
     """Score a model's held-out predictions (``held_out.csv``, from its training job) with
     :func:`score_held_out`, write ``metrics.json`` and the confusion matrix (atomically) and
     return the metrics; with ``tta``, ``flip_tta`` holds the figures of the flip-TTA ones."""
-    summary = json.loads(Path(summary_json).read_text(encoding="utf-8"))
+    summary = read_summary(summary_json)
     category, classes = summary["category"], summary["classes"]
     rows = load_held_out(split_csv, decoded_csv, category)
     log(f"{category}: {rows['subset'].value_counts().to_dict()} held-out images")

@@ -14,6 +14,7 @@ import yaml
 
 from fashionai.atomic import write_text
 from fashionai.evaluation.summary import FIGURES, cell, to_markdown
+from fashionai.model_folder import read_summary
 from fashionai.outputs import DEFAULT_EXPERIMENT, fold_name
 
 SUBSETS = ("train", "validation", "test")
@@ -124,7 +125,7 @@ def write_model_card(
     configuration: Mapping[str, Any],
 ) -> str:
     card = model_card(
-        json.loads(Path(training_json).read_text(encoding="utf-8")),
+        read_summary(training_json),
         pd.read_csv(split_csv, dtype={"subset": str}, keep_default_na=False),
         pd.read_csv(history_csv),
         json.loads(Path(metrics_json).read_text(encoding="utf-8")),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
@@ -10,6 +9,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from fashionai.atomic import atomic_file
+from fashionai.model_folder import read_summary
 
 BEST_COLOUR = "tab:green"
 
@@ -19,7 +19,7 @@ def plot_history(history_csv: Path, training_json: Path, out_png: Path) -> Figur
     the best epoch (``training.json``) dashed and its validation accuracy starred, the
     fine-tuning phase, if any, shaded. Returns the figure."""
     history = pd.read_csv(history_csv)
-    summary = json.loads(Path(training_json).read_text())
+    summary = read_summary(training_json)
     missing = {"epoch", "accuracy", "loss", "val_accuracy", "val_loss"} - set(history.columns)
     if missing:
         raise ValueError(f"{history_csv}: missing columns {', '.join(sorted(missing))}")

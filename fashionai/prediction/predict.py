@@ -4,7 +4,6 @@ averages their class probabilities."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from fashionai.images import check_image
-from fashionai.model_folder import Predictions, combined
+from fashionai.model_folder import Predictions, combined, read_summary
 from fashionai.outputs import MODEL_FILE, SUMMARY_FILE, missing_model_files
 from fashionai.pixels import decoded_batches, pad_anchor
 
@@ -41,7 +40,7 @@ class TrainedModel:
         model_dir = Path(model_dir)
         if missing := missing_model_files(model_dir):
             raise FileNotFoundError(f"{missing[0]} does not exist: train the category")
-        summary = json.loads((model_dir / SUMMARY_FILE).read_text(encoding="utf-8"))
+        summary = read_summary(model_dir / SUMMARY_FILE)
         model = keras.models.load_model(model_dir / MODEL_FILE, compile=False)
         if model.output_shape[-1] != len(summary["classes"]):
             raise ValueError(

@@ -19,6 +19,7 @@ from fashionai.annotations import read_annotation_file
 from fashionai.atomic import write_text
 from fashionai.attributes import ATTRIBUTES, CATEGORIES
 from fashionai.model_folder import check_members, read_summary
+from fashionai.outputs import SUMMARY_FILE
 from fashionai.prediction.classes import expand_to_official
 from fashionai.prediction.predict import member_probabilities
 
@@ -142,7 +143,7 @@ def write_submissions(
         own, mean = member_probabilities(
             dirs, files[rows[found]], batch_size=batch_size, tta=tta, log=log
         )
-        classes = read_summary(next(iter(dirs.values())))["classes"]
+        classes = read_summary(Path(next(iter(dirs.values()))) / SUMMARY_FILE)["classes"]
         probabilities = {None: mean.flipped_tta if tta else mean.plain, **own}
         for name, values in probabilities.items():
             placed = np.full((len(rows), values.shape[1]), np.nan)  # NaN: no prediction

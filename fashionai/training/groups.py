@@ -17,7 +17,6 @@ the files of a category's model folder, its ``model.keras`` the shared layers wi
 from __future__ import annotations
 
 import functools
-import json
 import os
 import time
 from collections.abc import Mapping
@@ -30,7 +29,8 @@ import pandas as pd
 import tensorflow as tf
 
 from fashionai.atomic import write_text
-from fashionai.outputs import HISTORY_FILE, MEMBERS_DIR, SUMMARY_FILE
+from fashionai.model_folder import write_summary
+from fashionai.outputs import HISTORY_FILE, MEMBERS_DIR
 from fashionai.pixels import pad_anchor
 from fashionai.splits import TRAIN, VALIDATION
 from fashionai.training.augment import build_augmentation, mixes
@@ -321,7 +321,7 @@ def _write_outputs(job: Job, members: list[Member], out_dir: Path, started: str)
         "started": started,
         "finished": now(),
     }
-    write_text(out_dir / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")
+    write_summary(out_dir, summary)
     return summary
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
-import json
 import math
 import os
 import shutil
@@ -30,13 +29,12 @@ import pandas as pd
 import tensorflow as tf
 
 from fashionai.atomic import atomic_file, remove, write_text
-from fashionai.model_folder import write_held_out
+from fashionai.model_folder import write_held_out, write_summary
 from fashionai.outputs import (
     HELD_OUT_FILE,
     HISTORY_FILE,
     MODEL_FILE,
     SPLIT_FILE,
-    SUMMARY_FILE,
     WEIGHTS_FILE,
 )
 from fashionai.pixels import pad_anchor
@@ -604,7 +602,7 @@ def write_model_folder(
         check=False,  # the split stage checked them
     )
     write_held_out(out_dir / HELD_OUT_FILE, held_out, predictions)
-    write_text(out_dir / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")
+    write_summary(out_dir, summary)
 
 
 def save_model(out_dir: Path, model: keras.Model, job: Job, outputs: tuple[str, ...] = ()) -> None:
