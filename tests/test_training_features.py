@@ -12,11 +12,19 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
-from training_helpers import add_corrupt_files, limit_threads, make_tree, split_files
+from training_helpers import (
+    add_corrupt_files,
+    assert_held_out_is_the_models,
+    limit_threads,
+    make_tree,
+    pretrained_weights,
+    split_files,
+)
 
 limit_threads()
 
 import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
 
 from fashionai.pixels import load_images  # noqa: E402
 from fashionai.splits import TRAIN, VALIDATION, read_skipped, read_split  # noqa: E402
@@ -63,33 +71,37 @@ def cached(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
                            cache=cache, summary=summary, lines=lines)  # fmt: skip
 
 
-def test_cache_holds_the_training_split_and_its_features(cached: SimpleNamespace) -> None:
+def test_cache_holds_every_subset_of_the_split_and_its_features(cached: SimpleNamespace) -> None:
     folder, cache = cached.root / "features", cached.cache
     assert sorted(p.name for p in folder.iterdir()) == [
-        "backbone.weights.h5", "manifest.json", "train_features.npy",
-        "train_labels.npy", "validation_features.npy", "validation_labels.npy",
+        "backbone.weights.h5", "manifest.json", "test_features.npy", "test_labels.npy",
+        "train_features.npy", "train_labels.npy", "validation_features.npy",
+        "validation_labels.npy",
     ]  # fmt: skip
     split = read_split(cached.files["split"], SLUGS)  # the rows follow the split file's
     assert "skipped_files" not in cache.manifest
-    train, validation = split[split["subset"] == "train"], split[split["subset"] == "validation"]
-    features = np.load(folder / "train_features.npy")
-    assert features.dtype == np.float32 and features.shape == (2, len(train), 128)
-    np.testing.assert_array_equal(np.load(folder / "train_labels.npy"), train["label_index"])
-    np.testing.assert_array_equal(
-        np.load(folder / "validation_labels.npy"), validation["label_index"]
-    )
-    # View 0 and the validation features are the plain images through the cached extractor.
+    rows = {subset: split[split["subset"] == subset] for subset in ("train", "validation", "test")}
+    assert all(len(subset) for subset in rows.values())
     extractor = build_feature_extractor("SmallCNN", 16, folder / "backbone.weights.h5")
-    for subset, rows in ((features[0], train), (np.load(folder / "validation_features.npy"),
-                                                 validation)):  # fmt: skip
-        fresh = extractor.predict(load_images(rows["image"].tolist(), 16), verbose=0)
-        np.testing.assert_allclose(rows_of(subset), fresh, rtol=2e-3, atol=2e-3)
-    # View 1 is flipped at random: some rows differ from view 0.
-    assert not np.allclose(features[0], features[1], atol=1e-3)
+    for subset, images in rows.items():
+        features = np.load(folder / f"{subset}_features.npy")
+        assert features.dtype == np.float32 and features.shape == (2, len(images), 128)
+        labels = np.load(folder / f"{subset}_labels.npy")
+        np.testing.assert_array_equal(labels, images["label_index"])
+        # View 0: the plain images through the cached extractor; a held-out image's view 1:
+        # its mirror image's.
+        plain = load_images(images["image"].tolist(), 16)
+        fresh = extractor.predict(plain, verbose=0)
+        np.testing.assert_allclose(rows_of(features[0]), fresh, rtol=2e-3, atol=2e-3)
+        if subset != "train":
+            mirrored = extractor.predict(tf.image.flip_left_right(plain), verbose=0)
+            np.testing.assert_allclose(rows_of(features[1]), mirrored, rtol=2e-3, atol=2e-3)
+        # View 1 is mirrored, or flipped at random: some rows differ from view 0.
+        assert not np.allclose(features[0], features[1], atol=1e-3)
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["dependencies"] == feature_dependencies(cached.settings)
     assert manifest["classes"] == SLUGS
-    assert manifest["images"] == {"train": len(train), "validation": len(validation)}
+    assert manifest["images"] == {subset: len(images) for subset, images in rows.items()}
 
 
 def rows_of(array: np.ndarray) -> np.ndarray:
@@ -114,7 +126,7 @@ def test_training_on_the_cache_saves_the_whole_model(cached: SimpleNamespace) ->
     validation = split[split["subset"] == "validation"]
     saved = keras.models.load_model(out / "model.keras")
     on_images = saved.predict(load_images(validation["image"].tolist(), 16), verbose=0)
-    features = np.load(cached.root / "features" / "validation_features.npy").astype(np.float32)
+    features = np.load(cached.root / "features" / "validation_features.npy")[0]
     on_features = saved.get_layer("head").predict(features, verbose=0)
     np.testing.assert_allclose(on_images, on_features, atol=2e-3)
     assert np.allclose(on_images.sum(axis=1), 1, atol=1e-5)
@@ -122,6 +134,37 @@ def test_training_on_the_cache_saves_the_whole_model(cached: SimpleNamespace) ->
     assert history["epoch"].tolist() == [0, 1, 2]
     accuracy = (on_images.argmax(axis=1) == validation["label_index"].to_numpy()).mean()
     assert accuracy == pytest.approx(summary["best_val_accuracy"], abs=1e-6)
+
+
+def test_a_head_only_model_predicts_its_held_out_images_from_the_cache(
+    cached: SimpleNamespace,
+) -> None:
+    """held_out.csv: the head on the cached features of each image and its mirror image, the
+    numbers of the whole model on the images, with no image decoded."""
+    assert any(
+        line.startswith("predicting the") and str(cached.root / "features") in line
+        for line in cached.lines
+    ), cached.lines
+    assert_held_out_is_the_models(cached.root / "model")
+
+
+def test_a_fine_tuned_model_predicts_its_held_out_images_through_its_own_backbone(
+    tmp_path: Path,
+) -> None:
+    """The cache's backbone is not the fine-tuned model's: its held-out predictions come
+    from the whole model, as the cache would give other numbers."""
+    tree = make_tree(tmp_path / "tree", per_class=8, size=24, seed=2, odd_files=False)
+    weights = pretrained_weights(tmp_path / "pretrained.weights.h5")
+    settings = small(fine_tune=True, head_epochs=1, epochs=2, weights=weights)
+    files = split_files(tree, settings)
+    features = tmp_path / "features"
+    extract_features(tree, features, settings, split=files["split"], log=lambda line: None)
+    lines: list[str] = []
+    out = tmp_path / "model"
+    train_category(tree, out, settings, **files, log=lines.append, features=features)
+    assert any("on cached features" in line for line in lines)
+    assert any("held-out images" in line and "(plain and mirrored)" in line for line in lines)
+    assert_held_out_is_the_models(out)
 
 
 def test_head_on_cached_features_trains_like_the_model_on_images(tmp_path: Path) -> None:
@@ -218,7 +261,7 @@ def test_a_stale_cache_is_refused_until_recomputed(cached: SimpleNamespace, tmp_
         train_category(tree, tmp_path / "out", cached.settings, **files, features=folder)
     cache = extract_features(tree, folder, cached.settings, split=files["split"], log=lines.append)
     rows = read_split(files["split"])
-    assert sum(cache.manifest["images"].values()) == (rows["subset"] != "test").sum()
+    assert sum(cache.manifest["images"].values()) == len(rows)
     assert str(new) in rows["image"].tolist()
 
     # Incomplete (no manifest) and damaged caches are refused too.

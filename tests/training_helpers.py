@@ -139,3 +139,23 @@ def split_files(tree: Path, settings: Any, log: Any = None) -> dict[str, Path]:
 
 def _quiet(line: str) -> None:
     pass
+
+
+def assert_held_out_is_the_models(folder: Path, atol: float = 1e-5) -> None:
+    """The model folder's ``held_out.csv`` holds its ``model.keras``'s predictions on its
+    validation and test images, plain and flip-TTA, as predicting through the whole model gives
+    them; and the mirror images count: flip-TTA differs from plain by far more than ``atol``."""
+    import pandas as pd
+
+    from fashionai.model_folder import read_held_out
+    from fashionai.prediction.predict import TrainedModel, predict_files
+
+    trained = TrainedModel.load(folder)
+    split = pd.read_csv(folder / "split.csv")
+    assert {"validation", "test"} <= set(split["subset"])
+    images = split.loc[split["subset"] != "train", "image"].reset_index(drop=True)
+    saved = read_held_out(folder / "held_out.csv", images, len(trained.classes))
+    fresh = predict_files(trained, images, tta=True, log=lambda line: None)
+    np.testing.assert_allclose(saved.plain, fresh.plain, atol=atol)
+    np.testing.assert_allclose(saved.flipped_tta, fresh.flipped_tta, atol=atol)
+    assert np.abs(fresh.flipped_tta - fresh.plain).max() > 100 * atol

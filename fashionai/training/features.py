@@ -2,16 +2,19 @@
 
 While the backbone is frozen (``fine_tune: false``, and the head phase of fine-tuning) every
 epoch would push every image through the same backbone again. Instead the backbone runs once
-per image and view (view 0: the image itself; views 1..: the training augmentations, drawn at
-random) and the head trains on the stored features, one view of every training image per epoch:
-E epochs cost about one backbone pass plus E passes of one dense layer.
+per image and view and the head trains on the stored features, one view of every training image
+per epoch: E epochs cost about one backbone pass plus E passes of one dense layer. A training
+image's views: view 0 the image itself, views 1.. the training augmentations, drawn at random.
+A held-out (validation or test) image's: the image itself, then its mirror image, so that a
+head-only model's held-out predictions, plain and flip-TTA, need no backbone either
+(:data:`HELD_OUT_VIEWS`).
 
 The README lists the cache folder's files (``results/features/``). ``manifest.json``, written
 last, holds the :func:`feature_dependencies`, the class order of the label indices and each
 file's SHA-256, so that :func:`open_features` refuses a cache computed for other settings,
 weights or classes, or damaged. Whether the images changed is Snakemake's to judge, as for every
-rule: rule ``features`` reruns when rule ``split`` rewrites the split file whose training and
-validation rows the cache holds, in its order; a training job reads the same split file.
+rule: rule ``features`` reruns when rule ``split`` rewrites the split file whose rows the cache
+holds, in its order, subset by subset; a training job reads the same split file.
 Features are written batch by batch into memory-mapped ``.npy`` files, and read back whole when
 they fit in :data:`IN_MEMORY_BYTES`.
 """
@@ -32,7 +35,7 @@ import tensorflow as tf
 
 from fashionai.atomic import atomic_folder
 from fashionai.pixels import dataset_options, decoded_batches, load_images, pad_anchor
-from fashionai.splits import TRAIN, VALIDATION, read_split
+from fashionai.splits import SUBSETS, TEST, TRAIN, VALIDATION, read_split
 from fashionai.training.augment import build_augmentation
 from fashionai.training.dataset import row_values
 from fashionai.training.devices import configure_devices
@@ -42,13 +45,16 @@ from fashionai.training.settings import TrainSettings, feature_settings
 from fashionai.training.weights import file_hash
 from fashionai.trees import read_labels
 
-FORMAT_VERSION = 4  # bump when the same inputs would give other features (decoder, extractor)
+FORMAT_VERSION = 5  # bump when the same inputs would give other features (decoder, extractor)
 # A cache "fits" in memory when its feature arrays take at most this many bytes; a larger one
 # is read batch by batch from its memory-mapped files.
 IN_MEMORY_BYTES = 1024**3
 MANIFEST = "manifest.json"
 BACKBONE_WEIGHTS = "backbone.weights.h5"
 DTYPE = np.float32  # of the stored features
+# The views of a held-out image: plain, then mirrored (flip_left_right before the extractor,
+# as flip-TTA prediction mirrors it).
+HELD_OUT_VIEWS = 2
 # The training job recomputes the features of this many validation images with its own
 # feature extractor and refuses the cache if they differ by more than this (relative L2).
 CHECK_IMAGES = 8
@@ -75,6 +81,11 @@ def features_file(subset: str) -> str:
 
 def labels_file(subset: str) -> str:
     return f"{subset}_labels.npy"
+
+
+def subset_views(subset: str, views: int) -> int:
+    """How many views of each image of ``subset`` a cache of ``views`` training views holds."""
+    return views if subset == TRAIN else HELD_OUT_VIEWS
 
 
 def weights_fingerprint(weights: str | None) -> dict[str, Any] | None:
@@ -115,9 +126,9 @@ class FeatureCache:
         return self.nbytes <= max_in_memory_bytes
 
     def check_split(self, split: pd.DataFrame, split_file: Path) -> None:
-        """StaleFeatures unless the cache holds a row per training and validation image of
-        ``split`` (read from ``split_file``), as it does when computed from that file."""
-        for subset in (TRAIN, VALIDATION):
+        """StaleFeatures unless the cache holds a row per image of each subset of ``split``
+        (read from ``split_file``), as it does when computed from that file."""
+        for subset in SUBSETS:
             rows, cached = int((split["subset"] == subset).sum()), self.manifest["images"][subset]
             if rows != cached:
                 raise StaleFeatures(
@@ -152,6 +163,11 @@ class FeatureCache:
         labels = np.load(self.folder / labels_file(subset)) if targets is None else targets
         return feature_rows([self], subset, batch_size, seed, threads, max_in_memory_bytes, labels)
 
+    def held_out(self, subset: str) -> np.ndarray:
+        """The features of ``subset``'s (validation or test) images, in the split's order:
+        (:data:`HELD_OUT_VIEWS`, images, features), plain then mirrored."""
+        return np.load(self.folder / features_file(subset))
+
     def load_backbone_weights(self, backbone: keras.Model) -> None:
         """Put the randomly initialised backbone the features came from into ``backbone``."""
         name = self.manifest.get("backbone_weights")
@@ -168,7 +184,7 @@ class FeatureCache:
         pad = pad_anchor(dependencies["resize"], self.manifest["category"])
         images = load_images(paths, int(dependencies["image_size"]), pad)
         fresh = np.asarray(extractor(images, training=False), dtype=np.float32)
-        cached = np.load(self.folder / features_file(VALIDATION), mmap_mode="r")[: len(paths)]
+        cached = np.load(self.folder / features_file(VALIDATION), mmap_mode="r")[0, : len(paths)]
         cached = np.asarray(cached, dtype=np.float32)
         difference = float(np.linalg.norm(fresh - cached) / max(np.linalg.norm(cached), 1e-12))
         if not difference <= CHECK_TOLERANCE:
@@ -237,7 +253,7 @@ def feature_rows(
     batch from their memory maps."""
     counts = np.array([int(cache.manifest["images"][subset]) for cache in caches])
     starts = np.concatenate([[0], np.cumsum(counts)])
-    views, dim = (caches[0].views if subset == TRAIN else 1), caches[0].dim
+    views, dim = (caches[0].views if subset == TRAIN else 1), caches[0].dim  # held out: plain
     mmap_mode = None if sum(cache.nbytes for cache in caches) <= max_in_memory_bytes else "r"
     tables = [
         np.load(cache.folder / features_file(subset), mmap_mode=mmap_mode).reshape(-1, dim)
@@ -300,8 +316,8 @@ def open_features(folder: Path, dependencies: dict[str, Any], classes: list[str]
         )
         raise StaleFeatures(folder, problem)
     expected = {
-        features_file(TRAIN): (cache.views, manifest["images"][TRAIN], cache.dim),
-        features_file(VALIDATION): (manifest["images"][VALIDATION], cache.dim),
+        features_file(subset): (subset_views(subset, cache.views), count, cache.dim)
+        for subset, count in manifest["images"].items()
     }
     for name, shape in expected.items():
         try:
@@ -340,11 +356,11 @@ def extract_features(
     log: Log = print,
     batch_size: int | None = None,
 ) -> FeatureCache:
-    """Compute the cache of the training and validation images of the split file ``split``
-    (of the tree ``tree_dir``, whose ``labels.json`` gives the classes) for ``settings`` into
-    ``folder`` (replaced whole, atomically), in the split's row order, as a training job would:
-    its threads and precision; the extractor runs on ``batch_size`` images at a time (default:
-    the training batch size)."""
+    """Compute the cache of every image of the split file ``split`` (of the tree ``tree_dir``,
+    whose ``labels.json`` gives the classes) for ``settings`` into ``folder`` (replaced whole,
+    atomically), subset by subset in the split's row order, as a training job would: its
+    threads and precision; the extractor runs on ``batch_size`` images at a time (default: the
+    training batch size)."""
     configure_devices(threads, settings.mixed_precision, log=log)
     started = time.monotonic()
     tree_dir, folder = Path(tree_dir), Path(folder)
@@ -364,28 +380,33 @@ def extract_features(
         f"extractor: {settings.backbone} at {settings.image_size} px -> {dim} features; "
         f"{views} view(s) per training image{drawn if views > 1 else ''}"
     )
-    functions = _view_functions(extractor, augmentation, settings.image_size)
+    plain, augmented, mirrored = _view_functions(extractor, augmentation, settings.image_size)
     size, batch = settings.image_size, batch_size or settings.batch_size
     pad = pad_anchor(settings.resize, labels["category"])
     sizes = {}
     with atomic_folder(folder) as partial:
-        for subset, subset_views in ((TRAIN, views), (VALIDATION, 1)):
+        for subset in SUBSETS:
             rows = table[table["subset"] == subset]
             sizes[subset] = len(rows)
-            shape = (subset_views, len(rows), dim) if subset == TRAIN else (len(rows), dim)
-            array = np.lib.format.open_memmap(
-                partial / features_file(subset), mode="w+", dtype=DTYPE, shape=shape
+            functions = (
+                [plain, *[augmented] * (views - 1)] if subset == TRAIN else [plain, mirrored]
             )
-            outputs = [array[view] for view in range(subset_views)] if subset == TRAIN else [array]
+            array = np.lib.format.open_memmap(
+                partial / features_file(subset),
+                mode="w+",
+                dtype=DTYPE,
+                shape=(len(functions), len(rows), dim),
+            )
             paths = rows["image"].tolist()
             batches = decoded_batches(paths, size, pad, batch, threads)
-            _run_extractor(functions, paths, batches, outputs, log, subset)
+            _run_extractor(functions, paths, batches, array, log, subset)
             array.flush()
-            del array, outputs
+            del array
             np.save(partial / labels_file(subset), rows["label_index"].to_numpy(dtype=np.int32))
         if settings.weights is None:
             backbone_of(extractor).save_weights(partial / BACKBONE_WEIGHTS)
-        nbytes = np.dtype(DTYPE).itemsize * dim * (views * sizes[TRAIN] + sizes[VALIDATION])
+        rows = sum(subset_views(subset, views) * sizes[subset] for subset in SUBSETS)
+        nbytes = np.dtype(DTYPE).itemsize * dim * rows
         manifest = {
             "dependencies": dependencies,
             "category": labels["category"],
@@ -404,48 +425,51 @@ def extract_features(
         (partial / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
     log(
         f"wrote {folder}: {sizes[TRAIN]} train x {views} view(s) + {sizes[VALIDATION]} "
-        f"validation features ({nbytes / 1e6:.1f} MB) in {manifest['seconds']:.1f} s"
+        f"validation + {sizes[TEST]} test x {HELD_OUT_VIEWS} (plain, mirrored) features "
+        f"({nbytes / 1e6:.1f} MB) in {manifest['seconds']:.1f} s"
     )
     return FeatureCache(folder)
 
 
 def _view_functions(
     extractor: keras.Model, augmentation: keras.Model | None, image_size: int
-) -> list[Callable[[tf.Tensor], tf.Tensor]]:
-    """Batch of images -> features, traced once: as they are, and (if any) augmented."""
+) -> tuple[Callable[[tf.Tensor], tf.Tensor], ...]:
+    """Batch of images -> features, each traced once: of the images as they are, augmented
+    (as they are without an ``augmentation``) and mirrored left-right."""
     spec = tf.TensorSpec([None, image_size, image_size, 3], tf.float32)
 
     @tf.function(input_signature=[spec])
     def plain(images: tf.Tensor) -> tf.Tensor:
         return extractor(images, training=False)
 
-    if augmentation is None:
-        return [plain]
-
     @tf.function(input_signature=[spec])
     def augmented(images: tf.Tensor) -> tf.Tensor:
         return extractor(augmentation(images, training=True), training=False)
 
-    return [plain, augmented]
+    @tf.function(input_signature=[spec])
+    def mirrored(images: tf.Tensor) -> tf.Tensor:
+        return extractor(tf.image.flip_left_right(images), training=False)
+
+    return plain, plain if augmentation is None else augmented, mirrored
 
 
 def _run_extractor(
     functions: list[Callable[[tf.Tensor], tf.Tensor]],
     paths: list[str],
     batches: Iterable[tuple[np.ndarray, tf.Tensor]],
-    outputs: list[np.ndarray],
+    outputs: np.ndarray,
     log: Log,
     subset: str,
 ) -> None:
-    """Write the features of ``paths``, decoded in ``batches``, into ``outputs`` (one row array per
-    view): each batch goes through the extractor once per view (view 0 not augmented)."""
+    """Write the features of ``paths``, decoded in ``batches``, into ``outputs`` (views x
+    images x features): each batch goes through the extractor once per view, ``functions``
+    giving each view's."""
     n = len(paths)
     done = np.zeros(n, dtype=bool)
     started = time.monotonic()
     next_report = started + 60
     for rows, images in batches:
-        for view, output in enumerate(outputs):
-            function = functions[min(view, len(functions) - 1)]
+        for function, output in zip(functions, outputs, strict=True):
             features = np.asarray(function(images), dtype=DTYPE)
             if not np.isfinite(features).all():
                 raise ValueError(

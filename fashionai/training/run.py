@@ -29,7 +29,7 @@ import pandas as pd
 import tensorflow as tf
 
 from fashionai.atomic import atomic_file, remove, write_text
-from fashionai.model_folder import write_held_out, write_summary
+from fashionai.model_folder import Predictions, write_held_out, write_summary
 from fashionai.outputs import (
     HELD_OUT_FILE,
     HISTORY_FILE,
@@ -41,6 +41,7 @@ from fashionai.pixels import pad_anchor
 from fashionai.prediction.predict import TrainedModel, predict_files
 from fashionai.splits import (
     SUBSETS,
+    TEST,
     TRAIN,
     VALIDATION,
     log_skipped,
@@ -61,6 +62,7 @@ from fashionai.training.features import (
     weights_fingerprint,
 )
 from fashionai.training.model import (
+    HEAD,
     OWN_LOSS,
     Classifier,
     build_classifier,
@@ -589,11 +591,27 @@ def write_model_folder(
     with atomic_file(out_dir / SPLIT_FILE) as partial:
         shutil.copyfile(data.split_file, partial)
     held_out = data.split[data.split["subset"] != TRAIN]
-    settings = job.settings
-    category = labels["category"]
+    write_held_out(out_dir / HELD_OUT_FILE, held_out, predict_held_out(model, labels, data, job))
+    write_summary(out_dir, summary)
+
+
+def predict_held_out(
+    model: keras.Model, labels: dict[str, Any], data: Data, job: Job
+) -> Predictions:
+    """``model``'s predictions on ``data``'s held-out (validation and test) images in the
+    split's order, plain and flip-TTA: with a frozen backbone and a feature cache, its head on
+    the cached features of the images and their mirror images; else through the whole model."""
+    held_out = data.split[data.split["subset"] != TRAIN]
+    category, settings = labels["category"], job.settings
+    cache = data.features
+    if isinstance(cache, FeatureCache) and not settings.fine_tune:
+        job.log(
+            f"predicting the {len(held_out):,} held-out images of {category} from {cache.folder}"
+        )
+        return cached_predictions(model.get_layer(HEAD), cache, held_out["subset"])
     trained = TrainedModel(model, category, labels["classes"], settings.image_size, settings.resize)
     job.log(f"predicting the {len(held_out):,} held-out images of {category} (plain and mirrored)")
-    predictions = predict_files(
+    return predict_files(
         trained,
         held_out["image"],
         batch_size=settings.batch_size,
@@ -601,8 +619,21 @@ def write_model_folder(
         log=job.log,
         check=False,  # the split stage checked them
     )
-    write_held_out(out_dir / HELD_OUT_FILE, held_out, predictions)
-    write_summary(out_dir, summary)
+
+
+def cached_predictions(head: keras.Model, cache: FeatureCache, subsets: pd.Series) -> Predictions:
+    """``head``'s probabilities on the cached features of the held-out images whose subsets
+    are ``subsets`` (in the split's order): plain, and flip-TTA (the mean of the image's and
+    its mirror image's)."""
+    plain = np.full((len(subsets), head.output_shape[-1]), np.nan, dtype=np.float32)
+    flipped = plain.copy()
+    for subset in (VALIDATION, TEST):
+        rows = np.flatnonzero((subsets == subset).to_numpy())
+        if len(rows):  # none of test with test_split 0
+            features = cache.held_out(subset).reshape(-1, cache.dim)  # plain rows, then mirrored
+            image, mirror = np.split(np.asarray(head(features, training=False)), 2)
+            plain[rows], flipped[rows] = image, (image + mirror) / 2
+    return Predictions(plain, flipped, {})
 
 
 def save_model(out_dir: Path, model: keras.Model, job: Job, outputs: tuple[str, ...] = ()) -> None:
