@@ -44,7 +44,6 @@ from fashionai.training.settings import FEATURE_KEYS, TrainSettings, feature_set
 
 pytestmark = pytest.mark.slow
 
-VALIDATION = "validation_features.npy"
 SLUGS = [kind for kind, _ in SHAPES]  # make_tree's classes, in order
 REBUILD = r"delete .* and rerun snakemake \(or rerun it with --forcerun features\)"
 # A value other than the cache's for each setting the features depend on: every one of them
@@ -139,7 +138,7 @@ def test_a_random_mobilenet_caches_its_tiny_features_and_trains_on_them(tmp_path
     extract_features(
         tree, folder, settings, split=split_files(tree, settings)["split"], log=lambda line: None
     )
-    cached = np.load(folder / "validation_features.npy")
+    cached = np.load(folder / "validation_features.npy")[0]  # the plain images'
     assert cached.dtype == np.float32
     # The premise: a random MobileNetV3Small's features lie below float16's smallest value.
     assert 0 < np.abs(cached).max() < np.finfo(np.float16).smallest_subnormal
@@ -248,7 +247,7 @@ def test_every_file_of_a_cache_is_checked_against_its_recorded_checksum(
     folder = copy_cache(cached, tmp_path)
     dependencies = feature_dependencies(cached.settings)
     names = sorted(path.name for path in folder.iterdir() if path.name != "manifest.json")
-    assert len(names) == 5  # features, labels, the random backbone
+    assert len(names) == 7  # features and labels of each subset, the random backbone
     for name in names:
         whole = (folder / name).read_bytes()
         (folder / name).write_bytes(whole[:-1] + bytes([whole[-1] ^ 1]))  # same size
@@ -457,7 +456,7 @@ def mean_colour(backbone: str, image_size: int, weights: object) -> keras.Model:
     return keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(inputs))
 
 
-def test_the_cached_training_features_are_exactly_the_splits_training_rows(
+def test_the_cached_features_are_exactly_the_splits_rows(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     colours = coloured_tree(tmp_path / "tree")
@@ -475,10 +474,11 @@ def test_the_cached_training_features_are_exactly_the_splits_training_rows(
     names = list(colours.values())
     split = pd.read_csv(split_files(tmp_path / "tree", settings)["split"])
     assert (split["subset"] == "test").any()
-    train = np.load(folder / "train_features.npy")[0]
-    for subset, features in (("train", train), ("validation", np.load(folder / VALIDATION))):
-        nearest = np.abs(features[:, None, :] - codes[None]).max(axis=-1).argmin(axis=1)
-        assert [names[i] for i in nearest] == split.loc[split["subset"] == subset, "image"].tolist()
+    for subset in ("train", "validation", "test"):
+        rows = split.loc[split["subset"] == subset, "image"].tolist()
+        for features in np.load(folder / f"{subset}_features.npy"):  # each view
+            nearest = np.abs(features[:, None, :] - codes[None]).max(axis=-1).argmin(axis=1)
+            assert [names[i] for i in nearest] == rows
 
 
 def test_the_images_a_model_trains_on_are_exactly_the_splits_training_rows(

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
-from training_helpers import limit_threads, make_tree, split_files
+from training_helpers import assert_held_out_is_the_models, limit_threads, make_tree, split_files
 
 limit_threads()
 
@@ -237,4 +237,7 @@ def test_a_group_trains_its_heads_on_the_categories_feature_caches(tmp_path: Pat
         cached = pd.read_csv(files["splits"][category])
         split = pd.read_csv(out / "members" / category / "split.csv")
         assert split["image_name"].tolist() == cached["image_name"].tolist()
+        # Its held-out predictions: its head on its category's cached features.
+        assert any(f"of {category} from {caches[category]}" in line for line in lines)
+        assert_held_out_is_the_models(out / "members" / category)
     assert OWN_LOSS not in "".join(pd.read_csv(out / "history.csv").columns)
