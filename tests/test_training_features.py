@@ -28,7 +28,6 @@ import tensorflow as tf  # noqa: E402
 
 from fashionai.pixels import load_images  # noqa: E402
 from fashionai.splits import TRAIN, VALIDATION, read_skipped, read_split  # noqa: E402
-from fashionai.training.backbones import build_backbone  # noqa: E402
 from fashionai.training.features import (  # noqa: E402
     StaleFeatures,
     extract_features,
@@ -39,7 +38,6 @@ from fashionai.training.features import (  # noqa: E402
 from fashionai.training.model import build_feature_extractor  # noqa: E402
 from fashionai.training.run import train_category  # noqa: E402
 from fashionai.training.settings import TrainSettings  # noqa: E402
-from fashionai.training.weights import file_hash  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -278,24 +276,3 @@ def test_weights_files_are_told_apart_by_content(tmp_path: Path) -> None:
     second.write_bytes(b"weights one")
     assert weights_fingerprint(str(first))["sha256"] == weights_fingerprint(str(second))["sha256"]
     assert weights_fingerprint(None) is None and "imagenet" in weights_fingerprint("imagenet")
-
-
-def test_extractor_that_does_not_match_the_cache_is_refused(
-    cached: SimpleNamespace, tmp_path: Path
-) -> None:
-    folder = tmp_path / "features"
-    shutil.copytree(cached.root / "features", folder)
-    other = build_backbone("SmallCNN", 16, None)  # another random initialisation
-    other.save_weights(folder / "backbone.weights.h5")
-    # Recorded as written (else the checksum refuses it first): only the check can tell.
-    manifest = json.loads((folder / "manifest.json").read_text())
-    manifest["sha256"]["backbone.weights.h5"] = file_hash(folder / "backbone.weights.h5")
-    (folder / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(StaleFeatures, match="other features.*rerun snakemake"):
-        train_category(
-            cached.tree,
-            tmp_path / "out",
-            cached.settings,
-            **split_files(cached.tree, cached.settings),
-            features=folder,
-        )

@@ -228,7 +228,6 @@ def test_a_group_trains_its_heads_on_the_categories_feature_caches(tmp_path: Pat
     summary = train_group(
         "design", groups, out, settings, **files, log=lines.append, features=caches
     )
-    assert sum("the model's extractor reproduces its features" in line for line in lines) == 2
     assert any("on cached features" in line for line in lines), lines
     assert summary["epochs_run"] == 2
     for category in CATEGORIES:

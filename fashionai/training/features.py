@@ -34,7 +34,7 @@ import pandas as pd
 import tensorflow as tf
 
 from fashionai.atomic import atomic_folder
-from fashionai.pixels import dataset_options, decoded_batches, load_images, pad_anchor
+from fashionai.pixels import dataset_options, decoded_batches, pad_anchor
 from fashionai.splits import SUBSETS, TEST, TRAIN, VALIDATION, read_split
 from fashionai.training.augment import build_augmentation
 from fashionai.training.dataset import row_values
@@ -55,10 +55,6 @@ DTYPE = np.float32  # of the stored features
 # The views of a held-out image: plain, then mirrored (flip_left_right before the extractor,
 # as flip-TTA prediction mirrors it).
 HELD_OUT_VIEWS = 2
-# The training job recomputes the features of this many validation images with its own
-# feature extractor and refuses the cache if they differ by more than this (relative L2).
-CHECK_IMAGES = 8
-CHECK_TOLERANCE = 0.05
 
 Log = Callable[[str], None]
 
@@ -173,31 +169,6 @@ class FeatureCache:
         name = self.manifest.get("backbone_weights")
         if name:
             backbone.load_weights(self.folder / name)
-
-    def check_extractor(self, extractor: keras.Model, validation: pd.DataFrame, log: Log) -> None:
-        """Recompute a few validation features with ``extractor`` (the saved model's, before
-        the head trained on the cache); StaleFeatures if they differ."""
-        paths = validation["image"].tolist()[:CHECK_IMAGES]
-        if not paths:
-            return
-        dependencies = self.manifest["dependencies"]
-        pad = pad_anchor(dependencies["resize"], self.manifest["category"])
-        images = load_images(paths, int(dependencies["image_size"]), pad)
-        fresh = np.asarray(extractor(images, training=False), dtype=np.float32)
-        cached = np.load(self.folder / features_file(VALIDATION), mmap_mode="r")[0, : len(paths)]
-        cached = np.asarray(cached, dtype=np.float32)
-        difference = float(np.linalg.norm(fresh - cached) / max(np.linalg.norm(cached), 1e-12))
-        if not difference <= CHECK_TOLERANCE:
-            raise StaleFeatures(
-                self.folder,
-                f"{self.folder / features_file(VALIDATION)}: the model's feature extractor "
-                f"computes other features than the cache holds (relative difference "
-                f"{difference:.3f} on {len(paths)} validation images)",
-            )
-        log(
-            f"feature cache {self.folder}: the model's extractor reproduces its features "
-            f"(relative difference {difference:.1e} on {len(paths)} images)"
-        )
 
 
 class FeatureCaches:

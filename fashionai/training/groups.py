@@ -140,7 +140,7 @@ def train_group(
     ``split``'s files), soft targets and class weights are those
     :func:`~fashionai.training.run.train_category` would use. Given ``features`` (category ->
     rule features' cache), the frozen-backbone epochs train the heads on the caches' features
-    (one frozen backbone: every cache is checked against the model's extractor). A run killed
+    (one frozen backbone, whose random weights the first cache holds). A run killed
     continues from its last finished epoch, as a category's."""
     started, clock = now(), time.monotonic()
     out_dir = Path(out_dir)

@@ -318,19 +318,17 @@ def build_model(
 ) -> Classifier:
     """The seeded classifier, backbone frozen: of one category (``n_classes`` a number), or of
     a group (a number per category: :func:`build_group_classifier`); with feature caches (of
-    the ``parts``: a category's data, or each of a group's), their random backbone and a check
-    that its feature extractor computes each cache's features."""
+    the ``parts``: a category's data, or each of a group's), their random backbone (a cache's
+    freshness is Snakemake's: rule features reruns when its inputs or feature keys change)."""
     keras.utils.set_random_seed(settings.run_seed)
-    cached = [(part.features, part.validation) for part in parts if part.features is not None]
+    cached = [part.features for part in parts if part.features is not None]
     with strategy.scope():
         if isinstance(n_classes, int):
             classifier = build_classifier(settings, n_classes, name=name)
         else:
             classifier = build_group_classifier(settings, n_classes, name=name)
         if cached:
-            cached[0][0].load_backbone_weights(classifier.backbone)
-    for cache, validation in cached:
-        cache.check_extractor(classifier.feature_extractor, validation, log)
+            cached[0].load_backbone_weights(classifier.backbone)
     heads = "head" if isinstance(n_classes, int) else f"{len(n_classes)} heads"
     log(
         f"model: {settings.backbone} ({classifier.backbone.count_params():,} parameters) "
