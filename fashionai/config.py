@@ -21,7 +21,7 @@ import yaml
 
 from fashionai.archives import NOT_AN_ARCHIVE, archive_id
 from fashionai.atomic import OLD_PREFIX, PARTIAL_PREFIX
-from fashionai.attributes import CATEGORIES, pad_anchor
+from fashionai.attributes import CATEGORIES
 from fashionai.outputs import (
     DEFAULT_EXPERIMENT,
     ENSEMBLE,
@@ -33,8 +33,7 @@ from fashionai.outputs import (
 )
 from fashionai.regrouping import plan_regroup
 from fashionai.schema import ConfigError, did_you_mean, load_schema
-from fashionai.training.augment import mixes
-from fashionai.training.settings import RUN_ONLY_KEYS, SPLIT_KEYS, check_train
+from fashionai.training.settings import RUN_ONLY_KEYS, SPLIT_KEYS, check_grouping, check_train
 
 # An experiment's name is a folder under results/experiments/ and a Snakemake wildcard value.
 EXPERIMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
@@ -263,7 +262,7 @@ def check_groups(config: Mapping[str, Any]) -> None:
     """Each group's name is a plain folder name apart from the categories' (its folder sits
     beside theirs under models/), each group lists categories, each category is in one group
     at most, and every grouped experiment's settings can train each of its groups as one
-    model (:func:`_check_group_settings`)."""
+    model (:func:`~fashionai.training.settings.check_grouping`)."""
     owners: dict[str, str] = {}
     folders: dict[str, str] = {}
     for name, members in (config["groups"] or {}).items():
@@ -299,30 +298,7 @@ def check_groups(config: Mapping[str, Any]) -> None:
         if settings["grouped"]:
             key = "train" if name == DEFAULT_EXPERIMENT else f"experiments.{name}"
             for group, categories in trained.items():
-                _check_group_settings(settings, key, f"groups.{group}", categories)
-
-
-def _check_group_settings(
-    settings: Mapping[str, Any], key: str, group: str, categories: Sequence[str]
-) -> None:
-    """ConfigError when a grouped experiment's merged settings (``key``) cannot train
-    ``categories`` (the group ``group``'s configured ones) as one model: a batch holds several
-    categories' images, whose targets mixup and cutmix cannot mix into one, and is padded at
-    one edge."""
-    listed = f"{group}: {', '.join(categories)}"
-    if mixing := mixes(settings["augmentations"]):
-        raise ConfigError(
-            f"{key}.augmentations = {settings['augmentations']!r}: {mixing[0]} mixes pairs of "
-            f"images and their targets, but with {key}.grouped: true a batch of a group "
-            f"({listed}) holds images of several categories, whose targets cannot be mixed; "
-            "drop it or set grouped: false"
-        )
-    if len({pad_anchor(settings["resize"], category) for category in categories}) > 1:
-        raise ConfigError(
-            f"{key}.resize = 'pad': with {key}.grouped: true, a group's images pad at one edge, "
-            f"but {group} mixes *_design_labels (padded below) and *_length_labels (above) "
-            f"({', '.join(categories)}); group categories of one kind, or resize: stretch"
-        )
+                check_grouping(settings, key, f"groups.{group}", categories)
 
 
 def check_experiment_name(name: object, where: str) -> None:

@@ -33,7 +33,7 @@ from fashionai.model_folder import write_summary
 from fashionai.outputs import HISTORY_FILE, MEMBERS_DIR
 from fashionai.pixels import pad_anchor
 from fashionai.splits import TRAIN, VALIDATION
-from fashionai.training.augment import build_augmentation, mixes
+from fashionai.training.augment import build_augmentation
 from fashionai.training.devices import configure_devices, describe_devices
 from fashionai.training.features import IN_MEMORY_BYTES, FeatureCaches
 from fashionai.training.model import build_head, compose, group_head_name
@@ -56,7 +56,7 @@ from fashionai.training.run import (
     with_targets,
     write_model_folder,
 )
-from fashionai.training.settings import TrainSettings
+from fashionai.training.settings import TrainSettings, check_grouping
 from fashionai.training.targets import one_hot
 from fashionai.trees import read_labels
 
@@ -196,19 +196,11 @@ def _check_group(
     settings: TrainSettings,
     features: Mapping[str, Path] | None,
 ) -> None:
-    """ValueError for what a group cannot train with (the configuration refuses it first)."""
+    """ValueError for what a group cannot train with (the configuration refuses the settings
+    first, with the same :func:`~fashionai.training.settings.check_grouping`)."""
     if len(trees) < 2:
         raise ValueError(f"group {group}: needs at least two categories, has {list(trees)}")
-    if mixing := mixes(settings.augmentations):
-        raise ValueError(
-            f"group {group}: train.augmentations {mixing[0]} mixes pairs of images, which may "
-            "be of two categories; grouped training cannot use it"
-        )
-    if len({pad_anchor(settings.resize, category) for category in trees}) > 1:
-        raise ValueError(
-            f"group {group}: with train.resize pad its categories pad at different edges "
-            f"({', '.join(trees)}); group categories of one kind (design or length)"
-        )
+    check_grouping(settings.to_dict(), "train", f"group {group}", list(trees))
     if features is not None and set(features) != set(trees):
         raise ValueError(
             f"group {group}: feature caches for {sorted(features)}, categories {sorted(trees)}"

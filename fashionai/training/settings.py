@@ -8,11 +8,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fashionai.attributes import pad_anchor
 from fashionai.schema import ConfigError, schema_defaults
 from fashionai.training.augment import MIXING, mixes
 from fashionai.training.backbones import BACKBONES, notop_file_name, unknown_backbone
@@ -267,3 +268,26 @@ def _check_warmup(settings: Mapping[str, Any], where: str, head_first: bool) -> 
                 "restarts in each phase, and a phase no longer than it never reaches its "
                 f"learning rate); lower {where}.warmup_epochs or raise {raised}"
             )
+
+
+def check_grouping(
+    settings: Mapping[str, Any], key: str, group: str, categories: Sequence[str]
+) -> None:
+    """ConfigError when grouped ``settings`` (a ``train:`` mapping, named ``key`` in the
+    message) cannot train ``categories`` (the group ``group``'s) as one model: a batch holds
+    several categories' images, whose targets mixup and cutmix cannot mix into one, and is
+    padded at one edge. Checked at start-up (fashionai.config) and by ``train_group``."""
+    listed = f"{group}: {', '.join(categories)}"
+    if mixing := mixes(settings["augmentations"]):
+        raise ConfigError(
+            f"{key}.augmentations = {settings['augmentations']!r}: {mixing[0]} mixes pairs of "
+            f"images and their targets, but with {key}.grouped: true a batch of a group "
+            f"({listed}) holds images of several categories, whose targets cannot be mixed; "
+            "drop it or set grouped: false"
+        )
+    if len({pad_anchor(settings["resize"], category) for category in categories}) > 1:
+        raise ConfigError(
+            f"{key}.resize = 'pad': with {key}.grouped: true, a group's images pad at one edge, "
+            f"but {group} mixes *_design_labels (padded below) and *_length_labels (above) "
+            f"({', '.join(categories)}); group categories of one kind, or resize: stretch"
+        )
