@@ -428,7 +428,8 @@ def plain_fit(work: Path, member: str, epochs: int) -> list[float]:
     docstring)."""
     import keras
 
-    from fashionai.pixels import decoded_batches, pad_anchor
+    from fashionai.attributes import pad_anchor
+    from fashionai.pixels import decoded_batches
     from fashionai.splits import TRAIN, VALIDATION
     from fashionai.training.augment import mixes
     from fashionai.training.devices import configure_devices

@@ -16,8 +16,6 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from fashionai.attributes import pad_anchor as pad_anchor  # the edge each category pads at
-
 JPEG_SCALES = (1, 2, 4, 8)  # libjpeg decodes at 1/1, 1/2, 1/4, 1/8 of the size
 
 
@@ -57,8 +55,9 @@ def pad_to_square(image: tf.Tensor, anchor: str) -> tf.Tensor:
 
 def decode_and_resize(path: tf.Tensor | str, image_size: int, pad: str | None = None) -> tf.Tensor:
     """The image at ``path`` resized to ``image_size`` square, float32 in [0, 255]: padded
-    to a square first with ``pad`` (:func:`pad_anchor`), else stretched; bilinear, antialiased
-    only when a side still shrinks 2x or more (below that bilinear does not alias)."""
+    to a square first with ``pad`` (:func:`fashionai.attributes.pad_anchor`), else stretched;
+    bilinear, antialiased only when a side still shrinks 2x or more (below that bilinear does
+    not alias)."""
     image = decode_for_size(path, image_size)
     if pad is not None:
         image = pad_to_square(image, pad)

@@ -11,11 +11,8 @@ from training_helpers import limit_threads
 
 limit_threads()
 
-from fashionai.pixels import (  # noqa: E402
-    decode_and_resize,
-    load_images,
-    pad_anchor,
-)
+from fashionai.attributes import pad_anchor  # noqa: E402
+from fashionai.pixels import decode_and_resize, load_images  # noqa: E402
 
 GREY = 200
 

@@ -34,7 +34,8 @@ import pandas as pd
 import tensorflow as tf
 
 from fashionai.atomic import atomic_folder
-from fashionai.pixels import dataset_options, decoded_batches, pad_anchor
+from fashionai.attributes import pad_anchor
+from fashionai.pixels import dataset_options, decoded_batches
 from fashionai.splits import SUBSETS, TEST, TRAIN, VALIDATION, read_split
 from fashionai.training.augment import build_augmentation
 from fashionai.training.dataset import row_values

@@ -29,9 +29,9 @@ import pandas as pd
 import tensorflow as tf
 
 from fashionai.atomic import write_text
+from fashionai.attributes import pad_anchor
 from fashionai.model_folder import write_summary
 from fashionai.outputs import HISTORY_FILE, MEMBERS_DIR
-from fashionai.pixels import pad_anchor
 from fashionai.splits import TRAIN, VALIDATION
 from fashionai.training.augment import build_augmentation
 from fashionai.training.devices import configure_devices, describe_devices

@@ -29,6 +29,7 @@ import pandas as pd
 import tensorflow as tf
 
 from fashionai.atomic import atomic_file, remove, write_text
+from fashionai.attributes import pad_anchor
 from fashionai.model_folder import Predictions, write_held_out, write_summary
 from fashionai.outputs import (
     HELD_OUT_FILE,
@@ -37,7 +38,6 @@ from fashionai.outputs import (
     SPLIT_FILE,
     WEIGHTS_FILE,
 )
-from fashionai.pixels import pad_anchor
 from fashionai.prediction.predict import TrainedModel, predict_files
 from fashionai.splits import (
     SUBSETS,
