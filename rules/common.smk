@@ -25,6 +25,7 @@ from fashionai.training.settings import (
     WEIGHTS_DIR,
     feature_set,
     model_settings,
+    trains_head_only,
     uses_feature_cache,
     weights_file,
 )
@@ -125,6 +126,11 @@ def features_input(wildcards):
     if uses_feature_cache(EXPERIMENTS[experiment]):
         return features_dir(wildcards.category, EXPERIMENT_FEATURES[experiment])
     return []
+
+
+def training_threads(wildcards):
+    """train.threads, or one for a job that trains a head alone on a feature cache."""
+    return 1 if trains_head_only(EXPERIMENTS[wildcards.experiment]) else TRAIN["threads"]
 
 
 def split_input(wildcards):

@@ -37,7 +37,7 @@ rule train:
         "results/benchmarks/train/{experiment}/{category}.tsv"
     conda:
         "../envs/train.yaml"
-    threads: TRAIN["threads"]
+    threads: training_threads
     resources:
         **TRAINING,
     params:
@@ -70,7 +70,7 @@ rule train_group:
         experiment=one_of(GROUPED),
     conda:
         "../envs/train.yaml"
-    threads: TRAIN["threads"]
+    threads: training_threads
     resources:
         **TRAINING,
     params:

@@ -178,7 +178,7 @@ def planned_jobs(output: str) -> list[dict[str, str]]:
 
 def test_a_dry_run_plans_every_experiment_and_shares_feature_caches(tmp_path: Path) -> None:
     config = one_category(
-        train={"cache_features": True},
+        train={"cache_features": True, "threads": 2},
         experiments={
             "lr_low": {"learning_rate": 0.0001},
             "lr_high": {"learning_rate": 0.01, "dropout": 0.5, "init_seed": 4, "epochs": 3},
@@ -214,6 +214,13 @@ def test_a_dry_run_plans_every_experiment_and_shares_feature_caches(tmp_path: Pa
     assert feature_of["default"] == feature_of["lr_low"]
     assert len({feature_of[name] for name in ("default", "lr_high", "small", "pretrained")}) == 4
     assert feature_of["scratch"] is None
+    # A head alone on a cache takes one core (the dry run prints no threads line), so that a
+    # sweep's heads train side by side; a network trained whole takes train.threads.
+    threads = {
+        re.search(r"experiment=([\w.-]+)", job["wildcards"]).group(1): job.get("threads", "1")
+        for job in by_rule["train"]
+    }
+    assert threads == {name: "2" if name == "scratch" else "1" for name in experiments}
     assert set(feature_of.values()) - {None} == set(features)
     # The fetched weights file (fetch_weights) is what the features are computed with and depend
     # on, as training checks them: an input of rule features.

@@ -163,6 +163,13 @@ def uses_feature_cache(settings: Mapping[str, Any]) -> bool:
     return bool(settings["cache_features"]) and has_head_phase(settings)
 
 
+def trains_head_only(settings: Mapping[str, Any]) -> bool:
+    """Whether a run trains nothing but a head on rule ``features``' cache (no fine-tuning):
+    its job is light (a dense layer on cached features, the backbone built once to be saved),
+    so it takes one core and leaves the others to the sweep's other heads."""
+    return uses_feature_cache(settings) and not settings["fine_tune"]
+
+
 def weights_file(settings: Mapping[str, Any]) -> str | None:
     """The weights file a job with these train settings reads: ImageNet weights fetched into
     ``resources/weights/`` (rule ``fetch_weights``) or a local file; None for Keras' own
