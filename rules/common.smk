@@ -130,7 +130,8 @@ def features_input(wildcards):
 
 def training_threads(wildcards):
     """train.threads, or one for a job that trains a head alone on a feature cache."""
-    return 1 if trains_head_only(EXPERIMENTS[wildcards.experiment]) else TRAIN["threads"]
+    head_only = trains_head_only(EXPERIMENTS[wildcards.experiment])
+    return 1 if head_only else TRAIN["threads"]
 
 
 def split_input(wildcards):
