@@ -1,22 +1,8 @@
-"""The frozen backbone's pooled features, computed once per image and kept on disk (float32).
-
-While the backbone is frozen (``fine_tune: false``, and the head phase of fine-tuning) every
-epoch would push every image through the same backbone again. Instead the backbone runs once
-per image and view and the head trains on the stored features, one view of every training image
-per epoch: E epochs cost about one backbone pass plus E passes of one dense layer. A training
-image's views: view 0 the image itself, views 1.. the training augmentations, drawn at random.
-A held-out (validation or test) image's: the image itself, then its mirror image, so that a
-head-only model's held-out predictions, plain and flip-TTA, need no backbone either
-(:data:`HELD_OUT_VIEWS`).
-
-The README lists the cache folder's files (``results/features/``). ``manifest.json``, written
-last, holds the :func:`feature_dependencies`, the class order of the label indices and each
-file's SHA-256, so that :func:`open_features` refuses a cache computed for other settings,
-weights or classes, or damaged. Whether the images changed is Snakemake's to judge, as for every
-rule: rule ``features`` reruns when rule ``split`` rewrites the split file whose rows the cache
-holds, in its order, subset by subset; a training job reads the same split file.
-Features are written batch by batch into memory-mapped ``.npy`` files, and read back whole when
-they fit in :data:`IN_MEMORY_BYTES`.
+"""The frozen backbone's pooled features, computed once per image and view and kept on disk for
+the head to train on: a training image's views are the image then augmentations drawn at random,
+a held-out image's the image then its mirror image (flip-TTA). ``manifest.json``, written last,
+lets :func:`open_features` refuse a damaged cache or one of other settings, weights or classes;
+rule ``features`` reruns when rule ``split`` rewrites the split file, whose row order it keeps.
 """
 
 from __future__ import annotations
@@ -47,22 +33,17 @@ from fashionai.training.weights import file_hash
 from fashionai.trees import read_labels
 
 FORMAT_VERSION = 5  # bump when the same inputs would give other features (decoder, extractor)
-# A cache "fits" in memory when its feature arrays take at most this many bytes; a larger one
-# is read batch by batch from its memory-mapped files.
-IN_MEMORY_BYTES = 1024**3
+IN_MEMORY_BYTES = 1024**3  # larger feature arrays are read batch by batch from the memory map
 MANIFEST = "manifest.json"
 BACKBONE_WEIGHTS = "backbone.weights.h5"
 DTYPE = np.float32  # of the stored features
-# The views of a held-out image: plain, then mirrored (flip_left_right before the extractor,
-# as flip-TTA prediction mirrors it).
-HELD_OUT_VIEWS = 2
+HELD_OUT_VIEWS = 2  # plain, then mirrored (as flip-TTA prediction mirrors it)
 
 Log = Callable[[str], None]
 
 
 class StaleFeatures(ValueError):
-    """A feature cache that is missing, incomplete, damaged, or computed from other settings or
-    data: ``problem`` (naming the file or key), then how to rebuild the cache."""
+    """A feature cache that is missing, incomplete, damaged, or of other settings or data."""
 
     def __init__(self, folder: Path, problem: str) -> None:
         super().__init__(
@@ -96,17 +77,15 @@ def weights_fingerprint(weights: str | None) -> dict[str, Any] | None:
 
 
 def feature_dependencies(settings: TrainSettings) -> dict[str, Any]:
-    """What the cached features depend on beside the images (:func:`feature_settings`, rule
-    ``features``' params; the views; the content of the weights file, its input; the cache
-    format); a cache with other values is stale."""
+    """What the cached features depend on beside the images (rule ``features``' params, the
+    views, the weights file's content, the cache format); a cache with other values is stale."""
     dependencies = feature_settings(settings.to_dict())
     dependencies.update(weights=weights_fingerprint(settings.weights), views=settings.feature_views)
     return {"format": FORMAT_VERSION, **dependencies}
 
 
 class FeatureCache:
-    """A complete, checked cache folder: its features as tf.data pipelines, their rows in the
-    order of the split file they were computed from."""
+    """A complete, checked cache folder; its rows follow the split file it was computed from."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
@@ -123,8 +102,7 @@ class FeatureCache:
         return self.nbytes <= max_in_memory_bytes
 
     def check_split(self, split: pd.DataFrame, split_file: Path) -> None:
-        """StaleFeatures unless the cache holds a row per image of each subset of ``split``
-        (read from ``split_file``), as it does when computed from that file."""
+        """StaleFeatures unless the cache holds as many images of each subset as ``split``."""
         for subset in SUBSETS:
             rows, cached = int((split["subset"] == subset).sum()), self.manifest["images"][subset]
             if rows != cached:
@@ -154,15 +132,13 @@ class FeatureCache:
         max_in_memory_bytes: int = IN_MEMORY_BYTES,
         targets: np.ndarray | None = None,
     ) -> tf.data.Dataset:
-        """(float32 features, int32 labels or ``targets`` rows) batches of ``subset``: the
-        validation images in order; every training image once per epoch, in a new order (from
-        ``seed``), each as one of its cached views drawn at random."""
+        """:meth:`FeatureCaches.dataset` of this cache, with ``targets`` (default: its labels)."""
         labels = np.load(self.folder / labels_file(subset)) if targets is None else targets
-        return feature_rows([self], subset, batch_size, seed, threads, max_in_memory_bytes, labels)
+        caches = FeatureCaches([self])
+        return caches.dataset(subset, batch_size, seed, threads, max_in_memory_bytes, labels)
 
     def held_out(self, subset: str) -> np.ndarray:
-        """The features of ``subset``'s (validation or test) images, in the split's order:
-        (:data:`HELD_OUT_VIEWS`, images, features), plain then mirrored."""
+        """(:data:`HELD_OUT_VIEWS`, images, features) of a held-out subset, in the split's order."""
         return np.load(self.folder / features_file(subset))
 
     def load_backbone_weights(self, backbone: keras.Model) -> None:
@@ -173,25 +149,23 @@ class FeatureCache:
 
 
 class FeatureCaches:
-    """Several categories' caches of one frozen backbone (a group's), read as one table: the
-    rows of each cache after those of the one before (:func:`feature_rows`)."""
+    """Caches of one frozen backbone (a group's categories') read as one table of their rows."""
 
     def __init__(self, caches: Sequence[FeatureCache]) -> None:
         self.caches = list(caches)
+        first = self.caches[0]
         for cache in self.caches[1:]:
-            if (cache.views, cache.dim) != (self.caches[0].views, self.caches[0].dim):
+            if (cache.views, cache.dim) != (first.views, first.dim):
                 raise StaleFeatures(
                     cache.folder,
                     f"{cache.folder}: {cache.views} view(s) of {cache.dim} features per image, "
-                    f"{self.caches[0].folder} has {self.caches[0].views} of {self.caches[0].dim}; "
+                    f"{first.folder} has {first.views} of {first.dim}; "
                     "a group's caches must come from the same settings",
                 )
-        self.views, self.dim = self.caches[0].views, self.caches[0].dim
+        self.views, self.dim = first.views, first.dim
         self.nbytes = sum(cache.nbytes for cache in self.caches)
 
-    def fits(self, max_in_memory_bytes: int = IN_MEMORY_BYTES) -> bool:
-        """Whether the features are read into memory (else from the memory maps, by batch)."""
-        return self.nbytes <= max_in_memory_bytes
+    fits = FeatureCache.fits
 
     def dataset(
         self,
@@ -202,70 +176,53 @@ class FeatureCaches:
         max_in_memory_bytes: int,
         labels: Any,
     ) -> tf.data.Dataset:
-        """:func:`feature_rows` of the caches, with ``labels`` for their rows."""
-        return feature_rows(
-            self.caches, subset, batch_size, seed, threads, max_in_memory_bytes, labels
-        )
-
-
-def feature_rows(
-    caches: Sequence[FeatureCache],
-    subset: str,
-    batch_size: int,
-    seed: int,
-    threads: int | None,
-    max_in_memory_bytes: int,
-    labels: Any,
-) -> tf.data.Dataset:
-    """Batches of (float32 features, the ``labels`` of their rows: see
-    :func:`fashionai.training.dataset.row_values`) of ``subset`` of ``caches``, one table of
-    their images in order: the validation images in order; every training image once per
-    epoch, in a new order (from ``seed``), each as one of its cached views drawn at random.
-    Read into memory when the caches' features fit in ``max_in_memory_bytes``, else batch by
-    batch from their memory maps."""
-    counts = np.array([int(cache.manifest["images"][subset]) for cache in caches])
-    starts = np.concatenate([[0], np.cumsum(counts)])
-    views, dim = (caches[0].views if subset == TRAIN else 1), caches[0].dim  # held out: plain
-    mmap_mode = None if sum(cache.nbytes for cache in caches) <= max_in_memory_bytes else "r"
-    tables = [
-        np.load(cache.folder / features_file(subset), mmap_mode=mmap_mode).reshape(-1, dim)
-        for cache in caches
-    ]
-    rows = tf.data.Dataset.range(int(starts[-1]))
-    if subset == TRAIN:
-        rows = rows.shuffle(max(int(starts[-1]), 1), seed=seed, reshuffle_each_iteration=True)
-    draws = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
-    if subset != TRAIN or views == 1:
+        """Batches of (float32 features, ``labels`` of their rows: see
+        :func:`~fashionai.training.dataset.row_values`) of ``subset``: held-out images in order,
+        plain; every training image once per epoch, in a new order (from ``seed``), as one of its
+        views drawn at random. From memory if :meth:`fits`, else from the memory maps."""
+        counts = np.array([int(cache.manifest["images"][subset]) for cache in self.caches])
+        starts = np.concatenate([[0], np.cumsum(counts)])
+        views, dim = (self.views if subset == TRAIN else 1), self.dim
+        mmap_mode = None if self.fits(max_in_memory_bytes) else "r"
+        tables = [
+            np.load(cache.folder / features_file(subset), mmap_mode=mmap_mode).reshape(-1, dim)
+            for cache in self.caches
+        ]
+        rows = tf.data.Dataset.range(int(starts[-1]))
         draws = tf.data.Dataset.from_tensors(tf.constant(0, tf.int64)).repeat()
-    pairs = tf.data.Dataset.zip(rows, draws.map(lambda draw: tf.math.floormod(draw, views)))
-    values = row_values(labels)
+        if subset == TRAIN:
+            rows = rows.shuffle(max(int(starts[-1]), 1), seed=seed, reshuffle_each_iteration=True)
+            if views > 1:
+                draws = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+        pairs = tf.data.Dataset.zip(rows, draws.map(lambda draw: tf.math.floormod(draw, views)))
+        values = row_values(labels)
 
-    def read(rows: np.ndarray, views_drawn: np.ndarray) -> np.ndarray:
-        found = np.empty((len(rows), dim), dtype=DTYPE)
-        owner = np.searchsorted(starts, rows, side="right") - 1
-        for index, table in enumerate(tables):
-            mine = np.flatnonzero(owner == index)
-            at = views_drawn[mine] * counts[index] + rows[mine] - starts[index]
-            order = np.argsort(at)  # in file order: sequential reads of a memory map
-            found[mine[order]] = table[at[order]]
-        return found
+        def read(rows: np.ndarray, views_drawn: np.ndarray) -> np.ndarray:
+            found = np.empty((len(rows), dim), dtype=DTYPE)
+            owner = np.searchsorted(starts, rows, side="right") - 1
+            for index, table in enumerate(tables):
+                mine = np.flatnonzero(owner == index)
+                at = views_drawn[mine] * counts[index] + rows[mine] - starts[index]
+                order = np.argsort(at)  # in file order: sequential reads of a memory map
+                found[mine[order]] = table[at[order]]
+            return found
 
-    def to_model(rows: tf.Tensor, views_drawn: tf.Tensor) -> tuple[Any, ...]:
-        features = tf.numpy_function(read, [rows, views_drawn], tf.float32, stateful=False)
-        return tf.ensure_shape(features, [None, dim]), *values(rows)
+        def to_model(rows: tf.Tensor, views_drawn: tf.Tensor) -> tuple[Any, ...]:
+            features = tf.numpy_function(read, [rows, views_drawn], tf.float32, stateful=False)
+            return tf.ensure_shape(features, [None, dim]), *values(rows)
 
-    # An unknown length, like the image pipelines' (they drop undecodable files): Keras
-    # then makes one iterator per epoch, not two, and the seeded shuffle gives the batches
-    # of training on the images in the same order, epoch after epoch.
-    data = pairs.batch(batch_size).filter(lambda rows, views_drawn: True)
-    data = data.map(to_model, num_parallel_calls=tf.data.AUTOTUNE)
-    return data.prefetch(tf.data.AUTOTUNE).with_options(dataset_options(threads))
+        # An unknown length, like the image pipelines' (they drop undecodable files): Keras
+        # then makes one iterator per epoch, not two, and the seeded shuffle gives the batches
+        # of training on the images in the same order, epoch after epoch.
+        data = pairs.batch(batch_size).filter(lambda rows, views_drawn: True)
+        data = data.map(to_model, num_parallel_calls=tf.data.AUTOTUNE)
+        return data.prefetch(tf.data.AUTOTUNE).with_options(dataset_options(threads))
 
 
 def open_features(folder: Path, dependencies: dict[str, Any], classes: list[str]) -> FeatureCache:
-    """The cache in ``folder`` if it is complete, computed from ``dependencies``, its label
-    indices those of ``classes`` (the tree's ``labels.json``, in order) and whole (every file has
-    the SHA-256 recorded when it was written), else :class:`StaleFeatures`."""
+    """The cache in ``folder`` if complete, computed from ``dependencies`` with the label indices
+    of ``classes`` (``labels.json``'s order) and whole (each file's SHA-256 the one recorded when
+    it was written), else :class:`StaleFeatures`."""
     folder = Path(folder)
     try:
         cache = FeatureCache(folder)
@@ -287,17 +244,15 @@ def open_features(folder: Path, dependencies: dict[str, Any], classes: list[str]
             f"labels.json lists {classes}"
         )
         raise StaleFeatures(folder, problem)
-    expected = {
-        features_file(subset): (subset_views(subset, cache.views), count, cache.dim)
-        for subset, count in manifest["images"].items()
-    }
-    for name, shape in expected.items():
+    for subset, count in manifest["images"].items():
+        path = folder / features_file(subset)
+        shape = (subset_views(subset, cache.views), count, cache.dim)
         try:
-            found = np.load(folder / name, mmap_mode="r").shape
+            found = np.load(path, mmap_mode="r").shape
         except (OSError, ValueError) as error:
-            raise StaleFeatures(folder, f"{folder / name} is unreadable: {error}") from None
+            raise StaleFeatures(folder, f"{path} is unreadable: {error}") from None
         if found != shape:
-            problem = f"{folder / name} has shape {found}, its manifest says {shape}"
+            problem = f"{path} has shape {found}, its manifest says {shape}"
             raise StaleFeatures(folder, problem)
     # About 0.6 s per GB: small beside a training job, which reads the features every epoch.
     checksums = manifest.get("sha256")
@@ -328,33 +283,41 @@ def extract_features(
     log: Log = print,
     batch_size: int | None = None,
 ) -> FeatureCache:
-    """Compute the cache of every image of the split file ``split`` (of the tree ``tree_dir``,
-    whose ``labels.json`` gives the classes) for ``settings`` into ``folder`` (replaced whole,
-    atomically), subset by subset in the split's row order, as a training job would: its
-    threads and precision; the extractor runs on ``batch_size`` images at a time (default: the
-    training batch size)."""
+    """Compute into ``folder`` (replaced atomically) the cache of the images of the split file
+    ``split`` of the tree ``tree_dir``, subset by subset in its row order, with a training job's
+    threads and precision; ``batch_size`` images at a time (default: the training batch size)."""
     configure_devices(threads, settings.mixed_precision, log=log)
     started = time.monotonic()
-    tree_dir, folder = Path(tree_dir), Path(folder)
-    dependencies = feature_dependencies(settings)
-    labels = read_labels(tree_dir)
+    folder, labels = Path(folder), read_labels(Path(tree_dir))
     slugs = [entry["slug"] for entry in labels["classes"]]
     log(f"features of {labels['category']} from {split} into {folder}")
     table = read_split(split, slugs)
     # The seed and build order of train_category, so a random init is the same there.
     keras.utils.set_random_seed(settings.run_seed)
     extractor = build_feature_extractor(settings.backbone, settings.image_size, settings.weights)
-    views = settings.feature_views
-    augmentation = build_augmentation(settings.augmentations, settings.seed) if views > 1 else None
-    dim = int(extractor.output_shape[-1])
+    views, dim = settings.feature_views, int(extractor.output_shape[-1])
     drawn = f" (the image + {views - 1} drawn from {list(settings.augmentations)})"
     log(
         f"extractor: {settings.backbone} at {settings.image_size} px -> {dim} features; "
         f"{views} view(s) per training image{drawn if views > 1 else ''}"
     )
-    plain, augmented, mirrored = _view_functions(extractor, augmentation, settings.image_size)
-    size, batch = settings.image_size, batch_size or settings.batch_size
-    pad = pad_anchor(settings.resize, labels["category"])
+    augmentation = build_augmentation(settings.augmentations, settings.seed) if views > 1 else None
+    spec = tf.TensorSpec([None, settings.image_size, settings.image_size, 3], tf.float32)
+
+    def traced(transform: Callable[[tf.Tensor], tf.Tensor]) -> Callable[[tf.Tensor], tf.Tensor]:
+        """Images -> the features of ``transform``'s images, traced once."""
+
+        @tf.function(input_signature=[spec])
+        def features(images: tf.Tensor) -> tf.Tensor:
+            return extractor(transform(images), training=False)
+
+        return features
+
+    plain, mirrored = traced(tf.identity), traced(tf.image.flip_left_right)
+    augmented = plain
+    if augmentation is not None:
+        augmented = traced(lambda images: augmentation(images, training=True))
+    pad, batch = pad_anchor(settings.resize, labels["category"]), batch_size or settings.batch_size
     sizes = {}
     with atomic_folder(folder) as partial:
         for subset in SUBSETS:
@@ -370,7 +333,7 @@ def extract_features(
                 shape=(len(functions), len(rows), dim),
             )
             paths = rows["image"].tolist()
-            batches = decoded_batches(paths, size, pad, batch, threads)
+            batches = decoded_batches(paths, settings.image_size, pad, batch, threads)
             _run_extractor(functions, paths, batches, array, log, subset)
             array.flush()
             del array
@@ -380,7 +343,7 @@ def extract_features(
         rows = sum(subset_views(subset, views) * sizes[subset] for subset in SUBSETS)
         nbytes = np.dtype(DTYPE).itemsize * dim * rows
         manifest = {
-            "dependencies": dependencies,
+            "dependencies": feature_dependencies(settings),
             "category": labels["category"],
             "classes": slugs,
             "views": views,
@@ -403,28 +366,6 @@ def extract_features(
     return FeatureCache(folder)
 
 
-def _view_functions(
-    extractor: keras.Model, augmentation: keras.Model | None, image_size: int
-) -> tuple[Callable[[tf.Tensor], tf.Tensor], ...]:
-    """Batch of images -> features, each traced once: of the images as they are, augmented
-    (as they are without an ``augmentation``) and mirrored left-right."""
-    spec = tf.TensorSpec([None, image_size, image_size, 3], tf.float32)
-
-    @tf.function(input_signature=[spec])
-    def plain(images: tf.Tensor) -> tf.Tensor:
-        return extractor(images, training=False)
-
-    @tf.function(input_signature=[spec])
-    def augmented(images: tf.Tensor) -> tf.Tensor:
-        return extractor(augmentation(images, training=True), training=False)
-
-    @tf.function(input_signature=[spec])
-    def mirrored(images: tf.Tensor) -> tf.Tensor:
-        return extractor(tf.image.flip_left_right(images), training=False)
-
-    return plain, plain if augmentation is None else augmented, mirrored
-
-
 def _run_extractor(
     functions: list[Callable[[tf.Tensor], tf.Tensor]],
     paths: list[str],
@@ -433,9 +374,8 @@ def _run_extractor(
     log: Log,
     subset: str,
 ) -> None:
-    """Write the features of ``paths``, decoded in ``batches``, into ``outputs`` (views x
-    images x features): each batch goes through the extractor once per view, ``functions``
-    giving each view's."""
+    """Write the features of ``paths``, decoded in ``batches``, into ``outputs`` (views x images
+    x features), running each batch through each view's function of ``functions``."""
     n = len(paths)
     done = np.zeros(n, dtype=bool)
     started = time.monotonic()
