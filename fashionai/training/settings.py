@@ -1,7 +1,5 @@
-"""The ``train:`` configuration: its key lists, the checks of its keys that depend on each other
-or on files (:func:`check_train`, run when the workflow starts, not again in the jobs), what a
-run does with them (:func:`has_head_phase`, :func:`uses_feature_cache`, the weights file it
-reads) and an immutable :class:`TrainSettings`, its defaults from the configuration schema."""
+"""The ``train:`` configuration: its key lists, the start-up checks of keys that depend on each
+other or on files (:func:`check_train`), what a run does with them, and :class:`TrainSettings`."""
 
 from __future__ import annotations
 
@@ -20,22 +18,17 @@ from fashionai.training.backbones import BACKBONES, notop_file_name, unknown_bac
 
 WEIGHTS_DIR = "resources/weights"  # where rule fetch_weights puts ImageNet weights
 
-# train: keys an experiment may not override: the split must be the same for every experiment
-# (so that they can be compared and ensembled), and the run-only keys are the workflow's.
+# Keys an experiment may not override: every experiment's split is the same (to compare them).
 SPLIT_KEYS = ("seed", "validation_split", "test_split")
-# The train: keys that only say how to run (GPUs, threads, an image cache, the weights' URL): the
-# same model whatever their values. The workflow keeps them out of its jobs' params (changing
-# one reruns nothing) and jobs read them from train:. Every other key changes a model.
+# Keys that only say how to run: the same model whatever their values, so they are no job's params
+# (changing one reruns nothing) and jobs read them from train:. Every other key changes a model.
 RUN_ONLY_KEYS = ("gpus", "threads", "cache_images", "weights_url")
 
-# Jobs read the run-only keys from the workflow's config; a model's settings hold the rest.
 _DEFAULT = {k: v for k, v in schema_defaults("train").items() if k not in RUN_ONLY_KEYS}
 _DEFAULT["fold"] = None  # not a config key: the experiments of train.folds set it
 
-# The train: keys the cached features depend on: the workflow names a feature cache by their
-# values (:func:`feature_settings`; experiments that agree share one), and a cache computed
-# with other values is stale. The head's settings (learning rate, dropout, epochs, class
-# weights, soft targets) are not here. ``init_seed`` counts only for a random backbone.
+# The keys the cached features depend on: a cache is named by their values (experiments that
+# agree share one) and is stale for others; ``init_seed`` counts only for a random backbone.
 FEATURE_KEYS = (
     "backbone",
     "weights",
@@ -67,10 +60,8 @@ def feature_settings(mapping: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def feature_set(settings: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
-    """An experiment's feature cache (its merged ``train:`` settings): a short, stable name (a
-    hash) and the :func:`feature_settings` of the run as training takes it (``model_settings``:
-    the weights file resolved), so that rule ``features`` computes the cache with, and depends
-    on, the weights file that the training job checks the cache against."""
+    """An experiment's feature cache: a short hash name and the :func:`feature_settings` of its
+    :func:`model_settings` (the weights file resolved, as the training job checks it)."""
     features = feature_settings(model_settings(settings))
     text = json.dumps(features, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:12], features
@@ -78,8 +69,7 @@ def feature_set(settings: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """How one category's classifier is trained: the ``train:`` keys but the run-only ones,
-    each described in the configuration schema (schemas/config.schema.yaml), and ``fold``: which
+    """The ``train:`` keys but the run-only ones (schemas/config.schema.yaml), and ``fold``: which
     of the ``folds`` members this is (1..K; :func:`fashionai.splits.fold_split`)."""
 
     backbone: str = _DEFAULT["backbone"]
@@ -115,8 +105,7 @@ class TrainSettings:
 
     @property
     def target_rows(self) -> bool:
-        """Whether training needs a target row per image rather than a class index: soft
-        targets, label smoothing, or an augmentation that mixes targets (MixUp, CutMix)."""
+        """Whether training needs a target row per image rather than a class index."""
         return (
             self.maybe_labels == "soft"
             or self.label_smoothing > 0
@@ -138,8 +127,7 @@ class TrainSettings:
 
     @classmethod
     def from_config(cls, mapping: Mapping[str, Any] | None) -> TrainSettings:
-        """Settings from a validated ``train:`` mapping; missing keys take the schema's defaults
-        (an unknown key is a TypeError naming it)."""
+        """Settings from a validated ``train:`` mapping (an unknown key: TypeError)."""
         return cls(**(mapping or {}))
 
     def to_dict(self) -> dict[str, Any]:
@@ -150,30 +138,25 @@ class TrainSettings:
 
 
 def has_head_phase(settings: Mapping[str, Any]) -> bool:
-    """Whether a run (train settings as a mapping) trains the head on a frozen backbone: always
-    but when a randomly initialised backbone is fine-tuned, which trains whole from the first
-    epoch (its random features teach a head nothing worth keeping)."""
+    """Whether a run trains the head on a frozen backbone first: not when fine-tuning a random
+    backbone, whose random features teach a head nothing worth keeping."""
     return not settings["fine_tune"] or settings["weights"] is not None
 
 
 def uses_feature_cache(settings: Mapping[str, Any]) -> bool:
-    """Whether a run trains its head on rule ``features``' cache: with ``cache_features`` and a
-    head phase (:func:`has_head_phase`), where the frozen backbone's features are the same
-    every epoch and computing them once pays."""
+    """Whether a run trains its head phase on rule ``features``' cache."""
     return bool(settings["cache_features"]) and has_head_phase(settings)
 
 
 def trains_head_only(settings: Mapping[str, Any]) -> bool:
-    """Whether a run trains nothing but a head on rule ``features``' cache (no fine-tuning):
-    its job is light (a dense layer on cached features, the backbone built once to be saved),
-    so it takes one core and leaves the others to the sweep's other heads."""
+    """Whether a run trains nothing but a head on rule ``features``' cache: a light job, which
+    takes one core and leaves the others to the sweep's other heads."""
     return uses_feature_cache(settings) and not settings["fine_tune"]
 
 
 def weights_file(settings: Mapping[str, Any]) -> str | None:
-    """The weights file a job with these train settings reads: ImageNet weights fetched into
-    ``resources/weights/`` (rule ``fetch_weights``) or a local file; None for Keras' own
-    download or a random init."""
+    """The weights file a job reads: fetched ImageNet weights (rule ``fetch_weights``) or a local
+    file; None for Keras' own download or a random init."""
     if settings["weights"] == "imagenet" and settings["fetch_weights"]:
         return f"{WEIGHTS_DIR}/{notop_file_name(settings['backbone'])}"
     if settings["weights"] not in (None, "imagenet"):
@@ -182,9 +165,8 @@ def weights_file(settings: Mapping[str, Any]) -> str | None:
 
 
 def model_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
-    """The train settings that make a model, as training takes them: the run-only keys left
-    out, and the weights file resolved (``fetch_weights`` only chooses it). The workflow makes
-    them rule ``train``'s params, so that changing one of them, and nothing else, retrains."""
+    """The train settings that make a model (rule ``train``'s params): the run-only keys left
+    out, the weights file resolved (``fetch_weights`` only chooses it)."""
     left_out = (*RUN_ONLY_KEYS, "fetch_weights")
     run = {key: value for key, value in settings.items() if key not in left_out}
     run["weights"] = weights_file(settings) or settings["weights"]
@@ -192,8 +174,8 @@ def model_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def check_train(settings: Mapping[str, Any], where: str = "train") -> None:
-    """Check the keys of a schema-valid train mapping with its defaults (``train:``, or an
-    experiment's merged settings, named ``where``) that depend on each other or on files."""
+    """Check the keys of a schema-valid train mapping (named ``where``) that depend on each other
+    or on files."""
     backbone = settings["backbone"]
     if backbone not in BACKBONES:
         raise ConfigError(f"{where}.backbone = {backbone!r}: {unknown_backbone(backbone)}")
@@ -252,10 +234,8 @@ def check_train(settings: Mapping[str, Any], where: str = "train") -> None:
 
 
 def _check_warmup(settings: Mapping[str, Any], where: str, head_first: bool) -> None:
-    """The warm-up is shorter than each training phase, as it restarts in each: a phase no
-    longer than it never reaches its learning rate, nor decays. The phases (as
-    ``fashionai.training.run.plan_phases`` plans them): ``epochs``, or with a head phase
-    first (``head_first``) ``head_epochs`` then ``epochs - head_epochs``."""
+    """The warm-up, which restarts in each phase (``fashionai.training.run.plan_phases``), is
+    shorter than each."""
     warmup, epochs, head = settings["warmup_epochs"], settings["epochs"], settings["head_epochs"]
     phases = [(epochs, f"{where}.epochs ({epochs!r})", f"{where}.epochs")]
     if head_first:
@@ -280,10 +260,8 @@ def _check_warmup(settings: Mapping[str, Any], where: str, head_first: bool) -> 
 def check_grouping(
     settings: Mapping[str, Any], key: str, group: str, categories: Sequence[str]
 ) -> None:
-    """ConfigError when grouped ``settings`` (a ``train:`` mapping, named ``key`` in the
-    message) cannot train ``categories`` (the group ``group``'s) as one model: a batch holds
-    several categories' images, whose targets mixup and cutmix cannot mix into one, and is
-    padded at one edge. Checked at start-up (fashionai.config) and by ``train_group``."""
+    """ConfigError when grouped ``settings`` (named ``key``) cannot train the group's
+    ``categories`` as one model, whose batches mix categories."""
     listed = f"{group}: {', '.join(categories)}"
     if mixing := mixes(settings["augmentations"]):
         raise ConfigError(
