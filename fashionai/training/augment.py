@@ -1,10 +1,6 @@
-"""Named random augmentations (``train.augmentations``): Keras layers active only in training.
-
-:data:`AUGMENTATIONS` change each image alone, inside the model (:func:`build_augmentation`),
-so they also make the feature cache's views; :data:`MIXING` (MixUp, CutMix) blend pairs of
-images and their target rows, so they run on the input pipeline's training batches
-(:func:`mix_batches`), never on cached features. Mixing draws from stateless random ops seeded
-per batch, so that its batches do not depend on the number of threads.
+"""Named random augmentations (``train.augmentations``). :data:`AUGMENTATIONS` change each image
+alone, as Keras layers inside the model (so they also make the feature cache's views);
+:data:`MIXING` (MixUp, CutMix) blend pairs of images and target rows in the input pipeline.
 """
 
 from __future__ import annotations
@@ -39,27 +35,24 @@ def mixes(names: Sequence[str]) -> list[str]:
 
 
 def build_augmentation(names: Sequence[str], seed: int) -> keras.Sequential | None:
-    """The per-image augmentations among ``names`` in that order as one ``keras.Sequential``
-    (None: none); layer ``i`` of ``names`` gets seed ``seed + i``."""
+    """The per-image augmentations among ``names`` as one ``keras.Sequential`` (None: none); the
+    layer of ``names[i]`` gets seed ``seed + i``."""
+    import keras
+
     layers = [
-        _layer(AUGMENTATIONS[name], name, seed + offset)
+        getattr(keras.layers, AUGMENTATIONS[name][0])(
+            **AUGMENTATIONS[name][1], seed=seed + offset, name=f"augment_{name}"
+        )
         for offset, name in enumerate(names)
         if name in AUGMENTATIONS
     ]
-    if not layers:
-        return None
-    import keras
-
-    return keras.Sequential(layers, name="augmentation")
+    return keras.Sequential(layers, name="augmentation") if layers else None
 
 
 def mix_batches(data: tf.data.Dataset, names: Sequence[str], seed: int) -> tf.data.Dataset:
     """``data`` (batches of 0..255 images and float target rows) with the mixing augmentations
-    among ``names`` applied to each batch in turn; ``data`` itself if there are none.
-
-    Each batch comes with its own seed, drawn by ``Dataset.random`` from ``seed`` (new seeds
-    each pass over the data), for stateless random ops: the draws do not depend on which
-    thread mixes which batch, so two runs give the same batches whatever the parallelism."""
+    among ``names`` applied in turn (``data`` itself if none). Each batch's stateless ops get
+    their own seed drawn from ``seed``, so the batches do not depend on the thread count."""
     mixing = [MIXING[name] for name in mixes(names)]
     if not mixing:
         return data
@@ -113,9 +106,8 @@ def cutmix(images: tf.Tensor, targets: tf.Tensor, seed: tf.Tensor) -> tuple[tf.T
 def _mix(
     images: tf.Tensor, targets: tf.Tensor, keep: tf.Tensor, seed: tf.Tensor
 ) -> tuple[tf.Tensor, tf.Tensor]:
-    """Each image blended with another of the batch (a random permutation from ``seed``),
-    keeping ``keep`` of each pixel ((n, 1, 1, 1) or per pixel), and its target row with the
-    other's, keeping the mean share kept."""
+    """Each image blended with another of the batch (a permutation from ``seed``), keeping
+    ``keep`` of each pixel ((n, 1, 1, 1) or per pixel), its target row by the mean share kept."""
     import tensorflow as tf
 
     partners = tf.argsort(tf.random.stateless_uniform([tf.shape(images)[0]], seed))
@@ -127,10 +119,3 @@ def _mix(
 # name -> function(images, targets, seed): the batch mixed
 MIXING: dict[str, Callable[..., tuple[tf.Tensor, tf.Tensor]]] = {"mixup": mixup, "cutmix": cutmix}
 NAMES = (*AUGMENTATIONS, *MIXING)  # the schema's list
-
-
-def _layer(spec: tuple[str, dict[str, Any]], name: str, seed: int) -> keras.layers.Layer:
-    import keras
-
-    class_name, arguments = spec
-    return getattr(keras.layers, class_name)(**arguments, seed=seed, name=f"augment_{name}")

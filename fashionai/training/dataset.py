@@ -1,5 +1,4 @@
-"""tf.data pipelines of image files (the rows of a split file, :mod:`fashionai.splits`) for
-training and validation, with an optional cache of the resized images."""
+"""tf.data pipelines of a split file's images, with an optional cache of the resized images."""
 
 from __future__ import annotations
 
@@ -26,14 +25,11 @@ def make_dataset(
     cache: str | Path | None = None,
     pad: str | None = None,
 ) -> tf.data.Dataset:
-    """Prefetched batches of (float32 images 0..255, ``labels``: a class index or a float32
-    target row per path; or a tuple of those, of dicts of them, for several elements after the
-    images, :func:`row_values`), decoded in parallel, never all in memory; training data reshuffled
-    every epoch (from ``seed``); images that fail to decode dropped. ``pad``: None stretches,
-    an anchor (``pad_anchor``) pads first. ``threads`` caps tf.data's thread pool. ``cache``:
-    a file prefix (its folder must exist): every image is decoded and resized once, into
-    ``<cache>.npy`` (uint8, rounded to whole grey levels), and every pass reads the same
-    batches as without a cache from that memory map. Delete the file when done."""
+    """Prefetched batches of (float32 images 0..255, the ``labels`` of their rows:
+    :func:`row_values`), decoded in parallel; training data reshuffled every epoch (from
+    ``seed``); undecodable images dropped. ``pad``: None stretches, an anchor pads. ``cache``: a
+    file prefix in an existing folder: every image is decoded once into ``<cache>.npy`` (uint8),
+    whose memory map gives every pass the same batches as without it; delete it when done."""
     paths = np.asarray(paths, dtype=str)
     values = row_values(labels)
     rows = tf.data.Dataset.range(len(paths))
@@ -61,10 +57,9 @@ def make_dataset(
 
 
 def row_values(labels: Any) -> Callable[[tf.Tensor], tuple[Any, ...]]:
-    """rows -> the elements of a batch after its inputs, at those rows: of ``labels``, an array
-    whose first axis is the rows (class indices become int32, anything else float32), or a
-    tuple of arrays or of dicts of arrays (a multi-output model's targets and sample weights:
-    one element each)."""
+    """rows -> a batch's elements after its inputs, at those rows, of ``labels``: an array over
+    the rows (class indices as int32, else float32), or a tuple of arrays or dicts of arrays
+    (a multi-output model's targets and sample weights)."""
 
     def table(array: Any) -> tf.Tensor:
         array = np.asarray(array)
@@ -82,8 +77,8 @@ def row_values(labels: Any) -> Callable[[tf.Tensor], tuple[Any, ...]]:
 def _fill_image_cache(
     paths: np.ndarray, image_size: int, pad: str | None, threads: int | None, file: Path
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Every image of ``paths`` decoded, resized and rounded to uint8 into ``file`` (``.npy``);
-    its memory map and, per path, whether it decoded."""
+    """Every image of ``paths`` decoded and resized as uint8 into the ``.npy`` ``file``: its
+    memory map and, per path, whether it decoded."""
     array = np.lib.format.open_memmap(
         file, mode="w+", dtype=np.uint8, shape=(len(paths), image_size, image_size, 3)
     )

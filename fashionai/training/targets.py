@@ -1,10 +1,7 @@
-"""Soft training targets from the ``m`` ("maybe") codes (``train.maybe_labels: soft``).
-
-A training image's target gives its y class 1 and each class its code marks ``m`` the weight
-``maybe_weight``, normalised to sum to 1, counted after regrouping (the regrouped tree's
-``labels.json``): an ``m`` merged into the y class adds nothing, one on a dropped class is
-ignored, and a group gets the weight once however many members are ``m``. Validation and test
-targets stay the y class.
+"""Soft training targets from the ``m`` ("maybe") codes (``train.maybe_labels: soft``): the y
+class 1, each class its code marks ``m`` ``maybe_weight``, normalised to sum 1. Counted on the
+regrouped tree's classes: an ``m`` merged into the y class or on a dropped class adds nothing, a
+group gets the weight once. Validation and test targets stay the y class.
 """
 
 from __future__ import annotations
@@ -53,10 +50,9 @@ def class_groups(labels: dict[str, Any]) -> np.ndarray:
 def soft_targets(
     labels: dict[str, Any], images: pd.DataFrame, codes: pd.Series, weight: float, source: Path
 ) -> tuple[np.ndarray, int]:
-    """The float32 targets of ``images`` (rows with image, image_name, label_index) from
-    their ``codes`` (:func:`read_codes` of ``source``), and how many codes have an ``m``;
-    ValueError naming an image without a code, with one of the wrong length, or whose y class
-    is not its class in the tree (decoded labels newer than the tree)."""
+    """The float32 targets of ``images`` (rows with image, image_name, label_index) from their
+    ``codes`` (read from ``source``), and how many codes have an ``m``; ValueError naming an
+    image without a code, with one of the wrong length, or whose y class is not its tree class."""
     groups = class_groups(labels)
     n, k = len(images), len(labels["classes"])
     found = codes.reindex(images["image_name"].to_numpy())
@@ -104,5 +100,5 @@ def load_soft_targets(
 
 
 def one_hot(label_index: np.ndarray, n_classes: int) -> np.ndarray:
-    """float32 targets that give each row's class 1 (validation under soft targets)."""
+    """float32 one-hot target rows of class indices."""
     return np.eye(n_classes, dtype=np.float32)[np.asarray(label_index)]
