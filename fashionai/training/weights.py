@@ -1,12 +1,5 @@
-"""ImageNet no-top weights fetched once to a local file (rule ``fetch_weights``: jobs on
-cluster nodes often have no internet), from the URLs and with the hashes Keras uses
-(:data:`fashionai.training.backbones.BACKBONES`).
-
-Keras' files are in the legacy HDF5 weights format, which Keras loads only from a file whose
-name ends in ``.h5`` but not ``.weights.h5`` (that suffix selects the Keras 3 format):
-:func:`fashionai.training.backbones.check_weights_file` catches a name that does not fit the
-content.
-"""
+"""ImageNet no-top weights fetched once to a local file (rule ``fetch_weights``: cluster nodes
+often have no internet), from the URLs and with the hashes Keras uses."""
 
 from __future__ import annotations
 
@@ -29,12 +22,8 @@ def fetch_weights(
     md5: str | None = None,
 ) -> Path:
     """Download ``backbone``'s no-top weights to ``dest`` (atomically) once; return ``dest``.
-
-    ``url`` defaults to Keras' own, then checked against Keras' hash unless ``md5`` is given
-    (MD5, or SHA-256 when 64 hex digits; none for some). A file already at ``dest`` (put there
-    by hand) is checked and kept; without internet the error says where to put it and which
-    hash it needs, if any.
-    """
+    ``url`` defaults to Keras' own, checked against Keras' hash unless ``md5`` (MD5, or SHA-256
+    when 64 hex digits) is given. A file already at ``dest`` (put by hand) is checked and kept."""
     dest = Path(dest)
     if url is None:
         url = weights_url(backbone)
@@ -46,9 +35,12 @@ def fetch_weights(
         )
     if dest.exists():
         log(f"{dest} exists: not downloading {url} again")
-        _check_md5(dest, dest, md5)
+        _check_hash(dest, dest, md5)
         return dest
     log(f"downloading {backbone} weights from {url}")
+    needed = "no checksum is known for it: it is not checked"  # none published, or a user's URL
+    if md5 is not None:
+        needed = f"it must have {_algorithm(md5).upper()} {md5} (check with {_algorithm(md5)}sum)"
     with atomic_file(dest) as partial:
         try:
             with partial.open("wb") as out, urllib.request.urlopen(url) as response:
@@ -57,9 +49,9 @@ def fetch_weights(
             raise OSError(
                 f"cannot download {url} ({error.reason}). On a machine without internet, "
                 f"download it elsewhere and put it by hand at {dest.resolve()}; "
-                f"{_hash_needed(md5)}. Then rerun."
+                f"{needed}. Then rerun."
             ) from error
-        _check_md5(url, partial, md5)
+        _check_hash(url, partial, md5)
         check_weights_file(partial, name=dest.name)
     log(f"wrote {dest} ({dest.stat().st_size / 1e6:.1f} MB)")
     return dest
@@ -70,9 +62,8 @@ def file_hash(path: Path | str, algorithm: str = "sha256") -> str:
         return hashlib.file_digest(handle, algorithm).hexdigest()
 
 
-def _check_md5(source: Path | str, path: Path, expected: str | None) -> None:
-    """ValueError naming ``source`` if the file at ``path`` does not have hash ``expected``
-    (MD5, or SHA-256 when 64 hex digits long)."""
+def _check_hash(source: Path | str, path: Path, expected: str | None) -> None:
+    """ValueError naming ``source`` if the file at ``path`` does not have hash ``expected``."""
     if expected is None:
         return
     algorithm = _algorithm(expected)
@@ -84,14 +75,6 @@ def _check_md5(source: Path | str, path: Path, expected: str | None) -> None:
         )
 
 
-def _hash_needed(expected: str | None) -> str:
-    """What a file put by hand must satisfy: ``expected`` (MD5 or SHA-256), or nothing."""
-    if expected is None:  # Keras publishes none (the table's "-"), or the URL is a user's
-        return "no checksum is known for it: it is not checked"
-    algorithm = _algorithm(expected)
-    return f"it must have {algorithm.upper()} {expected} (check with {algorithm}sum)"
-
-
 def _algorithm(expected: str) -> str:
-    """The hash algorithm of a hex digest, told by its length as Keras' ``get_file`` does."""
+    """The algorithm of a hex digest, told by its length as Keras' ``get_file`` does."""
     return "sha256" if len(expected) == 64 else "md5"
