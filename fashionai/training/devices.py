@@ -16,9 +16,8 @@ DETERMINISTIC_ENV = "FASHIONAI_DETERMINISTIC"
 def configure_devices(
     threads: int, mixed_precision: bool, log: Callable[[str], None] = print
 ) -> tf.distribute.Strategy:
-    """Set TensorFlow's threads (the job's), GPU memory growth and precision (mixed only on
-    a GPU); return the strategy: over several visible GPUs a ``MirroredStrategy``, each
-    ``batch_size`` batch split between them, else the default."""
+    """Set TensorFlow's threads, GPU memory growth and precision (mixed only on a GPU); return
+    the strategy: a ``MirroredStrategy`` splitting each batch over several GPUs, else default."""
     _set_threads(threads, log)
     if os.environ.get(DETERMINISTIC_ENV) == "1":
         tf.config.experimental.enable_op_determinism()
@@ -33,10 +32,7 @@ def configure_devices(
         log("mixed_precision: ignored on CPU (no GPU visible); training in float32")
     policy = "mixed_float16" if mixed_precision and gpus else "float32"
     keras.mixed_precision.set_global_policy(policy)
-    if len(gpus) > 1:
-        strategy: tf.distribute.Strategy = tf.distribute.MirroredStrategy()
-    else:
-        strategy = tf.distribute.get_strategy()
+    strategy = tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
     info = describe_devices(strategy)
     log(
         f"devices: {', '.join(info['devices'])}; strategy {info['strategy']} with "
