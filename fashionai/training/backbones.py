@@ -203,18 +203,11 @@ def build_backbone(name: str, image_size: int, weights: str | Path | None) -> ke
         return model
     constructor = getattr(keras.applications, BACKBONES[name].application)
     build = partial(constructor, include_top=False, input_shape=shape)
-    if path is None:
-        return _download_build(build, weights, name)
-    return _imagenet_build(build, path, name)
-
-
-def _download_build(
-    build: Callable[..., keras.Model], weights: str | None, name: str
-) -> keras.Model:
-    """``build(weights=weights)``, Keras' failed download an OSError saying what to do."""
+    if path is not None:
+        return _imagenet_build(build, path, name)
     try:
         return build(weights=weights)
-    except Exception as error:
+    except Exception as error:  # Keras' bare Exception when it cannot download the weights
         if not str(error).startswith("URL fetch failure"):
             raise
         raise OSError(

@@ -79,9 +79,8 @@ def _fill_image_cache(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Every image of ``paths`` decoded and resized as uint8 into the ``.npy`` ``file``: its
     memory map and, per path, whether it decoded."""
-    array = np.lib.format.open_memmap(
-        file, mode="w+", dtype=np.uint8, shape=(len(paths), image_size, image_size, 3)
-    )
+    shape = (len(paths), image_size, image_size, 3)
+    array = np.lib.format.open_memmap(file, mode="w+", dtype=np.uint8, shape=shape)
     decoded = np.zeros(len(paths), dtype=bool)
     for rows, images in decoded_batches(paths, image_size, pad, CACHE_BATCH, threads):
         array[rows] = np.round(images.numpy()).astype(np.uint8)

@@ -326,12 +326,9 @@ def extract_features(
             functions = (
                 [plain, *[augmented] * (views - 1)] if subset == TRAIN else [plain, mirrored]
             )
-            array = np.lib.format.open_memmap(
-                partial / features_file(subset),
-                mode="w+",
-                dtype=DTYPE,
-                shape=(len(functions), len(rows), dim),
-            )
+            shape = (len(functions), len(rows), dim)
+            file = partial / features_file(subset)
+            array = np.lib.format.open_memmap(file, mode="w+", dtype=DTYPE, shape=shape)
             paths = rows["image"].tolist()
             batches = decoded_batches(paths, settings.image_size, pad, batch, threads)
             _run_extractor(functions, paths, batches, array, log, subset)
