@@ -1,8 +1,7 @@
-"""The frozen backbone's pooled features, computed once per image and view and kept on disk for
-the head to train on: a training image's views are the image then augmentations drawn at random,
-a held-out image's the image then its mirror image (flip-TTA). ``manifest.json``, written last,
-lets :func:`open_features` refuse a damaged cache or one of other settings, weights or classes;
-rule ``features`` reruns when rule ``split`` rewrites the split file, whose row order it keeps.
+"""The frozen backbone's pooled features, computed once per image and view for the head to train
+on: a training image's views are the image then augmentations drawn at random, a held-out image's
+the image then its mirror image (flip-TTA). :func:`open_features` refuses a damaged cache or one
+of other settings, weights or classes; rule ``features`` reruns when the split file changes.
 """
 
 from __future__ import annotations
