@@ -301,21 +301,7 @@ def extract_features(
         f"{views} view(s) per training image{drawn if views > 1 else ''}"
     )
     augmentation = build_augmentation(settings.augmentations, settings.seed) if views > 1 else None
-    spec = tf.TensorSpec([None, settings.image_size, settings.image_size, 3], tf.float32)
-
-    def traced(transform: Callable[[tf.Tensor], tf.Tensor]) -> Callable[[tf.Tensor], tf.Tensor]:
-        """Images -> the features of ``transform``'s images, traced once."""
-
-        @tf.function(input_signature=[spec])
-        def features(images: tf.Tensor) -> tf.Tensor:
-            return extractor(transform(images), training=False)
-
-        return features
-
-    plain, mirrored = traced(tf.identity), traced(tf.image.flip_left_right)
-    augmented = plain
-    if augmentation is not None:
-        augmented = traced(lambda images: augmentation(images, training=True))
+    plain, augmented, mirrored = _view_functions(extractor, augmentation, settings.image_size)
     pad, batch = pad_anchor(settings.resize, labels["category"]), batch_size or settings.batch_size
     sizes = {}
     with atomic_folder(folder) as partial:
@@ -360,6 +346,26 @@ def extract_features(
         f"({nbytes / 1e6:.1f} MB) in {manifest['seconds']:.1f} s"
     )
     return FeatureCache(folder)
+
+
+def _view_functions(
+    extractor: keras.Model, augmentation: keras.Model | None, image_size: int
+) -> tuple[Callable[[tf.Tensor], tf.Tensor], ...]:
+    """Images -> features, each traced once: of the images as they are, augmented (as they are
+    without an ``augmentation``) and mirrored left-right."""
+    spec = tf.TensorSpec([None, image_size, image_size, 3], tf.float32)
+
+    def traced(transform: Callable[[tf.Tensor], tf.Tensor]) -> Callable[[tf.Tensor], tf.Tensor]:
+        @tf.function(input_signature=[spec])
+        def features(images: tf.Tensor) -> tf.Tensor:
+            return extractor(transform(images), training=False)
+
+        return features
+
+    plain, mirrored = traced(tf.identity), traced(tf.image.flip_left_right)
+    if augmentation is None:
+        return plain, plain, mirrored
+    return plain, traced(lambda images: augmentation(images, training=True)), mirrored
 
 
 def _run_extractor(
