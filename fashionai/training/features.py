@@ -49,7 +49,6 @@ class StaleFeatures(ValueError):
             f"{problem}: delete {folder} and rerun snakemake (or rerun it with --forcerun "
             "features) to recompute the features"
         )
-        self.problem = problem
 
 
 def features_file(subset: str) -> str:
