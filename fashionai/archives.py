@@ -1,19 +1,11 @@
 """Safe extraction of untrusted tar, tar.gz and zip archives: :func:`extract_archive`.
 
-Every member is checked before a byte is written: no absolute names, no ``..`` that leaves the
-folder, no tar names that are not UTF-8, no link that points outside the folder or that a member
-is written through, no devices, FIFOs or zip symlinks, and a member count and declared total
-size within limits. A tar must end with its end-of-archive marker and a tar.gz is read to the
-end of its gzip stream (CRC and length): ``tarfile`` alone stops quietly at a bad header and
-would lose the members after it. Then each member is streamed to its file and counted (fewer
-bytes than declared, or a bad CRC, fail the extraction), tar members pass tarfile's ``data``
-filter as a second line of defence, and the folder is published atomically. macOS ``._*`` and
-``__MACOSX/`` entries are checked but not written.
-
-An already-extracted folder of an archive's contents is accepted in its place: its files are
-hard-linked (copied only where a link is impossible) into the extraction folder after the same
-checks (no special files, no names that are not UTF-8, no symbolic link whose target lies outside
-it); a folder is no archive bomb, so the size and member limits do not apply.
+Every member is checked before a byte is written (names, links, special files, member count,
+declared size), and a tar must reach its end-of-archive marker: ``tarfile`` alone stops quietly
+at a bad header and would lose the members after it. Each member is then streamed and counted,
+tar members also pass tarfile's ``data`` filter, and the folder is published atomically. macOS
+``._*`` and ``__MACOSX/`` entries are checked but not written. An already-extracted folder is
+accepted instead (:func:`link_folder`): same checks, no size or member limits.
 """
 
 from __future__ import annotations
@@ -47,11 +39,8 @@ _SPECIAL = {
     stat.S_IFIFO: "a FIFO",
     stat.S_IFSOCK: "a socket",
 }
-_TAR_SPECIAL = {
-    tarfile.CHRTYPE: _SPECIAL[stat.S_IFCHR],
-    tarfile.BLKTYPE: _SPECIAL[stat.S_IFBLK],
-    tarfile.FIFOTYPE: _SPECIAL[stat.S_IFIFO],
-}
+_TAR_TYPES = (tarfile.CHRTYPE, tarfile.BLKTYPE, tarfile.FIFOTYPE)  # in _SPECIAL's order
+_TAR_SPECIAL = dict(zip(_TAR_TYPES, list(_SPECIAL.values())[:3], strict=True))
 _DRIVE = re.compile(r"^[A-Za-z]:")
 # Errors of the archive libraries while reading: a truncated, corrupt or tampered archive.
 _DATA_ERRORS = (tarfile.TarError, zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError)
@@ -73,13 +62,21 @@ class CorruptArchiveError(ValueError):
 
 @dataclass
 class ExtractionSummary:
-    """What ``extract_archive`` wrote: files (incl. links), their bytes, sidecars skipped, and of
-    a folder's files those copied because a hard link was impossible."""
+    """Files (incl. links) written, their bytes, sidecars skipped, folder files copied."""
 
-    files: int
-    bytes: int
-    skipped: int
+    files: int = 0
+    bytes: int = 0
+    skipped: int = 0
     copied: int = 0
+
+    def count(self, total: int, source: Path, log: Callable[[str], None], every: int) -> None:
+        """One more file written; a progress line every ``every`` files."""
+        self.files += 1
+        if every and self.files % every == 0:
+            log(
+                f"{source.name}: {self.files:,} of {total:,} files ({self.files / total:.0%}), "
+                f"{self.bytes:,} bytes so far"
+            )
 
 
 NOT_AN_ARCHIVE = (
@@ -89,8 +86,7 @@ NOT_AN_ARCHIVE = (
 
 
 def archive_id(path: str | Path) -> str:
-    """The name of the archive's extraction folder: its file name without its archive suffix
-    (``warm_up_train_20180201``), or an existing folder's own name."""
+    """The extraction folder's name: the file name without its archive suffix, or a folder's."""
     if os.path.isdir(path):
         return os.path.basename(os.path.abspath(path))
     name = Path(path).name
@@ -102,15 +98,15 @@ def archive_id(path: str | Path) -> str:
 
 @dataclass(slots=True)
 class _Member:
-    """One archive member, in archive-neutral form."""
+    """One archive member (or entry of an extracted folder), in archive-neutral form."""
 
     name: str  # as in the archive (zip: backslashes turned into slashes)
     kind: str  # _FILE, _DIR, _SYMLINK or _HARDLINK
     size: int  # declared bytes (only a file's count)
     link: str  # target of a link as stored, else ""
-    info: tarfile.TarInfo | zipfile.ZipInfo
+    info: tarfile.TarInfo | zipfile.ZipInfo | None  # None: an entry of a folder
     parts: tuple[str, ...] = ()  # the normalised path inside the destination
-    target: tuple[str, ...] = ()  # a link's normalised target (a symlink's from its folder)
+    target: tuple[str, ...] = ()  # a hard link's normalised target
     skip: bool = False  # macOS metadata: checked but not written
 
     def where(self, archive: Path) -> str:
@@ -146,8 +142,7 @@ def _check_count(count: int, archive: Path, max_members: int) -> None:
 
 
 def _tar_members(tar: tarfile.TarFile, archive: Path, max_members: int) -> list[_Member]:
-    """The members of ``tar``, read header by header (listing stops beyond ``max_members``), up
-    to its end-of-archive marker."""
+    """The members of ``tar`` up to its end-of-archive marker, stopping beyond ``max_members``."""
     members = []
     for info in tar:
         _check_count(len(members) + 1, archive, max_members)
@@ -168,9 +163,8 @@ def _tar_members(tar: tarfile.TarFile, archive: Path, max_members: int) -> list[
 
 
 def _check_tar_end(tar: tarfile.TarFile, archive: Path, members: list[_Member]) -> None:
-    """Refuse a tar whose member list did not end at its end-of-archive marker: the block where
-    listing stopped must be a zero block, and the rest of the stream zeros too (reading to the
-    end also makes gzip check its CRC and length)."""
+    """Refuse a tar whose listing did not stop at a zero block followed by zeros only (reading to
+    the end also makes gzip check its CRC and length)."""
     fileobj, end = tar.fileobj, tar.offset
     assert fileobj is not None
     after = f"after member {members[-1].name!r}" if members else "before its first member"
@@ -280,8 +274,7 @@ def _check_members(members: list[_Member], archive: Path, limit: float, size: in
 
 
 def _open(archive: Path) -> tarfile.TarFile | zipfile.ZipFile:
-    """The archive opened as a tar or a zip by its content (its name says which to try first);
-    CorruptArchiveError naming it if it is neither, or damaged."""
+    """The archive opened as a tar or a zip by its content; CorruptArchiveError if neither."""
     if archive.name.lower().endswith(".zip"):
         is_zip = zipfile.is_zipfile(archive)
     else:
@@ -314,12 +307,10 @@ def extract_archive(
     log: Callable[[str], None] = print,
     progress_every: int = 10000,
 ) -> ExtractionSummary:
-    """Extract a tar, tar.gz or zip ``archive`` into ``destination`` safely and atomically, or
-    link in an already-extracted folder ``archive`` (:func:`link_folder`).
+    """Extract ``archive`` (or link in a folder, :func:`link_folder`) into ``destination``.
 
-    UnsafeArchiveError (naming the archive and the member) for an unsafe member, more than
-    ``max_members`` members or a declared total above ``min(max_ratio * archive size,
-    max_bytes)``; CorruptArchiveError for a truncated or damaged archive.
+    UnsafeArchiveError for an unsafe member, more than ``max_members`` members or a declared
+    total above ``min(max_ratio * archive size, max_bytes)``; CorruptArchiveError if damaged.
     """
     archive, destination = Path(archive), Path(destination)
     remove(partial_path(destination))  # left by a killed run; removed even if this run fails
@@ -360,7 +351,7 @@ def _write(
     root_str = str(root)
     made: set[tuple[str, ...]] = {()}  # folders that exist
     filtered: set[tuple[str, ...]] = set()  # folders whose files passed the data filter
-    summary = ExtractionSummary(files=0, bytes=0, skipped=0)
+    summary = ExtractionSummary()
     total = sum(not member.skip and member.kind != _DIR for member in members)
     tar = handle if isinstance(handle, tarfile.TarFile) else None
     read = handle.extractfile if tar is not None else handle.open
@@ -413,41 +404,15 @@ def _write(
             raise OSError(
                 error.errno, f"{member.where(archive)}: cannot write {path}: {error.strerror}"
             ) from error
-        _count(summary, total, archive, log, progress_every)
+        summary.count(total, archive, log, progress_every)
     return summary
 
 
-def _count(
-    summary: ExtractionSummary,
-    total: int,
-    source: Path,
-    log: Callable[[str], None],
-    progress_every: int,
-) -> None:
-    """One more file written to ``summary``; a progress line every ``progress_every`` files."""
-    summary.files += 1
-    if progress_every and summary.files % progress_every == 0:
-        log(
-            f"{source.name}: {summary.files:,} of {total:,} files ({summary.files / total:.0%}), "
-            f"{summary.bytes:,} bytes so far"
-        )
-
-
-@dataclass(slots=True)
-class _Entry:
-    """One entry below an already-extracted folder (links not followed)."""
-
-    parts: tuple[str, ...]  # its path below the folder
-    kind: str  # _FILE, _DIR or _SYMLINK
-    size: int
-    link: str = ""  # a symlink's target, relative to its folder, resolved to its end
-    skip: bool = False  # macOS metadata: checked but not linked
-
-
-def _folder_entries(folder: Path, root: str) -> list[_Entry]:
+def _folder_entries(folder: Path, root: str) -> list[_Member]:
     """Every entry below ``root`` (``folder``'s real path), each folder before its contents;
-    UnsafeArchiveError naming ``folder`` and the entry for a name that is not UTF-8, a special
-    file, or a symbolic link whose target (its chain followed to the end) is outside ``root``."""
+    UnsafeArchiveError for a name that is not UTF-8, a special file, or a symbolic link whose
+    target (its chain followed to the end) is outside ``root``. A link's target is kept relative
+    to its folder."""
     entries, pending = [], [()]
     while pending:
         parent = pending.pop()
@@ -465,7 +430,7 @@ def _folder_entries(folder: Path, root: str) -> list[_Entry]:
                     f"{folder}: entry {raw!r}: its name is not valid UTF-8; refused"
                 ) from None
             info = item.stat(follow_symlinks=False)
-            entry = _Entry(parts, _FILE, info.st_size)
+            entry = _Member("/".join(parts), _FILE, info.st_size, "", None, parts)
             entry.skip = item.name.startswith("._") or "__MACOSX" in parts
             if stat.S_ISDIR(info.st_mode):
                 entry.kind = _DIR
@@ -492,11 +457,9 @@ def link_folder(
     log: Callable[[str], None] = print,
     progress_every: int = 10000,
 ) -> ExtractionSummary:
-    """Rebuild the already-extracted ``folder`` in ``destination`` atomically: its folders made,
-    its files hard-linked (copied where a link is impossible: another file system, or a file a
-    hard link may not be made to), its symbolic links made again pointing at the same entries,
-    ``._*`` and ``__MACOSX`` entries left out. Every entry is checked first (see
-    :func:`_folder_entries`); nothing is written if one is refused."""
+    """Rebuild the already-extracted ``folder`` in ``destination`` atomically once every entry
+    passed :func:`_folder_entries`: files hard-linked (copied where impossible), symbolic links
+    made again, ``._*`` and ``__MACOSX`` left out."""
     folder, destination = Path(folder), Path(destination)
     root = os.path.realpath(folder)
     if os.path.commonpath([root, os.path.realpath(destination.parent)]) == root:
@@ -504,7 +467,7 @@ def link_folder(
     entries = _folder_entries(folder, root)
     total = sum(not entry.skip and entry.kind != _DIR for entry in entries)
     log(f"{folder}: {len(entries):,} entries checked; linking {total:,} files into {destination}")
-    summary = ExtractionSummary(files=0, bytes=0, skipped=0)
+    summary = ExtractionSummary()
     with atomic_folder(destination) as partial:
         made: set[tuple[str, ...]] = {()}  # folders that exist
         for entry in entries:
@@ -523,7 +486,7 @@ def link_folder(
                     summary.copied += 1
                 summary.bytes += entry.size
             if entry.kind != _DIR:
-                _count(summary, total, folder, log, progress_every)
+                summary.count(total, folder, log, progress_every)
     log(
         f"{folder}: linked {summary.files - summary.copied:,} and copied {summary.copied:,} "
         f"files ({summary.bytes:,} bytes), skipped {summary.skipped:,} macOS metadata entries "
