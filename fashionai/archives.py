@@ -275,10 +275,8 @@ def _check_members(members: list[_Member], archive: Path, limit: float, size: in
 
 def _open(archive: Path) -> tarfile.TarFile | zipfile.ZipFile:
     """The archive opened as a tar or a zip by its content; CorruptArchiveError if neither."""
-    if archive.name.lower().endswith(".zip"):
-        is_zip = zipfile.is_zipfile(archive)
-    else:
-        is_zip = not tarfile.is_tarfile(archive)
+    zip_name = archive.name.lower().endswith(".zip")  # the name says which to try first
+    is_zip = zipfile.is_zipfile(archive) if zip_name else not tarfile.is_tarfile(archive)
     try:
         if is_zip:
             return zipfile.ZipFile(archive)
@@ -321,10 +319,8 @@ def extract_archive(
     size = archive.stat().st_size
     with _open(archive) as handle:
         try:
-            if isinstance(handle, zipfile.ZipFile):
-                members = _zip_members(handle, archive, max_members)
-            else:
-                members = _tar_members(handle, archive, max_members)
+            list_members = _zip_members if isinstance(handle, zipfile.ZipFile) else _tar_members
+            members = list_members(handle, archive, max_members)  # type: ignore[arg-type]
         except (*_DATA_ERRORS, OSError) as error:
             raise CorruptArchiveError(
                 f"{archive}: truncated or corrupt archive, cannot read its member list: {error}"
@@ -360,9 +356,8 @@ def _write(
             summary.skipped += 1
             continue
         kind, parts, folder = member.kind, member.parts, member.parts[:-1]
-        # Defence in depth: tarfile's own check against the real file system. For a file it
-        # depends only on the real path of its folder (the file is created with O_EXCL and a
-        # folder is never replaced), so once per folder is enough.
+        # Defence in depth: tarfile's own check against the real file system; for a file it
+        # depends only on its folder's real path (O_EXCL, folders never replaced): once a folder.
         if tar is not None and (kind != _FILE or folder not in filtered):
             if kind == _FILE:
                 filtered.add(folder)
@@ -474,15 +469,14 @@ def link_folder(
             if entry.skip:
                 summary.skipped += 1
                 continue
-            parts, folder_parts = entry.parts, entry.parts[:-1]
-            if (needed := parts if entry.kind == _DIR else folder_parts) not in made:
+            if (needed := entry.parts[:-1] if entry.kind != _DIR else entry.parts) not in made:
                 os.makedirs(os.path.join(partial, *needed), exist_ok=True)
                 made.add(needed)
-            path = os.path.join(partial, *parts)
+            path = os.path.join(partial, *entry.parts)
             if entry.kind == _SYMLINK:
                 os.symlink(entry.link, path)
             elif entry.kind == _FILE:
-                if not link_or_copy(os.path.join(root, *parts), path):
+                if not link_or_copy(os.path.join(root, *entry.parts), path):
                     summary.copied += 1
                 summary.bytes += entry.size
             if entry.kind != _DIR:

@@ -1,7 +1,6 @@
 """The eight FashionAI attributes, their classes in official order, and folder-safe slugs.
 
-Code position ``i`` of an annotation belongs to class ``i`` of its attribute. Class names are
-listed comma-separated (none holds a comma).
+Code position ``i`` of an annotation belongs to class ``i`` of its attribute.
 """
 
 from __future__ import annotations
