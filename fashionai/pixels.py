@@ -41,22 +41,16 @@ def decode_for_size(path: tf.Tensor | str, image_size: int) -> tf.Tensor:
     return tf.ensure_shape(image, [None, None, 3])
 
 
-def pad_to_square(image: tf.Tensor, anchor: str) -> tf.Tensor:
-    """``image`` (``H x W x C``) padded with zeros to a square: a wide one keeps its content
-    at the ``anchor`` edge (``top`` or ``bottom``), a tall one is centred."""
-    height, width = tf.shape(image)[0], tf.shape(image)[1]
-    side = tf.maximum(height, width)
-    top = side - height if anchor == "bottom" else 0
-    return tf.image.pad_to_bounding_box(image, top, (side - width) // 2, side, side)
-
-
 def decode_and_resize(path: tf.Tensor | str, image_size: int, pad: str | None = None) -> tf.Tensor:
     """The image at ``path`` as float32 ``image_size`` square in [0, 255]: padded to a square
     at ``pad`` (:func:`fashionai.attributes.pad_anchor`) or stretched; bilinear, antialiased
     only when a side shrinks 2x or more (below that bilinear does not alias)."""
     image = decode_for_size(path, image_size)
-    if pad is not None:
-        image = pad_to_square(image, pad)
+    if pad is not None:  # zeros: a wide image keeps its content at the pad edge, a tall one centred
+        height, width = tf.shape(image)[0], tf.shape(image)[1]
+        side = tf.maximum(height, width)
+        top = side - height if pad == "bottom" else 0
+        image = tf.image.pad_to_bounding_box(image, top, (side - width) // 2, side, side)
     resize = functools.partial(tf.image.resize, image, (image_size, image_size))
     shrinks_2x = tf.reduce_max(tf.shape(image)[:2]) >= 2 * image_size
     resized = tf.cond(shrinks_2x, functools.partial(resize, antialias=True), resize)
