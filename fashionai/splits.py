@@ -117,18 +117,6 @@ def fold_split(split: pd.DataFrame, folds: int, fold: int, seed: int) -> pd.Data
     return split.assign(subset=subset.astype(object))
 
 
-def check_images(frame: pd.DataFrame, threads: int | None = None) -> dict[str, str]:
-    """``{path: reason}`` of the rows of ``frame`` that are no regular file or that the training
-    decoder rejects (a full decode, in parallel)."""
-    from fashionai.pixels import find_undecodable  # starts TensorFlow
-
-    paths = frame["image"].tolist()
-    skipped = {path: NOT_A_FILE for path in paths if not os.path.isfile(path)}
-    files = [path for path in paths if path not in skipped]
-    skipped.update(dict.fromkeys(find_undecodable(files, threads), UNDECODABLE))
-    return skipped
-
-
 def make_split(
     tree_dir: Path,
     validation_split: float,
@@ -137,11 +125,17 @@ def make_split(
     threads: int | None = None,
     log: Log = print,
 ) -> tuple[pd.DataFrame, dict[str, str]]:
-    """The usable images of ``tree_dir`` split, and those left out with reasons, in tree order."""
+    """The usable images of ``tree_dir`` split, and those left out with reasons, in tree order:
+    entries that are no regular file or that the training decoder rejects (a full decode)."""
+    from fashionai.pixels import find_undecodable  # starts TensorFlow
+
     slugs = class_slugs(tree_dir)
     frame = list_images(tree_dir, slugs)
-    skipped = check_images(frame, threads)
-    skipped = {path: skipped[path] for path in frame["image"] if path in skipped}
+    paths = frame["image"].tolist()
+    found = {path: NOT_A_FILE for path in paths if not os.path.isfile(path)}
+    files = [path for path in paths if path not in found]
+    found.update(dict.fromkeys(find_undecodable(files, threads), UNDECODABLE))
+    skipped = {path: found[path] for path in paths if path in found}
     log_skipped(skipped, log)
     frame = frame[~frame["image"].isin(list(skipped))].reset_index(drop=True)
     split = split_dataset(frame, slugs, validation_split, test_split, seed)
