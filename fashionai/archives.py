@@ -110,7 +110,9 @@ class _Member:
     skip: bool = False  # macOS metadata: checked but not written
 
     def where(self, archive: Path) -> str:
-        """The archive and the member's name as stored, for messages."""
+        """The archive and the member's name as stored (a folder's entry), for messages."""
+        if self.info is None:
+            return f"{archive}: entry {self.name!r}"
         stored = self.info.filename if isinstance(self.info, zipfile.ZipInfo) else self.name
         return f"{archive}: member {stored!r}"
 
@@ -337,20 +339,22 @@ def extract_archive(
 
 
 def _write(
-    handle: tarfile.TarFile | zipfile.ZipFile,
+    handle: tarfile.TarFile | zipfile.ZipFile | str,
     members: list[_Member],
     archive: Path,
     root: Path,
     log: Callable[[str], None],
     progress_every: int,
 ) -> ExtractionSummary:
+    """Write the checked ``members`` below ``root`` in order: files read from the archive
+    ``handle``, or hard-linked (copied where impossible) from the folder ``handle``."""
     root_str = str(root)
     made: set[tuple[str, ...]] = {()}  # folders that exist
     filtered: set[tuple[str, ...]] = set()  # folders whose files passed the data filter
     summary = ExtractionSummary()
     total = sum(not member.skip and member.kind != _DIR for member in members)
     tar = handle if isinstance(handle, tarfile.TarFile) else None
-    read = handle.extractfile if tar is not None else handle.open
+    read = handle.open if isinstance(handle, zipfile.ZipFile) else tar.extractfile if tar else None
     for member in members:
         if member.skip:
             summary.skipped += 1
@@ -376,7 +380,10 @@ def _write(
                 continue
             if os.path.lexists(path):  # an earlier member of that name: replaced, not followed
                 os.unlink(path)
-            if kind == _FILE:
+            if kind == _FILE and isinstance(handle, str):
+                summary.copied += not link_or_copy(os.path.join(handle, *parts), path)
+                summary.bytes += member.size
+            elif kind == _FILE:
                 with read(member.info) as source, open(path, "xb") as target:  # O_EXCL: no links
                     shutil.copyfileobj(source, target, _CHUNK)
                     copied = target.tell()
@@ -416,7 +423,6 @@ def _folder_entries(folder: Path, root: str) -> list[_Member]:
             items = sorted(scan, key=lambda item: item.name)
         for item in items:
             parts = (*parent, item.name)
-            where = f"{folder}: entry {'/'.join(parts)!r}"
             try:
                 item.name.encode("utf-8")
             except UnicodeEncodeError:
@@ -434,13 +440,13 @@ def _folder_entries(folder: Path, root: str) -> list[_Member]:
                 target = os.path.realpath(item.path)
                 if os.path.commonpath([root, target]) != root:
                     raise UnsafeArchiveError(
-                        f"{where}: symbolic link to {os.readlink(item.path)!r} leads outside "
-                        f"the folder (to {target}); refused"
+                        f"{entry.where(folder)}: symbolic link to {os.readlink(item.path)!r} "
+                        f"leads outside the folder (to {target}); refused"
                     )
                 entry.kind, entry.link = _SYMLINK, os.path.relpath(target, base)
             elif not stat.S_ISREG(info.st_mode):
                 what = _SPECIAL.get(stat.S_IFMT(info.st_mode), "a special file")
-                raise UnsafeArchiveError(f"{where} is {what}; refused")
+                raise UnsafeArchiveError(f"{entry.where(folder)} is {what}; refused")
             entries.append(entry)
     return entries
 
@@ -462,25 +468,8 @@ def link_folder(
     entries = _folder_entries(folder, root)
     total = sum(not entry.skip and entry.kind != _DIR for entry in entries)
     log(f"{folder}: {len(entries):,} entries checked; linking {total:,} files into {destination}")
-    summary = ExtractionSummary()
     with atomic_folder(destination) as partial:
-        made: set[tuple[str, ...]] = {()}  # folders that exist
-        for entry in entries:
-            if entry.skip:
-                summary.skipped += 1
-                continue
-            if (needed := entry.parts[:-1] if entry.kind != _DIR else entry.parts) not in made:
-                os.makedirs(os.path.join(partial, *needed), exist_ok=True)
-                made.add(needed)
-            path = os.path.join(partial, *entry.parts)
-            if entry.kind == _SYMLINK:
-                os.symlink(entry.link, path)
-            elif entry.kind == _FILE:
-                if not link_or_copy(os.path.join(root, *entry.parts), path):
-                    summary.copied += 1
-                summary.bytes += entry.size
-            if entry.kind != _DIR:
-                summary.count(total, folder, log, progress_every)
+        summary = _write(root, entries, folder, partial, log, progress_every)
     log(
         f"{folder}: linked {summary.files - summary.copied:,} and copied {summary.copied:,} "
         f"files ({summary.bytes:,} bytes), skipped {summary.skipped:,} macOS metadata entries "
