@@ -69,15 +69,6 @@ class ExtractionSummary:
     skipped: int = 0
     copied: int = 0
 
-    def count(self, total: int, source: Path, log: Callable[[str], None], every: int) -> None:
-        """One more file written; a progress line every ``every`` files."""
-        self.files += 1
-        if every and self.files % every == 0:
-            log(
-                f"{source.name}: {self.files:,} of {total:,} files ({self.files / total:.0%}), "
-                f"{self.bytes:,} bytes so far"
-            )
-
 
 NOT_AN_ARCHIVE = (
     f"neither an archive ({', '.join(ARCHIVE_SUFFIXES)}) nor an existing folder of an "
@@ -406,7 +397,12 @@ def _write(
             raise OSError(
                 error.errno, f"{member.where(archive)}: cannot write {path}: {error.strerror}"
             ) from error
-        summary.count(total, archive, log, progress_every)
+        summary.files += 1
+        if progress_every and summary.files % progress_every == 0:
+            log(
+                f"{archive.name}: {summary.files:,} of {total:,} files "
+                f"({summary.files / total:.0%}), {summary.bytes:,} bytes so far"
+            )
     return summary
 
 
