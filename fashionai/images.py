@@ -2,8 +2,8 @@
 
 Pillow reads the header without decoding pixels, and the last kilobyte shows whether a JPEG or
 PNG ends properly: 180k images in seconds. The format is recognised by content. ``MAX_PIXELS``
-caps all frames together against decompression bombs; an animated GIF (whose frames TensorFlow
-all decodes, and may exceed the screen) is decoded frame by frame, never past the cap.
+(40 megapixels) caps all frames together against decompression bombs; an animated GIF (whose
+frames TensorFlow all decodes, and may exceed the screen) is decoded frame by frame.
 """
 
 from __future__ import annotations
