@@ -1,11 +1,8 @@
 """Safe extraction of untrusted tar, tar.gz and zip archives: :func:`extract_archive`.
 
-Every member is checked before a byte is written (names, links, special files, member count,
-declared size), and a tar must reach its end-of-archive marker: ``tarfile`` alone stops quietly
-at a bad header and would lose the members after it. Each member is then streamed and counted,
-tar members also pass tarfile's ``data`` filter, and the folder is published atomically. macOS
-``._*`` and ``__MACOSX/`` entries are checked but not written. An already-extracted folder is
-accepted instead (:func:`link_folder`): same checks, no size or member limits.
+Every member is checked before a byte is written, a tar must reach its end-of-archive marker
+(``tarfile`` alone stops quietly at a bad header), tar members also pass tarfile's ``data`` filter,
+and the folder is published atomically. An extracted folder may stand in (:func:`link_folder`).
 """
 
 from __future__ import annotations

@@ -1,8 +1,7 @@
 """Atomic outputs: a file or folder appears whole under its final name, or not at all.
 
-Outputs are built under a partial name beside the final one (same file system: an atomic rename)
-and removed on failure, or by the next attempt after a kill. Partial names keep the final name's
-suffixes (``.partial.model.keras``): Keras and h5py choose the format by suffix.
+Each is built under a partial name beside it (same file system: an atomic rename), removed on
+failure or by the next attempt; the partial name keeps the suffixes, which Keras and h5py read.
 """
 
 from __future__ import annotations

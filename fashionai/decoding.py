@@ -1,12 +1,8 @@
 """Decode the y/n/m codes of merged annotation rows; reject every unusable row with a reason.
 
-A row gets the first reason that applies: its code (header, malformed line, unknown attribute,
-characters other than y/n/m, wrong length, no or several ``y``); an image path outside the
-extracted folder (``image`` is ""); a conflict (the rows left of one (attribute, image name)
-disagree on the code: all rejected, whatever their round); its image file, checked once
-(missing, or unreadable to :func:`fashionai.images.check_image`). The rows left become one
-sample per (attribute, image name), with the earliest round's image and ``source_rows``, so
-that ``decoded.source_rows.sum() + len(rejected) == len(merged)``.
+A row gets the first reason that applies: its code, an unsafe image path, a conflict (the rows
+left of one (attribute, image name) disagree: all rejected), its image file. The rest becomes one
+sample per key (earliest round's image), so ``source_rows.sum() + len(rejected) == len(merged)``.
 """
 
 from __future__ import annotations

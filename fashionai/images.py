@@ -1,9 +1,8 @@
 """A cheap check that an image file is complete, decodable by training and of a sane size.
 
-Pillow reads the header without decoding pixels, and the last kilobyte shows whether a JPEG or
-PNG ends properly: 180k images in seconds. The format is recognised by content. ``MAX_PIXELS``
-(40 megapixels) caps all frames together against decompression bombs; an animated GIF (whose
-frames TensorFlow all decodes, and may exceed the screen) is decoded frame by frame.
+Pillow reads the header and the last kilobyte (a JPEG or PNG must end properly): 180k images in
+seconds. ``MAX_PIXELS`` (40 megapixels) caps all frames together against decompression bombs; an
+animated GIF (TensorFlow decodes every frame) is decoded frame by frame.
 """
 
 from __future__ import annotations

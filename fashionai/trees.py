@@ -1,9 +1,6 @@
-"""Per-category folder trees of hard-linked images, one folder per label.
-
-Layout: ``<tree>/<slug>/<image_name>`` and ``<tree>/labels.json``: ``{"category": ...,
-"classes": [{"index", "slug", "name", "members": [official names]}], "dropped": [official
-names], "counts": {slug: n_images}}``. Built atomically; images are hard links (copies only
-across file systems), so a tree costs almost no disk space.
+"""Per-category trees of hard-linked images (copies only across file systems), built atomically:
+``<tree>/<slug>/<image_name>`` and ``<tree>/labels.json``: ``{"category": ..., "classes":
+[{"index", "slug", "name", "members": [official names]}], "dropped": [...], "counts": {slug: n}}``.
 """
 
 from __future__ import annotations
