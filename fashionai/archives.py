@@ -1,8 +1,10 @@
 """Safe extraction of untrusted tar, tar.gz and zip archives: :func:`extract_archive`.
 
-Every member is checked before a byte is written, a tar must reach its end-of-archive marker
-(``tarfile`` alone stops quietly at a bad header), tar members also pass tarfile's ``data`` filter,
-and the folder is published atomically. An extracted folder may stand in (:func:`link_folder`).
+Every member is checked before a byte is written (names, links, special files, member count,
+declared size); a tar must reach its end-of-archive marker (``tarfile`` alone stops quietly at a
+bad header). Members are streamed and counted, tar members also pass tarfile's ``data`` filter,
+and the folder is published atomically. An extracted folder may stand in (:func:`link_folder`):
+same checks, no size or member limits (a folder is no archive bomb).
 """
 
 from __future__ import annotations
@@ -36,8 +38,11 @@ _SPECIAL = {
     stat.S_IFIFO: "a FIFO",
     stat.S_IFSOCK: "a socket",
 }
-_TAR_TYPES = (tarfile.CHRTYPE, tarfile.BLKTYPE, tarfile.FIFOTYPE)  # in _SPECIAL's order
-_TAR_SPECIAL = dict(zip(_TAR_TYPES, list(_SPECIAL.values())[:3], strict=True))
+_TAR_SPECIAL = {
+    tarfile.CHRTYPE: _SPECIAL[stat.S_IFCHR],
+    tarfile.BLKTYPE: _SPECIAL[stat.S_IFBLK],
+    tarfile.FIFOTYPE: _SPECIAL[stat.S_IFIFO],
+}
 _DRIVE = re.compile(r"^[A-Za-z]:")
 # Errors of the archive libraries while reading: a truncated, corrupt or tampered archive.
 _DATA_ERRORS = (tarfile.TarError, zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError)
