@@ -1,9 +1,7 @@
 """Find the annotation files of extracted archives and merge their rows into one table.
 
-Nothing is judged here: every non-empty line of every ``Annotations/*.csv`` becomes a row,
-headers and malformed lines included, with the file and line it came from. Deciding what is
-usable is ``fashionai.decoding``'s job. Blank lines (e.g. the final newline) are not annotation
-rows and are not counted anywhere.
+Nothing is judged here (that is :mod:`fashionai.decoding`'s job): every non-blank line of every
+``Annotations/*.csv`` becomes a row, headers and malformed lines included, with its file and line.
 """
 
 from __future__ import annotations
@@ -21,8 +19,7 @@ ANNOTATION_FOLDER = "Annotations"
 
 
 def find_annotation_files(root: Path) -> list[Path]:
-    """Every ``*.csv`` directly inside a folder named ``Annotations`` anywhere below ``root``,
-    sorted; macOS ``._*`` sidecars and ``__MACOSX`` folders left out."""
+    """Every ``Annotations/*.csv`` below ``root``, sorted, without macOS ``._*`` or ``__MACOSX``."""
     found = []
     for folder, subfolders, files in os.walk(root):
         subfolders[:] = [name for name in subfolders if name != "__MACOSX"]
@@ -35,21 +32,16 @@ def find_annotation_files(root: Path) -> list[Path]:
 
 
 def read_annotation_file(path: Path) -> pd.DataFrame:
-    """Every non-empty line of ``path`` as a row: ``line`` (1-based), image_path, attribute, code.
-    (A question file has this format too, with ``?`` as the code.)
-
-    Fields are split at the first two commas and stripped (missing ones are ""); byte-order
-    marks (of the file or of any line, as in files joined with ``cat``) and CR or CRLF line ends
-    are tolerated; blank lines are not rows. Bytes that are not UTF-8 fail the whole file, naming
-    the first such line: a file in another encoding would otherwise be half read.
-    """
+    """Every non-blank line of ``path`` (or of a question file) as a row: ``line`` (1-based) and
+    the fields split at the first two commas, stripped ("" if missing). Byte-order marks (also
+    mid-file, as in files joined with ``cat``) and CR line ends are tolerated; bytes that are not
+    UTF-8 fail the whole file, naming the line, rather than have it half read."""
     data = Path(path).read_bytes()
     bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
     try:
         text = data[bom:].decode("utf-8")
     except UnicodeDecodeError as error:
-        # Numbered like the rows: CRLF, LF and a lone CR each end a line. (Positions are taken
-        # after the BOM: utf-8-sig would report them 3 bytes short.)
+        # Numbered like the rows; positions after the BOM (utf-8-sig would be 3 bytes short).
         before = data[: bom + error.start].replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         line = before.count(b"\n") + 1
         raise ValueError(
@@ -58,7 +50,6 @@ def read_annotation_file(path: Path) -> pd.DataFrame:
             "whole file is refused rather than guessed"
         ) from None
     text = text.replace("\r\n", "\n").replace("\r", "\n")  # CRLF and old Mac line ends
-    # A BOM at the start of a later line (label files joined with cat) is not part of the path.
     lines = pd.Series(text.split("\n"), dtype=object).str.strip().str.lstrip("\ufeff").str.strip()
     lines = lines[lines != ""]
     fields = lines.str.split(",", n=2, expand=True) if len(lines) else pd.DataFrame()
@@ -82,9 +73,8 @@ def _image_paths(prefix: str, image_path: pd.Series) -> pd.Series:
 
 
 def merge_annotations(extracted: Sequence[tuple[str, Path]]) -> pd.DataFrame:
-    """All rows of all annotation files of ``extracted`` (``(archive_id, folder)`` in round
-    order), with MERGED_COLUMNS: ``round`` is the 0-based position, ``image`` the folder
-    holding ``Annotations/`` joined with ``image_path`` ("" if absolute or with ``..``)."""
+    """All annotation rows of ``extracted`` (``(archive_id, folder)`` by round): ``round`` is the
+    0-based position, ``image`` the folder holding ``Annotations/`` joined with ``image_path``."""
     frames = []
     for round_index, (archive, folder) in enumerate(extracted):
         folder = Path(folder)

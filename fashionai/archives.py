@@ -1,19 +1,10 @@
 """Safe extraction of untrusted tar, tar.gz and zip archives: :func:`extract_archive`.
 
-Every member is checked before a byte is written: no absolute names, no ``..`` that leaves the
-folder, no tar names that are not UTF-8, no link that points outside the folder or that a member
-is written through, no devices, FIFOs or zip symlinks, and a member count and declared total
-size within limits. A tar must end with its end-of-archive marker and a tar.gz is read to the
-end of its gzip stream (CRC and length): ``tarfile`` alone stops quietly at a bad header and
-would lose the members after it. Then each member is streamed to its file and counted (fewer
-bytes than declared, or a bad CRC, fail the extraction), tar members pass tarfile's ``data``
-filter as a second line of defence, and the folder is published atomically. macOS ``._*`` and
-``__MACOSX/`` entries are checked but not written.
-
-An already-extracted folder of an archive's contents is accepted in its place: its files are
-hard-linked (copied only where a link is impossible) into the extraction folder after the same
-checks (no special files, no names that are not UTF-8, no symbolic link whose target lies outside
-it); a folder is no archive bomb, so the size and member limits do not apply.
+Every member is checked before a byte is written (names, links, special files, member count,
+declared size); a tar must reach its end-of-archive marker (``tarfile`` alone stops quietly at a
+bad header). Members are streamed and counted, tar members also pass tarfile's ``data`` filter,
+and the folder is published atomically. An extracted folder may stand in (:func:`link_folder`):
+same checks, no size or member limits (a folder is no archive bomb).
 """
 
 from __future__ import annotations
@@ -73,12 +64,11 @@ class CorruptArchiveError(ValueError):
 
 @dataclass
 class ExtractionSummary:
-    """What ``extract_archive`` wrote: files (incl. links), their bytes, sidecars skipped, and of
-    a folder's files those copied because a hard link was impossible."""
+    """Files (incl. links) written, their bytes, sidecars skipped, folder files copied."""
 
-    files: int
-    bytes: int
-    skipped: int
+    files: int = 0
+    bytes: int = 0
+    skipped: int = 0
     copied: int = 0
 
 
@@ -89,8 +79,7 @@ NOT_AN_ARCHIVE = (
 
 
 def archive_id(path: str | Path) -> str:
-    """The name of the archive's extraction folder: its file name without its archive suffix
-    (``warm_up_train_20180201``), or an existing folder's own name."""
+    """The extraction folder's name: the file name without its archive suffix, or a folder's."""
     if os.path.isdir(path):
         return os.path.basename(os.path.abspath(path))
     name = Path(path).name
@@ -102,19 +91,21 @@ def archive_id(path: str | Path) -> str:
 
 @dataclass(slots=True)
 class _Member:
-    """One archive member, in archive-neutral form."""
+    """One archive member (or entry of an extracted folder), in archive-neutral form."""
 
     name: str  # as in the archive (zip: backslashes turned into slashes)
     kind: str  # _FILE, _DIR, _SYMLINK or _HARDLINK
     size: int  # declared bytes (only a file's count)
     link: str  # target of a link as stored, else ""
-    info: tarfile.TarInfo | zipfile.ZipInfo
+    info: tarfile.TarInfo | zipfile.ZipInfo | None  # None: an entry of a folder
     parts: tuple[str, ...] = ()  # the normalised path inside the destination
-    target: tuple[str, ...] = ()  # a link's normalised target (a symlink's from its folder)
+    target: tuple[str, ...] = ()  # a hard link's normalised target
     skip: bool = False  # macOS metadata: checked but not written
 
     def where(self, archive: Path) -> str:
-        """The archive and the member's name as stored, for messages."""
+        """The archive and the member's name as stored (a folder's entry), for messages."""
+        if self.info is None:
+            return f"{archive}: entry {self.name!r}"
         stored = self.info.filename if isinstance(self.info, zipfile.ZipInfo) else self.name
         return f"{archive}: member {stored!r}"
 
@@ -146,8 +137,7 @@ def _check_count(count: int, archive: Path, max_members: int) -> None:
 
 
 def _tar_members(tar: tarfile.TarFile, archive: Path, max_members: int) -> list[_Member]:
-    """The members of ``tar``, read header by header (listing stops beyond ``max_members``), up
-    to its end-of-archive marker."""
+    """The members of ``tar`` up to its end-of-archive marker, stopping beyond ``max_members``."""
     members = []
     for info in tar:
         _check_count(len(members) + 1, archive, max_members)
@@ -168,9 +158,8 @@ def _tar_members(tar: tarfile.TarFile, archive: Path, max_members: int) -> list[
 
 
 def _check_tar_end(tar: tarfile.TarFile, archive: Path, members: list[_Member]) -> None:
-    """Refuse a tar whose member list did not end at its end-of-archive marker: the block where
-    listing stopped must be a zero block, and the rest of the stream zeros too (reading to the
-    end also makes gzip check its CRC and length)."""
+    """Refuse a tar whose listing did not stop at a zero block followed by zeros only (reading to
+    the end also makes gzip check its CRC and length)."""
     fileobj, end = tar.fileobj, tar.offset
     assert fileobj is not None
     after = f"after member {members[-1].name!r}" if members else "before its first member"
@@ -280,12 +269,9 @@ def _check_members(members: list[_Member], archive: Path, limit: float, size: in
 
 
 def _open(archive: Path) -> tarfile.TarFile | zipfile.ZipFile:
-    """The archive opened as a tar or a zip by its content (its name says which to try first);
-    CorruptArchiveError naming it if it is neither, or damaged."""
-    if archive.name.lower().endswith(".zip"):
-        is_zip = zipfile.is_zipfile(archive)
-    else:
-        is_zip = not tarfile.is_tarfile(archive)
+    """The archive opened as a tar or a zip by its content; CorruptArchiveError if neither."""
+    zip_name = archive.name.lower().endswith(".zip")  # the name says which to try first
+    is_zip = zipfile.is_zipfile(archive) if zip_name else not tarfile.is_tarfile(archive)
     try:
         if is_zip:
             return zipfile.ZipFile(archive)
@@ -314,12 +300,10 @@ def extract_archive(
     log: Callable[[str], None] = print,
     progress_every: int = 10000,
 ) -> ExtractionSummary:
-    """Extract a tar, tar.gz or zip ``archive`` into ``destination`` safely and atomically, or
-    link in an already-extracted folder ``archive`` (:func:`link_folder`).
+    """Extract ``archive`` (or link in a folder, :func:`link_folder`) into ``destination``.
 
-    UnsafeArchiveError (naming the archive and the member) for an unsafe member, more than
-    ``max_members`` members or a declared total above ``min(max_ratio * archive size,
-    max_bytes)``; CorruptArchiveError for a truncated or damaged archive.
+    UnsafeArchiveError for an unsafe member, more than ``max_members`` members or a declared
+    total above ``min(max_ratio * archive size, max_bytes)``; CorruptArchiveError if damaged.
     """
     archive, destination = Path(archive), Path(destination)
     remove(partial_path(destination))  # left by a killed run; removed even if this run fails
@@ -330,10 +314,8 @@ def extract_archive(
     size = archive.stat().st_size
     with _open(archive) as handle:
         try:
-            if isinstance(handle, zipfile.ZipFile):
-                members = _zip_members(handle, archive, max_members)
-            else:
-                members = _tar_members(handle, archive, max_members)
+            list_members = _zip_members if isinstance(handle, zipfile.ZipFile) else _tar_members
+            members = list_members(handle, archive, max_members)  # type: ignore[arg-type]
         except (*_DATA_ERRORS, OSError) as error:
             raise CorruptArchiveError(
                 f"{archive}: truncated or corrupt archive, cannot read its member list: {error}"
@@ -350,28 +332,29 @@ def extract_archive(
 
 
 def _write(
-    handle: tarfile.TarFile | zipfile.ZipFile,
+    handle: tarfile.TarFile | zipfile.ZipFile | str,
     members: list[_Member],
     archive: Path,
     root: Path,
     log: Callable[[str], None],
     progress_every: int,
 ) -> ExtractionSummary:
+    """Write the checked ``members`` below ``root`` in order: files read from the archive
+    ``handle``, or hard-linked (copied where impossible) from the folder ``handle``."""
     root_str = str(root)
     made: set[tuple[str, ...]] = {()}  # folders that exist
     filtered: set[tuple[str, ...]] = set()  # folders whose files passed the data filter
-    summary = ExtractionSummary(files=0, bytes=0, skipped=0)
+    summary = ExtractionSummary()
     total = sum(not member.skip and member.kind != _DIR for member in members)
     tar = handle if isinstance(handle, tarfile.TarFile) else None
-    read = handle.extractfile if tar is not None else handle.open
+    read = handle.open if isinstance(handle, zipfile.ZipFile) else tar.extractfile if tar else None
     for member in members:
         if member.skip:
             summary.skipped += 1
             continue
         kind, parts, folder = member.kind, member.parts, member.parts[:-1]
-        # Defence in depth: tarfile's own check against the real file system. For a file it
-        # depends only on the real path of its folder (the file is created with O_EXCL and a
-        # folder is never replaced), so once per folder is enough.
+        # Defence in depth: tarfile's own check against the real file system; for a file it
+        # depends only on its folder's real path (O_EXCL, folders never replaced): once a folder.
         if tar is not None and (kind != _FILE or folder not in filtered):
             if kind == _FILE:
                 filtered.add(folder)
@@ -390,7 +373,10 @@ def _write(
                 continue
             if os.path.lexists(path):  # an earlier member of that name: replaced, not followed
                 os.unlink(path)
-            if kind == _FILE:
+            if kind == _FILE and isinstance(handle, str):
+                summary.copied += not link_or_copy(os.path.join(handle, *parts), path)
+                summary.bytes += member.size
+            elif kind == _FILE:
                 with read(member.info) as source, open(path, "xb") as target:  # O_EXCL: no links
                     shutil.copyfileobj(source, target, _CHUNK)
                     copied = target.tell()
@@ -413,41 +399,20 @@ def _write(
             raise OSError(
                 error.errno, f"{member.where(archive)}: cannot write {path}: {error.strerror}"
             ) from error
-        _count(summary, total, archive, log, progress_every)
+        summary.files += 1
+        if progress_every and summary.files % progress_every == 0:
+            log(
+                f"{archive.name}: {summary.files:,} of {total:,} files "
+                f"({summary.files / total:.0%}), {summary.bytes:,} bytes so far"
+            )
     return summary
 
 
-def _count(
-    summary: ExtractionSummary,
-    total: int,
-    source: Path,
-    log: Callable[[str], None],
-    progress_every: int,
-) -> None:
-    """One more file written to ``summary``; a progress line every ``progress_every`` files."""
-    summary.files += 1
-    if progress_every and summary.files % progress_every == 0:
-        log(
-            f"{source.name}: {summary.files:,} of {total:,} files ({summary.files / total:.0%}), "
-            f"{summary.bytes:,} bytes so far"
-        )
-
-
-@dataclass(slots=True)
-class _Entry:
-    """One entry below an already-extracted folder (links not followed)."""
-
-    parts: tuple[str, ...]  # its path below the folder
-    kind: str  # _FILE, _DIR or _SYMLINK
-    size: int
-    link: str = ""  # a symlink's target, relative to its folder, resolved to its end
-    skip: bool = False  # macOS metadata: checked but not linked
-
-
-def _folder_entries(folder: Path, root: str) -> list[_Entry]:
+def _folder_entries(folder: Path, root: str) -> list[_Member]:
     """Every entry below ``root`` (``folder``'s real path), each folder before its contents;
-    UnsafeArchiveError naming ``folder`` and the entry for a name that is not UTF-8, a special
-    file, or a symbolic link whose target (its chain followed to the end) is outside ``root``."""
+    UnsafeArchiveError for a name that is not UTF-8, a special file, or a symbolic link whose
+    target (its chain followed to the end) is outside ``root``. A link's target is kept relative
+    to its folder."""
     entries, pending = [], [()]
     while pending:
         parent = pending.pop()
@@ -456,7 +421,6 @@ def _folder_entries(folder: Path, root: str) -> list[_Entry]:
             items = sorted(scan, key=lambda item: item.name)
         for item in items:
             parts = (*parent, item.name)
-            where = f"{folder}: entry {'/'.join(parts)!r}"
             try:
                 item.name.encode("utf-8")
             except UnicodeEncodeError:
@@ -465,7 +429,7 @@ def _folder_entries(folder: Path, root: str) -> list[_Entry]:
                     f"{folder}: entry {raw!r}: its name is not valid UTF-8; refused"
                 ) from None
             info = item.stat(follow_symlinks=False)
-            entry = _Entry(parts, _FILE, info.st_size)
+            entry = _Member("/".join(parts), _FILE, info.st_size, "", None, parts)
             entry.skip = item.name.startswith("._") or "__MACOSX" in parts
             if stat.S_ISDIR(info.st_mode):
                 entry.kind = _DIR
@@ -474,13 +438,13 @@ def _folder_entries(folder: Path, root: str) -> list[_Entry]:
                 target = os.path.realpath(item.path)
                 if os.path.commonpath([root, target]) != root:
                     raise UnsafeArchiveError(
-                        f"{where}: symbolic link to {os.readlink(item.path)!r} leads outside "
-                        f"the folder (to {target}); refused"
+                        f"{entry.where(folder)}: symbolic link to {os.readlink(item.path)!r} "
+                        f"leads outside the folder (to {target}); refused"
                     )
                 entry.kind, entry.link = _SYMLINK, os.path.relpath(target, base)
             elif not stat.S_ISREG(info.st_mode):
                 what = _SPECIAL.get(stat.S_IFMT(info.st_mode), "a special file")
-                raise UnsafeArchiveError(f"{where} is {what}; refused")
+                raise UnsafeArchiveError(f"{entry.where(folder)} is {what}; refused")
             entries.append(entry)
     return entries
 
@@ -492,11 +456,9 @@ def link_folder(
     log: Callable[[str], None] = print,
     progress_every: int = 10000,
 ) -> ExtractionSummary:
-    """Rebuild the already-extracted ``folder`` in ``destination`` atomically: its folders made,
-    its files hard-linked (copied where a link is impossible: another file system, or a file a
-    hard link may not be made to), its symbolic links made again pointing at the same entries,
-    ``._*`` and ``__MACOSX`` entries left out. Every entry is checked first (see
-    :func:`_folder_entries`); nothing is written if one is refused."""
+    """Rebuild the already-extracted ``folder`` in ``destination`` atomically once every entry
+    passed :func:`_folder_entries`: files hard-linked (copied where impossible), symbolic links
+    made again, ``._*`` and ``__MACOSX`` left out."""
     folder, destination = Path(folder), Path(destination)
     root = os.path.realpath(folder)
     if os.path.commonpath([root, os.path.realpath(destination.parent)]) == root:
@@ -504,26 +466,8 @@ def link_folder(
     entries = _folder_entries(folder, root)
     total = sum(not entry.skip and entry.kind != _DIR for entry in entries)
     log(f"{folder}: {len(entries):,} entries checked; linking {total:,} files into {destination}")
-    summary = ExtractionSummary(files=0, bytes=0, skipped=0)
     with atomic_folder(destination) as partial:
-        made: set[tuple[str, ...]] = {()}  # folders that exist
-        for entry in entries:
-            if entry.skip:
-                summary.skipped += 1
-                continue
-            parts, folder_parts = entry.parts, entry.parts[:-1]
-            if (needed := parts if entry.kind == _DIR else folder_parts) not in made:
-                os.makedirs(os.path.join(partial, *needed), exist_ok=True)
-                made.add(needed)
-            path = os.path.join(partial, *parts)
-            if entry.kind == _SYMLINK:
-                os.symlink(entry.link, path)
-            elif entry.kind == _FILE:
-                if not link_or_copy(os.path.join(root, *parts), path):
-                    summary.copied += 1
-                summary.bytes += entry.size
-            if entry.kind != _DIR:
-                _count(summary, total, folder, log, progress_every)
+        summary = _write(root, entries, folder, partial, log, progress_every)
     log(
         f"{folder}: linked {summary.files - summary.copied:,} and copied {summary.copied:,} "
         f"files ({summary.bytes:,} bytes), skipped {summary.skipped:,} macOS metadata entries "

@@ -1,10 +1,7 @@
 """Atomic outputs: a file or folder appears whole under its final name, or not at all.
 
-Every writer of the package builds its output under a partial name beside the final one (the
-same file system, so the closing rename is atomic) and renames it into place when complete. A
-failure removes the partial output; one left by a killed process is removed by the next
-attempt. Partial names keep the final name's suffixes (``.partial.model.keras``,
-``.partial.best.weights.h5``), because Keras and h5py choose the format by suffix.
+Each is built under a partial name beside it (same file system: an atomic rename), removed on
+failure or by the next attempt; the partial name keeps the suffixes, which Keras and h5py read.
 """
 
 from __future__ import annotations
@@ -57,9 +54,8 @@ def write_text(path: str | Path, text: str) -> None:
 
 @contextmanager
 def atomic_folder(path: str | Path) -> Iterator[Path]:
-    """Yield a fresh, empty partial folder; it replaces ``path`` on success. An old ``path`` is
-    moved aside to ``.old.<name>`` and removed after the rename, so a process killed at any
-    moment leaves either the old folder or the new one under ``path``."""
+    """Yield a fresh partial folder that replaces ``path`` on success; the old one is moved to
+    ``.old.<name>`` first, so a kill at any moment leaves the old folder or the new one."""
     path = Path(path)
     partial, old = partial_path(path), path.with_name(OLD_PREFIX + path.name)
     remove(partial)

@@ -1,45 +1,30 @@
 """The eight FashionAI attributes, their classes in official order, and folder-safe slugs.
 
-Code position ``i`` of an annotation belongs to class ``i`` of its attribute. Class names are
-listed comma-separated (none holds a comma).
+Code position ``i`` of an annotation belongs to class ``i`` of its attribute.
 """
 
 from __future__ import annotations
 
 import re
 
-
-def _names(text: str) -> tuple[str, ...]:
-    return tuple(text.split(", "))
-
-
-ATTRIBUTES: dict[str, tuple[str, ...]] = {
-    "coat_length_labels": _names(
-        "Invisible, High Waist Length, Regular Length, Long Length, Micro Length, "
-        "Knee Length, Midi Length, Ankle&Floor Length"
-    ),
-    "collar_design_labels": _names(
-        "Invisible, Shirt Collar, Peter Pan, Puritan Collar, Rib Collar"
-    ),
-    "lapel_design_labels": _names("Invisible, Notched, Collarless, Shawl Collar, Plus Size Shawl"),
-    "neck_design_labels": _names(
-        "Invisible, Turtle Neck, Ruffle Semi-High Collar, Low Turtle Neck, Draped Collar"
-    ),
-    "neckline_design_labels": _names(
-        "Invisible, Strapless Neck, Deep V Neckline, Straight Neck, V Neckline, "
-        "Square Neckline, Off Shoulder, Round Neckline, Sweat Heart Neck, One Shoulder Neckline"
-    ),
-    "pant_length_labels": _names(
-        "Invisible, Short Pant, Mid Length, 3/4 Length, Cropped Pant, Full Length"
-    ),
-    "skirt_length_labels": _names(
-        "Invisible, Short Length, Knee Length, Midi Length, Ankle Length, Floor Length"
-    ),
-    "sleeve_length_labels": _names(
-        "Invisible, Sleeveless, Cup Sleeves, Short Sleeves, Elbow Sleeves, 3/4 Sleeves, "
-        "Wrist Length, Long Sleeves, Extra Long Sleeves"
-    ),
+_CLASSES = {  # comma-separated: no class name holds ", "
+    "coat_length_labels": "Invisible, High Waist Length, Regular Length, Long Length, "
+    "Micro Length, Knee Length, Midi Length, Ankle&Floor Length",
+    "collar_design_labels": "Invisible, Shirt Collar, Peter Pan, Puritan Collar, Rib Collar",
+    "lapel_design_labels": "Invisible, Notched, Collarless, Shawl Collar, Plus Size Shawl",
+    "neck_design_labels": "Invisible, Turtle Neck, Ruffle Semi-High Collar, Low Turtle Neck, "
+    "Draped Collar",
+    "neckline_design_labels": "Invisible, Strapless Neck, Deep V Neckline, Straight Neck, "
+    "V Neckline, Square Neckline, Off Shoulder, Round Neckline, Sweat Heart Neck, "
+    "One Shoulder Neckline",
+    "pant_length_labels": "Invisible, Short Pant, Mid Length, 3/4 Length, Cropped Pant, "
+    "Full Length",
+    "skirt_length_labels": "Invisible, Short Length, Knee Length, Midi Length, Ankle Length, "
+    "Floor Length",
+    "sleeve_length_labels": "Invisible, Sleeveless, Cup Sleeves, Short Sleeves, Elbow Sleeves, "
+    "3/4 Sleeves, Wrist Length, Long Sleeves, Extra Long Sleeves",
 }
+ATTRIBUTES: dict[str, tuple[str, ...]] = {k: tuple(v.split(", ")) for k, v in _CLASSES.items()}
 
 CATEGORIES: tuple[str, ...] = tuple(ATTRIBUTES)
 

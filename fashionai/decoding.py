@@ -1,18 +1,8 @@
 """Decode the y/n/m codes of merged annotation rows; reject every unusable row with a reason.
 
-Checks, in this order (a row gets the first reason that applies):
-
-1. the code: header line, malformed line, unknown attribute, characters other than y/n/m,
-   wrong length, no ``y``, several ``y``;
-2. an image path outside the extracted folder (``image`` is "" in the merged table);
-3. conflicts: the rows that passed 1-2 with the same (attribute, image name) and different
-   codes are all rejected, whatever their round; the reason names the label file(s);
-4. the image file (rows that passed 1-3, each file once): missing, or unreadable as
-   :func:`fashionai.images.check_image` sees it. Content decides, not the name.
-
-The rows left are deduplicated on (attribute, image name): one decoded sample per key, with the
-image of the earliest round and ``source_rows`` = how many rows it stands for, so that
-``decoded.source_rows.sum() + len(rejected) == len(merged)``.
+A row gets the first reason that applies: its code, an unsafe image path, a conflict (the rows
+left of one (attribute, image name) disagree: all rejected), its image file. The rest becomes one
+sample per key (earliest round's image), so ``source_rows.sum() + len(rejected) == len(merged)``.
 """
 
 from __future__ import annotations
@@ -93,8 +83,7 @@ def _conflict_reasons(frame: pd.DataFrame, reason: np.ndarray) -> None:
 def _image_reasons(
     frame: pd.DataFrame, reason: np.ndarray, workers: int, log: Callable[[str], None]
 ) -> None:
-    """Check each image of a still-valid row once, logging progress in chunks; reject rows
-    whose image is bad."""
+    """Reject the still-valid rows whose image is bad; each image checked once."""
     ok = reason == ""
     paths = frame.loc[ok, "image"]
     unique = list(pd.unique(paths))
@@ -139,8 +128,7 @@ def decode_labels(
     workers: int = 4,
     log: Callable[[str], None] = print,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``(decoded, rejected)`` from the merged annotation rows (see the module docstring); the
-    image check's progress goes to ``log``."""
+    """``(decoded, rejected)`` from the merged annotation rows (see the module docstring)."""
     frame = merged[MERGED_COLUMNS].reset_index(drop=True)  # KeyError names a missing column
     for column in _TEXT_COLUMNS:  # as str, "" for missing
         frame[column] = frame[column].fillna("").astype(str).astype(object)
@@ -171,24 +159,20 @@ def reconcile(merged: pd.DataFrame, decoded: pd.DataFrame, rejected: pd.DataFram
     n_read, n_rejected = len(merged), len(rejected)
     used = int(decoded["source_rows"].sum())
     per_archive = merged.groupby(["round", "archive"], sort=True).size()
-    rejected_per_archive = rejected.groupby("archive").size()
-    lines = [f"annotation rows read: {n_read:,} from {len(per_archive)} archive(s)"]
-    for (_, archive), rows in per_archive.items():
-        lines.append(
-            f"  {archive}: {rows:,} rows, {int(rejected_per_archive.get(archive, 0)):,} rejected"
-        )
-    collapsed = used - len(decoded)
-    lines.append(
-        f"used rows: {used:,} -> {len(decoded):,} labelled images "
-        f"({collapsed:,} duplicate rows of the same image and code collapsed)"
-    )
+    dropped = rejected.groupby("archive").size()
     per_attribute = decoded.groupby("attribute").size()
-    for attribute in ATTRIBUTES:
-        if attribute in per_attribute:
-            lines.append(f"  {attribute}: {int(per_attribute[attribute]):,} images")
-    lines.append(f"rejected rows: {n_rejected:,}")
-    for why, count in rejected["reason"].value_counts().items():
-        lines.append(f"  {why}: {count:,}")
+    lines = [
+        f"annotation rows read: {n_read:,} from {len(per_archive)} archive(s)",
+        *(
+            f"  {a}: {n:,} rows, {int(dropped.get(a, 0)):,} rejected"
+            for (_, a), n in per_archive.items()
+        ),
+        f"used rows: {used:,} -> {len(decoded):,} labelled images "
+        f"({used - len(decoded):,} duplicate rows of the same image and code collapsed)",
+        *(f"  {a}: {int(per_attribute[a]):,} images" for a in ATTRIBUTES if a in per_attribute),
+        f"rejected rows: {n_rejected:,}",
+        *(f"  {why}: {count:,}" for why, count in rejected["reason"].value_counts().items()),
+    ]
     total = used + n_rejected
     lines.append(f"check: {used:,} used + {n_rejected:,} rejected = {total:,} of {n_read:,} read")
     if total != n_read:

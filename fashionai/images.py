@@ -1,11 +1,8 @@
 """A cheap check that an image file is complete, decodable by training and of a sane size.
 
-Pillow reads the header (format, size, frames) without decoding pixels, and the last kilobyte
-shows whether a JPEG or PNG ends properly: enough to check 180k images in seconds. The format
-is recognised by content, whatever the file's name; only those TensorFlow decodes at training
-are accepted (``FORMATS``). ``MAX_PIXELS`` (40 megapixels) caps the pixels of all frames, against
-decompression bombs; TensorFlow decodes every GIF frame, and a frame may be larger than the
-screen, so an animated GIF (only that) is decoded here frame by frame, never past the cap.
+Pillow reads the header and the last kilobyte (a JPEG or PNG must end properly): 180k images in
+seconds. ``MAX_PIXELS`` (40 megapixels) caps all frames together against decompression bombs; an
+animated GIF (TensorFlow decodes every frame) is decoded frame by frame.
 """
 
 from __future__ import annotations
@@ -58,8 +55,8 @@ def _frame_problem(image: Image.Image) -> str | None:
 
 
 def check_image(path: str | Path) -> str | None:
-    """None if ``path`` is a complete image of a training format within MAX_PIXELS, else a
-    short reason. Never raises for a bad file or path."""
+    """None for a complete image of a training format within MAX_PIXELS, else a short reason;
+    never raises for a bad file or path."""
     try:
         info = os.stat(path)  # first: opening a FIFO or device could block or never end
         if not stat.S_ISREG(info.st_mode):

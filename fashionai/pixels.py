@@ -1,10 +1,7 @@
 """Image files to model inputs: float32 ``size x size x 3`` tensors with values in 0..255.
 
-One decoder for training, validation and prediction, so all three see the same pixels. The
-format is recognised by content (a PNG named ``.jpg`` is fine) and ``channels=3`` turns
-grayscale and RGBA into RGB. :func:`decoded_batches` and :func:`find_undecodable` decode many
-files in parallel, with the ``tf.data`` options every pipeline of the package runs with
-(:func:`dataset_options`).
+One decoder for training, validation and prediction, so all three see the same pixels; the format
+is recognised by content and ``channels=3`` turns grayscale and RGBA into RGB.
 """
 
 from __future__ import annotations
@@ -44,23 +41,16 @@ def decode_for_size(path: tf.Tensor | str, image_size: int) -> tf.Tensor:
     return tf.ensure_shape(image, [None, None, 3])
 
 
-def pad_to_square(image: tf.Tensor, anchor: str) -> tf.Tensor:
-    """``image`` (``H x W x C``) padded with zeros to a square: a wide one keeps its content
-    at the ``anchor`` edge (``top`` or ``bottom``), a tall one is centred."""
-    height, width = tf.shape(image)[0], tf.shape(image)[1]
-    side = tf.maximum(height, width)
-    top = side - height if anchor == "bottom" else 0
-    return tf.image.pad_to_bounding_box(image, top, (side - width) // 2, side, side)
-
-
 def decode_and_resize(path: tf.Tensor | str, image_size: int, pad: str | None = None) -> tf.Tensor:
-    """The image at ``path`` resized to ``image_size`` square, float32 in [0, 255]: padded
-    to a square first with ``pad`` (:func:`fashionai.attributes.pad_anchor`), else stretched;
-    bilinear, antialiased only when a side still shrinks 2x or more (below that bilinear does
-    not alias)."""
+    """The image at ``path`` as float32 ``image_size`` square in [0, 255]: padded to a square
+    at ``pad`` (:func:`fashionai.attributes.pad_anchor`) or stretched; bilinear, antialiased
+    only when a side shrinks 2x or more (below that bilinear does not alias)."""
     image = decode_for_size(path, image_size)
-    if pad is not None:
-        image = pad_to_square(image, pad)
+    if pad is not None:  # zeros: a wide image keeps its content at the pad edge, a tall one centred
+        height, width = tf.shape(image)[0], tf.shape(image)[1]
+        side = tf.maximum(height, width)
+        top = side - height if pad == "bottom" else 0
+        image = tf.image.pad_to_bounding_box(image, top, (side - width) // 2, side, side)
     resize = functools.partial(tf.image.resize, image, (image_size, image_size))
     shrinks_2x = tf.reduce_max(tf.shape(image)[:2]) >= 2 * image_size
     resized = tf.cond(shrinks_2x, functools.partial(resize, antialias=True), resize)
@@ -94,8 +84,8 @@ def decoded_batches(
 
 
 def find_undecodable(paths: Sequence[str], threads: int | None = None) -> list[str]:
-    """The files among ``paths`` that the training decoder rejects (missing, empty, corrupt):
-    a full decode of each in parallel, whose shape is kept so that it is not optimised away."""
+    """The files among ``paths`` the training decoder rejects, by a full decode in parallel
+    (its shape kept so that it is not optimised away)."""
     paths = [str(path) for path in paths]
     decoded = np.zeros(len(paths), dtype=bool)
     shapes = _each_file(paths, lambda path: tf.shape(decode(path)), threads)
@@ -115,11 +105,10 @@ def _each_file(
 
 
 def dataset_options(threads: int | None) -> tf.data.Options:
-    """tf.data options: a private thread pool of ``threads`` threads (None: the default), and
-    no autotuning thread: ``AUTOTUNE`` then means as many parallel calls as the pool has
-    threads. Deleting an iterator waits for its autotuning thread, which in TensorFlow 2.21
-    can sleep up to 60 s first: ``fit`` deletes the last validation iterator at every epoch
-    (BENCHMARKS.md, "Real photographs, round 5")."""
+    """tf.data options: a private pool of ``threads`` threads (None: the default), autotuning
+    off (``AUTOTUNE`` = the pool's size): deleting an iterator waits for the autotuning thread,
+    up to 60 s in TF 2.21, at every epoch of ``fit`` (BENCHMARKS.md, "Real photographs, round 5").
+    """
     options = tf.data.Options()
     options.autotune.enabled = False
     if threads:

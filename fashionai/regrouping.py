@@ -1,9 +1,7 @@
 """Plans that merge labels of a category into others and drop labels, from the configuration.
 
-A spec is ``{"merge": {from_name: into_name, ...}, "drop": [name, ...]}`` with the official
-display names (``fashionai.attributes``); its shape is the configuration schema's to check, its
-names are checked here. Merges chain (A->B, B->C puts A into C); groups keep the official order
-of their target class, and a group's members are in official order.
+A spec is ``{"merge": {from_name: into_name}, "drop": [name]}`` in official display names (checked
+here); merges chain (A->B, B->C puts A into C); groups and their members keep the official order.
 """
 
 from __future__ import annotations

@@ -1,11 +1,7 @@
-"""The split stage: a regrouped category tree (:mod:`fashionai.trees`) as a table of its images,
-each checked once the way training reads it, and their seeded subsets (train, validation, test),
-written to the split file that every later stage reads; the images left out, with their
-reasons, to the skipped file. Class index = the position of the class in ``labels.json``.
-
-:func:`fold_split` derives a fold member's split from the category's split without looking at
-an image again. Reading and writing the files needs pandas only; checking the images starts
-TensorFlow (:func:`fashionai.pixels.find_undecodable`, imported when called).
+"""The split stage: a regrouped tree's images, each checked the way training reads it, split
+into seeded train, validation and test subsets (the split file; class index = position in
+``labels.json``), the images left out in the skipped file; :func:`fold_split` derives a fold
+member's split. Checking images starts TensorFlow (imported when called).
 """
 
 from __future__ import annotations
@@ -33,11 +29,9 @@ Log = Callable[[str], None]
 
 
 def list_images(tree_dir: Path, slugs: Sequence[str] | None = None) -> pd.DataFrame:
-    """Every entry of the tree's class folders, whatever its name (decoding decided which
-    files are images): columns image (path), image_name, label, label_index, sorted by class,
-    then name. ``slugs`` (default: the classes of ``labels.json``) gives the class order; a
-    class folder may be missing (no images); a folder that is not a class raises ValueError.
-    """
+    """Every entry of the tree's class folders (:data:`COLUMNS`), by class then name, in the
+    class order of ``slugs`` (default: ``labels.json``'s); a missing class folder has no images,
+    a folder that is no class raises ValueError."""
     tree_dir = Path(tree_dir)
     if slugs is None:
         slugs = class_slugs(tree_dir)
@@ -68,13 +62,9 @@ def class_slugs(tree_dir: Path) -> list[str]:
 def split_dataset(
     frame: pd.DataFrame, slugs: Sequence[str], validation_split: float, test_split: float, seed: int
 ) -> pd.DataFrame:
-    """``frame`` with a ``subset`` column: train, validation or test, stratified by class.
-
-    Each class of ``n`` images sends ``round(n * validation_split)`` to validation and
-    ``round(n * test_split)`` to test, at least one to each part whose share is above 0, and
-    keeps at least one for training; a smaller class raises ValueError naming it and its
-    count. The split depends only on the rows, ``seed`` and the shares.
-    """
+    """``frame`` with a ``subset`` column (train, validation, test), stratified: a class of ``n``
+    sends ``round(n * share)`` to each held-out part, at least one to each part whose share is
+    above 0, and keeps one for training (a smaller class: ValueError). Seeded by ``seed``."""
     if not (0 < validation_split < 1 and 0 <= test_split < 1 - validation_split):
         raise ValueError(
             f"validation_split ({validation_split}) must be above 0 and test_split "
@@ -106,15 +96,9 @@ def split_dataset(
 
 
 def fold_split(split: pd.DataFrame, folds: int, fold: int, seed: int) -> pd.DataFrame:
-    """``split`` (:func:`split_dataset`'s) with its test rows kept and its other rows cut into
-    ``folds`` stratified folds: fold ``fold`` (1..folds) validates, the others train.
-
-    The folds depend only on the rows, ``seed`` and ``folds``, not on ``fold``: the members of
-    a k-fold experiment validate on disjoint parts that cover every non-test image. Each class's
-    non-test rows, in a seeded random order, are dealt to the folds in turn (continuing from
-    class to class), so a class's count differs by at most one between folds; a class with
-    fewer non-test images than folds raises ValueError naming it.
-    """
+    """``split`` with its test rows kept and the others dealt, class by class in a seeded order,
+    to ``folds`` folds: fold ``fold`` (1..folds) validates, the others train. The folds do not
+    depend on ``fold``, so the members of a k-fold experiment validate on disjoint parts."""
     if not 1 <= fold <= folds:
         raise ValueError(f"fold {fold} of {folds}: must be 1 to {folds}")
     held = split["subset"].to_numpy() != TEST
@@ -133,19 +117,6 @@ def fold_split(split: pd.DataFrame, folds: int, fold: int, seed: int) -> pd.Data
     return split.assign(subset=subset.astype(object))
 
 
-def check_images(frame: pd.DataFrame, threads: int | None = None) -> dict[str, str]:
-    """The rows of ``frame`` that training could not read, ``{path: reason}``: entries that are
-    not regular files, and files the training decoder rejects (a full decode of each, in
-    parallel). The cheap header check ran when the labels were decoded, on every image."""
-    from fashionai.pixels import find_undecodable  # starts TensorFlow
-
-    paths = frame["image"].tolist()
-    skipped = {path: NOT_A_FILE for path in paths if not os.path.isfile(path)}
-    files = [path for path in paths if path not in skipped]
-    skipped.update(dict.fromkeys(find_undecodable(files, threads), UNDECODABLE))
-    return skipped
-
-
 def make_split(
     tree_dir: Path,
     validation_split: float,
@@ -154,12 +125,17 @@ def make_split(
     threads: int | None = None,
     log: Log = print,
 ) -> tuple[pd.DataFrame, dict[str, str]]:
-    """The usable images of ``tree_dir`` with their seeded subsets (:func:`split_dataset`),
-    and the entries left out with their reasons (:func:`check_images`), in tree order."""
+    """The usable images of ``tree_dir`` split, and those left out with reasons, in tree order:
+    entries that are no regular file or that the training decoder rejects (a full decode)."""
+    from fashionai.pixels import find_undecodable  # starts TensorFlow
+
     slugs = class_slugs(tree_dir)
     frame = list_images(tree_dir, slugs)
-    skipped = check_images(frame, threads)
-    skipped = {path: skipped[path] for path in frame["image"] if path in skipped}
+    paths = frame["image"].tolist()
+    found = {path: NOT_A_FILE for path in paths if not os.path.isfile(path)}
+    files = [path for path in paths if path not in found]
+    found.update(dict.fromkeys(find_undecodable(files, threads), UNDECODABLE))
+    skipped = {path: found[path] for path in paths if path in found}
     log_skipped(skipped, log)
     frame = frame[~frame["image"].isin(list(skipped))].reset_index(drop=True)
     split = split_dataset(frame, slugs, validation_split, test_split, seed)
@@ -168,20 +144,19 @@ def make_split(
 
 
 def write_split(path: Path, split: pd.DataFrame) -> None:
-    """The split file: one row per image, :data:`SPLIT_COLUMNS` (written atomically)."""
+    """Write the split file: one row per image, :data:`SPLIT_COLUMNS`."""
     write_text(path, split[SPLIT_COLUMNS].to_csv(index=False))
 
 
 def write_skipped(path: Path, skipped: dict[str, str]) -> None:
-    """The skipped file: one row per image left out, :data:`SKIPPED_COLUMNS`."""
+    """Write the skipped file: one row per image left out, :data:`SKIPPED_COLUMNS`."""
     frame = pd.DataFrame(list(skipped.items()), columns=SKIPPED_COLUMNS)
     write_text(path, frame.to_csv(index=False))
 
 
 def read_split(path: Path, slugs: Sequence[str] | None = None) -> pd.DataFrame:
-    """The split file at ``path``, its columns as :func:`list_images` gives them; ValueError
-    naming the file (and row) when it is not a split file, or, given ``slugs`` (the classes of
-    the tree's ``labels.json``, in order), when a row's class or index is not the tree's."""
+    """The split file at ``path``; ValueError naming the file and row if it is none, or if a
+    row's class or index is not that of ``slugs`` (the tree's classes, in order)."""
     path = Path(path)
     text = dict.fromkeys(["image", "image_name", "label"], object)  # as list_images gives them
     try:

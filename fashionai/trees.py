@@ -1,15 +1,6 @@
-"""Per-category folder trees of hard-linked images, one folder per label.
-
-Layout: ``<tree>/<slug>/<image_name>`` and ``<tree>/labels.json``::
-
-    {"category": "...",
-     "classes": [{"index": 0, "slug": "...", "name": "...", "members": ["official name", ...]}],
-     "dropped": ["official name", ...],
-     "counts": {"slug": n_images, ...}}
-
-Trees are built in a partial folder (:mod:`fashionai.atomic`) and renamed when complete.
-Images are hard links to the extracted files (a copy only across file systems), so a tree costs
-almost no disk space.
+"""Per-category trees of hard-linked images (copies only across file systems), built atomically:
+``<tree>/<slug>/<image_name>`` and ``<tree>/labels.json``: ``{"category": ..., "classes":
+[{"index", "slug", "name", "members": [official names]}], "dropped": [...], "counts": {slug: n}}``.
 """
 
 from __future__ import annotations
@@ -50,9 +41,8 @@ def link_or_copy(src: str | Path, dst: str | Path) -> bool:
 
 
 def link_files(source: str | Path, outputs: Iterable[str | Path]) -> None:
-    """Make each of ``outputs`` the file of the same name in the folder ``source`` (a hard link;
-    a copy across file systems), modified now: newer than what made ``source``, so that
-    Snakemake takes it for up to date (a link shares its file's time, which changes too)."""
+    """Make each of ``outputs`` a link (or copy) of the file of its name in ``source``, modified
+    now so that Snakemake takes it for newer than what made ``source``."""
     for output in map(Path, outputs):
         file = Path(source) / output.name
         if not file.is_file():
@@ -67,8 +57,7 @@ def link_files(source: str | Path, outputs: Iterable[str | Path]) -> None:
 def _building(
     out_dir: Path, category: str, groups: list[LabelGroup], dropped: list[str], log: Log
 ) -> Iterator[_Tree]:
-    """A fresh partial tree with one empty folder per group; when the block ends, its
-    ``labels.json`` is written and logged and the folder renamed to ``out_dir``."""
+    """A partial tree with one empty folder per group; at the end, labels.json and the rename."""
     with atomic_folder(out_dir) as partial:
         for group in groups:
             (partial / group.slug).mkdir()
@@ -89,7 +78,7 @@ def _building(
 
 
 class _Tree:
-    """A tree being built: links files in, counting images per folder, links and copies."""
+    """A tree being built: counts images per folder, links and copies."""
 
     def __init__(self, folder: Path, log: Log, name: str, counts: dict[str, int]) -> None:
         self.prefix, self.log, self.name, self.counts = str(folder) + os.sep, log, name, counts
@@ -172,7 +161,7 @@ def regroup_tree(
 
 
 def read_labels(tree_dir: Path) -> dict:
-    """Load ``tree_dir/labels.json`` and check its structure; errors name the file and key."""
+    """``tree_dir/labels.json``, its structure checked; errors name the file and key."""
     path = Path(tree_dir) / LABELS_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{path}: missing; is {tree_dir} a label tree?")

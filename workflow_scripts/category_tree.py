@@ -17,5 +17,4 @@ with job_log(snakemake.log[0]) as log:
         dtype={"attribute": str, "image_name": str, "image": str},
         keep_default_na=False,
     )
-    decoded = decoded[decoded["attribute"] == category]
     build_category_tree(decoded, category, Path(snakemake.output[0]), log=log)

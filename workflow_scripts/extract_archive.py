@@ -8,7 +8,7 @@ from fashionai.archives import extract_archive
 from fashionai.joblog import job_log
 
 with job_log(snakemake.log[0]) as log:
-    summary = extract_archive(
+    extract_archive(  # logs what it wrote
         Path(snakemake.input[0]),
         Path(snakemake.output[0]),
         max_ratio=snakemake.params.max_ratio,
@@ -16,4 +16,3 @@ with job_log(snakemake.log[0]) as log:
         max_members=snakemake.params.max_members,
         log=log,
     )
-    log(f"{summary.files} files, {summary.bytes} bytes, {summary.skipped} sidecars skipped")

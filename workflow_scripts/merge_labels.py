@@ -5,7 +5,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
 from fashionai.annotations import merge_annotations
-from fashionai.atomic import atomic_file
+from fashionai.atomic import write_text
 from fashionai.joblog import job_log
 
 with job_log(snakemake.log[0]) as log:
@@ -13,6 +13,5 @@ with job_log(snakemake.log[0]) as log:
     merged = merge_annotations(extracted)
     for archive, rows in merged.groupby("archive", sort=False).size().items():
         log(f"{archive}: {rows} annotation rows")
-    with atomic_file(snakemake.output[0]) as partial:
-        merged.to_csv(partial, index=False)
+    write_text(snakemake.output[0], merged.to_csv(index=False))
     log(f"{len(merged)} rows in all -> {snakemake.output[0]}")

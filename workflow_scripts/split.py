@@ -13,14 +13,8 @@ with job_log(snakemake.log[0]) as log:
     claim_gpus(0, log=log)  # decoding runs on the CPU: no GPU memory taken
     keys = snakemake.params.split  # seed, validation_split, test_split
     log(f"split of {snakemake.input[0]}: {keys}")
-    split, skipped = make_split(
-        Path(snakemake.input[0]),
-        keys["validation_split"],
-        keys["test_split"],
-        keys["seed"],
-        threads=snakemake.threads,
-        log=log,
-    )
+    tree = Path(snakemake.input[0])
+    split, skipped = make_split(tree, **keys, threads=snakemake.threads, log=log)
     write_skipped(Path(snakemake.output.skipped), skipped)
     write_split(Path(snakemake.output.split), split)
     log(f"wrote {snakemake.output.split}: {len(split)} images; {len(skipped)} skipped")
