@@ -1,19 +1,8 @@
-"""Evaluating a category's ensemble (rule ``evaluate_ensemble``) exactly like a single model,
-on the mean of its members' ``held_out.csv`` probabilities (no model is loaded).
+"""Scoring several models' held-out predictions together (rule ``evaluate``), no model loaded.
 
-``metrics.json`` has a single model's keys (:mod:`fashionai.evaluation.evaluate`), plus
-``ensemble`` (members, tta) and, with ``tta``, ``without_tta``: the figures of the plain mean,
-so that the effect of flip TTA on the ensemble is on record. Members that validate on other
-images (the folds of ``train.folds``) are scored on the test images alone: each was selected
-on its own validation images.
-
-The out-of-fold evaluation of an experiment with ``train.folds`` (:func:`evaluate_out_of_fold`):
-fold member i validates on fold i, so the members' validation rows of ``held_out.csv`` hold one
-prediction, by a model that did not train on it, for every non-test image: scored together they
-give a figure on all of them. Its ``metrics.json`` has a single model's keys for those figures,
-``"evaluated_on": "out_of_fold"``, the ``folds`` (the members) and, beside them, ``test``: the
-figures of the members' ensemble on the test images they share, with ``ensemble`` and
-``without_tta`` as in the ensemble's ``metrics.json``.
+:func:`evaluate_ensemble` scores the mean of the members' probabilities; members that validate
+on different images (fold members) on the test images alone. :func:`evaluate_out_of_fold` scores
+fold member i on fold i, which it did not train on: one prediction for every non-test image.
 """
 
 from __future__ import annotations
@@ -35,14 +24,7 @@ from fashionai.evaluation.evaluate import (
     write_evaluation,
 )
 from fashionai.model_folder import Predictions, check_members, combined, read_held_out, read_summary
-from fashionai.outputs import (
-    HELD_OUT_FILE,
-    MEAN,
-    OUT_OF_FOLD,
-    SINGLE,
-    SPLIT_FILE,
-    SUMMARY_FILE,
-)
+from fashionai.outputs import HELD_OUT_FILE, MEAN, OUT_OF_FOLD, SINGLE, SPLIT_FILE, SUMMARY_FILE
 
 
 def evaluate_ensemble(
@@ -54,9 +36,9 @@ def evaluate_ensemble(
     tta: bool = False,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Check the members (same classes, images and test part), average their held-out
-    predictions (on the test images alone when their validation images differ), write the
-    ensemble's ``metrics.json`` and confusion matrix (atomically) and return the metrics."""
+    """Write (and return) the ensemble's ``metrics.json``, a single model's keys plus
+    ``ensemble`` and, with ``tta``, ``without_tta`` (the plain mean's figures), and its
+    confusion matrix."""
     same_split = check_members(member_dirs)
     first = Path(next(iter(member_dirs.values())))
     summary = read_summary(first / SUMMARY_FILE)
@@ -77,8 +59,7 @@ def ensemble_scores(
     category: str,
     tta: bool,
 ) -> dict[str, Any]:
-    """The figures of the mean of the members' predictions (``held_out.csv``) on ``rows``
-    (:func:`~fashionai.evaluation.evaluate.load_held_out`'s), as :func:`evaluate_ensemble`
+    """The figures of the members' mean prediction on ``rows``, as :func:`evaluate_ensemble`
     writes them."""
     paths = [Path(folder) / HELD_OUT_FILE for folder in member_dirs.values()]
     mean = combined([read_held_out(path, rows["image"], len(classes)) for path in paths])
@@ -101,9 +82,9 @@ def evaluate_out_of_fold(
     tta: bool = False,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Score the fold members' predictions on their own validation images (with ``tta`` the
-    flip-TTA ones), write ``metrics.json`` and the confusion matrix (atomically) and return the
-    metrics. ValueError when the validation parts do not cover each non-test image once."""
+    """Write (and return) ``metrics.json``, a single model's keys for the members' own validation
+    images, ``folds`` and ``test`` (their ensemble's figures on the test images), and the
+    confusion matrix. ValueError unless the validation parts cover each non-test image once."""
     check_members(member_dirs)
     dirs = [Path(folder) for folder in member_dirs.values()]
     summary = read_summary(dirs[0] / SUMMARY_FILE)
@@ -137,6 +118,5 @@ def evaluate_out_of_fold(
     return metrics
 
 
-# Rule evaluate's scorer for each way of combining members (fashionai.config.evaluations), all
-# called alike: (member name -> folder, decoded.csv, metrics.json, confusion matrix; tta, log).
+# Rule evaluate's scorer for each way of combining members (fashionai.config.evaluations).
 SCORERS = {SINGLE: evaluate_model, MEAN: evaluate_ensemble, OUT_OF_FOLD: evaluate_out_of_fold}

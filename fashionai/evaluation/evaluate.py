@@ -1,9 +1,7 @@
-"""Evaluating one category (rule ``evaluate``): its model's predictions on the held-out images
-(:mod:`fashionai.model_folder`), scored without TensorFlow.
+"""Scoring a model's held-out predictions (rule ``evaluate``), without TensorFlow.
 
 ``metrics.json`` reports the test images at the top level (``"evaluated_on": "test"``), the
-validation figures under ``"validation"``; a split without test images is reported on its
-validation images (``"evaluated_on": "validation"``).
+validation ones under ``"validation"``; a split without test images, its validation images.
 """
 
 from __future__ import annotations
@@ -64,9 +62,8 @@ def evaluate_category(
     tta: bool = False,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Score a model's held-out predictions (``held_out.csv``, from its training job) with
-    :func:`score_held_out`, write ``metrics.json`` and the confusion matrix (atomically) and
-    return the metrics; with ``tta``, ``flip_tta`` holds the figures of the flip-TTA ones."""
+    """Score ``held_out.csv``, write ``metrics.json`` and the confusion matrix and return the
+    metrics; with ``tta``, ``flip_tta`` holds the figures of the flip-TTA predictions."""
     summary = read_summary(summary_json)
     category, classes = summary["category"], summary["classes"]
     rows = load_held_out(split_csv, decoded_csv, category)
@@ -88,8 +85,7 @@ def evaluate_model(
     tta: bool = False,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """:func:`evaluate_category` of the one model in ``member_dirs`` (name -> its folder), called
-    as rule ``evaluate`` calls every way of combining members."""
+    """:func:`evaluate_category` of the one model in ``member_dirs`` (name -> folder)."""
     ((name, folder),) = member_dirs.items()
     folder = Path(folder)
     log(f"model {name}: {folder}")
@@ -108,10 +104,8 @@ def evaluate_model(
 def score_held_out(
     rows: pd.DataFrame, predictions: Predictions, classes: list[dict[str, Any]], category: str
 ) -> dict[str, Any]:
-    """The figures of ``metrics.json`` for predictions on the rows of :func:`load_held_out`:
-    on the test rows with the validation ones beside them, or on the validation rows when
-    there are no test rows (or on the test rows alone, when there are no validation rows); the
-    images the model could not read are left out and listed under ``skipped_images``."""
+    """The figures of ``metrics.json`` for predictions on the rows of :func:`load_held_out`;
+    the images the model could not read are left out and listed under ``skipped_images``."""
     rows = rows.assign(predicted=~rows["image"].isin(list(predictions.skipped)))
     on = TEST if (rows["subset"] == TEST).any() else VALIDATION
     metrics = {"evaluated_on": on, **_scores(classes, category, rows, predictions, on)}
@@ -129,7 +123,7 @@ def write_evaluation(
     *,
     log: Callable[[str], None] = print,
 ) -> None:
-    """``metrics.json`` and the confusion matrix of the figures it reports, both atomically."""
+    """``metrics.json`` and the confusion matrix of its top-level figures, both atomically."""
     write_text(metrics_json, json.dumps(metrics, indent=2, allow_nan=False) + "\n")
     title = (
         f"{category}: {metrics['n_images']} {metrics['evaluated_on']} images, "
@@ -146,7 +140,7 @@ def _scores(
     predictions: Predictions,
     subset: str,
 ) -> dict[str, Any]:
-    """The metrics of the predicted rows of ``subset``, with ``flip_tta`` when there is TTA."""
+    """The figures of the predicted rows of ``subset``, with ``flip_tta`` when there is TTA."""
     keep = ((rows["subset"] == subset) & rows["predicted"]).to_numpy()
     truth = rows.loc[keep, "label_index"], rows.loc[keep, "code"]
     metrics = evaluate_predictions(predictions.plain[keep], *truth, classes, category)
