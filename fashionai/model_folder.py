@@ -1,9 +1,6 @@
-"""What a trained model's folder holds, read and written here alone (no TensorFlow): its
-``training.json`` (:func:`read_summary`), its predictions on its held-out images,
-``held_out.csv`` (the training job writes them, plain and flip-TTA, so that evaluation scores
-them without TensorFlow), and whether several folders can be members of one ensemble
-(:func:`check_members`). ``model.keras`` is loaded by
-:class:`fashionai.prediction.predict.TrainedModel`; the file names are :mod:`fashionai.outputs`'.
+"""A trained model's folder, read and written here alone, without TensorFlow: its
+``training.json``, its predictions on its held-out images (``held_out.csv``, plain and flip-TTA,
+which evaluation scores) and whether several folders can be members of one ensemble.
 """
 
 from __future__ import annotations
@@ -47,9 +44,8 @@ def combined(parts: list[Predictions], join: Callable[..., np.ndarray] = np.mean
 
 
 def write_held_out(path: Path | str, rows: pd.DataFrame, predictions: Predictions) -> None:
-    """``rows`` (``image`` and ``subset`` columns) with their probabilities, atomically.
-
-    ``predictions`` must have flip-TTA figures, so that evaluation can report both."""
+    """``rows`` (``image`` and ``subset`` columns) with their plain and flip-TTA probabilities,
+    atomically."""
     if predictions.flipped_tta is None:
         raise ValueError("held-out predictions need flip-TTA figures too")
     frame = rows[["image", "subset"]].reset_index(drop=True)
@@ -98,9 +94,8 @@ def write_summary(folder: Path | str, summary: Mapping[str, Any]) -> None:
 
 
 def check_members(member_dirs: Mapping[str, Path | str]) -> bool:
-    """ValueError naming the members whose classes (``training.json``), or images and test part
-    (``split.csv``), differ from those of the first member; whether their ``split.csv`` files
-    are the same (the same validation images too)."""
+    """ValueError naming the members whose classes, or images and test part, differ from the
+    first member's; whether their ``split.csv`` files are the same (validation images too)."""
     names = list(member_dirs)
     if not names:
         raise ValueError("an ensemble needs at least one member")
