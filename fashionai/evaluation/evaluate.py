@@ -87,18 +87,9 @@ def evaluate_model(
 ) -> dict[str, Any]:
     """:func:`evaluate_category` of the one model in ``member_dirs`` (name -> folder)."""
     ((name, folder),) = member_dirs.items()
-    folder = Path(folder)
     log(f"model {name}: {folder}")
-    return evaluate_category(
-        folder / SUMMARY_FILE,
-        folder / SPLIT_FILE,
-        folder / HELD_OUT_FILE,
-        decoded_csv,
-        metrics_json,
-        confusion_png,
-        tta=tta,
-        log=log,
-    )
+    files = [Path(folder) / file for file in (SUMMARY_FILE, SPLIT_FILE, HELD_OUT_FILE)]
+    return evaluate_category(*files, decoded_csv, metrics_json, confusion_png, tta=tta, log=log)
 
 
 def score_held_out(
