@@ -42,32 +42,29 @@ def evaluate_ensemble(
     same_split = check_members(member_dirs)
     first = Path(next(iter(member_dirs.values())))
     summary = read_summary(first / SUMMARY_FILE)
-    category, classes = summary["category"], summary["classes"]
+    category = summary["category"]
     rows = load_held_out(first / SPLIT_FILE, decoded_csv, category)
     if not same_split:  # folds: each member validates on images the others train on
         rows = rows[rows["subset"] == TEST].reset_index(drop=True)
     log(f"{category}: ensemble of {', '.join(member_dirs)}, {len(rows)} held-out images")
-    metrics = ensemble_scores(member_dirs, rows, classes, category, tta)
+    metrics = ensemble_scores(member_dirs, rows, summary, tta)
     write_evaluation(metrics, f"{category} ensemble", metrics_json, confusion_png, log=log)
     return metrics
 
 
 def ensemble_scores(
-    member_dirs: Mapping[str, Path | str],
-    rows: pd.DataFrame,
-    classes: list[dict[str, Any]],
-    category: str,
-    tta: bool,
+    member_dirs: Mapping[str, Path | str], rows: pd.DataFrame, summary: dict[str, Any], tta: bool
 ) -> dict[str, Any]:
     """The figures of the members' mean prediction on ``rows``, as :func:`evaluate_ensemble`
     writes them."""
     paths = [Path(folder) / HELD_OUT_FILE for folder in member_dirs.values()]
-    mean = combined([read_held_out(path, rows["image"], len(classes)) for path in paths])
+    n_classes = len(summary["classes"])
+    mean = combined([read_held_out(path, rows["image"], n_classes) for path in paths])
     plain = Predictions(mean.plain, None, mean.skipped)
     flipped = Predictions(mean.flipped_tta, None, mean.skipped)
-    metrics = score_held_out(rows, flipped if tta else plain, classes, category)
+    metrics = score_held_out(rows, flipped if tta else plain, summary)
     if tta:
-        without = score_held_out(rows, plain, classes, category)
+        without = score_held_out(rows, plain, summary)
         metrics["without_tta"] = {key: without[key] for key in TTA_KEYS}
     metrics["ensemble"] = {"members": list(member_dirs), "tta": tta}
     return metrics
@@ -88,18 +85,17 @@ def evaluate_out_of_fold(
     check_members(member_dirs)
     dirs = [Path(folder) for folder in member_dirs.values()]
     summary = read_summary(dirs[0] / SUMMARY_FILE)
-    category, classes = summary["category"], summary["classes"]
+    category, n_classes = summary["category"], len(summary["classes"])
     held_out = [load_held_out(folder / SPLIT_FILE, decoded_csv, category) for folder in dirs]
     rows = [frame[frame["subset"] == VALIDATION] for frame in held_out]
     parts = [
-        read_held_out(folder / HELD_OUT_FILE, frame["image"], len(classes))
+        read_held_out(folder / HELD_OUT_FILE, frame["image"], n_classes)
         for folder, frame in zip(dirs, rows, strict=True)
     ]
     oof = pd.concat(rows, ignore_index=True)
     split = pd.read_csv(dirs[0] / SPLIT_FILE, dtype=str, keep_default_na=False)
-    if not oof["image"].is_unique or set(oof["image"]) != set(
-        split.loc[split["subset"] != TEST, "image"]
-    ):
+    non_test = set(split.loc[split["subset"] != TEST, "image"])
+    if not oof["image"].is_unique or set(oof["image"]) != non_test:
         raise ValueError(
             f"the validation images of {', '.join(member_dirs)} do not cover each non-test "
             f"image of {dirs[0] / SPLIT_FILE} once: not the folds of one experiment"
@@ -108,10 +104,10 @@ def evaluate_out_of_fold(
     predictions = combined(parts, np.concatenate)
     if not tta:
         predictions.flipped_tta = None
-    metrics = score_held_out(oof, predictions, classes, category)
+    metrics = score_held_out(oof, predictions, summary)
     metrics.update(evaluated_on=OUT_OF_FOLD, folds=list(member_dirs))
     test = held_out[0][held_out[0]["subset"] == TEST].reset_index(drop=True)
-    ensemble = ensemble_scores(member_dirs, test, classes, category, tta)
+    ensemble = ensemble_scores(member_dirs, test, summary, tta)
     kept = ("n_images", *TTA_KEYS, "ensemble", "without_tta")  # what ensemble_scores reports
     metrics[TEST] = {key: ensemble[key] for key in kept if key in ensemble}
     write_evaluation(metrics, f"{category} out-of-fold", metrics_json, confusion_png, log=log)

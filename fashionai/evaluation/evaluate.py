@@ -65,13 +65,13 @@ def evaluate_category(
     """Score ``held_out.csv``, write ``metrics.json`` and the confusion matrix and return the
     metrics; with ``tta``, ``flip_tta`` holds the figures of the flip-TTA predictions."""
     summary = read_summary(summary_json)
-    category, classes = summary["category"], summary["classes"]
+    category = summary["category"]
     rows = load_held_out(split_csv, decoded_csv, category)
     log(f"{category}: {rows['subset'].value_counts().to_dict()} held-out images")
-    predictions = read_held_out(held_out_csv, rows["image"], len(classes))
+    predictions = read_held_out(held_out_csv, rows["image"], len(summary["classes"]))
     if not tta:
         predictions.flipped_tta = None
-    metrics = score_held_out(rows, predictions, classes, category)
+    metrics = score_held_out(rows, predictions, summary)
     write_evaluation(metrics, category, metrics_json, confusion_png, log=log)
     return metrics
 
@@ -93,15 +93,16 @@ def evaluate_model(
 
 
 def score_held_out(
-    rows: pd.DataFrame, predictions: Predictions, classes: list[dict[str, Any]], category: str
+    rows: pd.DataFrame, predictions: Predictions, summary: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """The figures of ``metrics.json`` for predictions on the rows of :func:`load_held_out`;
-    the images the model could not read are left out and listed under ``skipped_images``."""
+    """The figures of ``metrics.json`` for a model's (``summary``: its ``training.json``)
+    predictions on the rows of :func:`load_held_out`; the images the model could not read are
+    left out and listed under ``skipped_images``."""
     rows = rows.assign(predicted=~rows["image"].isin(list(predictions.skipped)))
     on = TEST if (rows["subset"] == TEST).any() else VALIDATION
-    metrics = {"evaluated_on": on, **_scores(classes, category, rows, predictions, on)}
+    metrics = {"evaluated_on": on, **_scores(rows, predictions, summary, on)}
     if on == TEST and (rows["subset"] == VALIDATION).any():  # none in the ensemble of folds
-        metrics[VALIDATION] = _scores(classes, category, rows, predictions, VALIDATION)
+        metrics[VALIDATION] = _scores(rows, predictions, summary, VALIDATION)
     metrics["skipped_images"] = predictions.skipped
     return metrics
 
@@ -125,18 +126,15 @@ def write_evaluation(
 
 
 def _scores(
-    classes: list[dict[str, Any]],
-    category: str,
-    rows: pd.DataFrame,
-    predictions: Predictions,
-    subset: str,
+    rows: pd.DataFrame, predictions: Predictions, summary: Mapping[str, Any], subset: str
 ) -> dict[str, Any]:
     """The figures of the predicted rows of ``subset``, with ``flip_tta`` when there is TTA."""
     keep = ((rows["subset"] == subset) & rows["predicted"]).to_numpy()
     truth = rows.loc[keep, "label_index"], rows.loc[keep, "code"]
-    metrics = evaluate_predictions(predictions.plain[keep], *truth, classes, category)
+    model = summary["classes"], summary["category"]
+    metrics = evaluate_predictions(predictions.plain[keep], *truth, *model)
     if predictions.flipped_tta is not None:
-        flipped = evaluate_predictions(predictions.flipped_tta[keep], *truth, classes, category)
+        flipped = evaluate_predictions(predictions.flipped_tta[keep], *truth, *model)
         metrics["flip_tta"] = {key: flipped[key] for key in TTA_KEYS}
     return metrics
 
