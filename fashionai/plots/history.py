@@ -14,7 +14,7 @@ from fashionai.model_folder import read_summary
 BEST_COLOUR = "tab:green"
 
 
-def plot_history(history_csv: Path, training_json: Path, out_png: Path) -> Figure:
+def plot_history(history_csv: Path | str, training_json: Path | str, out_png: Path | str) -> Figure:
     """Training and validation accuracy and loss, the best epoch dashed, its validation accuracy
     starred and fine-tuning shaded, written to ``out_png``. Returns the figure."""
     history = pd.read_csv(history_csv)
