@@ -75,12 +75,8 @@ def read_held_out(path: Path | str, images: pd.Series, n_classes: int) -> Predic
             f"{images[missing].iloc[0]}; retrain the category"
         )
     rows = frame.loc[images.to_numpy()]
-    skipped = rows.loc[rows["skipped"] != "", "skipped"].to_dict()
-    return Predictions(
-        rows[columns[PLAIN]].to_numpy(np.float32),
-        rows[columns[FLIP_TTA]].to_numpy(np.float32),
-        skipped,
-    )
+    plain, flipped = (rows[columns[prefix]].to_numpy(np.float32) for prefix in (PLAIN, FLIP_TTA))
+    return Predictions(plain, flipped, rows.loc[rows["skipped"] != "", "skipped"].to_dict())
 
 
 def read_summary(training_json: Path | str) -> dict[str, Any]:

@@ -81,13 +81,8 @@ def classification_report(
     precision, recall = ratio(hits, confusion.sum(axis=0)), ratio(hits, support)
     f1 = ratio(2 * precision * recall, precision + recall)
     per_class = {
-        name: {
-            "precision": float(precision[i]),
-            "recall": float(recall[i]),
-            "f1": float(f1[i]),
-            "support": int(support[i]),
-        }
-        for i, name in enumerate(class_names)
+        name: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(n)}
+        for name, p, r, f, n in zip(class_names, precision, recall, f1, support, strict=True)
     }
     return {
         "accuracy": float(hits.sum() / len(truth)) if len(truth) else 0.0,
