@@ -38,12 +38,8 @@ from fashionai.outputs import (
 
 MODELS = f"{experiment_root(DEFAULT_EXPERIMENT)}/{MODELS_DIR}"  # the default experiment's models
 
+# A path or reason as one tab-free field of one line (the module docstring says how).
 ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
-def escaped(text: str) -> str:
-    """``text`` as one tab-free field of one line (the module docstring says how)."""
-    return text.translate(ESCAPES)
 
 
 def positive_int(value: str) -> int:
@@ -62,14 +58,6 @@ def models_hint(folders: Sequence[Path]) -> str:
     return f"; --models can name one of: {', '.join(map(str, folders))}" if folders else ""
 
 
-def trained_elsewhere(category: str) -> str:
-    """A hint naming the experiments' folders that hold a model of ``category`` (with
-    ``train.folds`` the default's models are ``default-fold1`` .. ``default-foldK``)."""
-    pattern = f"*/{MODELS_DIR}/{category}/{MODEL_FILE}"
-    found = sorted(Path(experiment_root("*")).parent.glob(pattern))
-    return models_hint([path.parent.parent for path in found])
-
-
 def folded(models: Path, category: str) -> str:
     """An error when the evaluation beside ``models`` is the out-of-fold one of its
     experiment's fold members (its ``folds``), naming their models folders; else empty."""
@@ -85,14 +73,17 @@ def folded(models: Path, category: str) -> str:
 
 def untrained(models: Path, category: str) -> str:
     """An error naming the first file a prediction needs that ``models``' folder of
-    ``category`` lacks, and the command that trains it; else empty."""
+    ``category`` lacks, the command that trains it and the experiments that hold one; else
+    empty."""
     if not (missing := missing_model_files(models / category)):
         return ""
     target = model_file(WEIGHTS_FILE, category, models.parent.name)
+    pattern = f"*/{MODELS_DIR}/{category}/{MODEL_FILE}"
+    found = sorted(Path(experiment_root("*")).parent.glob(pattern))
     return (
         f"{missing[0]} does not exist: train the category first, with it in categories: of "
         f"the configuration (snakemake --cores 8 --resources gpu=1 {target})"
-        + trained_elsewhere(category)
+        + models_hint([path.parent.parent for path in found])
     )
 
 
@@ -114,11 +105,12 @@ def predict(args: argparse.Namespace) -> int:
     )
     names = [group["name"] for group in trained.classes]
     for path, row in zip(map(str, args.images), predictions.plain, strict=True):
+        field = path.translate(ESCAPES)
         if path in predictions.skipped:
-            print(f"{escaped(path)}\tERROR: {escaped(predictions.skipped[path])}")
+            print(f"{field}\tERROR: {predictions.skipped[path].translate(ESCAPES)}")
             continue
         ranked = ", ".join(f"{names[i]}={row[i]:.3f}" for i in row.argsort()[::-1])
-        print(f"{escaped(path)}\t{names[row.argmax()]}\t{row.max():.3f}\t{ranked}")
+        print(f"{field}\t{names[row.argmax()]}\t{row.max():.3f}\t{ranked}")
     return 1 if predictions.skipped else 0
 
 

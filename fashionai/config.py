@@ -1,10 +1,7 @@
-"""The workflow configuration: checked once, before any job, with every default filled in.
-
-``schemas/config.schema.yaml`` holds each key's type, range, names and default;
-:func:`validate_config` checks against it and fills the defaults in, then checks what a schema
-cannot: files, colliding extraction folders, label names, keys that depend on each other. The
-rest of the code reads every key without a fallback or a check of its own. Importing this
-module is cheap (the workflow does it at parse time). Messages read ``<key> = <value>: <problem>``.
+"""The workflow configuration, checked once before any job against
+``schemas/config.schema.yaml`` (defaults filled in), then for what a schema cannot check: files,
+colliding folders, names, keys that depend on each other. The rest of the code reads every key
+without a check of its own. Cheap to import. Messages read ``<key> = <value>: <problem>``.
 """
 
 from __future__ import annotations
@@ -62,8 +59,8 @@ def check_yaml_syntax(path: str | Path) -> str:
 
 
 def check_category(category: str, categories: Sequence[str]) -> None:
-    """ConfigError when a target names ``category`` but ``categories`` (the configured ones)
-    lacks it: Snakemake would only say that no rule makes the target."""
+    """ConfigError when a target names a category not configured (Snakemake would only say
+    that no rule makes the target)."""
     if category not in categories:
         hint = did_you_mean(category, CATEGORIES) if category not in CATEGORIES else ""
         raise ConfigError(
@@ -73,10 +70,8 @@ def check_category(category: str, categories: Sequence[str]) -> None:
 
 
 def validate_config(config: dict[str, Any]) -> dict[str, Any]:
-    """Check ``config`` and fill its defaults in place; raise ConfigError at the first problem.
-
-    Relative paths are from the working directory (the workflow's). Returns ``config``.
-    """
+    """``config``, checked (ConfigError at the first problem) and its defaults filled in place;
+    relative paths are from the working directory."""
     schema = load_schema()
     validator = _validator_class(schema)(schema)
     error = jsonschema.exceptions.best_match(validator.iter_errors(config))
@@ -95,10 +90,8 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def check_archives(config: Mapping[str, Any]) -> None:
-    """Each archive (training and questions), or folder of its extracted contents, exists and
-    extracts into a folder of its own, ``results/extracted/<archive_id>``: not one differing
-    only in case (one folder on case-insensitive file systems), nor one starting with ``.``
-    (partial outputs' names), nor one with braces (Snakemake wildcards)."""
+    """Each archive (or extracted folder) exists and extracts into a folder of its own: not one
+    differing only in case, starting with ``.`` (partial outputs) or with braces (wildcards)."""
     archives = [(f"archives[{index}]", path) for index, path in enumerate(config["archives"])]
     if config["questions"]:
         archives.append(("questions", config["questions"]))
@@ -133,9 +126,8 @@ def check_archives(config: Mapping[str, Any]) -> None:
 
 
 def experiment_settings(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """Every experiment's train settings by name: ``default`` (the ``train:`` block) first; an
-    experiment with ``folds`` K stands for its K fold members (:func:`fold_members`), each with
-    its ``fold`` (1..K)."""
+    """Every experiment's train settings by name, ``default`` first; an experiment with ``folds``
+    stands for its fold members (:func:`fold_members`), each with its ``fold`` (1..K)."""
     folded, experiments = fold_members(config), {}
     for name, settings in _merged(config).items():
         for fold, member in enumerate(folded.get(name, [name]), 1):
@@ -145,7 +137,7 @@ def experiment_settings(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def fold_members(config: Mapping[str, Any]) -> dict[str, list[str]]:
-    """The experiments with ``folds`` and their members' names (``fold_name``), in order."""
+    """The experiments with ``folds`` and their members' names, in order."""
     return {
         name: [fold_name(name, fold) for fold in range(1, settings["folds"] + 1)]
         for name, settings in _merged(config).items()
@@ -154,19 +146,17 @@ def fold_members(config: Mapping[str, Any]) -> dict[str, list[str]]:
 
 
 def ensemble_members(config: Mapping[str, Any]) -> list[str]:
-    """The models the ensemble (``[default]`` without ``ensemble:``) averages: each member, an
-    experiment with ``folds`` as its fold members."""
+    """The models the ensemble (``[default]`` without ``ensemble:``) averages, fold members
+    in place of their experiment."""
     folded = fold_members(config)
     members = (config["ensemble"] or {}).get("members", [DEFAULT_EXPERIMENT])
     return [model for member in members for model in folded.get(member, [member])]
 
 
 def evaluations(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """Every name rule ``evaluate`` scores, each as its members, how their held-out predictions
-    combine and whether with flip TTA: each experiment alone (``single``, ``eval.tta``); each
-    experiment with ``folds``, its fold members' predictions on their own validation images
-    (``out_of_fold``, beside their mean on the test images; ``eval.tta``); the ensemble, its
-    members' mean (``mean``, ``ensemble.tta``), when ``ensemble:`` is set."""
+    """Every name rule ``evaluate`` scores, with its members, how their predictions combine
+    (``single``, ``out_of_fold`` for an experiment with ``folds``, ``mean`` for the ensemble)
+    and whether with flip TTA."""
     tta = config["eval"]["tta"]
     table = {
         name: {"members": [name], "combine": SINGLE, "tta": tta}
@@ -192,8 +182,8 @@ def merge_train(train: Mapping[str, Any], overrides: Mapping[str, Any] | None) -
 
 
 def check_experiments(config: Mapping[str, Any], validator: Any) -> None:
-    """Experiment names, their overrides, their merged settings (by ``validator``, of the whole
-    schema, against its ``train`` part, then :func:`check_train`), and the ensemble's members."""
+    """Experiment names, their overrides, their merged settings (against the schema's ``train``
+    part, then :func:`check_train`) and the ensemble's members."""
     train_schema = load_schema()["properties"]["train"]
     experiments = config["experiments"] or {}
     folders: dict[str, str] = {}
@@ -249,8 +239,8 @@ def check_experiments(config: Mapping[str, Any], validator: Any) -> None:
 
 
 def trained_groups(config: Mapping[str, Any]) -> dict[str, list[str]]:
-    """The groups a grouped experiment (``train.grouped``) trains as one model each: every group
-    of at least two configured categories, with those categories in ``categories:`` order."""
+    """Every group of at least two configured categories (in ``categories:`` order): what a
+    grouped experiment trains as one model each."""
     groups = {
         name: [category for category in config["categories"] if category in (members or ())]
         for name, members in (config["groups"] or {}).items()
@@ -259,10 +249,8 @@ def trained_groups(config: Mapping[str, Any]) -> dict[str, list[str]]:
 
 
 def check_groups(config: Mapping[str, Any]) -> None:
-    """Each group's name is a plain folder name apart from the categories' (its folder sits
-    beside theirs under models/), each group lists categories, each category is in one group
-    at most, and every grouped experiment's settings can train each of its groups as one
-    model (:func:`~fashionai.training.settings.check_grouping`)."""
+    """Each group has a plain folder name apart from the categories', lists categories no other
+    group does, and every grouped experiment's settings can train it as one model."""
     owners: dict[str, str] = {}
     folders: dict[str, str] = {}
     for name, members in (config["groups"] or {}).items():
@@ -302,10 +290,8 @@ def check_groups(config: Mapping[str, Any]) -> None:
 
 
 def check_experiment_name(name: object, where: str) -> None:
-    """ConfigError, starting with ``where``, unless ``name`` can be a folder under
-    results/experiments/ and a Snakemake wildcard value: text YAML did not turn into a number,
-    boolean, date or null, a plain folder name, short, and not what Snakemake takes for a
-    runaway wildcard."""
+    """ConfigError, starting with ``where``, unless ``name`` is text that can be a folder under
+    results/experiments/ and a Snakemake wildcard value."""
     if not isinstance(name, str):
         raise ConfigError(
             f"{where}: YAML reads this name as {_yaml_reading(name)}, not as text; quote it "
@@ -339,9 +325,8 @@ def _yaml_reading(value: object) -> str:
 
 
 def _validator_class(schema: Mapping[str, Any]) -> type:
-    """The schema's validator class, but one that sets each missing property to its schema
-    default first, and whose ``integer`` is an int: JSON Schema's also takes a float such as
-    2.0, which ``range``, slicing and Keras then refuse inside a job."""
+    """The schema's validator class, filling each missing property's default in, and whose
+    ``integer`` is an int (JSON Schema's takes 2.0, which ``range`` and Keras refuse)."""
     validator_class = jsonschema.validators.validator_for(schema)
     check_properties = validator_class.VALIDATORS["properties"]
 

@@ -1,7 +1,5 @@
 """``python -m fashionai devices``: can TensorFlow train on this machine, and on which devices?
-
-What it prints and when it fails: the README's "GPUs" section. Exit status 0 when every device
-trained and no GPU that nvidia-smi lists is left unused, 1 otherwise.
+Exit status 0 when every device trained and no GPU nvidia-smi lists is unused (README, "GPUs").
 """
 
 from __future__ import annotations

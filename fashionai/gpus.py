@@ -1,9 +1,8 @@
-"""Which GPUs a workflow job uses, chosen in the job's own process before TensorFlow starts.
+"""Which GPUs a workflow job uses, chosen in its own process before TensorFlow starts.
 
 Snakemake counts the ``gpu`` resource but does not say which GPU a job gets, so a GPU rule's
-script calls :func:`claim_gpus` first: an ``flock`` on one lock file per GPU, held for the rest
-of the process's life (the kernel frees it however the process ends). The README's "GPUs"
-section gives the rules.
+script calls :func:`claim_gpus`: an ``flock`` per GPU, held until the process ends however it
+ends. The README's "GPUs" section gives the rules.
 """
 
 from __future__ import annotations
@@ -29,9 +28,7 @@ SLURM_GPU_VARIABLES = (VISIBLE, "SLURM_STEP_GPUS", "SLURM_JOB_GPUS")
 
 GPU_LINE = re.compile(r"^GPU (\d+): (.*?)(?: \(UUID: ([^)]+)\))?$")
 
-# File descriptors of the lock files this process holds: never closed, so the claims last
-# until the process ends.
-_held: list[int] = []
+_held: list[int] = []  # the lock files this process holds, never closed
 
 
 class NvidiaSmiError(RuntimeError):
@@ -78,11 +75,9 @@ def list_gpus() -> list[Gpu]:
 
 
 def gpu_pool(gpus: list[Gpu], visible: str | None) -> list[tuple[str, str]]:
-    """The GPUs jobs are placed on, as (``CUDA_VISIBLE_DEVICES`` entry, lock name) pairs: all
-    of ``gpus``, or the entries (indices, 00 read as 0, or UUIDs) of ``visible``, a
-    ``CUDA_VISIBLE_DEVICES`` set for the whole workflow. ValueError for an entry that is none of
-    ``gpus`` (if any) or names a GPU a second time (a job would wait forever for a GPU it holds
-    itself, or two jobs would share it)."""
+    """The GPUs jobs are placed on, as (``CUDA_VISIBLE_DEVICES`` entry, lock name) pairs: all of
+    ``gpus``, or the entries (indices or UUIDs) of ``visible``, the workflow's. ValueError for an
+    entry that is none of ``gpus`` or names a GPU twice (a job would wait for itself)."""
     # Each GPU's index and UUID -> its lock file name: its UUID (or index).
     locks = {key: gpu.uuid or f"gpu{gpu.index}" for gpu in gpus for key in (gpu.index, gpu.uuid)}
     if visible is None:
@@ -108,13 +103,6 @@ def gpu_pool(gpus: list[Gpu], visible: str | None) -> list[tuple[str, str]]:
     return pool
 
 
-def slurm_assignment(environ: MutableMapping[str, str]) -> str | None:
-    """The GPUs Slurm gave this job (its ``CUDA_VISIBLE_DEVICES`` or ``SLURM_*_GPUS``), or None."""
-    if "SLURM_JOB_ID" not in environ:
-        return None
-    return next((environ[name] for name in SLURM_GPU_VARIABLES if environ.get(name)), None)
-
-
 def claim_gpus(
     count: int | str,
     log: Callable[[str], None] = print,
@@ -125,9 +113,10 @@ def claim_gpus(
     count = int(count)
     if count < 0:
         raise ValueError(f"the gpu resource must be 0 or more, not {count}")
-    assigned = slurm_assignment(environ)
+    assigned = next((environ[name] for name in SLURM_GPU_VARIABLES if environ.get(name)), None)
     # gpu=0 with GPUs from Slurm: the job asked for them another way (--gres in the profile).
-    if assigned is not None and (count == 0 or len(assigned.split(",")) <= count):
+    slurm_gpus = "SLURM_JOB_ID" in environ and assigned is not None
+    if slurm_gpus and (count == 0 or len(assigned.split(",")) <= count):
         slurm = ", ".join(
             f"{name}={environ[name]}" for name in SLURM_GPU_VARIABLES if name in environ
         )
@@ -174,9 +163,8 @@ def claim_gpus(
 
 
 def _seconds(value: str) -> float:
-    """The poll interval from ``$FASHIONAI_GPU_POLL_SECONDS``: ValueError unless it is from
-    POLL_RANGE's first to its last second (faster floods the job's log with waiting lines;
-    slower, or ``inf``, leaves a freed GPU idle)."""
+    """``$FASHIONAI_GPU_POLL_SECONDS``, in POLL_RANGE (faster floods the log with waiting lines;
+    slower leaves a freed GPU idle) or ValueError."""
     low, high = POLL_RANGE
     try:
         seconds = float(value)
@@ -191,8 +179,8 @@ def _seconds(value: str) -> float:
 
 
 def lock_folder(environ: MutableMapping[str, str]) -> Path:
-    """The folder of the GPU lock files (``$FASHIONAI_GPU_LOCK_DIR`` or the default), made
-    if missing and open to every user; RuntimeError naming it when it cannot be made."""
+    """The folder of the GPU lock files, made if missing and open to every user; RuntimeError
+    naming it when it cannot be made."""
     lock_dir = Path(environ.get(LOCK_DIR_ENV) or DEFAULT_LOCK_DIR)
     if lock_dir.is_dir():
         return lock_dir
@@ -207,7 +195,6 @@ def lock_folder(environ: MutableMapping[str, str]) -> Path:
 
 
 def lock_folder_error(lock_dir: Path, problem: str) -> RuntimeError:
-    """A lock folder that cannot hold the lock files: the variable, the path, the problem."""
     return RuntimeError(
         f"the GPU lock folder {str(lock_dir)!r} (${LOCK_DIR_ENV}, default {DEFAULT_LOCK_DIR})"
         f": {problem}; point {LOCK_DIR_ENV} at a folder every job can write to"

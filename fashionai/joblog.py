@@ -14,16 +14,13 @@ from pathlib import Path
 from types import FrameType
 
 RERUN = "rerun the same command to continue"
-# What the package raises for bad input (ValueError: a file, row, member or key that does not
-# fit, the message naming it) and for files it cannot read, write or download (OSError): the
-# message says what to do, so the job ends with it alone, without a traceback.
+# What the package raises for bad input and for files it cannot read, write or download: the
+# message names it and says what to do, so the job ends with it alone, without a traceback.
 EXPECTED = (ValueError, OSError)
 
-# TensorFlow's C++ start-up notices, each a whole line: absl's, before it is set up, that it
-# writes to stderr; oneDNN's (once per library that loads it); the CPU instructions the build
-# does not use (two lines); and CUDA builds' plugins registered twice. TensorFlow prints them
-# however TF_CPP_MIN_LOG_LEVEL and GLOG_minloglevel are set, so :func:`without_notices` drops
-# them (TF_ENABLE_ONEDNN_OPTS=0 would silence oneDNN's by turning its optimisations off).
+# TensorFlow's C++ start-up notices, each a whole line (absl's, oneDNN's, the unused CPU
+# instructions, CUDA plugins registered twice): printed however TF_CPP_MIN_LOG_LEVEL and
+# GLOG_minloglevel are set, so :func:`without_notices` drops them.
 _C_LOG = r"(?:[IWEF]\d{4} [\d:.]+ +\d+ |\d{4}-\d\d-\d\d [\d:.]+: [IWEF] )(?:\S+/)?"
 NOTICES = (
     r"WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR",
@@ -53,8 +50,8 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
 
 
 def relay() -> None:
-    """Copy stdin's lines to stdout as they come, but :data:`NOTICES`, until no process writes
-    to stdin any more; signals do not stop it, so a job's last lines are kept however it ends."""
+    """Copy stdin's lines but :data:`NOTICES` to stdout until stdin closes; signals do not stop
+    it, so a job's last lines are kept however it ends."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     for line in sys.stdin.buffer:
@@ -65,13 +62,9 @@ def relay() -> None:
 
 @contextmanager
 def without_notices(fds: Sequence[int], sink: int) -> Iterator[None]:
-    """Send what the process and its children write to ``fds`` (1, 2) to ``sink``, in order,
-    without TensorFlow's start-up notices (:data:`NOTICES`).
-
-    The file descriptors become a pipe to a process running :func:`relay`, which writes to
-    ``sink`` what it keeps: it reads whatever comes, never waiting on this process, and
-    outlives it if it has to (a crash, os._exit, a signal), so no line is lost.
-    """
+    """Send what the process and its children write to ``fds`` to ``sink`` without
+    :data:`NOTICES`, through a :func:`relay` process that outlives this one if it has to (a
+    crash, os._exit, a signal), so no line is lost."""
     sys.stdout.flush()
     sys.stderr.flush()
     command = [sys.executable, "-I", "-S", __file__]
@@ -96,20 +89,13 @@ def without_notices(fds: Sequence[int], sink: int) -> Iterator[None]:
 def job_log(
     path: str | Path, resume: Callable[[], str] | None = None
 ) -> Iterator[Callable[[str], None]]:
-    """Send the job's stdout and stderr to its log file and yield a ``log`` function.
+    """Send the job's stdout and stderr (native libraries' too) to its log file and yield a
+    ``log`` function, whose lines carry the time since the job started.
 
-    The redirection is at the file-descriptor level, so messages of native libraries
-    (TensorFlow's C++ runtime) land in the log too, but its start-up notices
-    (:func:`without_notices`). Each line written through ``log`` carries
-    the time since the job started, so long steps show their progress; a failure is logged
-    with its message before it propagates to Snakemake; an expected one (:data:`EXPECTED`)
-    ends the job with that one line and exit status 1, anything else (a bug) with its
-    traceback. A SIGTERM (a Slurm time limit,
-    ``scancel``, Snakemake stopping its jobs) or a Ctrl-C (SIGINT) unwinds the job like an
-    error, so outputs being written are removed and a training backup stays for a rerun; it is
-    logged in one line that names the signal and says what a rerun does (``resume()``'s words,
-    e.g. the epoch a training job resumes from), and the process exits with 128 + the signal's
-    number, as if killed by it, without a traceback.
+    A failure is logged before it propagates: an expected one (:data:`EXPECTED`) ends the job
+    with that line and exit status 1, a bug with its traceback. A SIGTERM (Slurm's time limit,
+    ``scancel``, Snakemake) or Ctrl-C unwinds the job like an error (partial outputs removed),
+    is logged with what a rerun does (``resume()``'s words) and exits with 128 + its number.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,9 +1,6 @@
-"""What a trained model's folder holds, read and written here alone (no TensorFlow): its
-``training.json`` (:func:`read_summary`), its predictions on its held-out images,
-``held_out.csv`` (the training job writes them, plain and flip-TTA, so that evaluation scores
-them without TensorFlow), and whether several folders can be members of one ensemble
-(:func:`check_members`). ``model.keras`` is loaded by
-:class:`fashionai.prediction.predict.TrainedModel`; the file names are :mod:`fashionai.outputs`'.
+"""A trained model's folder, read and written here alone, without TensorFlow: its
+``training.json``, its predictions on its held-out images (``held_out.csv``, plain and flip-TTA,
+which evaluation scores) and whether several folders can be members of one ensemble.
 """
 
 from __future__ import annotations
@@ -47,9 +44,8 @@ def combined(parts: list[Predictions], join: Callable[..., np.ndarray] = np.mean
 
 
 def write_held_out(path: Path | str, rows: pd.DataFrame, predictions: Predictions) -> None:
-    """``rows`` (``image`` and ``subset`` columns) with their probabilities, atomically.
-
-    ``predictions`` must have flip-TTA figures, so that evaluation can report both."""
+    """``rows`` (``image`` and ``subset`` columns) with their plain and flip-TTA probabilities,
+    atomically."""
     if predictions.flipped_tta is None:
         raise ValueError("held-out predictions need flip-TTA figures too")
     frame = rows[["image", "subset"]].reset_index(drop=True)
@@ -79,12 +75,8 @@ def read_held_out(path: Path | str, images: pd.Series, n_classes: int) -> Predic
             f"{images[missing].iloc[0]}; retrain the category"
         )
     rows = frame.loc[images.to_numpy()]
-    skipped = rows.loc[rows["skipped"] != "", "skipped"].to_dict()
-    return Predictions(
-        rows[columns[PLAIN]].to_numpy(np.float32),
-        rows[columns[FLIP_TTA]].to_numpy(np.float32),
-        skipped,
-    )
+    plain, flipped = (rows[columns[prefix]].to_numpy(np.float32) for prefix in (PLAIN, FLIP_TTA))
+    return Predictions(plain, flipped, rows.loc[rows["skipped"] != "", "skipped"].to_dict())
 
 
 def read_summary(training_json: Path | str) -> dict[str, Any]:
@@ -98,9 +90,8 @@ def write_summary(folder: Path | str, summary: Mapping[str, Any]) -> None:
 
 
 def check_members(member_dirs: Mapping[str, Path | str]) -> bool:
-    """ValueError naming the members whose classes (``training.json``), or images and test part
-    (``split.csv``), differ from those of the first member; whether their ``split.csv`` files
-    are the same (the same validation images too)."""
+    """ValueError naming the members whose classes, or images and test part, differ from the
+    first member's; whether their ``split.csv`` files are the same (validation images too)."""
     names = list(member_dirs)
     if not names:
         raise ValueError("an ensemble needs at least one member")

@@ -1,9 +1,7 @@
-"""Where the workflow writes each model's files, one function per kind of output, so that a
-path is spelled in one place: the rules call them with the wildcards as defaults, the package
-and the tests with real names. Every experiment (``default`` included) has the same layout
-under ``results/experiments/<experiment>/``, the ensemble's evaluation too (``ensemble``, a
-name no experiment may take). Importing this module is cheap (the Snakefile does it at parse
-time).
+"""Where the workflow writes each file, spelled in one place: the rules call these with the
+wildcards as defaults, the package and the tests with real names. Every experiment (and the
+ensemble's evaluation) has the same layout under ``results/experiments/<experiment>/``. Cheap
+to import (the Snakefile does it at parse time).
 """
 
 from __future__ import annotations
@@ -32,9 +30,7 @@ TRAINED_FILES = {
 PREVIEW_SUFFIX = ".jpg"  # a label's preview grid (rule label_statistics): photos, so JPEG
 
 MODELS_DIR, EVAL_DIR = "models", "eval"  # an experiment's folders of models and evaluations
-# In a group's model folder (train.grouped): one folder per category, laid out as a category's
-# model folder (its single-output model, weights, history, split, held-out predictions).
-MEMBERS_DIR = "members"
+MEMBERS_DIR = "members"  # a group's model folder's folder of its categories' models
 
 DEFAULT_EXPERIMENT = "default"  # the plain train: block
 ENSEMBLE = "ensemble"  # the ensemble's name among the experiments
@@ -69,24 +65,20 @@ def regrouped_dir(category: str = CATEGORY) -> str:
 
 def split_file(category: str = CATEGORY) -> str:
     """A category's split (rule ``split``): every usable image of its regrouped tree with its
-    subset (train, validation, test; columns as a model's ``split.csv``), checked and drawn
-    once from the split keys, which every experiment shares; what features and training read,
-    and what a model folder's ``split.csv`` copies."""
+    subset, drawn once for every experiment; a model folder's ``split.csv`` copies it."""
     return f"results/splits/{category}/{SPLIT_FILE}"
 
 
 def skipped_file(category: str = CATEGORY) -> str:
-    """The entries of a category's regrouped tree that the split leaves out (``image,reason``):
-    not regular files, or rejected by the training decoder."""
+    """The entries of a category's regrouped tree that the split leaves out (``image,reason``)."""
     return f"results/splits/{category}/skipped.csv"
 
 
 def fold_file(
     category: str = CATEGORY, folds: int | str = "{folds}", fold: int | str = "{fold}"
 ) -> str:
-    """The split of fold member ``fold`` of ``folds`` (rule ``split_fold``): derived from the
-    category's :func:`split_file` alone (its test part kept, its other rows dealt into the
-    folds), no image looked at again."""
+    """The split of fold member ``fold`` of ``folds`` (rule ``split_fold``), derived from the
+    category's :func:`split_file` alone (its test part kept)."""
     return f"results/splits/{category}/folds{folds}/fold{fold}.csv"
 
 
@@ -111,9 +103,8 @@ def previews_dir(category: str = CATEGORY) -> str:
 
 
 def fold_name(experiment: str, fold: int) -> str:
-    """The name of fold ``fold`` (1..folds) of an experiment with ``train.folds``: an
-    experiment of its own (``wide-fold1``); the folded experiment's name keeps its
-    out-of-fold evaluation."""
+    """The experiment of fold ``fold`` (1..folds) of an experiment with ``train.folds``
+    (``wide-fold1``); the folded experiment's name keeps its out-of-fold evaluation."""
     return f"{experiment}-fold{fold}"
 
 
@@ -128,14 +119,13 @@ def model_dir(category: str = CATEGORY, experiment: str = EXPERIMENT) -> str:
 
 
 def model_file(name: str, category: str = CATEGORY, experiment: str = EXPERIMENT) -> str:
-    """A file of a category's trained model, ``name`` one of the ``*_FILE`` names above; with a
-    group's name for ``category``, a file of the group's model (``train.grouped``)."""
+    """A file (``*_FILE``) of a category's trained model, or of a group's (``train.grouped``)."""
     return f"{model_dir(category, experiment)}/{name}"
 
 
 def members_dir(group: str = GROUP, experiment: str = EXPERIMENT) -> str:
-    """A group's folder of its categories' models, ``<category>/`` each, as a category's model
-    folder; the workflow hard-links their files into the categories' folders (``model_dir``)."""
+    """A group's folder of its categories' models, ``<category>/`` each; the workflow hard-links
+    their files into the categories' folders (``model_dir``)."""
     return f"{model_dir(group, experiment)}/{MEMBERS_DIR}"
 
 
@@ -145,8 +135,7 @@ def member_dir(category: str = CATEGORY, group: str = GROUP, experiment: str = E
 
 
 def missing_model_files(folder: str | Path) -> list[Path]:
-    """The files a trained model's ``folder`` lacks of those a prediction loads (cheap: no
-    TensorFlow, so that a command can say so before starting it)."""
+    """The files a prediction loads that ``folder`` lacks (no TensorFlow: said before it starts)."""
     return [
         Path(folder) / name
         for name in (MODEL_FILE, SUMMARY_FILE)
@@ -159,8 +148,7 @@ def curves_file(category: str = CATEGORY, experiment: str = EXPERIMENT) -> str:
 
 
 def eval_file(name: str, category: str = CATEGORY, experiment: str = EXPERIMENT) -> str:
-    """A file of the evaluation (``METRICS_FILE`` or ``CONFUSION_FILE``) of a model, of the
-    ensemble (``experiment`` ``ensemble``) or of an experiment's fold members."""
+    """A file (``METRICS_FILE`` or ``CONFUSION_FILE``) of an evaluation (rule ``evaluate``)."""
     return f"{experiment_root(experiment)}/{EVAL_DIR}/{category}/{name}"
 
 
@@ -175,6 +163,5 @@ def train_log(category: str = CATEGORY, experiment: str = EXPERIMENT) -> str:
 
 
 def submission_file(member: str | None = None) -> str:
-    """The submission (the ensemble's; the single model's without an ensemble), or with
-    ``member`` that member's own answers to the same questions."""
+    """The submission (the ensemble's, else the single model's), or ``member``'s own."""
     return "results/submission.csv" if member is None else f"results/submissions/{member}.csv"

@@ -1,7 +1,5 @@
-"""The configuration schema (``schemas/config.schema.yaml``): each key's type, range and
-default, the one place a default is written, the error a configuration value that cannot work
-raises, and the hint it gives for a misspelled name. Cheap to import: the workflow reads it at
-parse time."""
+"""The configuration schema (``schemas/config.schema.yaml``, the one place a default is
+written), the error a bad configuration value raises and its hint for a misspelled name."""
 
 from __future__ import annotations
 

@@ -8,7 +8,5 @@ from fashionai.joblog import job_log
 from fashionai.plots.history import plot_history
 
 with job_log(snakemake.log[0]) as log:
-    plot_history(
-        Path(snakemake.input.history), Path(snakemake.input.summary), Path(snakemake.output[0])
-    )
+    plot_history(snakemake.input.history, snakemake.input.summary, snakemake.output[0])
     log(f"wrote {snakemake.output[0]}")

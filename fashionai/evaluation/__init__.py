@@ -1,2 +1,1 @@
-"""Evaluation of the trained models (rules ``evaluate`` and ``summarize``): ``metric`` (the
-competition metric), ``evaluate`` (one category's held-out images), ``summary`` (the table)."""
+"""Evaluation of the trained models: the competition metric, scores, tables and cards."""

@@ -23,9 +23,8 @@ DIGITS = 4  # the figures' decimals in the CSV and Markdown tables
 
 
 def comparison_table(metrics: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> pd.DataFrame:
-    """One row per experiment and category (the top-level figures of its ``metrics.json``) and
-    a ``mean`` row per experiment (:func:`~fashionai.evaluation.summary.summary_table`), in the
-    order of ``metrics`` (experiment -> category -> metrics)."""
+    """Each experiment's :func:`~fashionai.evaluation.summary.summary_table` in the order of
+    ``metrics`` (experiment -> category -> metrics), one under the other."""
     tables = [
         summary_table(by_category).assign(experiment=name) for name, by_category in metrics.items()
     ]
@@ -33,9 +32,8 @@ def comparison_table(metrics: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> 
 
 
 def plot_comparison(table: pd.DataFrame, out_png: Path | str) -> Figure:
-    """Grouped bars: one panel per figure (AP, BasicPrecision), one group per category and
-    the mean, one bar per experiment; the mean's bars carry their value. Written atomically;
-    returns the figure."""
+    """A panel of bars per figure (AP, BasicPrecision), grouped by category and the mean (whose
+    bars carry their value), one bar per experiment, written atomically. Returns the figure."""
     experiments = list(dict.fromkeys(table["experiment"]))
     categories = list(dict.fromkeys(table["category"]))
     evaluated_on = ", ".join(sorted(set(table.loc[table["category"] != MEAN, "evaluated_on"])))
@@ -77,9 +75,8 @@ def write_comparison(
     out_png: Path | str,
     out_mean_csv: Path | str,
 ) -> str:
-    """Read every ``metrics.json`` (experiment -> category -> path), write the table as CSV and
-    Markdown, the figure and the means per experiment (``MEAN_COLUMNS``, as CSV), all
-    atomically, and return the Markdown."""
+    """Write the table of every ``metrics.json`` (experiment -> category -> path) as CSV and
+    Markdown, its figure and its means (``MEAN_COLUMNS``), and return the Markdown."""
     table = comparison_table({name: read_metrics(files) for name, files in metrics_files.items()})
     markdown = to_markdown(table, DIGITS)
     write_text(out_csv, table.to_csv(index=False, float_format=f"%.{DIGITS}f"))

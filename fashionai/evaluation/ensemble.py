@@ -1,19 +1,8 @@
-"""Evaluating a category's ensemble (rule ``evaluate_ensemble``) exactly like a single model,
-on the mean of its members' ``held_out.csv`` probabilities (no model is loaded).
+"""Scoring several models' held-out predictions together (rule ``evaluate``), no model loaded.
 
-``metrics.json`` has a single model's keys (:mod:`fashionai.evaluation.evaluate`), plus
-``ensemble`` (members, tta) and, with ``tta``, ``without_tta``: the figures of the plain mean,
-so that the effect of flip TTA on the ensemble is on record. Members that validate on other
-images (the folds of ``train.folds``) are scored on the test images alone: each was selected
-on its own validation images.
-
-The out-of-fold evaluation of an experiment with ``train.folds`` (:func:`evaluate_out_of_fold`):
-fold member i validates on fold i, so the members' validation rows of ``held_out.csv`` hold one
-prediction, by a model that did not train on it, for every non-test image: scored together they
-give a figure on all of them. Its ``metrics.json`` has a single model's keys for those figures,
-``"evaluated_on": "out_of_fold"``, the ``folds`` (the members) and, beside them, ``test``: the
-figures of the members' ensemble on the test images they share, with ``ensemble`` and
-``without_tta`` as in the ensemble's ``metrics.json``.
+:func:`evaluate_ensemble` scores the mean of the members' probabilities; members that validate
+on different images (fold members) on the test images alone. :func:`evaluate_out_of_fold` scores
+fold member i on fold i, which it did not train on: one prediction for every non-test image.
 """
 
 from __future__ import annotations
@@ -35,14 +24,7 @@ from fashionai.evaluation.evaluate import (
     write_evaluation,
 )
 from fashionai.model_folder import Predictions, check_members, combined, read_held_out, read_summary
-from fashionai.outputs import (
-    HELD_OUT_FILE,
-    MEAN,
-    OUT_OF_FOLD,
-    SINGLE,
-    SPLIT_FILE,
-    SUMMARY_FILE,
-)
+from fashionai.outputs import HELD_OUT_FILE, MEAN, OUT_OF_FOLD, SINGLE, SPLIT_FILE, SUMMARY_FILE
 
 
 def evaluate_ensemble(
@@ -54,39 +36,35 @@ def evaluate_ensemble(
     tta: bool = False,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Check the members (same classes, images and test part), average their held-out
-    predictions (on the test images alone when their validation images differ), write the
-    ensemble's ``metrics.json`` and confusion matrix (atomically) and return the metrics."""
+    """Write (and return) the ensemble's ``metrics.json``, a single model's keys plus
+    ``ensemble`` and, with ``tta``, ``without_tta`` (the plain mean's figures), and its
+    confusion matrix."""
     same_split = check_members(member_dirs)
     first = Path(next(iter(member_dirs.values())))
     summary = read_summary(first / SUMMARY_FILE)
-    category, classes = summary["category"], summary["classes"]
+    category = summary["category"]
     rows = load_held_out(first / SPLIT_FILE, decoded_csv, category)
     if not same_split:  # folds: each member validates on images the others train on
         rows = rows[rows["subset"] == TEST].reset_index(drop=True)
     log(f"{category}: ensemble of {', '.join(member_dirs)}, {len(rows)} held-out images")
-    metrics = ensemble_scores(member_dirs, rows, classes, category, tta)
+    metrics = ensemble_scores(member_dirs, rows, summary, tta)
     write_evaluation(metrics, f"{category} ensemble", metrics_json, confusion_png, log=log)
     return metrics
 
 
 def ensemble_scores(
-    member_dirs: Mapping[str, Path | str],
-    rows: pd.DataFrame,
-    classes: list[dict[str, Any]],
-    category: str,
-    tta: bool,
+    member_dirs: Mapping[str, Path | str], rows: pd.DataFrame, summary: dict[str, Any], tta: bool
 ) -> dict[str, Any]:
-    """The figures of the mean of the members' predictions (``held_out.csv``) on ``rows``
-    (:func:`~fashionai.evaluation.evaluate.load_held_out`'s), as :func:`evaluate_ensemble`
+    """The figures of the members' mean prediction on ``rows``, as :func:`evaluate_ensemble`
     writes them."""
     paths = [Path(folder) / HELD_OUT_FILE for folder in member_dirs.values()]
-    mean = combined([read_held_out(path, rows["image"], len(classes)) for path in paths])
+    n_classes = len(summary["classes"])
+    mean = combined([read_held_out(path, rows["image"], n_classes) for path in paths])
     plain = Predictions(mean.plain, None, mean.skipped)
     flipped = Predictions(mean.flipped_tta, None, mean.skipped)
-    metrics = score_held_out(rows, flipped if tta else plain, classes, category)
+    metrics = score_held_out(rows, flipped if tta else plain, summary)
     if tta:
-        without = score_held_out(rows, plain, classes, category)
+        without = score_held_out(rows, plain, summary)
         metrics["without_tta"] = {key: without[key] for key in TTA_KEYS}
     metrics["ensemble"] = {"members": list(member_dirs), "tta": tta}
     return metrics
@@ -101,24 +79,23 @@ def evaluate_out_of_fold(
     tta: bool = False,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Score the fold members' predictions on their own validation images (with ``tta`` the
-    flip-TTA ones), write ``metrics.json`` and the confusion matrix (atomically) and return the
-    metrics. ValueError when the validation parts do not cover each non-test image once."""
+    """Write (and return) ``metrics.json``, a single model's keys for the members' own validation
+    images, ``folds`` and ``test`` (their ensemble's figures on the test images), and the
+    confusion matrix. ValueError unless the validation parts cover each non-test image once."""
     check_members(member_dirs)
     dirs = [Path(folder) for folder in member_dirs.values()]
     summary = read_summary(dirs[0] / SUMMARY_FILE)
-    category, classes = summary["category"], summary["classes"]
+    category, n_classes = summary["category"], len(summary["classes"])
     held_out = [load_held_out(folder / SPLIT_FILE, decoded_csv, category) for folder in dirs]
     rows = [frame[frame["subset"] == VALIDATION] for frame in held_out]
     parts = [
-        read_held_out(folder / HELD_OUT_FILE, frame["image"], len(classes))
+        read_held_out(folder / HELD_OUT_FILE, frame["image"], n_classes)
         for folder, frame in zip(dirs, rows, strict=True)
     ]
     oof = pd.concat(rows, ignore_index=True)
     split = pd.read_csv(dirs[0] / SPLIT_FILE, dtype=str, keep_default_na=False)
-    if not oof["image"].is_unique or set(oof["image"]) != set(
-        split.loc[split["subset"] != TEST, "image"]
-    ):
+    non_test = set(split.loc[split["subset"] != TEST, "image"])
+    if not oof["image"].is_unique or set(oof["image"]) != non_test:
         raise ValueError(
             f"the validation images of {', '.join(member_dirs)} do not cover each non-test "
             f"image of {dirs[0] / SPLIT_FILE} once: not the folds of one experiment"
@@ -127,16 +104,15 @@ def evaluate_out_of_fold(
     predictions = combined(parts, np.concatenate)
     if not tta:
         predictions.flipped_tta = None
-    metrics = score_held_out(oof, predictions, classes, category)
+    metrics = score_held_out(oof, predictions, summary)
     metrics.update(evaluated_on=OUT_OF_FOLD, folds=list(member_dirs))
     test = held_out[0][held_out[0]["subset"] == TEST].reset_index(drop=True)
-    ensemble = ensemble_scores(member_dirs, test, classes, category, tta)
+    ensemble = ensemble_scores(member_dirs, test, summary, tta)
     kept = ("n_images", *TTA_KEYS, "ensemble", "without_tta")  # what ensemble_scores reports
     metrics[TEST] = {key: ensemble[key] for key in kept if key in ensemble}
     write_evaluation(metrics, f"{category} out-of-fold", metrics_json, confusion_png, log=log)
     return metrics
 
 
-# Rule evaluate's scorer for each way of combining members (fashionai.config.evaluations), all
-# called alike: (member name -> folder, decoded.csv, metrics.json, confusion matrix; tta, log).
+# Rule evaluate's scorer for each way of combining members (fashionai.config.evaluations).
 SCORERS = {SINGLE: evaluate_model, MEAN: evaluate_ensemble, OUT_OF_FOLD: evaluate_out_of_fold}

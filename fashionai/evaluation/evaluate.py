@@ -1,9 +1,7 @@
-"""Evaluating one category (rule ``evaluate``): its model's predictions on the held-out images
-(:mod:`fashionai.model_folder`), scored without TensorFlow.
+"""Scoring a model's held-out predictions (rule ``evaluate``), without TensorFlow.
 
 ``metrics.json`` reports the test images at the top level (``"evaluated_on": "test"``), the
-validation figures under ``"validation"``; a split without test images is reported on its
-validation images (``"evaluated_on": "validation"``).
+validation ones under ``"validation"``; a split without test images, its validation images.
 """
 
 from __future__ import annotations
@@ -64,17 +62,16 @@ def evaluate_category(
     tta: bool = False,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Score a model's held-out predictions (``held_out.csv``, from its training job) with
-    :func:`score_held_out`, write ``metrics.json`` and the confusion matrix (atomically) and
-    return the metrics; with ``tta``, ``flip_tta`` holds the figures of the flip-TTA ones."""
+    """Score ``held_out.csv``, write ``metrics.json`` and the confusion matrix and return the
+    metrics; with ``tta``, ``flip_tta`` holds the figures of the flip-TTA predictions."""
     summary = read_summary(summary_json)
-    category, classes = summary["category"], summary["classes"]
+    category = summary["category"]
     rows = load_held_out(split_csv, decoded_csv, category)
     log(f"{category}: {rows['subset'].value_counts().to_dict()} held-out images")
-    predictions = read_held_out(held_out_csv, rows["image"], len(classes))
+    predictions = read_held_out(held_out_csv, rows["image"], len(summary["classes"]))
     if not tta:
         predictions.flipped_tta = None
-    metrics = score_held_out(rows, predictions, classes, category)
+    metrics = score_held_out(rows, predictions, summary)
     write_evaluation(metrics, category, metrics_json, confusion_png, log=log)
     return metrics
 
@@ -88,35 +85,24 @@ def evaluate_model(
     tta: bool = False,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """:func:`evaluate_category` of the one model in ``member_dirs`` (name -> its folder), called
-    as rule ``evaluate`` calls every way of combining members."""
+    """:func:`evaluate_category` of the one model in ``member_dirs`` (name -> folder)."""
     ((name, folder),) = member_dirs.items()
-    folder = Path(folder)
     log(f"model {name}: {folder}")
-    return evaluate_category(
-        folder / SUMMARY_FILE,
-        folder / SPLIT_FILE,
-        folder / HELD_OUT_FILE,
-        decoded_csv,
-        metrics_json,
-        confusion_png,
-        tta=tta,
-        log=log,
-    )
+    files = [Path(folder) / file for file in (SUMMARY_FILE, SPLIT_FILE, HELD_OUT_FILE)]
+    return evaluate_category(*files, decoded_csv, metrics_json, confusion_png, tta=tta, log=log)
 
 
 def score_held_out(
-    rows: pd.DataFrame, predictions: Predictions, classes: list[dict[str, Any]], category: str
+    rows: pd.DataFrame, predictions: Predictions, summary: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """The figures of ``metrics.json`` for predictions on the rows of :func:`load_held_out`:
-    on the test rows with the validation ones beside them, or on the validation rows when
-    there are no test rows (or on the test rows alone, when there are no validation rows); the
-    images the model could not read are left out and listed under ``skipped_images``."""
+    """The figures of ``metrics.json`` for a model's (``summary``: its ``training.json``)
+    predictions on the rows of :func:`load_held_out`; the images the model could not read are
+    left out and listed under ``skipped_images``."""
     rows = rows.assign(predicted=~rows["image"].isin(list(predictions.skipped)))
     on = TEST if (rows["subset"] == TEST).any() else VALIDATION
-    metrics = {"evaluated_on": on, **_scores(classes, category, rows, predictions, on)}
+    metrics = {"evaluated_on": on, **_scores(rows, predictions, summary, on)}
     if on == TEST and (rows["subset"] == VALIDATION).any():  # none in the ensemble of folds
-        metrics[VALIDATION] = _scores(classes, category, rows, predictions, VALIDATION)
+        metrics[VALIDATION] = _scores(rows, predictions, summary, VALIDATION)
     metrics["skipped_images"] = predictions.skipped
     return metrics
 
@@ -129,7 +115,7 @@ def write_evaluation(
     *,
     log: Callable[[str], None] = print,
 ) -> None:
-    """``metrics.json`` and the confusion matrix of the figures it reports, both atomically."""
+    """``metrics.json`` and the confusion matrix of its top-level figures, both atomically."""
     write_text(metrics_json, json.dumps(metrics, indent=2, allow_nan=False) + "\n")
     title = (
         f"{category}: {metrics['n_images']} {metrics['evaluated_on']} images, "
@@ -140,18 +126,15 @@ def write_evaluation(
 
 
 def _scores(
-    classes: list[dict[str, Any]],
-    category: str,
-    rows: pd.DataFrame,
-    predictions: Predictions,
-    subset: str,
+    rows: pd.DataFrame, predictions: Predictions, summary: Mapping[str, Any], subset: str
 ) -> dict[str, Any]:
-    """The metrics of the predicted rows of ``subset``, with ``flip_tta`` when there is TTA."""
+    """The figures of the predicted rows of ``subset``, with ``flip_tta`` when there is TTA."""
     keep = ((rows["subset"] == subset) & rows["predicted"]).to_numpy()
     truth = rows.loc[keep, "label_index"], rows.loc[keep, "code"]
-    metrics = evaluate_predictions(predictions.plain[keep], *truth, classes, category)
+    model = summary["classes"], summary["category"]
+    metrics = evaluate_predictions(predictions.plain[keep], *truth, *model)
     if predictions.flipped_tta is not None:
-        flipped = evaluate_predictions(predictions.flipped_tta[keep], *truth, classes, category)
+        flipped = evaluate_predictions(predictions.flipped_tta[keep], *truth, *model)
         metrics["flip_tta"] = {key: flipped[key] for key in TTA_KEYS}
     return metrics
 

@@ -1,13 +1,9 @@
 """The FashionAI competition metric (AP, BasicPrecision) and a per-class report, in numpy.
 
-Per attribute, every row predicts its most probable class with that probability as
-confidence; rows are sorted by confidence (stable: ties keep their order). For each threshold
-that withholds the 0 .. N-1 least confident rows, P = correct / counted over the kept rows: a
-prediction at a ``y`` class is correct, at an ``n`` class wrong, at an ``m`` class not counted.
-AP is the mean of P over the thresholds that count any row; BasicPrecision is P with nothing
-withheld; the competition's mAP is the mean AP over the attributes. Held-out data is scored on
-the regrouped classes (:func:`group_codes`) and, as ``official_*``, spread over the official
-classes as in the submission.
+Every row predicts its most probable class, that probability its confidence. For each threshold
+withholding the 0 .. N-1 least confident rows, P = correct / counted over the kept rows (a ``y``
+class correct, ``n`` wrong, ``m`` not counted). AP is the mean of P over the thresholds that
+count any row, BasicPrecision P with nothing withheld, mAP the mean AP over the attributes.
 """
 
 from __future__ import annotations
@@ -24,8 +20,8 @@ CODE_LETTERS = ("y", "n", "m")
 
 
 def code_matrix(codes: Sequence[str], n_classes: int) -> np.ndarray:
-    """Annotation codes (``"nnymn"``, one letter per official class) as an (n, K) ``<U1``
-    array; ValueError naming the first row with a wrong length or a letter other than y/n/m."""
+    """Codes (``"nnymn"``, a letter per official class) as an (n, K) ``<U1`` array; ValueError
+    naming the first row with a wrong length or a letter other than y/n/m."""
     for row, code in enumerate(codes):
         if len(code) != n_classes:
             raise ValueError(
@@ -48,13 +44,9 @@ def group_codes(codes: Sequence[str], classes: list[dict[str, Any]], category: s
 
 
 def competition_scores(probabilities: np.ndarray, grouped_codes: np.ndarray) -> dict[str, Any]:
-    """AP and BasicPrecision of ``probabilities`` (n, C) against ``grouped_codes`` (n, C) of
-    ``y``/``n``/``m`` letters over the same classes.
-
-    Returns ``{"ap", "basic_precision", "n", "counted"}``: ``n`` rows, of which ``counted``
-    predict a ``y`` or ``n`` class (the BasicPrecision denominator). AP / BasicPrecision are
-    None when no row is counted (no rows, or every prediction at an ``m`` class). Ties in the
-    argmax go to the first class, ties in confidence keep the input order.
+    """``{"ap", "basic_precision", "n", "counted"}`` of ``probabilities`` (n, C) against
+    ``grouped_codes`` (n, C): ``counted`` rows predict a ``y`` or ``n`` class; AP and
+    BasicPrecision are None when none does. Ties go to the first class, then the input order.
     """
     probs = np.asarray(probabilities, dtype=np.float64)
     rows = np.arange(len(probs))
@@ -89,13 +81,8 @@ def classification_report(
     precision, recall = ratio(hits, confusion.sum(axis=0)), ratio(hits, support)
     f1 = ratio(2 * precision * recall, precision + recall)
     per_class = {
-        name: {
-            "precision": float(precision[i]),
-            "recall": float(recall[i]),
-            "f1": float(f1[i]),
-            "support": int(support[i]),
-        }
-        for i, name in enumerate(class_names)
+        name: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(n)}
+        for name, p, r, f, n in zip(class_names, precision, recall, f1, support, strict=True)
     }
     return {
         "accuracy": float(hits.sum() / len(truth)) if len(truth) else 0.0,
@@ -112,12 +99,9 @@ def evaluate_predictions(
     classes: list[dict[str, Any]],
     category: str,
 ) -> dict[str, Any]:
-    """The figures of one category's ``metrics.json`` on a set of images.
-
-    ``probabilities`` (n, G) are over the regrouped ``classes``, ``y_true`` the regrouped class
-    index of each row and ``codes`` its annotation code over the official classes. An undefined
-    AP is ``None``. ValueError when a row's ``y_true`` is not a ``y`` group of its code (the
-    class orders of the model and of ``labels.json`` differ, or its class was dropped).
+    """The figures of one category's ``metrics.json``: on the regrouped ``classes`` of
+    ``probabilities`` (n, G) and ``y_true``, and as ``official_*`` spread over the official
+    classes of ``codes``. ValueError when a row's ``y_true`` is not a ``y`` group of its code.
     """
     names = [group["name"] for group in classes]
     probs = np.asarray(probabilities, dtype=np.float64).reshape(-1, len(names))

@@ -55,9 +55,8 @@ def model_card(
     experiment: str,
     configuration: Mapping[str, Any],
 ) -> str:
-    """The card's Markdown from the contents of ``training.json`` (``summary``), ``split.csv``,
-    ``history.csv`` and ``metrics.json``; ``configuration`` is the configuration that
-    reproduces the model (shown as YAML)."""
+    """The card's Markdown from the model's files' contents and the ``configuration`` that
+    reproduces it."""
     settings = summary["settings"]
     seconds = float(summary["seconds"])
     on = metrics["evaluated_on"]

@@ -59,8 +59,8 @@ def read_metrics(metrics_files: Mapping[str, Path | str]) -> dict[str, dict[str,
 def write_summary(
     metrics_files: Mapping[str, Path | str], out_csv: Path | str, out_markdown: Path | str
 ) -> str:
-    """Read each category's ``metrics.json``, write the table as CSV and Markdown (atomically)
-    and return the Markdown."""
+    """Write the table of each category's ``metrics.json`` as CSV and Markdown; returns the
+    Markdown."""
     table = summary_table(read_metrics(metrics_files))
     markdown = to_markdown(table)
     write_text(out_csv, table.to_csv(index=False))

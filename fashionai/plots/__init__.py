@@ -1,2 +1,1 @@
-"""Figures of the workflow, each on a plain matplotlib ``Figure`` (no pyplot: no display, no
-global backend): label statistics, preview grids, learning curves, confusion matrices."""
+"""Figures of the workflow, each on a plain matplotlib ``Figure`` (no pyplot: no display)."""

@@ -20,9 +20,8 @@ def plot_confusion_matrix(
     out_png: Path | str,
     title: str,
 ) -> Figure:
-    """Write a PNG with two heat maps, numbers in the cells: the counts (true class per row,
-    predicted per column) and the rows normalised to 1 (recall on the diagonal; an empty row
-    stays 0). Returns the figure."""
+    """Write a PNG of two heat maps: the counts (true class per row) and the rows normalised to
+    1 (an empty row stays 0). Returns the figure."""
     counts = np.asarray(matrix, dtype=np.int64)
     k = len(class_names)
     if counts.shape != (k, k):

@@ -14,10 +14,9 @@ from fashionai.model_folder import read_summary
 BEST_COLOUR = "tab:green"
 
 
-def plot_history(history_csv: Path, training_json: Path, out_png: Path) -> Figure:
-    """Two panels (accuracy, loss) of training and validation curves, written to ``out_png``:
-    the best epoch (``training.json``) dashed and its validation accuracy starred, the
-    fine-tuning phase, if any, shaded. Returns the figure."""
+def plot_history(history_csv: Path | str, training_json: Path | str, out_png: Path | str) -> Figure:
+    """Training and validation accuracy and loss, the best epoch dashed, its validation accuracy
+    starred and fine-tuning shaded, written to ``out_png``. Returns the figure."""
     history = pd.read_csv(history_csv)
     summary = read_summary(training_json)
     missing = {"epoch", "accuracy", "loss", "val_accuracy", "val_loss"} - set(history.columns)

@@ -1,7 +1,6 @@
 """Label statistics of a category tree (rule ``label_statistics``): images per label before
-and after regrouping, and preview grids of random images per label, to decide (and check) which
-labels to merge. Counts are those of the files in the label folders, what training will see.
-"""
+and after regrouping (the files in the label folders) and preview grids of random images per
+label, to decide which labels to merge."""
 
 from __future__ import annotations
 
@@ -26,14 +25,12 @@ TILE_PX = 256  # longest side a preview image is reduced to: big photos decode c
 DPI = 100
 DROPPED_COLOUR = "#bdbdbd"
 RED = "#b22222"  # unreadable images
-# The HTML report embeds every preview grid (the demo's 54 of them): a grid of photos takes about
-# 500 kB as PNG, 55 kB as this JPEG, whose captions stay readable.
+# The HTML report embeds every preview grid: about 500 kB each as PNG, 55 kB as this JPEG.
 PREVIEW_JPEG = {"quality": 60, "optimize": True, "progressive": True}
 
 
 def label_files(folder: Path) -> list[str]:
-    """The image file names of one label folder, sorted; hidden files (``._*`` sidecars)
-    skipped; a missing folder has none."""
+    """The image file names of a label folder, sorted, hidden ones (``._*``) skipped."""
     try:
         with os.scandir(folder) as entries:
             return sorted(e.name for e in entries if not e.name.startswith(".") and e.is_file())
@@ -42,9 +39,8 @@ def label_files(folder: Path) -> list[str]:
 
 
 def plot_label_distribution(tree_dir: Path, regrouped_dir: Path, out_png: Path) -> Figure:
-    """Images per label before regrouping (left, official order, each bar in the colour of the
-    group it goes to, dropped labels hatched grey) and after (right: the groups with their
-    merged labels, then the dropped labels), on a shared count axis. Returns the figure."""
+    """Images per label before regrouping (left, each bar in its group's colour, dropped ones
+    hatched grey) and after (right: the groups, then the dropped labels). Returns the figure."""
     tree_dir, regrouped_dir = Path(tree_dir), Path(regrouped_dir)
     before, after = read_labels(tree_dir), read_labels(regrouped_dir)
     category = before["category"]
@@ -109,8 +105,8 @@ def _bars(ax: Axes, labels: list[str], counts: list[int], colours: list, hatched
 
 
 def load_tile(path: Path, size: int = TILE_PX) -> tuple[np.ndarray, tuple[int, int]] | None:
-    """The image reduced to fit a ``size`` px square (a JPEG decodes at reduced scale), as RGB,
-    and its original (width, height); None if it cannot be read."""
+    """The image reduced to fit a ``size`` px square, as RGB, and its original (width, height);
+    None if it cannot be read."""
     try:
         with Image.open(path) as image:
             original = image.size
@@ -121,9 +117,9 @@ def load_tile(path: Path, size: int = TILE_PX) -> tuple[np.ndarray, tuple[int, i
 
 
 def preview_figure(title: str, paths: list[Path], per_label: int) -> Figure:
-    """A grid of ``per_label`` cells (``ceil(sqrt(per_label))`` columns) showing ``paths``,
-    each captioned with its file name and original size; an unreadable image is a hatched
-    placeholder saying so. The figure's size depends on ``per_label`` only."""
+    """A grid of ``per_label`` cells showing ``paths``, each captioned with its file name and
+    original size (an unreadable one a placeholder saying so); its size depends on
+    ``per_label`` alone."""
     cols = math.ceil(math.sqrt(per_label))
     rows = math.ceil(per_label / cols)
     fig = Figure(figsize=(2.4 * cols, 2.5 * rows + 0.6), dpi=DPI, layout="constrained")
@@ -160,9 +156,8 @@ def _draw_tile(ax: Axes, path: Path) -> None:
 def plot_preview_grids(
     tree_dir: Path, out_dir: Path, *, per_label: int = 9, seed: int = 117
 ) -> list[Path]:
-    """One JPEG per label, ``out_dir/<slug>.jpg``: up to ``per_label`` random images of it
-    (seeded per label) in a ``preview_figure``; a label without images says so. The folder
-    appears whole or not at all. Returns the JPEG paths in label order."""
+    """One JPEG per label, ``out_dir/<slug>.jpg``, of up to ``per_label`` random images of it
+    (seeded per label), the folder written atomically. Returns the JPEG paths in label order."""
     tree_dir, out_dir = Path(tree_dir), Path(out_dir)
     if per_label < 1:
         raise ValueError(f"per_label must be at least 1, not {per_label}")

@@ -1,6 +1,5 @@
-"""The regrouped classes of a model (``classes`` of its ``training.json``, from ``labels.json``:
-``{"index", "slug", "name", "members"}``, column ``g`` of its probabilities is class ``g``) and
-the official classes of its category; a dropped class belongs to no group."""
+"""A model's regrouped classes (``classes`` of its ``training.json``: column ``g`` of its
+probabilities is class ``g``) and its category's official classes, which a dropped one lacks."""
 
 from __future__ import annotations
 
@@ -33,12 +32,9 @@ def membership(groups: list[dict[str, Any]], category: str) -> np.ndarray:
 def expand_to_official(
     probabilities: np.ndarray, groups: list[dict[str, Any]], category: str
 ) -> np.ndarray:
-    """Probabilities over the regrouped classes (n, G) -> over the official classes (n, K).
-
-    A group's probability is shared equally by its members; a dropped class gets 0. A row
-    without a prediction (NaN: the image was refused or could not be decoded) becomes uniform
-    over the classes that are not dropped.
-    """
+    """Probabilities over the regrouped classes (n, G) -> over the official classes (n, K), a
+    group's shared equally by its members, 0 for a dropped class; a NaN row (no prediction)
+    becomes uniform over the kept classes."""
     member = membership(groups, category)
     probs = np.asarray(probabilities, dtype=np.float64)
     if probs.ndim != 2 or probs.shape[1] != len(groups):

@@ -1,6 +1,4 @@
-"""A trained category model applied to image files: for evaluation, submission and the CLI;
-an ensemble of them (members checked alike by :func:`fashionai.model_folder.check_members`)
-averages their class probabilities."""
+"""A trained category model, or an ensemble's mean, applied to image files (submission, CLI)."""
 
 from __future__ import annotations
 
@@ -25,8 +23,7 @@ UNDECODABLE = "cannot be decoded"
 
 @dataclass
 class TrainedModel:
-    """A category's model (``model.keras`` holds the best epoch's weights), its classes and
-    its input size, from the folder the training wrote."""
+    """A category's model (the best epoch's), its classes and input size, from its folder."""
 
     model: keras.Model
     category: str
@@ -63,12 +60,9 @@ def predict_files(
     log: Callable[[str], None] = print,
     check: bool = True,
 ) -> Predictions:
-    """Every file checked (a folder, or refused by :func:`fashionai.images.check_image`: missing,
-    not an image, truncated, more pixels than the limit; ``check=False`` for files checked
-    already, a split's), then the accepted ones decoded in parallel and predicted in batches.
-    With ``tta``, ``flipped_tta`` holds the mean of the predictions on each image and on its
-    mirror image (horizontal-flip test-time augmentation). A refused or undecodable file does
-    not stop the run: it is logged and listed in ``skipped``."""
+    """The predictions on ``paths``, each checked first (:func:`~fashionai.images.check_image`;
+    ``check=False`` for files checked already); with ``tta``, ``flipped_tta`` holds the mean of
+    each image's and its mirror image's. A refused or undecodable file is logged and skipped."""
     paths = [str(path) for path in paths]
     problems = {}
     if check:
@@ -102,9 +96,8 @@ def member_probabilities(
     tta: bool = False,
     log: Callable[[str], None] = print,
 ) -> tuple[dict[str, np.ndarray], Predictions]:
-    """Every member's probabilities on ``paths`` (with ``tta`` its flip-TTA ones), each member
-    loaded once at its own image size, and the ensemble's predictions: the means of the
-    members' plain and flip-TTA predictions, a file any member skipped skipped (NaN)."""
+    """Every member's probabilities on ``paths`` (with ``tta`` its flip-TTA ones) and the
+    ensemble's predictions, their mean (NaN for a file any member skipped)."""
     members: dict[str, Predictions] = {}
     for name, folder in member_dirs.items():
         trained = TrainedModel.load(folder)

@@ -29,11 +29,9 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 def read_questions(question_csv: Path | str) -> pd.DataFrame:
     """The questions as columns ``image_path``, ``attribute``, ``code``, indexed by their line
-    (from 1), read as a label file is (:func:`~fashionai.annotations.read_annotation_file`: a
-    BOM, CRLF, spaces around fields and blank lines are tolerated). Only a first line may be a
-    header, and only one that is no question at all (:func:`_is_header`). ValueError naming the
-    file for one without questions (empty, or a header alone), and its line for a line without
-    three comma-separated fields, an empty image path or an unknown attribute.
+    (from 1), read as a label file is; a first line may be a header (:func:`_is_header`).
+    ValueError naming the file when it has no question, and the line of one without three
+    fields, with an empty image path or an unknown attribute.
     """
     path = Path(question_csv)
     rows = read_annotation_file(path).set_index("line")
@@ -58,15 +56,13 @@ def read_questions(question_csv: Path | str) -> pd.DataFrame:
 
 
 def _three_fields(attribute: str, code: str) -> bool:
-    """Whether a line split at its first two commas (into a path, ``attribute`` and ``code``)
-    had three fields, no more and no fewer: a line of another separator has one."""
+    """Whether a line split at its first two commas had three fields, no more and no fewer."""
     return bool(attribute and code) and "," not in code
 
 
 def _is_header(image: str, attribute: str, code: str) -> bool:
-    """Whether a first line is a header: three fields, none of them what a question (or a
-    label row) holds: an image file's path, a known attribute, a code of ``?`` or y/n/m. So a
-    question with a misspelled attribute is no header, and is refused by its line."""
+    """Whether a first line is a header: three fields, none like a question's (an image path, a
+    known attribute, a code of ``?`` or y/n/m), so a misspelled question is refused, not skipped."""
     question_like = (
         image.lower().endswith(IMAGE_SUFFIXES)
         or attribute in ATTRIBUTES
@@ -76,8 +72,8 @@ def _is_header(image: str, attribute: str, code: str) -> bool:
 
 
 def find_question_csv(extracted: Path | str) -> Path:
-    """The one ``Tests/question.csv`` under an extracted test archive (at any depth).
-    ValueError when there is none or more than one."""
+    """The one ``Tests/question.csv`` under an extracted test archive, at any depth, or
+    ValueError."""
     root = Path(extracted)
     found = sorted(p for p in root.rglob("Tests/question.csv") if p.is_file())
     if len(found) != 1:
@@ -89,9 +85,8 @@ def find_question_csv(extracted: Path | str) -> Path:
 def image_files(
     image_paths: pd.Series, question_csv: Path | str
 ) -> tuple[list[Path | None], dict[int, str]]:
-    """The question images' files, paths relative to the folder holding ``Tests/`` and
-    normalised (``a/../b`` is ``b``), in order; and, by position, why a path that is absolute
-    or leaves that folder has no file (None in its place)."""
+    """The question images' files (paths relative to the folder holding ``Tests/``, normalised)
+    and, by position, why a path that leaves that folder has none (None in its place)."""
     root = Path(question_csv).resolve().parent.parent
     files: list[Path | None] = []
     problems: dict[int, str] = {}
@@ -115,13 +110,10 @@ def write_submissions(
     tta: bool = False,
     log: Callable[[str], None] = print,
 ) -> int:
-    """Answer every question (atomically) with the mean of the members' probabilities (each
-    ``member_csvs[member]`` gets that member's own) and return the lines of ``out_csv``.
-
-    ``members`` maps each member (one for a single model) to its model folder per attribute.
-    Questions of an attribute without a model are left out, with a warning. A question whose
-    image path leaves the folder or whose image is refused or undecodable gets uniform
-    probabilities over the kept classes, and the log names its line with the reason.
+    """Answer every question with the mean of the members' probabilities (``member_csvs``: each
+    member's own) and return the lines of ``out_csv``. ``members``: member -> attribute -> model
+    folder. An attribute without a model is left out, with a warning; a question without an
+    image gets uniform probabilities, the log naming its line and why.
     """
     question_csv = find_question_csv(extracted_test)
     questions = read_questions(question_csv)
