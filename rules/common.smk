@@ -48,32 +48,28 @@ checked(validate_config, config)  # the schema's defaults filled in
 
 CATEGORIES = list(config["categories"])
 ARCHIVES = {archive_id(path): path for path in config["archives"]}
-EXTRACTABLE = dict(ARCHIVES)
-if config["questions"]:
-    EXTRACTABLE[archive_id(config["questions"])] = config["questions"]
+# What extract_archive unpacks: the training archives and the questions, if any.
+EXTRACTABLE = {**ARCHIVES, **{archive_id(q): q for q in [config["questions"]] if q}}
 TRAIN = config["train"]  # its run-only keys (threads, gpus) hold for every experiment
 SYNTHETIC = config["synthetic"]
-# Every experiment's merged train: settings by name, the default (train:) first; one with
-# train.folds K as its K fold members, experiments like the others.
-EXPERIMENTS = experiment_settings(config)
-# Every evaluated name (each experiment alone, each experiment with folds out of fold, the
-# ensemble: block's mean), with its members, how it combines them and whether with flip TTA.
-EVALUATIONS = evaluations(config)
-ENSEMBLE_CONFIG = config["ensemble"]  # members and tta, or None
-# The models that make the submission: the ensemble: block's members, [default] without one.
-MEMBERS = ensemble_members(config)
-# train.grouped: each group of >= 2 configured categories (the same for every grouped
-# experiment) trains as one model (rule train_group), its categories' files linked from it.
-GROUPS = trained_groups(config)  # group -> its configured categories
+EXPERIMENTS = experiment_settings(config)  # name -> merged train: (fold members too)
+EVALUATIONS = evaluations(config)  # evaluated name -> its members, combine and tta
+MEMBERS = ensemble_members(config)  # the models that make the submission
+GROUPS = trained_groups(config)  # train.grouped: group -> its categories, one model
 GROUP_OF = {c: group for group, members in GROUPS.items() for c in members}
 GROUPED = [name for name, train in EXPERIMENTS.items() if train["grouped"] and GROUPS]
 
 
 def one_of(names):
-    """A wildcard constraint matching exactly these names (regex characters escaped); none
-    when there are none (Snakemake takes an empty constraint for no constraint at all).
-    """
+    """A wildcard constraint matching exactly these names; with none, one matching nothing
+    (Snakemake takes an empty constraint for no constraint at all)."""
     return "|".join(re.escape(name) for name in names) or "(?!)"
+
+
+# Experiments that agree on the feature keys share one cache (rule features), named by a hash
+# of their values: experiment -> its feature set, and feature set -> its settings.
+EXPERIMENT_FEATURES = {name: feature_set(s)[0] for name, s in EXPERIMENTS.items()}
+FEATURE_SETS = dict(feature_set(settings) for settings in EXPERIMENTS.values())
 
 
 wildcard_constraints:
@@ -86,6 +82,7 @@ wildcard_constraints:
     folds=r"\d+",
     fold=r"\d+",
     group=one_of(GROUPS),
+    feature_set=one_of(FEATURE_SETS),
 
 
 def configured_category(wildcards):
@@ -95,28 +92,9 @@ def configured_category(wildcards):
     return []
 
 
-def extracted_folders():
-    """Every training archive's extraction folder, in round order."""
-    return [extracted_dir(name) for name in ARCHIVES]
-
-
 def weights_input(wildcards):
     """The experiment's weights file, fetched before training when the config asks for it."""
     return weights_file(EXPERIMENTS[wildcards.experiment]) or []
-
-
-# Experiments that agree on the feature keys share one cache,
-# results/features/{category}/{feature_set} (a hash of their values); a change reruns rule
-# features (they are its params).
-EXPERIMENT_FEATURES = {}  # experiment name -> its feature set
-FEATURE_SETS = {}  # feature set -> its settings
-for name, settings in EXPERIMENTS.items():
-    EXPERIMENT_FEATURES[name], features = feature_set(settings)
-    FEATURE_SETS[EXPERIMENT_FEATURES[name]] = features
-
-
-wildcard_constraints:
-    feature_set=one_of(FEATURE_SETS),
 
 
 def features_input(wildcards):
@@ -209,37 +187,30 @@ def compared_metrics():
 
 def data_outputs():
     """Everything up to the regrouped trees and the label statistics."""
-    paths = (regrouped_dir, label_plot, previews_dir)
-    return [DECODED_CSV, *(path(c) for c in CATEGORIES for path in paths)]
-
-
-def experiment_outputs(experiment):
-    """An experiment's models, learning curves, cards and summary table (its evaluations:
-    :func:`all_outputs`)."""
-    outputs = [summary_file("csv", experiment), summary_file("md", experiment)]
-    for category in CATEGORIES:
-        outputs += [
-            model_file(WEIGHTS_FILE, category, experiment),
-            model_file(MODEL_CARD_FILE, category, experiment),
-            curves_file(category, experiment),
-        ]
-    return outputs
+    paths = [regrouped_dir(), label_plot(), previews_dir()]
+    return [DECODED_CSV, *expand(paths, category=CATEGORIES)]
 
 
 def all_outputs():
-    """The default target: data, every experiment's outputs, every evaluated name's evaluation,
-    the comparison and, with questions, the submissions."""
-    outputs = data_outputs()
-    for experiment in EXPERIMENTS:
-        outputs += experiment_outputs(experiment)
-    outputs += [
-        eval_file(name, category, evaluated)
-        for evaluated in EVALUATIONS
-        for category in CATEGORIES
-        for name in (METRICS_FILE, CONFUSION_FILE)
+    """The default target: data, every experiment's models, learning curves, cards and summary
+    tables, every evaluated name's evaluation, the comparison and, with questions, the
+    submissions."""
+    models = {"experiment": list(EXPERIMENTS), "category": CATEGORIES}
+    outputs = [
+        *data_outputs(),
+        *expand(summary_file("csv"), experiment=list(EXPERIMENTS)),
+        *expand(summary_file("md"), experiment=list(EXPERIMENTS)),
+        *expand(model_file("{name}"), name=[WEIGHTS_FILE, MODEL_CARD_FILE], **models),
+        *expand(curves_file(), **models),
+        *expand(
+            eval_file("{name}", experiment="{evaluated}"),
+            evaluated=list(EVALUATIONS),
+            category=CATEGORIES,
+            name=[METRICS_FILE, CONFUSION_FILE],
+        ),
+        EXPERIMENTS_TABLE,
+        EXPERIMENTS_PLOT,
     ]
-    outputs += [EXPERIMENTS_TABLE, EXPERIMENTS_PLOT]
     if config["questions"]:
-        outputs += [submission_file()]
-        outputs += [submission_file(member) for member in MEMBERS]
+        outputs += [submission_file(), *map(submission_file, MEMBERS)]
     return outputs

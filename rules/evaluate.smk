@@ -1,7 +1,5 @@
-# Evaluation of every evaluated name on its held-out images (its members' predictions, written by
-# their training jobs, combined as fashionai.config.evaluations says; no TensorFlow), each
-# model's card, each experiment's summary table, the comparison of everything evaluated, and the
-# submission for a test archive. Paths come from fashionai.outputs.
+# Evaluation of every evaluated name on its members' held-out predictions (no TensorFlow), the
+# model cards, summary tables and comparison, and the submission for a test archive.
 
 
 rule evaluate:
@@ -123,7 +121,7 @@ rule predict:
     params:
         members=MEMBERS,
         model_dirs={m: {c: model_dir(c, m) for c in CATEGORIES} for m in MEMBERS},
-        tta=ENSEMBLE_CONFIG["tta"] if ENSEMBLE_CONFIG else False,
+        tta=(config["ensemble"] or {}).get("tta", False),
         batch_size=config["eval"]["batch_size"],
     script:
         "../workflow_scripts/predict.py"

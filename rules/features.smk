@@ -1,7 +1,5 @@
 # The frozen backbone's features, computed once per category and image (view) and cached, so
 # that the epochs with a frozen backbone train the head alone on them (train.cache_features).
-
-
 rule features:
     input:
         tree=regrouped_dir(),

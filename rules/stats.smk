@@ -1,7 +1,5 @@
 # Label statistics: the figures used to decide which labels to merge or drop. One job per
 # category draws both figures (a job's start and matplotlib's import cost more than the plots).
-
-
 rule label_statistics:
     input:
         tree=tree_dir(),

@@ -1,6 +1,5 @@
 # Training: one model per experiment and category (or group of categories, train.grouped), with
-# its best weights, history, split, held-out predictions and learning curves. Paths come from
-# fashionai.outputs.
+# its best weights, history, split, held-out predictions and learning curves.
 
 
 rule fetch_weights:
@@ -15,8 +14,6 @@ rule fetch_weights:
         "../workflow_scripts/fetch_weights.py"
 
 
-# A category's model files: rule train's, or with train.grouped rule group_member's; and a
-# training job's resources (rules train and train_group).
 TRAINED = {key: model_file(name) for key, name in TRAINED_FILES.items()}
 TRAINING = dict(gpu=TRAIN["gpus"], mem_mb=16000, runtime=24 * 60)
 
@@ -46,8 +43,7 @@ rule train:
         "../workflow_scripts/train.py"
 
 
-# train.grouped: one model per group of categories, and each category's files linked from its
-# folder in the group's (rule group_member; the same files as rule train's).
+# train.grouped: one model per group, each category's files linked from it (group_member).
 rule train_group:
     input:
         trees=group_input(lambda wildcards: regrouped_dir(wildcards.category)),
