@@ -32,8 +32,7 @@ from fashionai.training.settings import (
 
 
 def checked(check, *args):
-    """``check(*args)``; a configuration error ends the run before any job, in one line that
-    names the file or key (no stack frames: nothing failed but the configuration)."""
+    """``check(*args)``; a configuration error ends the run in one line (no stack frames)."""
     try:
         return check(*args)
     except ConfigError as error:
@@ -55,26 +54,27 @@ SYNTHETIC = config["synthetic"]
 EXPERIMENTS = experiment_settings(config)  # name -> merged train: (fold members too)
 EVALUATIONS = evaluations(config)  # evaluated name -> its members, combine and tta
 MEMBERS = ensemble_members(config)  # the models that make the submission
+COMPARED = {  # evaluated name -> category -> metrics.json (rule compare_experiments)
+    name: {c: eval_file(METRICS_FILE, c, name) for c in CATEGORIES}
+    for name in EVALUATIONS
+}
 GROUPS = trained_groups(config)  # train.grouped: group -> its categories, one model
 GROUP_OF = {c: group for group, members in GROUPS.items() for c in members}
 GROUPED = [name for name, train in EXPERIMENTS.items() if train["grouped"] and GROUPS]
 
 
 def one_of(names):
-    """A wildcard constraint matching exactly these names; with none, one matching nothing
-    (Snakemake takes an empty constraint for no constraint at all)."""
+    """A wildcard constraint matching exactly these names (none: nothing, not anything)."""
     return "|".join(re.escape(name) for name in names) or "(?!)"
 
 
-# Experiments that agree on the feature keys share one cache (rule features), named by a hash
-# of their values: experiment -> its feature set, and feature set -> its settings.
+# Experiments that agree on the feature keys share one cache, named by a hash of their values.
 EXPERIMENT_FEATURES = {name: feature_set(s)[0] for name, s in EXPERIMENTS.items()}
 FEATURE_SETS = dict(feature_set(settings) for settings in EXPERIMENTS.values())
 
 
 wildcard_constraints:
-    # Any category's name, so that a target of one outside categories: reaches rule
-    # category_tree, whose input function (configured_category) names it and stops the run.
+    # Any category: a target of one outside categories: stops in configured_category.
     category=r"[^/]+_labels",
     archive=one_of(EXTRACTABLE),
     experiment=one_of(EXPERIMENTS),
@@ -98,8 +98,7 @@ def weights_input(wildcards):
 
 
 def features_input(wildcards):
-    """The feature cache (rule features) of the job's experiment, when it trains its head on
-    one (fashionai.training.settings.uses_feature_cache)."""
+    """The feature cache of the job's experiment, when it trains its head on one."""
     experiment = wildcards.experiment
     if uses_feature_cache(EXPERIMENTS[experiment]):
         return features_dir(wildcards.category, EXPERIMENT_FEATURES[experiment])
@@ -113,20 +112,16 @@ def training_threads(wildcards):
 
 
 def split_input(wildcards):
-    """The split file of the job's experiment: its category's, or its fold member's."""
-    settings = EXPERIMENTS[wildcards.experiment]
-    return split_of(wildcards.category, settings["folds"], settings.get("fold"))
-
-
-def features_split(wildcards):
-    """The split file whose images a feature set's cache holds (a fold member's own)."""
-    features = FEATURE_SETS[wildcards.feature_set]
-    return split_of(wildcards.category, features.get("folds"), features.get("fold"))
+    """The split file of a job's feature set or experiment: its category's or fold member's."""
+    if hasattr(wildcards, "feature_set"):
+        settings = FEATURE_SETS[wildcards.feature_set]
+    else:
+        settings = EXPERIMENTS[wildcards.experiment]
+    return split_of(wildcards.category, settings.get("folds"), settings.get("fold"))
 
 
 def decoded_input(wildcards):
-    """The decoded labels, for a job whose experiment trains on soft targets (their m codes);
-    none otherwise, so that the other training jobs do not depend on decoded.csv."""
+    """The decoded labels: an input only of jobs training on soft targets (the m codes)."""
     if EXPERIMENTS[wildcards.experiment]["maybe_labels"] == "soft":
         return DECODED_CSV
     return []
@@ -145,9 +140,8 @@ def feature_weights(wildcards):
 
 
 def member_files(name, categories=None):
-    """The file ``name`` of rule predict's members' models in ``categories``; without them, an
-    input function: that file of each member's model of the job's evaluated name and category.
-    """
+    """The file ``name`` of the submission's models in ``categories``; without, an input
+    function: that file of the models of the job's evaluated name and category."""
     if categories:
         return [model_file(name, c, m) for m in MEMBERS for c in categories]
     return lambda wildcards: [
@@ -157,8 +151,7 @@ def member_files(name, categories=None):
 
 
 def reproducing_config(wildcards):
-    """The configuration a model card shows: what trains the category as this experiment (and
-    its group, if the experiment trains it in one)."""
+    """The configuration a model card shows: one that trains the model again (with its group)."""
     grouped = wildcards.experiment in GROUPED
     group = GROUP_OF.get(wildcards.category) if grouped else None
     categories = GROUPS[group] if group else [wildcards.category]
@@ -177,14 +170,6 @@ def reproducing_config(wildcards):
     }
 
 
-def compared_metrics():
-    """evaluated name -> category -> metrics.json, for every name rule evaluate scores."""
-    return {
-        name: {c: eval_file(METRICS_FILE, c, name) for c in CATEGORIES}
-        for name in EVALUATIONS
-    }
-
-
 def data_outputs():
     """Everything up to the regrouped trees and the label statistics."""
     paths = [regrouped_dir(), label_plot(), previews_dir()]
@@ -192,9 +177,8 @@ def data_outputs():
 
 
 def all_outputs():
-    """The default target: data, every experiment's models, learning curves, cards and summary
-    tables, every evaluated name's evaluation, the comparison and, with questions, the
-    submissions."""
+    """The default target: data, models, cards, curves, summaries, every evaluation, the
+    comparison and, with questions, the submissions."""
     models = {"experiment": list(EXPERIMENTS), "category": CATEGORIES}
     outputs = [
         *data_outputs(),

@@ -72,7 +72,7 @@ rule summarize:
 
 rule compare_experiments:
     input:
-        [path for paths in compared_metrics().values() for path in paths.values()],
+        [path for paths in COMPARED.values() for path in paths.values()],
     output:
         csv=report(
             EXPERIMENTS_TABLE,
@@ -93,7 +93,7 @@ rule compare_experiments:
     conda:
         "../envs/plot.yaml"
     params:
-        metrics=compared_metrics(),
+        metrics=COMPARED,
     script:
         "../workflow_scripts/compare_experiments.py"
 

@@ -3,7 +3,7 @@
 rule features:
     input:
         tree=regrouped_dir(),
-        split=features_split,
+        split=split_input,
         weights=feature_weights,
     output:
         directory(features_dir()),
