@@ -86,8 +86,8 @@ wildcard_constraints:
 
 
 def configured_category(wildcards):
-    """No file: stops the run in one line when a target names a category outside categories:
-    (every target of a category depends on its rule category_tree)."""
+    """No file: stops the run when a target names a category outside categories: (an input of
+    category_tree, on which every target of a category depends)."""
     checked(check_category, wildcards.category, CATEGORIES)
     return []
 
@@ -122,9 +122,8 @@ def split_input(wildcards):
 
 def decoded_input(wildcards):
     """The decoded labels: an input only of jobs training on soft targets (the m codes)."""
-    if EXPERIMENTS[wildcards.experiment]["maybe_labels"] == "soft":
-        return DECODED_CSV
-    return []
+    soft = EXPERIMENTS[wildcards.experiment]["maybe_labels"] == "soft"
+    return DECODED_CSV if soft else []
 
 
 def group_input(input_function):
@@ -180,18 +179,14 @@ def all_outputs():
     """The default target: data, models, cards, curves, summaries, every evaluation, the
     comparison and, with questions, the submissions."""
     models = {"experiment": list(EXPERIMENTS), "category": CATEGORIES}
+    evaluated = {"experiment": list(EVALUATIONS), "category": CATEGORIES}
     outputs = [
         *data_outputs(),
         *expand(summary_file("csv"), experiment=list(EXPERIMENTS)),
         *expand(summary_file("md"), experiment=list(EXPERIMENTS)),
         *expand(model_file("{name}"), name=[WEIGHTS_FILE, MODEL_CARD_FILE], **models),
         *expand(curves_file(), **models),
-        *expand(
-            eval_file("{name}", experiment="{evaluated}"),
-            evaluated=list(EVALUATIONS),
-            category=CATEGORIES,
-            name=[METRICS_FILE, CONFUSION_FILE],
-        ),
+        *expand(eval_file("{name}"), name=[METRICS_FILE, CONFUSION_FILE], **evaluated),
         EXPERIMENTS_TABLE,
         EXPERIMENTS_PLOT,
     ]

@@ -1,5 +1,7 @@
 # Training: one model per experiment and category (or group of categories, train.grouped), with
 # its best weights, history, split, held-out predictions and learning curves.
+TRAINED = {key: model_file(name) for key, name in TRAINED_FILES.items()}
+TRAINING = dict(gpu=TRAIN["gpus"], mem_mb=16000, runtime=24 * 60)
 
 
 rule fetch_weights:
@@ -12,10 +14,6 @@ rule fetch_weights:
         "../envs/train.yaml"
     script:
         "../workflow_scripts/fetch_weights.py"
-
-
-TRAINED = {key: model_file(name) for key, name in TRAINED_FILES.items()}
-TRAINING = dict(gpu=TRAIN["gpus"], mem_mb=16000, runtime=24 * 60)
 
 
 rule train:
