@@ -32,7 +32,7 @@ from fashionai.training.settings import (
 
 
 def checked(check, *args):
-    """``check(*args)``; a configuration error ends the run in one line (no stack frames)."""
+    """``check(*args)``; a configuration error ends the run before any job, in one line."""
     try:
         return check(*args)
     except ConfigError as error:
@@ -47,8 +47,9 @@ checked(validate_config, config)  # the schema's defaults filled in
 
 CATEGORIES = list(config["categories"])
 ARCHIVES = {archive_id(path): path for path in config["archives"]}
-# What extract_archive unpacks: the training archives and the questions, if any.
-EXTRACTABLE = {**ARCHIVES, **{archive_id(q): q for q in [config["questions"]] if q}}
+EXTRACTABLE = dict(ARCHIVES)
+if config["questions"]:
+    EXTRACTABLE[archive_id(config["questions"])] = config["questions"]
 TRAIN = config["train"]  # its run-only keys (threads, gpus) hold for every experiment
 SYNTHETIC = config["synthetic"]
 EXPERIMENTS = experiment_settings(config)  # name -> merged train: (fold members too)
@@ -64,11 +65,12 @@ GROUPED = [name for name, train in EXPERIMENTS.items() if train["grouped"] and G
 
 
 def one_of(names):
-    """A wildcard constraint matching exactly these names (none: nothing, not anything)."""
+    """A wildcard constraint matching exactly these names, or nothing (an empty one: anything)."""
     return "|".join(re.escape(name) for name in names) or "(?!)"
 
 
-# Experiments that agree on the feature keys share one cache, named by a hash of their values.
+# Experiments that agree on the feature keys share one cache, named by a hash of their values
+# (they are rule features' params, so that a change recomputes it).
 EXPERIMENT_FEATURES = {name: feature_set(s)[0] for name, s in EXPERIMENTS.items()}
 FEATURE_SETS = dict(feature_set(settings) for settings in EXPERIMENTS.values())
 

@@ -26,6 +26,6 @@ rule label_statistics:
         "../envs/plot.yaml"
     params:
         per_label=9,
-        seed=config["train"]["seed"],
+        seed=TRAIN["seed"],
     script:
         "../workflow_scripts/plot_label_statistics.py"
