@@ -27,7 +27,6 @@ from fashionai.training.settings import (
     model_settings,
     trains_head_only,
     uses_feature_cache,
-    weights_file,
 )
 
 
@@ -94,11 +93,6 @@ def configured_category(wildcards):
     return []
 
 
-def weights_input(wildcards):
-    """The experiment's weights file, fetched before training when the config asks for it."""
-    return weights_file(EXPERIMENTS[wildcards.experiment]) or []
-
-
 def features_input(wildcards):
     """The feature cache of the job's experiment, when it trains its head on one."""
     experiment = wildcards.experiment
@@ -113,13 +107,24 @@ def training_threads(wildcards):
     return 1 if head_only else TRAIN["threads"]
 
 
-def split_input(wildcards):
-    """The split file of a job's feature set or experiment: its category's or fold member's."""
+def job_settings(wildcards):
+    """The settings of a job's feature cache (rule features) or model (its experiment's as
+    training takes them, the weights file resolved): those jobs' params."""
     if hasattr(wildcards, "feature_set"):
-        settings = FEATURE_SETS[wildcards.feature_set]
-    else:
-        settings = EXPERIMENTS[wildcards.experiment]
+        return FEATURE_SETS[wildcards.feature_set]
+    return model_settings(EXPERIMENTS[wildcards.experiment])
+
+
+def split_input(wildcards):
+    """The split file a job reads: its category's, or its fold member's."""
+    settings = job_settings(wildcards)
     return split_of(wildcards.category, settings.get("folds"), settings.get("fold"))
+
+
+def weights_input(wildcards):
+    """The weights file a job reads (fetched first, if the config asks), if any."""
+    weights = job_settings(wildcards)["weights"]
+    return [] if weights in (None, "imagenet") else weights
 
 
 def decoded_input(wildcards):
@@ -132,12 +137,6 @@ def group_input(input_function):
     """Rule train's ``input_function`` for each category of a train_group job's group."""
     job = lambda w, c: SimpleNamespace(category=c, experiment=w.experiment)
     return lambda w: [p for c in GROUPS[w.group] if (p := input_function(job(w, c)))]
-
-
-def feature_weights(wildcards):
-    """The weights file a feature set is computed with, if any."""
-    weights = FEATURE_SETS[wildcards.feature_set]["weights"]
-    return [] if weights in (None, "imagenet") else weights
 
 
 def member_files(name, categories=None):

@@ -4,7 +4,7 @@ rule features:
     input:
         tree=regrouped_dir(),
         split=split_input,
-        weights=feature_weights,
+        weights=weights_input,
     output:
         directory(features_dir()),
     log:
@@ -19,6 +19,6 @@ rule features:
         mem_mb=8000,
         runtime=12 * 60,
     params:
-        settings=lambda wildcards: FEATURE_SETS[wildcards.feature_set],
+        settings=job_settings,
     script:
         "../workflow_scripts/extract_features.py"

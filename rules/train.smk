@@ -36,7 +36,7 @@ rule train:
     resources:
         **TRAINING,
     params:
-        settings=lambda wildcards: model_settings(EXPERIMENTS[wildcards.experiment]),
+        settings=job_settings,
     script:
         "../workflow_scripts/train.py"
 
@@ -68,7 +68,7 @@ rule train_group:
     resources:
         **TRAINING,
     params:
-        settings=lambda wildcards: model_settings(EXPERIMENTS[wildcards.experiment]),
+        settings=job_settings,
         categories=lambda wildcards: GROUPS[wildcards.group],
     script:
         "../workflow_scripts/train_group.py"
