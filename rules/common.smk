@@ -70,7 +70,6 @@ def one_of(names):
 
 # Experiments that agree on the feature keys share one cache, named by a hash of their values
 # (they are rule features' params, so that a change recomputes it).
-EXPERIMENT_FEATURES = {name: feature_set(s)[0] for name, s in EXPERIMENTS.items()}
 FEATURE_SETS = dict(feature_set(settings) for settings in EXPERIMENTS.values())
 
 
@@ -87,17 +86,16 @@ wildcard_constraints:
 
 
 def configured_category(wildcards):
-    """No file: stops the run when a target names a category outside categories: (an input of
-    category_tree, on which every target of a category depends)."""
+    """No file: stops the run on a category outside categories: (category_tree's input)."""
     checked(check_category, wildcards.category, CATEGORIES)
     return []
 
 
 def features_input(wildcards):
     """The feature cache of the job's experiment, when it trains its head on one."""
-    experiment = wildcards.experiment
-    if uses_feature_cache(EXPERIMENTS[experiment]):
-        return features_dir(wildcards.category, EXPERIMENT_FEATURES[experiment])
+    settings = EXPERIMENTS[wildcards.experiment]
+    if uses_feature_cache(settings):
+        return features_dir(wildcards.category, feature_set(settings)[0])
     return []
 
 
@@ -155,18 +153,15 @@ def reproducing_config(wildcards):
     grouped = wildcards.experiment in GROUPED
     group = GROUP_OF.get(wildcards.category) if grouped else None
     categories = GROUPS[group] if group else [wildcards.category]
+    train = EXPERIMENTS[wildcards.experiment]
     return {
         "archives": list(config["archives"]),
         "synthetic": SYNTHETIC,
         "categories": categories,
         "regroup": {c: (config["regroup"] or {}).get(c, {}) for c in categories},
         "groups": {group: list(categories)} if group else {},
-        "train": {
-            key: value
-            for key, value in EXPERIMENTS[wildcards.experiment].items()
-            # How to run: the machine's, not the model's; fold: named by the experiment.
-            if key not in (*RUN_ONLY_KEYS, "fold")
-        },
+        # How to run: the machine's, not the model's; fold: named by the experiment.
+        "train": {k: v for k, v in train.items() if k not in (*RUN_ONLY_KEYS, "fold")},
     }
 
 

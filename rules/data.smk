@@ -77,8 +77,7 @@ rule regroup:
         "../workflow_scripts/regroup.py"
 
 
-# Each image checked with the training decoder and the seeded split drawn once for every
-# experiment (they share the split keys).
+# Each image checked (training decoder) and the seeded split drawn once, for all experiments.
 rule split:
     input:
         regrouped_dir(),

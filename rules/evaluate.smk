@@ -1,5 +1,5 @@
-# Evaluation of every evaluated name on its members' held-out predictions (no TensorFlow); then
-# the model cards, summary tables and comparison, and the submission for a test archive.
+# Evaluation of each evaluated name from its members' held-out predictions (no TensorFlow); then
+# the model cards, summary tables, comparison and the submission for a test archive.
 rule evaluate:
     input:
         held_out=member_files(HELD_OUT_FILE),

@@ -1,5 +1,4 @@
-# The frozen backbone's features, computed once per category and image (view) and cached, so
-# that the epochs with a frozen backbone train the head alone on them (train.cache_features).
+# The frozen backbone's features of each image (view), once for the head's epochs (cache_features).
 rule features:
     input:
         tree=regrouped_dir(),

@@ -1,5 +1,4 @@
-# Training: one model per experiment and category (or group of categories, train.grouped), with
-# its best weights, history, split, held-out predictions and learning curves.
+# Training: one model per experiment and category (or group, train.grouped), its learning curves.
 TRAINED = {key: model_file(name) for key, name in TRAINED_FILES.items()}
 TRAINING = dict(gpu=TRAIN["gpus"], mem_mb=16000, runtime=24 * 60)
 
