@@ -19,15 +19,7 @@ from fashionai.config import (
 from fashionai.outputs import *  # every output's path and file name
 from fashionai.training.backbones import notop_file_name
 from fashionai.schema import ConfigError
-from fashionai.training.settings import (
-    RUN_ONLY_KEYS,
-    SPLIT_KEYS,
-    WEIGHTS_DIR,
-    feature_set,
-    model_settings,
-    trains_head_only,
-    uses_feature_cache,
-)
+import fashionai.training.settings as training
 
 
 def checked(check, *args):
@@ -55,8 +47,7 @@ EXPERIMENTS = experiment_settings(config)  # name -> merged train: (fold members
 EVALUATIONS = evaluations(config)  # evaluated name -> its members, combine and tta
 MEMBERS = ensemble_members(config)  # the models that make the submission
 COMPARED = {  # evaluated name -> category -> metrics.json (rule compare_experiments)
-    name: {c: eval_file(METRICS_FILE, c, name) for c in CATEGORIES}
-    for name in EVALUATIONS
+    e: {c: eval_file(METRICS_FILE, c, e) for c in CATEGORIES} for e in EVALUATIONS
 }
 GROUPS = trained_groups(config)  # train.grouped: group -> its categories, one model
 GROUP_OF = {c: group for group, members in GROUPS.items() for c in members}
@@ -68,9 +59,8 @@ def one_of(names):
     return "|".join(re.escape(name) for name in names) or "(?!)"
 
 
-# Experiments that agree on the feature keys share one cache, named by a hash of their values
-# (they are rule features' params, so that a change recomputes it).
-FEATURE_SETS = dict(feature_set(settings) for settings in EXPERIMENTS.values())
+# Experiments that agree on the feature keys share one cache, named by a hash of their values.
+FEATURE_SETS = dict(training.feature_set(s) for s in EXPERIMENTS.values())
 
 
 wildcard_constraints:
@@ -94,14 +84,14 @@ def configured_category(wildcards):
 def features_input(wildcards):
     """The feature cache of the job's experiment, when it trains its head on one."""
     settings = EXPERIMENTS[wildcards.experiment]
-    if uses_feature_cache(settings):
-        return features_dir(wildcards.category, feature_set(settings)[0])
+    if training.uses_feature_cache(settings):
+        return features_dir(wildcards.category, training.feature_set(settings)[0])
     return []
 
 
 def training_threads(wildcards):
     """train.threads, or one for a job that trains a head alone on a feature cache."""
-    head_only = trains_head_only(EXPERIMENTS[wildcards.experiment])
+    head_only = training.trains_head_only(EXPERIMENTS[wildcards.experiment])
     return 1 if head_only else TRAIN["threads"]
 
 
@@ -110,7 +100,7 @@ def job_settings(wildcards):
     training takes them, the weights file resolved): those jobs' params."""
     if hasattr(wildcards, "feature_set"):
         return FEATURE_SETS[wildcards.feature_set]
-    return model_settings(EXPERIMENTS[wildcards.experiment])
+    return training.model_settings(EXPERIMENTS[wildcards.experiment])
 
 
 def split_input(wildcards):
@@ -154,14 +144,15 @@ def reproducing_config(wildcards):
     group = GROUP_OF.get(wildcards.category) if grouped else None
     categories = GROUPS[group] if group else [wildcards.category]
     train = EXPERIMENTS[wildcards.experiment]
+    # How to run: the machine's, not the model's; fold: named by the experiment.
+    left_out = (*training.RUN_ONLY_KEYS, "fold")
     return {
         "archives": list(config["archives"]),
         "synthetic": SYNTHETIC,
         "categories": categories,
         "regroup": {c: (config["regroup"] or {}).get(c, {}) for c in categories},
         "groups": {group: list(categories)} if group else {},
-        # How to run: the machine's, not the model's; fold: named by the experiment.
-        "train": {k: v for k, v in train.items() if k not in (*RUN_ONLY_KEYS, "fold")},
+        "train": {k: v for k, v in train.items() if k not in left_out},
     }
 
 
@@ -172,14 +163,12 @@ def data_outputs():
 
 
 def all_outputs():
-    """The default target: data, models, cards, curves, summaries, every evaluation, the
-    comparison and, with questions, the submissions."""
+    """The default target: data, models, cards, curves, summaries, evaluations and the rest."""
     models = {"experiment": list(EXPERIMENTS), "category": CATEGORIES}
     evaluated = {"experiment": list(EVALUATIONS), "category": CATEGORIES}
     outputs = [
         *data_outputs(),
-        *expand(summary_file("csv"), experiment=list(EXPERIMENTS)),
-        *expand(summary_file("md"), experiment=list(EXPERIMENTS)),
+        *[summary_file(suffix, e) for e in EXPERIMENTS for suffix in ("csv", "md")],
         *expand(model_file("{name}"), name=[WEIGHTS_FILE, MODEL_CARD_FILE], **models),
         *expand(curves_file(), **models),
         *expand(eval_file("{name}"), name=[METRICS_FILE, CONFUSION_FILE], **evaluated),

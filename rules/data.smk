@@ -77,7 +77,7 @@ rule regroup:
         "../workflow_scripts/regroup.py"
 
 
-# Each image checked (training decoder) and the seeded split drawn once, for all experiments.
+# Images checked (training decoder) and the seeded split drawn once: experiments share split keys.
 rule split:
     input:
         regrouped_dir(),
@@ -92,12 +92,11 @@ rule split:
     resources:
         mem_mb=4000,
     params:
-        split={key: TRAIN[key] for key in SPLIT_KEYS},
+        split={key: TRAIN[key] for key in training.SPLIT_KEYS},
     script:
         "../workflow_scripts/split.py"
 
 
-# A fold member's split (train.folds).
 rule split_fold:
     input:
         split_file(),

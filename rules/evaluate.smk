@@ -1,5 +1,4 @@
-# Evaluation of each evaluated name from its members' held-out predictions (no TensorFlow); then
-# the model cards, summary tables, comparison and the submission for a test archive.
+# Evaluation (held-out predictions, no TensorFlow), model cards, summaries, comparison, submission.
 rule evaluate:
     input:
         held_out=member_files(HELD_OUT_FILE),
@@ -47,9 +46,7 @@ rule model_card:
 
 rule summarize:
     input:
-        expand(
-            eval_file(METRICS_FILE, experiment="{{experiment}}"), category=CATEGORIES
-        ),
+        [eval_file(METRICS_FILE, category) for category in CATEGORIES],
     output:
         csv=report(
             summary_file("csv"),

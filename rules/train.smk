@@ -5,7 +5,7 @@ TRAINING = dict(gpu=TRAIN["gpus"], mem_mb=16000, runtime=24 * 60)
 
 rule fetch_weights:
     output:
-        f"{WEIGHTS_DIR}/{notop_file_name('{backbone}')}",
+        f"{training.WEIGHTS_DIR}/{notop_file_name('{backbone}')}",
     log:
         "logs/fetch_weights/{backbone}.log",
     localrule: True
