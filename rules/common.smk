@@ -163,7 +163,7 @@ def data_outputs():
 
 
 def all_outputs():
-    """The default target: data, models, cards, curves, summaries, evaluations and the rest."""
+    """Every final output: data, models, cards, curves, summaries, evaluations, submissions."""
     models = {"experiment": list(EXPERIMENTS), "category": CATEGORIES}
     evaluated = {"experiment": list(EVALUATIONS), "category": CATEGORIES}
     outputs = [
