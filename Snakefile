@@ -1,6 +1,5 @@
 # FashionAI attribute training: raw archives -> labels -> label folders -> one model per category
-# and experiment. Contract (commands, config keys, targets, paths): README.md and
-# schemas/config.schema.yaml.
+# and experiment. Contract: README.md and schemas/config.schema.yaml.
 from snakemake.utils import min_version
 
 min_version("9.0")

@@ -19,21 +19,11 @@ from fashionai.config import (
 from fashionai.outputs import *  # every output's path and file name
 from fashionai.training.backbones import notop_file_name
 from fashionai.schema import ConfigError
-from fashionai.training.settings import (
-    RUN_ONLY_KEYS,
-    SPLIT_KEYS,
-    WEIGHTS_DIR,
-    feature_set,
-    model_settings,
-    trains_head_only,
-    uses_feature_cache,
-    weights_file,
-)
+import fashionai.training.settings as training
 
 
 def checked(check, *args):
-    """``check(*args)``; a configuration error ends the run before any job, in one line that
-    names the file or key (no stack frames: nothing failed but the configuration)."""
+    """``check(*args)``; a configuration error ends the run before any job, in one line."""
     try:
         return check(*args)
     except ConfigError as error:
@@ -53,32 +43,28 @@ if config["questions"]:
     EXTRACTABLE[archive_id(config["questions"])] = config["questions"]
 TRAIN = config["train"]  # its run-only keys (threads, gpus) hold for every experiment
 SYNTHETIC = config["synthetic"]
-# Every experiment's merged train: settings by name, the default (train:) first; one with
-# train.folds K as its K fold members, experiments like the others.
-EXPERIMENTS = experiment_settings(config)
-# Every evaluated name (each experiment alone, each experiment with folds out of fold, the
-# ensemble: block's mean), with its members, how it combines them and whether with flip TTA.
-EVALUATIONS = evaluations(config)
-ENSEMBLE_CONFIG = config["ensemble"]  # members and tta, or None
-# The models that make the submission: the ensemble: block's members, [default] without one.
-MEMBERS = ensemble_members(config)
-# train.grouped: each group of >= 2 configured categories (the same for every grouped
-# experiment) trains as one model (rule train_group), its categories' files linked from it.
-GROUPS = trained_groups(config)  # group -> its configured categories
+EXPERIMENTS = experiment_settings(config)  # name -> merged train: (fold members too)
+EVALUATIONS = evaluations(config)  # evaluated name -> its members, combine and tta
+MEMBERS = ensemble_members(config)  # the models that make the submission
+COMPARED = {  # evaluated name -> category -> metrics.json (rule compare_experiments)
+    e: {c: eval_file(METRICS_FILE, c, e) for c in CATEGORIES} for e in EVALUATIONS
+}
+GROUPS = trained_groups(config)  # train.grouped: group -> its categories, one model
 GROUP_OF = {c: group for group, members in GROUPS.items() for c in members}
 GROUPED = [name for name, train in EXPERIMENTS.items() if train["grouped"] and GROUPS]
 
 
 def one_of(names):
-    """A wildcard constraint matching exactly these names (regex characters escaped); none
-    when there are none (Snakemake takes an empty constraint for no constraint at all).
-    """
+    """A wildcard constraint matching exactly these names, or nothing (an empty one: anything)."""
     return "|".join(re.escape(name) for name in names) or "(?!)"
 
 
+# Experiments that agree on the feature keys share one cache, named by a hash of their values.
+FEATURE_SETS = dict(training.feature_set(s) for s in EXPERIMENTS.values())
+
+
 wildcard_constraints:
-    # Any category's name, so that a target of one outside categories: reaches rule
-    # category_tree, whose input function (configured_category) names it and stops the run.
+    # Any category: a target of one outside categories: stops in configured_category.
     category=r"[^/]+_labels",
     archive=one_of(EXTRACTABLE),
     experiment=one_of(EXPERIMENTS),
@@ -86,72 +72,53 @@ wildcard_constraints:
     folds=r"\d+",
     fold=r"\d+",
     group=one_of(GROUPS),
+    feature_set=one_of(FEATURE_SETS),
 
 
 def configured_category(wildcards):
-    """No file: stops the run in one line when a target names a category outside categories:
-    (every target of a category depends on its rule category_tree)."""
+    """No file: stops the run on a category outside categories: (category_tree's input)."""
     checked(check_category, wildcards.category, CATEGORIES)
     return []
 
 
-def extracted_folders():
-    """Every training archive's extraction folder, in round order."""
-    return [extracted_dir(name) for name in ARCHIVES]
-
-
-def weights_input(wildcards):
-    """The experiment's weights file, fetched before training when the config asks for it."""
-    return weights_file(EXPERIMENTS[wildcards.experiment]) or []
-
-
-# Experiments that agree on the feature keys share one cache,
-# results/features/{category}/{feature_set} (a hash of their values); a change reruns rule
-# features (they are its params).
-EXPERIMENT_FEATURES = {}  # experiment name -> its feature set
-FEATURE_SETS = {}  # feature set -> its settings
-for name, settings in EXPERIMENTS.items():
-    EXPERIMENT_FEATURES[name], features = feature_set(settings)
-    FEATURE_SETS[EXPERIMENT_FEATURES[name]] = features
-
-
-wildcard_constraints:
-    feature_set=one_of(FEATURE_SETS),
-
-
 def features_input(wildcards):
-    """The feature cache (rule features) of the job's experiment, when it trains its head on
-    one (fashionai.training.settings.uses_feature_cache)."""
-    experiment = wildcards.experiment
-    if uses_feature_cache(EXPERIMENTS[experiment]):
-        return features_dir(wildcards.category, EXPERIMENT_FEATURES[experiment])
+    """The feature cache of the job's experiment, when it trains its head on one."""
+    settings = EXPERIMENTS[wildcards.experiment]
+    if training.uses_feature_cache(settings):
+        return features_dir(wildcards.category, training.feature_set(settings)[0])
     return []
 
 
 def training_threads(wildcards):
     """train.threads, or one for a job that trains a head alone on a feature cache."""
-    head_only = trains_head_only(EXPERIMENTS[wildcards.experiment])
+    head_only = training.trains_head_only(EXPERIMENTS[wildcards.experiment])
     return 1 if head_only else TRAIN["threads"]
 
 
+def job_settings(wildcards):
+    """The settings of a job's feature cache (rule features) or model (its experiment's as
+    training takes them, the weights file resolved): those jobs' params."""
+    if hasattr(wildcards, "feature_set"):
+        return FEATURE_SETS[wildcards.feature_set]
+    return training.model_settings(EXPERIMENTS[wildcards.experiment])
+
+
 def split_input(wildcards):
-    """The split file of the job's experiment: its category's, or its fold member's."""
-    settings = EXPERIMENTS[wildcards.experiment]
-    return split_of(wildcards.category, settings["folds"], settings.get("fold"))
+    """The split file a job reads: its category's, or its fold member's."""
+    settings = job_settings(wildcards)
+    return split_of(wildcards.category, settings.get("folds"), settings.get("fold"))
 
 
-def features_split(wildcards):
-    """The split file whose images a feature set's cache holds (a fold member's own)."""
-    features = FEATURE_SETS[wildcards.feature_set]
-    return split_of(wildcards.category, features.get("folds"), features.get("fold"))
+def weights_input(wildcards):
+    """The weights file a job reads (fetched first, if the config asks), if any."""
+    weights = job_settings(wildcards)["weights"]
+    return [] if weights in (None, "imagenet") else weights
 
 
 def decoded_input(wildcards):
-    """The decoded labels, for a job whose experiment trains on soft targets (their m codes);
-    none otherwise, so that the other training jobs do not depend on decoded.csv."""
-    if EXPERIMENTS[wildcards.experiment]["maybe_labels"] == "soft":
-        return DECODED_CSV
-    return []
+    """The decoded labels: an input only of jobs training on soft targets (the m codes)."""
+    soft = EXPERIMENTS[wildcards.experiment]["maybe_labels"] == "soft"
+    return DECODED_CSV if soft else []
 
 
 def group_input(input_function):
@@ -160,16 +127,9 @@ def group_input(input_function):
     return lambda w: [p for c in GROUPS[w.group] if (p := input_function(job(w, c)))]
 
 
-def feature_weights(wildcards):
-    """The weights file a feature set is computed with, if any."""
-    weights = FEATURE_SETS[wildcards.feature_set]["weights"]
-    return [] if weights in (None, "imagenet") else weights
-
-
 def member_files(name, categories=None):
-    """The file ``name`` of rule predict's members' models in ``categories``; without them, an
-    input function: that file of each member's model of the job's evaluated name and category.
-    """
+    """The file ``name`` of the submission's models in ``categories``; without, an input
+    function: that file of the models of the job's evaluated name and category."""
     if categories:
         return [model_file(name, c, m) for m in MEMBERS for c in categories]
     return lambda wildcards: [
@@ -179,67 +139,42 @@ def member_files(name, categories=None):
 
 
 def reproducing_config(wildcards):
-    """The configuration a model card shows: what trains the category as this experiment (and
-    its group, if the experiment trains it in one)."""
+    """The configuration a model card shows: one that trains the model again (with its group)."""
     grouped = wildcards.experiment in GROUPED
     group = GROUP_OF.get(wildcards.category) if grouped else None
     categories = GROUPS[group] if group else [wildcards.category]
+    train = EXPERIMENTS[wildcards.experiment]
+    # How to run: the machine's, not the model's; fold: named by the experiment.
+    left_out = (*training.RUN_ONLY_KEYS, "fold")
     return {
         "archives": list(config["archives"]),
         "synthetic": SYNTHETIC,
         "categories": categories,
         "regroup": {c: (config["regroup"] or {}).get(c, {}) for c in categories},
         "groups": {group: list(categories)} if group else {},
-        "train": {
-            key: value
-            for key, value in EXPERIMENTS[wildcards.experiment].items()
-            # How to run: the machine's, not the model's; fold: named by the experiment.
-            if key not in (*RUN_ONLY_KEYS, "fold")
-        },
-    }
-
-
-def compared_metrics():
-    """evaluated name -> category -> metrics.json, for every name rule evaluate scores."""
-    return {
-        name: {c: eval_file(METRICS_FILE, c, name) for c in CATEGORIES}
-        for name in EVALUATIONS
+        "train": {k: v for k, v in train.items() if k not in left_out},
     }
 
 
 def data_outputs():
     """Everything up to the regrouped trees and the label statistics."""
-    paths = (regrouped_dir, label_plot, previews_dir)
-    return [DECODED_CSV, *(path(c) for c in CATEGORIES for path in paths)]
-
-
-def experiment_outputs(experiment):
-    """An experiment's models, learning curves, cards and summary table (its evaluations:
-    :func:`all_outputs`)."""
-    outputs = [summary_file("csv", experiment), summary_file("md", experiment)]
-    for category in CATEGORIES:
-        outputs += [
-            model_file(WEIGHTS_FILE, category, experiment),
-            model_file(MODEL_CARD_FILE, category, experiment),
-            curves_file(category, experiment),
-        ]
-    return outputs
+    paths = [regrouped_dir(), label_plot(), previews_dir()]
+    return [DECODED_CSV, *expand(paths, category=CATEGORIES)]
 
 
 def all_outputs():
-    """The default target: data, every experiment's outputs, every evaluated name's evaluation,
-    the comparison and, with questions, the submissions."""
-    outputs = data_outputs()
-    for experiment in EXPERIMENTS:
-        outputs += experiment_outputs(experiment)
-    outputs += [
-        eval_file(name, category, evaluated)
-        for evaluated in EVALUATIONS
-        for category in CATEGORIES
-        for name in (METRICS_FILE, CONFUSION_FILE)
+    """Every final output: data, models, cards, curves, summaries, evaluations, submissions."""
+    models = {"experiment": list(EXPERIMENTS), "category": CATEGORIES}
+    evaluated = {"experiment": list(EVALUATIONS), "category": CATEGORIES}
+    outputs = [
+        *data_outputs(),
+        *[summary_file(suffix, e) for e in EXPERIMENTS for suffix in ("csv", "md")],
+        *expand(model_file("{name}"), name=[WEIGHTS_FILE, MODEL_CARD_FILE], **models),
+        *expand(curves_file(), **models),
+        *expand(eval_file("{name}"), name=[METRICS_FILE, CONFUSION_FILE], **evaluated),
+        EXPERIMENTS_TABLE,
+        EXPERIMENTS_PLOT,
     ]
-    outputs += [EXPERIMENTS_TABLE, EXPERIMENTS_PLOT]
     if config["questions"]:
-        outputs += [submission_file()]
-        outputs += [submission_file(member) for member in MEMBERS]
+        outputs += [submission_file(), *map(submission_file, MEMBERS)]
     return outputs

@@ -1,9 +1,6 @@
 # The data half: archives -> extracted folders -> merged and decoded labels -> label trees.
-
-
-# An archive, or an already-extracted folder whose files are hard-linked in. A folder input is
-# seen by its own modification time: an entry added, removed or renamed directly in it reruns
-# the job, a change deeper inside does not (README: Real runs).
+# An archive's input may be an already-extracted folder, hard-linked in: only an entry added,
+# removed or renamed directly in it reruns the job (its modification time; README: Real runs).
 rule extract_archive:
     input:
         lambda wildcards: EXTRACTABLE[wildcards.archive],
@@ -16,16 +13,14 @@ rule extract_archive:
     resources:
         mem_mb=1000,
     params:
-        max_ratio=config["extract"]["max_ratio"],
-        max_bytes=config["extract"]["max_bytes"],
-        max_members=config["extract"]["max_members"],
+        **config["extract"],  # max_ratio, max_bytes, max_members
     script:
         "../workflow_scripts/extract_archive.py"
 
 
 rule merge_labels:
     input:
-        extracted_folders(),
+        [extracted_dir(name) for name in ARCHIVES],
     output:
         MERGED_CSV,
     log:
@@ -82,8 +77,7 @@ rule regroup:
         "../workflow_scripts/regroup.py"
 
 
-# Each image checked once with the training decoder, and the seeded split drawn once, for every
-# experiment (they share the split keys); features and training read the split file.
+# Images checked (training decoder) and the seeded split drawn once: experiments share split keys.
 rule split:
     input:
         regrouped_dir(),
@@ -98,12 +92,11 @@ rule split:
     resources:
         mem_mb=4000,
     params:
-        split={key: TRAIN[key] for key in SPLIT_KEYS},
+        split={key: TRAIN[key] for key in training.SPLIT_KEYS},
     script:
         "../workflow_scripts/split.py"
 
 
-# A fold member's split (train.folds), from its category's split file alone.
 rule split_fold:
     input:
         split_file(),

@@ -1,9 +1,4 @@
-# Evaluation of every evaluated name on its held-out images (its members' predictions, written by
-# their training jobs, combined as fashionai.config.evaluations says; no TensorFlow), each
-# model's card, each experiment's summary table, the comparison of everything evaluated, and the
-# submission for a test archive. Paths come from fashionai.outputs.
-
-
+# Evaluation (held-out predictions, no TensorFlow), model cards, summaries, comparison, submission.
 rule evaluate:
     input:
         held_out=member_files(HELD_OUT_FILE),
@@ -51,9 +46,7 @@ rule model_card:
 
 rule summarize:
     input:
-        expand(
-            eval_file(METRICS_FILE, experiment="{{experiment}}"), category=CATEGORIES
-        ),
+        [eval_file(METRICS_FILE, category) for category in CATEGORIES],
     output:
         csv=report(
             summary_file("csv"),
@@ -74,7 +67,7 @@ rule summarize:
 
 rule compare_experiments:
     input:
-        [path for paths in compared_metrics().values() for path in paths.values()],
+        [path for paths in COMPARED.values() for path in paths.values()],
     output:
         csv=report(
             EXPERIMENTS_TABLE,
@@ -95,7 +88,7 @@ rule compare_experiments:
     conda:
         "../envs/plot.yaml"
     params:
-        metrics=compared_metrics(),
+        metrics=COMPARED,
     script:
         "../workflow_scripts/compare_experiments.py"
 
@@ -123,7 +116,7 @@ rule predict:
     params:
         members=MEMBERS,
         model_dirs={m: {c: model_dir(c, m) for c in CATEGORIES} for m in MEMBERS},
-        tta=ENSEMBLE_CONFIG["tta"] if ENSEMBLE_CONFIG else False,
+        tta=(config["ensemble"] or {}).get("tta", False),
         batch_size=config["eval"]["batch_size"],
     script:
         "../workflow_scripts/predict.py"

@@ -1,12 +1,9 @@
-# The frozen backbone's features, computed once per category and image (view) and cached, so
-# that the epochs with a frozen backbone train the head alone on them (train.cache_features).
-
-
+# The frozen backbone's features of each image (view), once for the head's epochs (cache_features).
 rule features:
     input:
         tree=regrouped_dir(),
-        split=features_split,
-        weights=feature_weights,
+        split=split_input,
+        weights=weights_input,
     output:
         directory(features_dir()),
     log:
@@ -21,6 +18,6 @@ rule features:
         mem_mb=8000,
         runtime=12 * 60,
     params:
-        settings=lambda wildcards: FEATURE_SETS[wildcards.feature_set],
+        settings=job_settings,
     script:
         "../workflow_scripts/extract_features.py"

@@ -1,7 +1,5 @@
 # Label statistics: the figures used to decide which labels to merge or drop. One job per
 # category draws both figures (a job's start and matplotlib's import cost more than the plots).
-
-
 rule label_statistics:
     input:
         tree=tree_dir(),
@@ -28,6 +26,6 @@ rule label_statistics:
         "../envs/plot.yaml"
     params:
         per_label=9,
-        seed=config["train"]["seed"],
+        seed=TRAIN["seed"],
     script:
         "../workflow_scripts/plot_label_statistics.py"

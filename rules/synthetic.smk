@@ -11,12 +11,7 @@ rule make_synthetic:
     conda:
         "../envs/data.yaml"
     params:
+        **{key: value for key, value in SYNTHETIC.items() if key != "out_dir"},
         out_dir=lambda wildcards, output: os.path.dirname(output.manifest),
-        images_per_class=SYNTHETIC["images_per_class"],
-        image_size=SYNTHETIC["image_size"],
-        seed=SYNTHETIC["seed"],
-        faults=SYNTHETIC["faults"],
-        questions_per_attribute=SYNTHETIC["questions_per_attribute"],
-        difficulty=SYNTHETIC["difficulty"],
     script:
         "../workflow_scripts/make_synthetic.py"

@@ -1,11 +1,11 @@
-# Training: one model per experiment and category (or group of categories, train.grouped), with
-# its best weights, history, split, held-out predictions and learning curves. Paths come from
-# fashionai.outputs.
+# Training: one model per experiment and category (or group, train.grouped), its learning curves.
+TRAINED = {key: model_file(name) for key, name in TRAINED_FILES.items()}
+TRAINING = dict(gpu=TRAIN["gpus"], mem_mb=16000, runtime=24 * 60)
 
 
 rule fetch_weights:
     output:
-        f"{WEIGHTS_DIR}/{notop_file_name('{backbone}')}",
+        f"{training.WEIGHTS_DIR}/{notop_file_name('{backbone}')}",
     log:
         "logs/fetch_weights/{backbone}.log",
     localrule: True
@@ -13,12 +13,6 @@ rule fetch_weights:
         "../envs/train.yaml"
     script:
         "../workflow_scripts/fetch_weights.py"
-
-
-# A category's model files: rule train's, or with train.grouped rule group_member's; and a
-# training job's resources (rules train and train_group).
-TRAINED = {key: model_file(name) for key, name in TRAINED_FILES.items()}
-TRAINING = dict(gpu=TRAIN["gpus"], mem_mb=16000, runtime=24 * 60)
 
 
 rule train:
@@ -41,13 +35,12 @@ rule train:
     resources:
         **TRAINING,
     params:
-        settings=lambda wildcards: model_settings(EXPERIMENTS[wildcards.experiment]),
+        settings=job_settings,
     script:
         "../workflow_scripts/train.py"
 
 
-# train.grouped: one model per group of categories, and each category's files linked from its
-# folder in the group's (rule group_member; the same files as rule train's).
+# train.grouped: one model per group, each category's files linked from it (group_member).
 rule train_group:
     input:
         trees=group_input(lambda wildcards: regrouped_dir(wildcards.category)),
@@ -74,7 +67,7 @@ rule train_group:
     resources:
         **TRAINING,
     params:
-        settings=lambda wildcards: model_settings(EXPERIMENTS[wildcards.experiment]),
+        settings=job_settings,
         categories=lambda wildcards: GROUPS[wildcards.group],
     script:
         "../workflow_scripts/train_group.py"
