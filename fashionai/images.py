@@ -23,6 +23,7 @@ FORMATS = ("JPEG", "MPO", "PNG", "GIF", "BMP")  # MPO: a JPEG with extra picture
 MISSING = "missing"
 EMPTY = "empty file"
 NOT_A_FILE = "not a regular file"
+UNDECODABLE = "the training decoder cannot decode it"  # found by pixels.find_undecodable
 UNKNOWN = "not an image (unknown header)"
 CORRUPT = "corrupt or truncated image header ({error})"
 UNSUPPORTED = "unsupported image format {format} (training decodes JPEG, PNG, GIF and BMP)"

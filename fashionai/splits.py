@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from fashionai.atomic import write_text
+from fashionai.images import NOT_A_FILE, UNDECODABLE
 from fashionai.trees import read_labels
 
 COLUMNS = ["image", "image_name", "label", "label_index"]
@@ -21,8 +22,6 @@ SPLIT_COLUMNS = [*COLUMNS, "subset"]
 SKIPPED_COLUMNS = ["image", "reason"]
 TRAIN, VALIDATION, TEST = "train", "validation", "test"
 SUBSETS = (TRAIN, VALIDATION, TEST)
-UNDECODABLE = "the training decoder cannot decode it"
-NOT_A_FILE = "not a regular file"
 MAX_LOGGED_FILES = 20
 
 Log = Callable[[str], None]

@@ -19,12 +19,11 @@ limit_threads()
 
 from fashionai.annotations import merge_annotations  # noqa: E402
 from fashionai.decoding import decode_labels, reconcile  # noqa: E402
+from fashionai.images import NOT_A_FILE, UNDECODABLE  # noqa: E402
 from fashionai.regrouping import plan_regroup  # noqa: E402
 from fashionai.splits import (  # noqa: E402
     COLUMNS,
-    NOT_A_FILE,
     SPLIT_COLUMNS,
-    UNDECODABLE,
     fold_split,
     list_images,
     make_split,

@@ -12,13 +12,12 @@ import numpy as np
 import tensorflow as tf
 
 from fashionai.attributes import pad_anchor
-from fashionai.images import check_image
+from fashionai.images import UNDECODABLE, check_image
 from fashionai.model_folder import Predictions, combined, read_summary
 from fashionai.outputs import MODEL_FILE, SUMMARY_FILE, missing_model_files
 from fashionai.pixels import decoded_batches
 
 FOLDER = "a folder, not an image file"
-UNDECODABLE = "cannot be decoded"
 
 
 @dataclass
