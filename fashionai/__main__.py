@@ -22,7 +22,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from fashionai.attributes import CATEGORIES
-from fashionai.device_check import check_devices  # imports TensorFlow only when it runs
 from fashionai.joblog import without_notices
 from fashionai.outputs import (
     DEFAULT_EXPERIMENT,
@@ -35,6 +34,7 @@ from fashionai.outputs import (
     missing_model_files,
     model_file,
 )
+from fashionai.training.device_check import check_devices  # imports TensorFlow when it runs
 
 MODELS = f"{experiment_root(DEFAULT_EXPERIMENT)}/{MODELS_DIR}"  # the default experiment's models
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from fashionai import device_check
+from fashionai.training import device_check
 from tests.workflow_helpers import REPO, STAND_IN_GPUS
 
 

@@ -22,12 +22,7 @@ def configure_devices(
     if os.environ.get(DETERMINISTIC_ENV) == "1":
         tf.config.experimental.enable_op_determinism()
         log(f"{DETERMINISTIC_ENV}=1: deterministic kernels (slower on GPU)")
-    gpus = tf.config.list_physical_devices("GPU")
-    for gpu in gpus:
-        try:
-            tf.config.experimental.set_memory_growth(gpu, True)
-        except RuntimeError as error:  # the GPU is initialised already
-            log(f"could not turn on memory growth for {gpu.name}: {error}")
+    gpus = grow_gpu_memory(log)
     if mixed_precision and not gpus:
         log("mixed_precision: ignored on CPU (no GPU visible); training in float32")
     policy = "mixed_float16" if mixed_precision and gpus else "float32"
@@ -41,6 +36,17 @@ def configure_devices(
         f"inter-op {info['inter_op_threads']}"
     )
     return strategy
+
+
+def grow_gpu_memory(log: Callable[[str], None] = print) -> list[tf.config.PhysicalDevice]:
+    """The GPUs TensorFlow sees, each taking memory as it needs it rather than all at start."""
+    gpus = tf.config.list_physical_devices("GPU")
+    for gpu in gpus:
+        try:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        except RuntimeError as error:  # the GPU is initialised already
+            log(f"could not turn on memory growth for {gpu.name}: {error}")
+    return gpus
 
 
 def describe_devices(strategy: tf.distribute.Strategy) -> dict[str, Any]:

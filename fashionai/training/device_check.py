@@ -33,15 +33,16 @@ def check_devices(say: Callable[[str], None] = print) -> int:
 
     import tensorflow as tf
 
+    from fashionai.training.devices import grow_gpu_memory
+
     cuda, build = tf.test.is_built_with_cuda(), tf.sysconfig.get_build_info()
     kind = f"CUDA build (CUDA {build.get('cuda_version')}, cuDNN {build.get('cudnn_version')})"
     say(f"TensorFlow {tf.__version__}: {kind if cuda else 'CPU build (no CUDA)'}")
     if visible is not None:
         say(f"{VISIBLE}={visible!r}")
-    gpus = tf.config.list_physical_devices("GPU")
+    gpus = grow_gpu_memory(say)
     say(f"GPUs TensorFlow sees: {len(gpus) or 'none'}")
     for gpu in gpus:
-        tf.config.experimental.set_memory_growth(gpu, True)
         details = tf.config.experimental.get_device_details(gpu)
         capability = details.get("compute_capability")
         mixed = (
