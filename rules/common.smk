@@ -145,7 +145,7 @@ def reproducing_config(wildcards):
     categories = GROUPS[group] if group else [wildcards.category]
     train = EXPERIMENTS[wildcards.experiment]
     # How to run: the machine's, not the model's; fold: named by the experiment.
-    left_out = (*training.RUN_ONLY_KEYS, "fold")
+    left_out = (*training.RUN_ONLY_KEYS, *training.MEMBER_KEYS)
     return {
         "archives": list(config["archives"]),
         "synthetic": SYNTHETIC,

@@ -23,9 +23,13 @@ SPLIT_KEYS = ("seed", "validation_split", "test_split")
 # Keys that only say how to run: the same model whatever their values, so they are no job's params
 # (changing one reruns nothing) and jobs read them from train:. Every other key changes a model.
 RUN_ONLY_KEYS = ("gpus", "threads", "cache_images", "weights_url")
+# Keys that choose where the weights file comes from: a model's params hold the file instead.
+WEIGHTS_SOURCE_KEYS = ("fetch_weights",)
+# Keys of an experiment that are not config keys: the fold members of train.folds set them.
+MEMBER_KEYS = ("fold",)
 
 _DEFAULT = {k: v for k, v in schema_defaults("train").items() if k not in RUN_ONLY_KEYS}
-_DEFAULT["fold"] = None  # not a config key: the experiments of train.folds set it
+_DEFAULT.update(dict.fromkeys(MEMBER_KEYS))  # None: not a fold member
 
 # The keys the cached features depend on: a cache is named by their values (experiments that
 # agree share one) and is stale for others; ``init_seed`` counts only for a random backbone.
@@ -167,7 +171,7 @@ def weights_file(settings: Mapping[str, Any]) -> str | None:
 def model_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
     """The train settings that make a model (rule ``train``'s params): the run-only keys left
     out, the weights file resolved (``fetch_weights`` only chooses it)."""
-    left_out = (*RUN_ONLY_KEYS, "fetch_weights")
+    left_out = (*RUN_ONLY_KEYS, *WEIGHTS_SOURCE_KEYS)
     run = {key: value for key, value in settings.items() if key not in left_out}
     run["weights"] = weights_file(settings) or settings["weights"]
     return run
