@@ -53,7 +53,7 @@ class ProgressRecorder(_Callback):
     state: RunState
     checkpoint: keras.callbacks.ModelCheckpoint
     patience: int
-    best_name: Callable[[int], str] = Backup.best_name
+    head: bool = False  # the model trained is the head alone: Backup.best_name's
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         state = self.state
@@ -63,7 +63,7 @@ class ProgressRecorder(_Callback):
         if improved:
             state.best_epoch = epoch
             state.best_val_accuracy = float(best)
-            state.best_weights = self.best_name(epoch)
+            state.best_weights = Backup.best_name(epoch, head=self.head)
         reference = max(-1 if state.best_epoch is None else state.best_epoch, state.phase_start - 1)
         if not improved and epoch - reference >= self.patience:
             state.stopped = True

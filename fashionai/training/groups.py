@@ -17,10 +17,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import tensorflow as tf
 
 from fashionai.atomic import write_text
-from fashionai.attributes import pad_anchor
 from fashionai.model_folder import write_summary
 from fashionai.outputs import HISTORY_FILE, MEMBERS_DIR
 from fashionai.training.augment import build_augmentation
@@ -32,12 +30,11 @@ from fashionai.training.run import (
     Data,
     Job,
     Log,
-    Phase,
+    Member,
     Run,
     job_summary,
     model_summary,
     now,
-    phase_pipelines,
     prepare_member,
     run_job,
     run_signature,
@@ -138,26 +135,25 @@ def train_group(
         None if features is None else FeatureCaches([m.data.features for m in members]),
     )
     signature = {"categories": {m.category: run_signature(settings, m.data) for m in members}}
-    outputs = tuple(trees)
+    labels, outputs = _labels(members, settings), tuple(trees)
     return run_job(
-        group, members, data, signature, Path(out_dir), settings, run, _pipelines, outputs, _write
+        group, members, data, signature, Path(out_dir), settings, run, labels, outputs, _write
     )
 
 
-def _pipelines(job: Job, phase: Phase, on_features: bool) -> tuple[tf.data.Dataset, ...]:
-    """The group's pipelines, with per-output targets and sample weights: training rows with
-    their target rows and class weights; validation rows plain (one-hot with target rows)."""
+def _labels(members: list[Member], settings: TrainSettings) -> tuple[Any, Any]:
+    """The group's training and validation labels: per-output targets and sample weights,
+    training rows with their target rows and class weights, validation rows plain (one-hot with
+    target rows)."""
     train, validation = {}, {}
-    for member in job.members:
+    for member in members:
         data, n_classes = member.data, len(member.labels["classes"])
         labels = data.train["label_index"].to_numpy()
         train[member.category] = HeadRows(labels, data.targets, member.class_weight)
         labels = data.validation["label_index"].to_numpy()
-        rows = one_hot(labels, n_classes) if job.settings.target_rows else None
+        rows = one_hot(labels, n_classes) if settings.target_rows else None
         validation[member.category] = HeadRows(labels, rows)
-    labels = masked_targets(train), masked_targets(validation)
-    pad = pad_anchor(job.settings.resize, job.members[0].category)  # the same for all (checked)
-    return phase_pipelines(job, phase, on_features, labels, pad)
+    return masked_targets(train), masked_targets(validation)
 
 
 def _write(job: Job, out_dir: Path) -> dict[str, Any]:

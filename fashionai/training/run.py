@@ -5,7 +5,6 @@ data, model, resumable phases, then the model folder with the predictions on the
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import math
 import os
@@ -130,9 +129,6 @@ class Member:
         return str(self.labels["category"])
 
 
-Pipelines = Callable[["Job", Phase, bool], tuple[tf.data.Dataset, tf.data.Dataset]]
-
-
 @dataclass(frozen=True)
 class Run:
     """How a job runs, not what it trains: ``threads`` bounds TensorFlow's thread pools,
@@ -151,7 +147,7 @@ class Run:
 @dataclass(frozen=True)
 class Job:
     """A run of the model of ``members``: a category's, or a group's (then ``outputs`` names
-    the model's outputs, ``data`` holds the group's images, and ``pipelines`` feed every head)."""
+    the model's outputs and ``data`` holds the group's images)."""
 
     name: str
     settings: TrainSettings
@@ -161,13 +157,8 @@ class Job:
     state: RunState
     members: Sequence[Member]
     data: Data
-    pipelines: Pipelines  # (job, phase, on_features) -> training and validation data
+    labels: tuple[Any, Any]  # the training and validation rows': see phase_pipelines
     outputs: tuple[str, ...] = ()
-
-    @property
-    def class_weight(self) -> dict[int, float] | None:
-        """``fit``'s: a category's; a group's are in its sample weights."""
-        return None if self.outputs else self.members[0].class_weight
 
     def elapsed(self) -> float:
         """Seconds the run has taken, over all its attempts."""
@@ -201,8 +192,9 @@ def train_category(
     run = Run(strategy, threads, cache_images, max_in_memory_bytes, log, started, clock)
     member = prepare_member(labels, Path(split), Path(skipped), settings, features, decoded, log)
     signature = run_signature(settings, member.data)
+    rows = _category_labels(member.data)
     summary = run_job(
-        member.category, [member], member.data, signature, Path(out_dir), settings, run, _phase_data
+        member.category, [member], member.data, signature, Path(out_dir), settings, run, rows
     )
     if warning := chance_level(summary["best_val_accuracy"], member.data.validation["label_index"]):
         log(warning)
@@ -217,18 +209,18 @@ def run_job(
     out_dir: Path,
     settings: TrainSettings,
     run: Run,
-    pipelines: Pipelines,
+    labels: tuple[Any, Any],
     outputs: tuple[str, ...] = (),
     write: Callable[[Job, Path], dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Train the model of ``members`` (a group's with ``outputs``) on ``data``, resuming the
-    backup in ``out_dir`` if made from ``signature``; ``write`` (by default
-    :func:`write_outputs`) its best epoch to ``out_dir``; the content of ``training.json``."""
+    """Train the model of ``members`` (a group's with ``outputs``) on ``data`` with ``labels``
+    (:func:`phase_pipelines`), resuming the backup in ``out_dir`` if made from ``signature``;
+    ``write`` (default :func:`write_outputs`) its best epoch; the content of ``training.json``."""
     backup = Backup(out_dir / BACKUP_DIR)
     state = backup.load(signature, run.log)
     run = dataclasses.replace(run, clock=run.clock - state.seconds)
     classifier = build_model(settings, name, members, bool(outputs), run)
-    job = Job(name, settings, run, classifier, backup, state, members, data, pipelines, outputs)
+    job = Job(name, settings, run, classifier, backup, state, members, data, labels, outputs)
     run_phases(job)
     load_best(job)
     summary = (write or write_outputs)(job, out_dir)
@@ -403,7 +395,7 @@ def _run_phase(job: Job, phase: Phase) -> None:
         f"phase {phase.name}: epochs {state.epoch}..{phase.end_epoch - 1}, backbone {backbone}, "
         f"learning rate {phase.learning_rate:g}, {_source(job, phase, on_features)}"
     )
-    train_data, validation_data = job.pipelines(job, phase, on_features)
+    train_data, validation_data = phase_pipelines(job, phase, on_features)
     checkpoint = keras.callbacks.ModelCheckpoint(
         job.backup.best_pattern(head=on_features),
         monitor="val_accuracy",
@@ -412,7 +404,6 @@ def _run_phase(job: Job, phase: Phase) -> None:
         save_weights_only=True,
         initial_value_threshold=state.best_val_accuracy,
     )
-    best_name = functools.partial(Backup.best_name, head=on_features)
     with warnings.catch_warnings():
         # tf.data pipelines that skip bad images have no known length: Keras says so.
         warnings.filterwarnings("ignore", message=".*Your input ran out of data")
@@ -421,12 +412,13 @@ def _run_phase(job: Job, phase: Phase) -> None:
             validation_data=validation_data,
             epochs=phase.end_epoch,
             initial_epoch=state.epoch,
-            class_weight=job.class_weight,
+            # A group's class weights are in its sample weights.
+            class_weight=None if job.outputs else job.members[0].class_weight,
             shuffle=False,  # the training pipeline shuffles
             callbacks=[
                 *([HeadMeans(job.outputs, OWN_LOSS)] if job.outputs else []),
                 checkpoint,
-                ProgressRecorder(state, checkpoint, settings.patience, best_name),
+                ProgressRecorder(state, checkpoint, settings.patience, on_features),
                 EpochLogger(log, state, settings.epochs, len(job.data.train), phase.end_epoch),
                 EpochBackup(job.backup, state, job.elapsed, head=on_features),
             ],
@@ -446,26 +438,22 @@ def _source(job: Job, phase: Phase, on_features: bool) -> str:
     return "on images"
 
 
-def _phase_data(job: Job, phase: Phase, on_features: bool) -> tuple[tf.data.Dataset, ...]:
-    """A category's pipelines: class indices, or target rows (validation classes one-hot)."""
-    data = job.data
+def _category_labels(data: Data) -> tuple[np.ndarray, np.ndarray]:
+    """A category's training and validation labels: class indices, or target rows (validation
+    classes one-hot)."""
     train_labels = data.train["label_index"].to_numpy()
     validation_labels = data.validation["label_index"].to_numpy()
-    if data.targets is not None:
-        train_labels = data.targets
-        validation_labels = one_hot(validation_labels, data.targets.shape[1])
-    pad = pad_anchor(job.settings.resize, job.name)
-    return phase_pipelines(job, phase, on_features, (train_labels, validation_labels), pad)
+    if data.targets is None:
+        return train_labels, validation_labels
+    return data.targets, one_hot(validation_labels, data.targets.shape[1])
 
 
-def phase_pipelines(
-    job: Job, phase: Phase, on_features: bool, labels: tuple[Any, Any], pad: str | None
-) -> tuple[tf.data.Dataset, tf.data.Dataset]:
-    """The training and validation pipelines of ``phase``, of cached features or images (padded
-    at ``pad``), with ``labels``: the training and the validation rows' (an array, or a tuple
-    of elements: :func:`~fashionai.training.dataset.row_values`)."""
+def phase_pipelines(job: Job, phase: Phase, on_features: bool) -> tuple[tf.data.Dataset, ...]:
+    """The training and validation pipelines of ``phase``, of cached features or images, with
+    ``job.labels``: the training and the validation rows' (an array, or a tuple of elements:
+    :func:`~fashionai.training.dataset.row_values`)."""
     settings, threads, cache, data = job.settings, job.run.threads, job.data.features, job.data
-    train_labels, validation_labels = labels
+    train_labels, validation_labels = job.labels
     if on_features:
         assert cache is not None
         size, max_bytes = settings.batch_size, job.run.max_in_memory_bytes
@@ -476,6 +464,8 @@ def phase_pipelines(
         folder = job.backup.folder / IMAGE_CACHE_DIR
         remove(folder)  # a killed attempt's cache may be partial
         folder.mkdir(parents=True)
+    # A group's members have the same anchor (checked).
+    pad = pad_anchor(settings.resize, job.members[0].category)
 
     def pipeline(subset: pd.DataFrame, labels: Any, training: bool, name: str) -> tf.data.Dataset:
         return make_dataset(
