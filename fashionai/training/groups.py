@@ -103,10 +103,9 @@ def train_group(
     decoded: Path | None = None,
 ) -> dict[str, Any]:
     """Train one model for the categories of ``trees`` (category -> regrouped tree, in the
-    group's order), each with the inputs :func:`~fashionai.training.run.train_category` takes
-    (``splits``, ``skipped``, ``features``: category -> file), and write it to ``out_dir``, with
-    a category's model folder per category in ``out_dir/members/``; the group's
-    ``training.json``, also returned. The frozen backbone of feature caches: the first's."""
+    group's order), each with :func:`~fashionai.training.run.train_category`'s inputs (category
+    -> file), and write it and each category's model folder (in ``members/``) to ``out_dir``;
+    the group's ``training.json``, also returned. With feature caches, the first's backbone."""
     started, clock = now(), time.monotonic()
     if len(trees) < 2:
         raise ValueError(f"group {group}: needs at least two categories, has {list(trees)}")
@@ -123,7 +122,7 @@ def train_group(
     for category, tree in trees.items():
         labels = read_labels(Path(tree))
         if labels["category"] != category:
-            raise ValueError(f"{tree / 'labels.json'}: is of {labels['category']}, not {category}")
+            raise ValueError(f"{tree}/labels.json: is of {labels['category']}, not {category}")
         log(f"{category}: {len(labels['classes'])} classes from {tree}")
         cache = None if features is None else Path(features[category])
         split, skipped_file = Path(splits[category]), Path(skipped[category])
@@ -135,16 +134,15 @@ def train_group(
         None if features is None else FeatureCaches([m.data.features for m in members]),
     )
     signature = {"categories": {m.category: run_signature(settings, m.data) for m in members}}
-    labels, outputs = _labels(members, settings), tuple(trees)
+    rows, outputs = _labels(members, settings), tuple(trees)
     return run_job(
-        group, members, data, signature, Path(out_dir), settings, run, labels, outputs, _write
+        group, members, data, signature, Path(out_dir), settings, run, rows, outputs, _write
     )
 
 
 def _labels(members: list[Member], settings: TrainSettings) -> tuple[Any, Any]:
-    """The group's training and validation labels: per-output targets and sample weights,
-    training rows with their target rows and class weights, validation rows plain (one-hot with
-    target rows)."""
+    """The group's training and validation labels (:func:`masked_targets`): validation rows
+    without class weights, one-hot when training takes target rows."""
     train, validation = {}, {}
     for member in members:
         data, n_classes = member.data, len(member.labels["classes"])

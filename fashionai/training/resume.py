@@ -139,9 +139,6 @@ class Backup:
             if path.name != state.best_weights:
                 path.unlink()
 
-    def remove(self) -> None:
-        remove(self.folder)
-
     def interrupted(self) -> str:
         """What an interrupted run leaves for a rerun, for the job's last log line."""
         try:

@@ -224,7 +224,7 @@ def run_job(
     run_phases(job)
     load_best(job)
     summary = (write or write_outputs)(job, out_dir)
-    backup.remove()
+    remove(backup.folder)
     run.log(
         f"best {'mean ' if outputs else ''}val_accuracy {state.best_val_accuracy:.4f} at epoch "
         f"{state.best_epoch} (from 0) of epochs 0..{len(state.history) - 1}; wrote {out_dir}"
@@ -450,8 +450,7 @@ def _category_labels(data: Data) -> tuple[np.ndarray, np.ndarray]:
 
 def phase_pipelines(job: Job, phase: Phase, on_features: bool) -> tuple[tf.data.Dataset, ...]:
     """The training and validation pipelines of ``phase``, of cached features or images, with
-    ``job.labels``: the training and the validation rows' (an array, or a tuple of elements:
-    :func:`~fashionai.training.dataset.row_values`)."""
+    ``job.labels`` (arrays, or tuples: :func:`~fashionai.training.dataset.row_values`)."""
     settings, threads, cache, data = job.settings, job.run.threads, job.data.features, job.data
     train_labels, validation_labels = job.labels
     if on_features:
@@ -624,9 +623,8 @@ def cached_predictions(head: keras.Model, cache: FeatureCache, subsets: pd.Serie
 
 
 def save_model(out_dir: Path, model: keras.Model, job: Job, outputs: tuple[str, ...] = ()) -> None:
-    """``model.keras`` and ``best.weights.h5`` of ``model``, backbone frozen, compiled with a
-    fresh optimizer (``load_model`` warns about saved optimizer state that does not fit);
-    ``outputs``: a group's model's."""
+    """``model.keras`` and ``best.weights.h5`` of ``model`` (with a group's ``outputs``), backbone
+    frozen, with a fresh optimizer (``load_model`` warns about saved state that does not fit)."""
     with job.run.strategy.scope():
         set_backbone_trainable(model, False)
         compile_classifier(model, job.settings.learning_rate, outputs=outputs)
