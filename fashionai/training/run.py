@@ -388,13 +388,7 @@ def _run_phase(job: Job, phase: Phase) -> None:
         job.backup.save(trained, state, head=on_features)
     if state.stopped or state.epoch >= phase.end_epoch:
         return
-    backbone = "trainable" if phase.backbone_trainable else "frozen"
-    if phase.backbone_trainable and not phase.batchnorm_trainable:
-        backbone += " (BatchNorm frozen)"
-    log(
-        f"phase {phase.name}: epochs {state.epoch}..{phase.end_epoch - 1}, backbone {backbone}, "
-        f"learning rate {phase.learning_rate:g}, {_source(job, phase, on_features)}"
-    )
+    log(_phase_line(job, phase, on_features))
     train_data, validation_data = phase_pipelines(job, phase, on_features)
     checkpoint = keras.callbacks.ModelCheckpoint(
         job.backup.best_pattern(head=on_features),
@@ -426,16 +420,23 @@ def _run_phase(job: Job, phase: Phase) -> None:
         )
 
 
-def _source(job: Job, phase: Phase, on_features: bool) -> str:
-    """What ``phase`` trains on, for its log line."""
+def _phase_line(job: Job, phase: Phase, on_features: bool) -> str:
+    """``phase``'s log line: its epochs, backbone, learning rate and what it trains on."""
+    backbone = "trainable" if phase.backbone_trainable else "frozen"
+    if phase.backbone_trainable and not phase.batchnorm_trainable:
+        backbone += " (BatchNorm frozen)"
+    source = "on images"
     if on_features:
         cache = job.data.features
         assert cache is not None
         read = "memory" if cache.fits(job.run.max_in_memory_bytes) else "the memory map"
-        return f"on cached features ({cache.views} view(s) per training image, read from {read})"
-    if phase.backbone_trainable and job.run.cache_images:
-        return "on images (resized once into a cache before the first epoch)"
-    return "on images"
+        source = f"on cached features ({cache.views} view(s) per training image, read from {read})"
+    elif phase.backbone_trainable and job.run.cache_images:
+        source = "on images (resized once into a cache before the first epoch)"
+    return (
+        f"phase {phase.name}: epochs {job.state.epoch}..{phase.end_epoch - 1}, backbone "
+        f"{backbone}, learning rate {phase.learning_rate:g}, {source}"
+    )
 
 
 def _category_labels(data: Data) -> tuple[np.ndarray, np.ndarray]:
