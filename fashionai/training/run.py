@@ -141,7 +141,7 @@ class Run:
     max_in_memory_bytes: int
     log: Log
     started: str  # local time, for training.json
-    clock: float  # time.monotonic() at the start, less the seconds of earlier attempts
+    clock: float  # time.monotonic() at the start; run_job deducts earlier attempts' seconds
 
 
 @dataclass(frozen=True)
