@@ -1,9 +1,6 @@
-"""Callbacks of a training run: history and early stopping, resumable backup, progress log.
-
-Order them (:class:`HeadMeans` for a group's model) -> ``ModelCheckpoint`` ->
-:class:`ProgressRecorder` -> :class:`EpochLogger` -> :class:`EpochBackup`: the recorder reads
-the checkpoint's decision, the backup persists what the recorder recorded.
-"""
+"""Callbacks of a training run, in this order: (:class:`HeadMeans`, for a group's model) ->
+``ModelCheckpoint`` -> :class:`ProgressRecorder` (reads the checkpoint's decision) ->
+:class:`EpochLogger` -> :class:`EpochBackup` (persists what the recorder recorded)."""
 
 from __future__ import annotations
 
@@ -27,10 +24,9 @@ class _Callback(keras.callbacks.Callback):
 
 @dataclass(eq=False)
 class HeadMeans(_Callback):
-    """For a model with one output per category of ``heads`` (a group's): each head's
-    ``<head>_loss`` its cross-entropy on its own images (the ``own_loss`` metric, which it
-    replaces), and ``accuracy`` the mean of the heads' accuracies, ``val_`` figures alike, so
-    that the callbacks after it select, stop and log on the mean validation accuracy."""
+    """For a group's model (an output per category of ``heads``): ``<head>_loss`` becomes the
+    head's ``own_loss`` metric (its cross-entropy on its own images), ``accuracy`` the mean of
+    the heads' (``val_`` alike), so that the later callbacks go by the mean."""
 
     heads: tuple[str, ...]
     own_loss: str
@@ -49,18 +45,15 @@ class HeadMeans(_Callback):
 
 @dataclass(eq=False)
 class ProgressRecorder(_Callback):
-    """Records each epoch in the run state: history row, best epoch, early stopping.
-
-    The best epoch is the one ``checkpoint`` (a ``ModelCheckpoint`` on ``val_accuracy`` whose
-    ``initial_value_threshold`` is the best of earlier attempts) saved. Early stopping counts
-    from the saved state, so its patience survives a restart: the phase stops after
-    ``patience`` epochs without improvement since the best epoch or the phase's start.
-    """
+    """Records each epoch in the run state: history row, best epoch (the one ``checkpoint``,
+    whose ``initial_value_threshold`` is the best of earlier attempts, saved), early stopping
+    after ``patience`` epochs without improvement since the best epoch or the phase's start
+    (counted from the state, so that it survives a restart)."""
 
     state: RunState
     checkpoint: keras.callbacks.ModelCheckpoint
     patience: int
-    best_name: Callable[[int], str] = Backup.best_name
+    head: bool = False  # the model trained is the head alone: Backup.best_name's
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         state = self.state
@@ -70,7 +63,7 @@ class ProgressRecorder(_Callback):
         if improved:
             state.best_epoch = epoch
             state.best_val_accuracy = float(best)
-            state.best_weights = self.best_name(epoch)
+            state.best_weights = Backup.best_name(epoch, head=self.head)
         reference = max(-1 if state.best_epoch is None else state.best_epoch, state.phase_start - 1)
         if not improved and epoch - reference >= self.patience:
             state.stopped = True
@@ -79,9 +72,8 @@ class ProgressRecorder(_Callback):
 
 @dataclass(eq=False)
 class EpochBackup(_Callback):
-    """Backs the run up at the end of each epoch (:meth:`Backup.save`), so a run killed at any
-    moment continues from its last finished epoch with each epoch recorded once. ``head``: the
-    model trained is the head alone, on cached features."""
+    """Backs the run up at the end of each epoch, so a run killed at any moment continues from
+    its last finished epoch; ``head``: the model trained is the head alone."""
 
     backup: Backup
     state: RunState
@@ -97,8 +89,7 @@ class EpochBackup(_Callback):
 @dataclass(eq=False)
 class EpochLogger(_Callback):
     """One log line per epoch: index (0-based, as in history.csv), metrics, seconds, training
-    images per second, and the time the phase (epochs up to ``end_epoch``) takes at most from
-    there at this phase's mean pace (early stopping may end it sooner)."""
+    images per second, and the most time the phase (up to ``end_epoch``) takes at its pace."""
 
     log: Callable[[str], None]
     state: RunState

@@ -1,19 +1,11 @@
-"""The classifier: augmentation -> feature extractor -> head, as in Keras' transfer-learning guide.
+"""The classifier, as in Keras' transfer-learning guide: augmentation (training only) ->
+``feature_extractor`` (0..255 images -> backbone preprocessing -> backbone -> global average
+pooling) -> ``head`` (dropout -> dense softmax, float32 also under mixed precision), three
+models sharing weights, so that a head trained on cached features drops into the full model.
 
-Three reusable functional models, composed into the full model:
-
-- ``feature_extractor``: 0..255 images -> backbone preprocessing -> backbone (called with
-  ``training=False``) -> global average pooling: one feature vector per image;
-- ``head``: feature vectors -> dropout -> dense softmax (float32 also under mixed precision);
-- the full model: images -> augmentation (training only) -> feature_extractor -> head.
-
-A head trained on cached features therefore drops into the full model unchanged.
-
-Keras 3 lets the ``training`` flag of ``fit`` override the ``training=False`` of the backbone
-call (keras-team/keras#20285), so batch normalization is kept in inference mode the way that
-does work: its layers stay non-trainable (``trainable=False`` BN layers always use their moving
-statistics) when :func:`set_backbone_trainable` unfreezes the rest of a pretrained backbone;
-a randomly initialised one trains them too (``batchnorm_trainable``).
+Keras 3 lets ``fit``'s ``training`` flag override the backbone call's ``training=False``
+(keras-team/keras#20285), so BatchNorm stays in inference mode by staying non-trainable when
+:func:`set_backbone_trainable` unfreezes a pretrained backbone (a random one's trains too).
 """
 
 from __future__ import annotations
@@ -90,7 +82,6 @@ def compose(
 
 
 def _apply(head: keras.Model | Mapping[str, keras.Model], features: Any) -> Any:
-    """The output of ``head`` on ``features``, or a dict of each named head's output."""
     if isinstance(head, Mapping):
         return {output: model(features) for output, model in head.items()}
     return head(features)
@@ -110,9 +101,8 @@ def build_group_classifier(
     settings: TrainSettings, n_classes: Mapping[str, int], name: str = "group"
 ) -> Classifier:
     """One classifier for several categories (``n_classes``: each one's number of classes, in
-    the group's order): the feature extractor ``settings`` describe, backbone frozen, and one
-    head per category (:func:`group_head_name`); the model's outputs and its ``head`` (all the
-    heads on pooled features) are dicts by category."""
+    the group's order), backbone frozen; its outputs and its ``head`` (all the heads on pooled
+    features) are dicts by category, each head named by :func:`group_head_name`."""
     feature_extractor = _settings_extractor(settings)
     dim = feature_extractor.output_shape[-1]
     heads = {
@@ -127,7 +117,6 @@ def build_group_classifier(
 
 
 def group_head_name(category: str) -> str:
-    """The name of ``category``'s head in a group's model."""
     return f"{HEAD}_{category}"
 
 
@@ -160,9 +149,9 @@ def backbone_of(feature_extractor: keras.Model) -> keras.Model:
 def set_backbone_trainable(
     model: keras.Model, trainable: bool, *, batchnorm_trainable: bool = False
 ) -> keras.Model:
-    """Freeze or unfreeze the backbone of ``model`` and return it (recompile the model then).
-    Unfrozen, its BatchNorm layers stay frozen (moving statistics kept: right for pretrained
-    weights) unless ``batchnorm_trainable`` (right for random weights, meaningless statistics)."""
+    """Freeze or unfreeze the backbone of ``model`` and return it (recompile the model then);
+    unfrozen, its BatchNorm layers stay frozen unless ``batchnorm_trainable`` (for random
+    weights, whose moving statistics mean nothing)."""
     backbone = backbone_of(model.get_layer(FEATURE_EXTRACTOR))
     backbone.trainable = trainable
     if trainable and not batchnorm_trainable:
@@ -184,21 +173,19 @@ def compile_classifier(
     val_accuracy) on class indices, or with ``soft`` on target rows (label smoothing needs
     them). ``settings`` name the optimizer, schedule and smoothing (None: Adam at a constant
     ``learning_rate``); a schedule runs over the phase's ``epochs`` of ``steps_per_epoch``.
-
-    ``outputs``: the names of a group model's outputs, each with its own loss and, weighted
-    by the sample weights that mask the other categories' images, its accuracy and its
-    cross-entropy (:data:`OWN_LOSS`): keys ``<output>_accuracy``, ``<output>_crossentropy``."""
+    ``outputs``: a group model's, each with its own loss and, weighted by the sample weights
+    that mask the other categories' images, keys ``<output>_accuracy`` and :data:`OWN_LOSS`."""
     smoothing = settings.label_smoothing if settings is not None else 0.0
+    if smoothing and not soft:
+        raise ValueError("label_smoothing needs target rows (soft=True), not class indices")
+    options = {"label_smoothing": smoothing} if soft else {}
     if soft:
         loss, accuracy = keras.losses.CategoricalCrossentropy, keras.metrics.CategoricalAccuracy
         own_loss = keras.metrics.CategoricalCrossentropy
-        options = {"label_smoothing": smoothing}
-    elif smoothing:
-        raise ValueError("label_smoothing needs target rows (soft=True), not class indices")
     else:
         loss = keras.losses.SparseCategoricalCrossentropy
         accuracy = keras.metrics.SparseCategoricalAccuracy
-        own_loss, options = keras.metrics.SparseCategoricalCrossentropy, {}
+        own_loss = keras.metrics.SparseCategoricalCrossentropy
     optimizer = make_optimizer(settings, learning_rate, steps_per_epoch, epochs)
     if not outputs:
         metrics = [accuracy(name="accuracy")]

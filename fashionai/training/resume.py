@@ -1,15 +1,7 @@
-"""The state of a training run, kept in ``<out_dir>/.backup/`` until the run succeeds.
-
-Snakemake deletes the declared outputs of a failed job, so everything a killed run needs to
-continue lives in this undeclared folder: ``state.json`` (:class:`RunState`),
-``latest[.head].weights.h5`` (model and optimizer after the last finished epoch; ``.head``:
-the head alone, while it trains on cached features), ``best-NNNN[.head].weights.h5`` (the best
-epoch so far, numbered from 1 as Keras' ``ModelCheckpoint`` names it) and ``images/`` (the
-resized images cached while the backbone trains).
-
-Weights are written before the state, each atomically, so the state never names weights that
-are not on disk. A backup is resumed only if its signature equals the run's and every weights
-file it names reads back; otherwise it is discarded, with a log line saying why.
+"""The state of a training run, kept in ``<out_dir>/.backup/`` (undeclared: Snakemake deletes
+a failed job's outputs) until the run succeeds: ``state.json`` (:class:`RunState`), the latest
+and best weights (``.head``: of the head alone, trained on cached features) and ``images/``.
+Weights are written before the state, each atomically, so the state names only weights on disk.
 """
 
 from __future__ import annotations
@@ -54,7 +46,7 @@ class RunState:
 
     def record_epoch(self, epoch: int, logs: Mapping[str, Any]) -> None:
         """Add the history row of ``epoch`` (:data:`HISTORY_COLUMNS`, then any other figure of
-        ``logs``, e.g. a group's per-head ones), replacing any row from ``epoch`` on."""
+        ``logs``), replacing any row from ``epoch`` on."""
         row: dict[str, float] = {"epoch": epoch}
         for column in HISTORY_COLUMNS[1:]:
             row[column] = float(logs.get(column, float("nan")))
@@ -79,7 +71,7 @@ class Backup:
         self.state_path = self.folder / "state.json"
 
     def best_pattern(self, head: bool = False) -> str:
-        """``ModelCheckpoint``'s file path, with Keras' 1-based ``{epoch}``."""
+        """``ModelCheckpoint``'s file path, with Keras' 1-based ``{epoch}`` (``best-NNNN``)."""
         return str(self.folder / ("best-{epoch:04d}" + _suffix(head)))
 
     @staticmethod
@@ -93,8 +85,8 @@ class Backup:
         return name.endswith(_suffix(True))
 
     def load(self, signature: dict[str, Any], log: Callable[[str], None]) -> RunState:
-        """The saved state if the backup was made from ``signature`` and reads back, else a
-        fresh state (the backup discarded, with a log line saying why)."""
+        """The saved state if the backup was made from ``signature`` and every weights file it
+        names reads back, else a fresh state (the backup discarded, with a log line saying why)."""
         state, problem = self._check(signature)
         if state is not None:
             state.attempts += 1
@@ -132,8 +124,8 @@ class Backup:
         return state, ""
 
     def save(self, model: keras.Model, state: RunState, head: bool = False) -> None:
-        """Latest weights (of the head alone with ``head``), then the state naming them (each
-        atomic), then prune old bests."""
+        """Latest weights (of the head alone with ``head``), the state naming them, old bests
+        pruned."""
         latest = self.folder / ("latest" + _suffix(head))
         with atomic_file(latest) as partial:
             model.save_weights(str(partial))
@@ -146,9 +138,6 @@ class Backup:
         for path in self.folder.glob("best-*.weights.h5"):
             if path.name != state.best_weights:
                 path.unlink()
-
-    def remove(self) -> None:
-        remove(self.folder)
 
     def interrupted(self) -> str:
         """What an interrupted run leaves for a rerun, for the job's last log line."""
@@ -163,8 +152,8 @@ class Backup:
 
 
 def weights_problem(path: Path) -> str | None:
-    """Why the weights file ``path`` cannot be loaded (missing, truncated...), or None; every
-    array is read, so a file cut short or damaged anywhere is caught here, by name."""
+    """Why the weights file ``path`` cannot be loaded, or None; every array is read, so a file
+    cut short or damaged anywhere is caught here, by name."""
     if not path.is_file():
         return f"its weights file {path} is missing"
     try:

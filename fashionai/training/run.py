@@ -1,16 +1,10 @@
-"""Train one category's classifier from its regrouped tree: :func:`train_category`.
-
-A run is four steps, one function each: :func:`prepare_data` (the split, the feature cache),
-:func:`build_model`, :func:`run_phases` (resumable epochs) and :func:`write_outputs` (which also
-predicts the held-out images, so that evaluation needs no TensorFlow of its own). A
-:class:`Job` runs the phases of a category's model or, with its own pipelines and several
-outputs, of a group's (:mod:`fashionai.training.groups`).
-"""
+"""Train one category's classifier (:func:`train_category`), or a group's through :func:`run_job`:
+data, model, resumable phases, then the model folder with the predictions on the held-out images
+(so that evaluation needs no TensorFlow of its own)."""
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import math
 import os
@@ -31,13 +25,7 @@ import tensorflow as tf
 from fashionai.atomic import atomic_file, remove, write_text
 from fashionai.attributes import pad_anchor
 from fashionai.model_folder import Predictions, write_held_out, write_summary
-from fashionai.outputs import (
-    HELD_OUT_FILE,
-    HISTORY_FILE,
-    MODEL_FILE,
-    SPLIT_FILE,
-    WEIGHTS_FILE,
-)
+from fashionai.outputs import HELD_OUT_FILE, HISTORY_FILE, MODEL_FILE, SPLIT_FILE, WEIGHTS_FILE
 from fashionai.prediction.predict import TrainedModel, predict_files
 from fashionai.splits import (
     SUBSETS,
@@ -94,10 +82,8 @@ class Phase:
 
 
 def plan_phases(settings: TrainSettings) -> list[Phase]:
-    """The phases of a run: the head on the frozen backbone; with ``fine_tune``, then the
-    whole network at a tenth of the rate, BatchNorm frozen (the Keras transfer-learning
-    recipe), or for a random backbone the whole network from the first epoch at the full rate,
-    BatchNorm included (:func:`~fashionai.training.settings.has_head_phase`)."""
+    """The head on the frozen backbone; with ``fine_tune``, then the whole network at a tenth
+    of the rate, BatchNorm frozen (Keras' recipe); a random backbone trains whole from the start."""
     rate, epochs = settings.learning_rate, settings.epochs
     if not settings.fine_tune:
         return [Phase("head", False, rate, epochs)]
@@ -111,9 +97,8 @@ def plan_phases(settings: TrainSettings) -> list[Phase]:
 
 @dataclass(frozen=True)
 class Data:
-    """The images of a run: the split and its file, the files skipped, the feature cache (if
-    any), and with soft targets the training images' targets (rows in the split's order) and
-    how many of their codes have an ``m``."""
+    """The images of a run; with target rows the training images' (in the split's order) and,
+    of soft targets, how many of their codes have an ``m``."""
 
     split: pd.DataFrame
     split_file: Path | None  # None for a group's (each category has its own)
@@ -131,29 +116,53 @@ class Data:
         return self.split[self.split["subset"] == VALIDATION]
 
 
-Pipelines = Callable[["Job", Phase, bool], tuple[tf.data.Dataset, tf.data.Dataset]]
+@dataclass(frozen=True)
+class Member:
+    """A category trained: its tree's ``labels.json``, its images and its class weights."""
+
+    labels: dict[str, Any]
+    data: Data
+    class_weight: dict[int, float] | None
+
+    @property
+    def category(self) -> str:
+        return str(self.labels["category"])
+
+
+@dataclass(frozen=True)
+class Run:
+    """How a job runs, not what it trains: ``threads`` bounds TensorFlow's thread pools,
+    ``cache_images`` keeps the resized images on disk while the backbone trains, a feature cache
+    larger than ``max_in_memory_bytes`` is read from its memory map."""
+
+    strategy: tf.distribute.Strategy
+    threads: int
+    cache_images: bool
+    max_in_memory_bytes: int
+    log: Log
+    started: str  # local time, for training.json
+    clock: float  # time.monotonic() at the start; run_job deducts earlier attempts' seconds
 
 
 @dataclass(frozen=True)
 class Job:
-    """A run: ``name`` is its category's, or its group's (then ``outputs`` names the model's
-    outputs, ``data`` holds the group's images, and ``pipelines`` feed every head)."""
+    """A run of the model of ``members``: a category's, or a group's (then ``outputs`` names
+    the model's outputs and ``data`` holds the group's images)."""
 
     name: str
     settings: TrainSettings
-    strategy: tf.distribute.Strategy
+    run: Run
     classifier: Classifier
     backup: Backup
     state: RunState
+    members: Sequence[Member]
     data: Data
-    class_weight: dict[int, float] | None
-    threads: int
-    cache_images: bool
-    max_in_memory_bytes: int
-    elapsed: Callable[[], float]
-    log: Log
-    pipelines: Pipelines  # (job, phase, on_features) -> training and validation data
+    labels: tuple[Any, Any]  # the training and validation rows': see phase_pipelines
     outputs: tuple[str, ...] = ()
+
+    def elapsed(self) -> float:
+        """Seconds the run has taken, over all its attempts."""
+        return time.monotonic() - self.run.clock
 
 
 def train_category(
@@ -170,64 +179,56 @@ def train_category(
     max_in_memory_bytes: int = IN_MEMORY_BYTES,
     decoded: Path | None = None,
 ) -> dict[str, Any]:
-    """Train on the images of the split file ``split`` (rule ``split``'s, of the regrouped
-    category tree ``tree_dir``, whose ``labels.json`` gives the classes) and write the results
-    to ``out_dir``: its ``split.csv`` is a copy of ``split``, and ``training.json`` lists the
-    images of the skipped file ``skipped``. No image is checked and no split drawn here.
-
-    At the end, writes the outputs of :mod:`fashionai.outputs` (``held_out.csv``: the best
-    model's predictions on the validation and test images; ``training.json``, also returned).
-    Until then the run lives in ``out_dir/.backup/``: rerun after a crash or kill, it continues
-    from its last finished epoch if the backup was made from the same inputs
-    (:func:`run_signature`). ``threads`` bounds TensorFlow's thread pools; ``cache_images``
-    keeps the resized images on disk while the backbone trains. Given ``features`` (rule
-    ``features``' cache of the same split), the frozen-backbone epochs train the head on the
-    cached features, read batch by batch from their memory map when larger than
-    ``max_in_memory_bytes``. With ``maybe_labels: soft`` the training targets come from the
-    codes in ``decoded``.
-    """
+    """Train on the images of rule ``split``'s files ``split`` and ``skipped`` (no image is
+    checked, no split drawn here) and write the outputs of :mod:`fashionai.outputs` to
+    ``out_dir``; ``training.json``'s content, returned. Rerun after a crash or kill, the run
+    continues from the last epoch its backup (``out_dir/.backup/``) holds if made from the same
+    inputs (:func:`run_signature`). Given ``features`` (rule ``features``' cache), the frozen
+    backbone's epochs train the head on them; ``decoded``: for ``maybe_labels: soft``."""
     started, clock = now(), time.monotonic()
-    tree_dir, out_dir = Path(tree_dir), Path(out_dir)
-    labels = read_labels(tree_dir)
-    slugs = [entry["slug"] for entry in labels["classes"]]
-    log(f"training {labels['category']}: {len(slugs)} classes from {tree_dir}")
+    labels = read_labels(Path(tree_dir))
+    log(f"training {labels['category']}: {len(labels['classes'])} classes from {tree_dir}")
     strategy = configure_devices(threads, settings.mixed_precision, log=log)
-    backup = Backup(out_dir / BACKUP_DIR)
-    data = prepare_data(Path(split), Path(skipped), slugs, settings, features, log)
-    data = with_targets(data, labels, settings, decoded, log)
-    state = backup.load(run_signature(settings, data), log)
-    previous_seconds = state.seconds
-
-    def elapsed() -> float:
-        return previous_seconds + time.monotonic() - clock
-
-    classifier = build_model(settings, labels["category"], len(slugs), strategy, [data], log)
-    class_weight = class_weights(data, slugs, settings, log)
-    job = Job(
-        labels["category"],
-        settings,
-        strategy,
-        classifier,
-        backup,
-        state,
-        data,
-        class_weight,
-        threads,
-        cache_images,
-        max_in_memory_bytes,
-        elapsed,
-        log,
-        _phase_data,
+    run = Run(strategy, threads, cache_images, max_in_memory_bytes, log, started, clock)
+    member = prepare_member(labels, Path(split), Path(skipped), settings, features, decoded, log)
+    signature = run_signature(settings, member.data)
+    rows = _category_labels(member.data)
+    summary = run_job(
+        member.category, [member], member.data, signature, Path(out_dir), settings, run, rows
     )
-    run_phases(job)
-    summary = write_outputs(job, out_dir, labels, started)
-    backup.remove()
-    log(
-        f"best val_accuracy {state.best_val_accuracy:.4f} at epoch {state.best_epoch} "
-        f"(from 0) of epochs 0..{len(state.history) - 1}; wrote {out_dir}"
-    )
-    if warning := chance_level(state.best_val_accuracy, data.validation["label_index"]):
+    if warning := chance_level(summary["best_val_accuracy"], member.data.validation["label_index"]):
         log(warning)
+    return summary
+
+
+def run_job(
+    name: str,
+    members: Sequence[Member],
+    data: Data,
+    signature: dict[str, Any],
+    out_dir: Path,
+    settings: TrainSettings,
+    run: Run,
+    labels: tuple[Any, Any],
+    outputs: tuple[str, ...] = (),
+    write: Callable[[Job, Path], dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Train the model of ``members`` (a group's with ``outputs``) on ``data`` with ``labels``
+    (:func:`phase_pipelines`), resuming the backup in ``out_dir`` if made from ``signature``;
+    ``write`` (default :func:`write_outputs`) its best epoch; the content of ``training.json``."""
+    backup = Backup(out_dir / BACKUP_DIR)
+    state = backup.load(signature, run.log)
+    run = dataclasses.replace(run, clock=run.clock - state.seconds)
+    classifier = build_model(settings, name, members, bool(outputs), run)
+    job = Job(name, settings, run, classifier, backup, state, members, data, labels, outputs)
+    run_phases(job)
+    load_best(job)
+    summary = (write or write_outputs)(job, out_dir)
+    remove(backup.folder)
+    run.log(
+        f"best {'mean ' if outputs else ''}val_accuracy {state.best_val_accuracy:.4f} at epoch "
+        f"{state.best_epoch} (from 0) of epochs 0..{len(state.history) - 1}; wrote {out_dir}"
+    )
     return summary
 
 
@@ -244,6 +245,32 @@ def chance_level(best: float, validation_labels: pd.Series) -> str | None:
     )
 
 
+def prepare_member(
+    labels: dict[str, Any],
+    split_file: Path,
+    skipped_file: Path,
+    settings: TrainSettings,
+    features: Path | None,
+    decoded: Path | None,
+    log: Log,
+) -> Member:
+    """A category's images (:func:`prepare_data`), target rows if needed (soft targets from the
+    codes of ``decoded``, else one-hot) and, with ``class_weights``, balanced class weights."""
+    slugs = [entry["slug"] for entry in labels["classes"]]
+    data = prepare_data(split_file, skipped_file, slugs, settings, features, log)
+    train_labels = data.train["label_index"].to_numpy()
+    if settings.maybe_labels == "soft":
+        targets, coded = load_soft_targets(decoded, labels, data.train, settings.maybe_weight, log)
+        data = dataclasses.replace(data, targets=targets, coded_maybe=coded)
+    elif settings.target_rows:
+        data = dataclasses.replace(data, targets=one_hot(train_labels, len(slugs)))
+    if not settings.class_weights:
+        return Member(labels, data, None)
+    weights = balanced_class_weights(train_labels, len(slugs))
+    log(f"class weights: {', '.join(f'{slug} {weights[i]:.3f}' for i, slug in enumerate(slugs))}")
+    return Member(labels, data, weights)
+
+
 def prepare_data(
     split_file: Path,
     skipped_file: Path,
@@ -252,8 +279,8 @@ def prepare_data(
     features: Path | None,
     log: Log,
 ) -> Data:
-    """The split and skipped files' images, and the feature cache ``features`` (checked
-    against the current inputs and the split) that the run trains its head on, if any."""
+    """The split and skipped files' images, and the feature cache ``features`` if any, checked
+    against the current inputs and the split."""
     split, skipped = read_split(split_file, slugs), read_skipped(skipped_file)
     log(f"split from {split_file}")
     if settings.folds is not None:
@@ -266,31 +293,6 @@ def prepare_data(
         cache.check_split(split, split_file)
         log(f"features from {cache.folder}")
     return Data(split, split_file, skipped, cache)
-
-
-def with_targets(
-    data: Data, labels: dict[str, Any], settings: TrainSettings, decoded: Path | None, log: Log
-) -> Data:
-    """``data`` with its training images' target rows when the settings need them: soft
-    targets from the codes of ``decoded``, else (label smoothing, MixUp, CutMix) one-hot."""
-    if settings.maybe_labels == "soft":
-        targets, coded = load_soft_targets(decoded, labels, data.train, settings.maybe_weight, log)
-        return dataclasses.replace(data, targets=targets, coded_maybe=coded)
-    if settings.target_rows:
-        n_classes = len(labels["classes"])
-        return dataclasses.replace(data, targets=one_hot(data.train["label_index"], n_classes))
-    return data
-
-
-def class_weights(
-    data: Data, slugs: list[str], settings: TrainSettings, log: Log
-) -> dict[int, float] | None:
-    """With ``class_weights``, the balanced weights of the training images' classes, logged."""
-    if not settings.class_weights:
-        return None
-    weights = balanced_class_weights(data.train["label_index"].to_numpy(), len(slugs))
-    log(f"class weights: {', '.join(f'{slug} {weights[i]:.3f}' for i, slug in enumerate(slugs))}")
-    return weights
 
 
 def run_signature(settings: TrainSettings, data: Data) -> dict[str, Any]:
@@ -309,28 +311,22 @@ def run_signature(settings: TrainSettings, data: Data) -> dict[str, Any]:
 
 
 def build_model(
-    settings: TrainSettings,
-    name: str,
-    n_classes: int | dict[str, int],
-    strategy: tf.distribute.Strategy,
-    parts: Sequence[Data],
-    log: Log,
+    settings: TrainSettings, name: str, members: Sequence[Member], grouped: bool, run: Run
 ) -> Classifier:
-    """The seeded classifier, backbone frozen: of one category (``n_classes`` a number), or of
-    a group (a number per category: :func:`build_group_classifier`); with feature caches (of
-    the ``parts``: a category's data, or each of a group's), their random backbone (a cache's
-    freshness is Snakemake's: rule features reruns when its inputs or feature keys change)."""
+    """The seeded classifier, backbone frozen, of a category or (``grouped``) with a head per
+    member; with feature caches, the (random) backbone they were extracted with."""
     keras.utils.set_random_seed(settings.run_seed)
-    cached = [part.features for part in parts if part.features is not None]
-    with strategy.scope():
-        if isinstance(n_classes, int):
-            classifier = build_classifier(settings, n_classes, name=name)
-        else:
+    n_classes = {member.category: len(member.labels["classes"]) for member in members}
+    cached = [member.data.features for member in members if member.data.features is not None]
+    with run.strategy.scope():
+        if grouped:
             classifier = build_group_classifier(settings, n_classes, name=name)
+        else:
+            classifier = build_classifier(settings, n_classes[name], name=name)
         if cached:
             cached[0].load_backbone_weights(classifier.backbone)
-    heads = "head" if isinstance(n_classes, int) else f"{len(n_classes)} heads"
-    log(
+    heads = f"{len(n_classes)} heads" if grouped else "head"
+    run.log(
         f"model: {settings.backbone} ({classifier.backbone.count_params():,} parameters) "
         f"+ {heads} ({classifier.head.count_params():,}), input {settings.image_size} px, "
         f"augmentations {list(settings.augmentations) or 'none'}"
@@ -360,16 +356,16 @@ def run_phases(job: Job) -> None:
 
 
 def _run_phase(job: Job, phase: Phase) -> None:
-    """Train ``phase`` from where the run state says the run is: with a feature cache and a
-    frozen backbone, the head alone on the cached features (its backups and best epochs are
-    then the head's weights); resumed, from the backup's latest weights and optimizer state."""
-    state = job.state
+    """Train ``phase`` from where the run state says: with a feature cache and a frozen
+    backbone, the head alone on the cached features (its backups and best epochs are then the
+    head's weights); resumed, from the backup's latest weights and optimizer state."""
+    state, settings, log = job.state, job.settings, job.run.log
     on_features = job.data.features is not None and not phase.backbone_trainable
     trained = job.classifier.head if on_features else job.classifier.model
     entering = state.phase != phase.name
     if entering:
         _enter_phase(job, phase)
-    with job.strategy.scope():
+    with job.run.strategy.scope():
         set_backbone_trainable(
             job.classifier.model,
             phase.backbone_trainable,
@@ -378,9 +374,9 @@ def _run_phase(job: Job, phase: Phase) -> None:
         compile_classifier(
             trained,
             phase.learning_rate,
-            soft=job.settings.target_rows,
-            settings=job.settings,
-            steps_per_epoch=math.ceil(len(job.data.train) / job.settings.batch_size),
+            soft=settings.target_rows,
+            settings=settings,
+            steps_per_epoch=math.ceil(len(job.data.train) / settings.batch_size),
             epochs=phase.end_epoch - state.phase_start,
             outputs=job.outputs,
         )
@@ -392,14 +388,8 @@ def _run_phase(job: Job, phase: Phase) -> None:
         job.backup.save(trained, state, head=on_features)
     if state.stopped or state.epoch >= phase.end_epoch:
         return
-    backbone = "trainable" if phase.backbone_trainable else "frozen"
-    if phase.backbone_trainable and not phase.batchnorm_trainable:
-        backbone += " (BatchNorm frozen)"
-    job.log(
-        f"phase {phase.name}: epochs {state.epoch}..{phase.end_epoch - 1}, backbone {backbone}, "
-        f"learning rate {phase.learning_rate:g}, {_source(job, phase, on_features)}"
-    )
-    train_data, validation_data = job.pipelines(job, phase, on_features)
+    log(_phase_line(job, phase, on_features))
+    train_data, validation_data = phase_pipelines(job, phase, on_features)
     checkpoint = keras.callbacks.ModelCheckpoint(
         job.backup.best_pattern(head=on_features),
         monitor="val_accuracy",
@@ -408,7 +398,6 @@ def _run_phase(job: Job, phase: Phase) -> None:
         save_weights_only=True,
         initial_value_threshold=state.best_val_accuracy,
     )
-    best_name = functools.partial(Backup.best_name, head=on_features)
     with warnings.catch_warnings():
         # tf.data pipelines that skip bad images have no known length: Keras says so.
         warnings.filterwarnings("ignore", message=".*Your input ran out of data")
@@ -417,65 +406,66 @@ def _run_phase(job: Job, phase: Phase) -> None:
             validation_data=validation_data,
             epochs=phase.end_epoch,
             initial_epoch=state.epoch,
-            class_weight=job.class_weight,
+            # A group's class weights are in its sample weights.
+            class_weight=None if job.outputs else job.members[0].class_weight,
             shuffle=False,  # the training pipeline shuffles
             callbacks=[
                 *([HeadMeans(job.outputs, OWN_LOSS)] if job.outputs else []),
                 checkpoint,
-                ProgressRecorder(state, checkpoint, job.settings.patience, best_name),
-                EpochLogger(
-                    job.log, state, job.settings.epochs, len(job.data.train), phase.end_epoch
-                ),
+                ProgressRecorder(state, checkpoint, settings.patience, on_features),
+                EpochLogger(log, state, settings.epochs, len(job.data.train), phase.end_epoch),
                 EpochBackup(job.backup, state, job.elapsed, head=on_features),
             ],
             verbose=0,
         )
 
 
-def _source(job: Job, phase: Phase, on_features: bool) -> str:
-    """What ``phase`` trains on, for its log line."""
+def _phase_line(job: Job, phase: Phase, on_features: bool) -> str:
+    """``phase``'s log line: its epochs, backbone, learning rate and what it trains on."""
+    backbone = "trainable" if phase.backbone_trainable else "frozen"
+    if phase.backbone_trainable and not phase.batchnorm_trainable:
+        backbone += " (BatchNorm frozen)"
+    source = "on images"
     if on_features:
         cache = job.data.features
         assert cache is not None
-        read = "memory" if cache.fits(job.max_in_memory_bytes) else "the memory map"
-        return f"on cached features ({cache.views} view(s) per training image, read from {read})"
-    if phase.backbone_trainable and job.cache_images:
-        return "on images (resized once into a cache before the first epoch)"
-    return "on images"
+        read = "memory" if cache.fits(job.run.max_in_memory_bytes) else "the memory map"
+        source = f"on cached features ({cache.views} view(s) per training image, read from {read})"
+    elif phase.backbone_trainable and job.run.cache_images:
+        source = "on images (resized once into a cache before the first epoch)"
+    return (
+        f"phase {phase.name}: epochs {job.state.epoch}..{phase.end_epoch - 1}, backbone "
+        f"{backbone}, learning rate {phase.learning_rate:g}, {source}"
+    )
 
 
-def _phase_data(job: Job, phase: Phase, on_features: bool) -> tuple[tf.data.Dataset, ...]:
-    """A category's training and validation pipelines of ``phase``: class indices, or with
-    target rows those rows (the validation images' classes one-hot)."""
-    data = job.data
+def _category_labels(data: Data) -> tuple[np.ndarray, np.ndarray]:
+    """A category's training and validation labels: class indices, or target rows (validation
+    classes one-hot)."""
     train_labels = data.train["label_index"].to_numpy()
     validation_labels = data.validation["label_index"].to_numpy()
-    if data.targets is not None:
-        train_labels = data.targets
-        validation_labels = one_hot(validation_labels, data.targets.shape[1])
-    pad = pad_anchor(job.settings.resize, job.name)
-    return phase_pipelines(job, phase, on_features, (train_labels, validation_labels), pad)
+    if data.targets is None:
+        return train_labels, validation_labels
+    return data.targets, one_hot(validation_labels, data.targets.shape[1])
 
 
-def phase_pipelines(
-    job: Job, phase: Phase, on_features: bool, labels: tuple[Any, Any], pad: str | None
-) -> tuple[tf.data.Dataset, tf.data.Dataset]:
-    """The training and validation pipelines of ``phase`` over ``job.data``'s training and
-    validation rows, of cached features or images (padded at ``pad``), with ``labels``: the
-    training and the validation rows' (an array, or a tuple of elements: see
-    :func:`~fashionai.training.dataset.row_values`)."""
-    settings, threads, cache, data = job.settings, job.threads, job.data.features, job.data
-    train_labels, validation_labels = labels
+def phase_pipelines(job: Job, phase: Phase, on_features: bool) -> tuple[tf.data.Dataset, ...]:
+    """The training and validation pipelines of ``phase``, of cached features or images, with
+    ``job.labels`` (arrays, or tuples: :func:`~fashionai.training.dataset.row_values`)."""
+    settings, threads, cache, data = job.settings, job.run.threads, job.data.features, job.data
+    train_labels, validation_labels = job.labels
     if on_features:
         assert cache is not None
-        size, max_bytes = settings.batch_size, job.max_in_memory_bytes
+        size, max_bytes = settings.batch_size, job.run.max_in_memory_bytes
         train = cache.dataset(TRAIN, size, settings.run_seed, threads, max_bytes, train_labels)
         return train, cache.dataset(VALIDATION, size, 0, threads, max_bytes, validation_labels)
     folder = None
-    if phase.backbone_trainable and job.cache_images:
+    if phase.backbone_trainable and job.run.cache_images:
         folder = job.backup.folder / IMAGE_CACHE_DIR
         remove(folder)  # a killed attempt's cache may be partial
         folder.mkdir(parents=True)
+    # A group's members have the same anchor (checked).
+    pad = pad_anchor(settings.resize, job.members[0].category)
 
     def pipeline(subset: pd.DataFrame, labels: Any, training: bool, name: str) -> tf.data.Dataset:
         return make_dataset(
@@ -490,12 +480,9 @@ def phase_pipelines(
             pad=pad,
         )
 
+    train = pipeline(data.train, train_labels, True, TRAIN)
     return (
-        mix_batches(
-            pipeline(data.train, train_labels, True, TRAIN),
-            settings.augmentations,
-            settings.run_seed,
-        ),
+        mix_batches(train, settings.augmentations, settings.run_seed),
         pipeline(data.validation, validation_labels, False, VALIDATION),
     )
 
@@ -505,7 +492,7 @@ def _enter_phase(job: Job, phase: Phase) -> None:
     state = job.state
     if state.best_weights is not None:
         load_best(job)
-        job.log(f"phase {phase.name} starts from the best epoch so far ({state.best_epoch})")
+        job.run.log(f"phase {phase.name} starts from the best epoch so far ({state.best_epoch})")
     state.phase = phase.name
     state.phase_start = state.epoch
     state.stopped = False
@@ -521,108 +508,110 @@ def load_best(job: Job) -> None:
     load_weights_quietly(target, job.backup.folder / name)
 
 
-def write_outputs(job: Job, out_dir: Path, labels: dict[str, Any], started: str) -> dict[str, Any]:
-    """The best epoch's model and the other outputs (:func:`write_model_folder`); the content
-    of ``training.json``."""
-    load_best(job)
-    summary = model_summary(job, labels, job.data, job.class_weight, started)
+def write_outputs(job: Job, out_dir: Path) -> dict[str, Any]:
+    """A category's model folder; the content of its ``training.json``."""
+    member = job.members[0]
+    summary = model_summary(job, member)
     history = pd.DataFrame(job.state.history, columns=HISTORY_COLUMNS)
-    write_model_folder(out_dir, job.classifier.model, labels, job.data, history, summary, job)
+    write_model_folder(out_dir, job.classifier.model, member, history, summary, job)
     return summary
 
 
-def model_summary(
-    job: Job,
-    labels: dict[str, Any],
-    data: Data,
-    weights: dict[int, float] | None,
-    started: str,
-) -> dict[str, Any]:
-    """The content of a category's ``training.json``, of the run ``job`` and the category's
-    ``data`` and class ``weights``."""
+def job_summary(job: Job, head: dict[str, Any], details: dict[str, Any]) -> dict[str, Any]:
+    """A ``training.json``: ``head`` (what was trained), the run's figures, ``details``, then
+    where and when it ran."""
     state = job.state
-    slugs = [entry["slug"] for entry in labels["classes"]]
     return {
-        "category": labels["category"],
-        "classes": labels["classes"],
+        **head,
         "settings": job.settings.to_dict(),
         "best_epoch": state.best_epoch,
         "best_val_accuracy": state.best_val_accuracy,
         "fine_tune_start_epoch": state.fine_tune_start_epoch,
         "epochs_run": len(state.history),
         "stopped_early": state.stopped,
-        "images": {part: int((data.split["subset"] == part).sum()) for part in SUBSETS},
-        "skipped_images": len(data.skipped),
-        "skipped_files": data.skipped,
-        "class_weights": {slug: weights[i] for i, slug in enumerate(slugs)} if weights else None,
-        "soft_targets": _describe_targets(data, job.settings),
-        "features": data.features.describe(job.max_in_memory_bytes) if data.features else None,
+        **details,
         "attempts": state.attempts,
         "seconds": round(job.elapsed(), 1),
-        "devices": describe_devices(job.strategy),
+        "devices": describe_devices(job.run.strategy),
         # Set per job by the scheduler or the user before TensorFlow starts.
         "gpu_devices": os.environ.get("CUDA_VISIBLE_DEVICES", ""),
-        "started": started,  # this attempt's start
+        "started": job.run.started,  # this attempt's start
         "finished": now(),
     }
+
+
+def model_summary(job: Job, member: Member) -> dict[str, Any]:
+    """The content of a category's ``training.json``, of ``member`` trained by ``job``."""
+    data, weights, settings = member.data, member.class_weight, job.settings
+    slugs = [entry["slug"] for entry in member.labels["classes"]]
+    soft = None
+    if data.targets is not None and settings.maybe_labels == "soft":
+        soft = {
+            "maybe_weight": settings.maybe_weight,
+            "train_images": len(data.targets),
+            "coded_maybe": data.coded_maybe,  # images whose code has an m
+            "with_maybe_class": int((data.targets.max(axis=1) < 1).sum()),  # after regrouping
+        }
+    features = data.features
+    return job_summary(
+        job,
+        {"category": member.category, "classes": member.labels["classes"]},
+        {
+            "images": {part: int((data.split["subset"] == part).sum()) for part in SUBSETS},
+            "skipped_images": len(data.skipped),
+            "skipped_files": data.skipped,
+            "class_weights": dict(zip(slugs, weights.values(), strict=True)) if weights else None,
+            "soft_targets": soft,
+            "features": features.describe(job.run.max_in_memory_bytes) if features else None,
+        },
+    )
 
 
 def write_model_folder(
     out_dir: Path,
     model: keras.Model,
-    labels: dict[str, Any],
-    data: Data,
+    member: Member,
     history: pd.DataFrame,
     summary: dict[str, Any],
     job: Job,
 ) -> None:
-    """A category's model folder, each file written atomically: ``model`` (of one output,
-    holding the best epoch's weights; saved backbone frozen, with a fresh optimizer built now:
-    ``load_model`` warns about saved optimizer state that does not fit) and its weights, the
-    ``history`` (:data:`HISTORY_COLUMNS`), ``data``'s split, the predictions on its held-out
-    images and ``summary`` (``training.json``)."""
+    """A category's model folder, each file written atomically: ``model`` (of one output) and
+    its weights, the ``history``, the member's split, the predictions on its held-out images
+    and ``summary`` (``training.json``)."""
     save_model(out_dir, model, job)
     history = history[HISTORY_COLUMNS].astype({"epoch": int})
     write_text(out_dir / HISTORY_FILE, history.to_csv(index=False))
     # A copy, not a hard link: Snakemake touches a job's outputs when it ends, and through a
     # link it would touch the split file, then newer than the features made from it.
     with atomic_file(out_dir / SPLIT_FILE) as partial:
-        shutil.copyfile(data.split_file, partial)
-    held_out = data.split[data.split["subset"] != TRAIN]
-    write_held_out(out_dir / HELD_OUT_FILE, held_out, predict_held_out(model, labels, data, job))
+        shutil.copyfile(member.data.split_file, partial)
+    split = member.data.split
+    held_out = split[split["subset"] != TRAIN]
+    write_held_out(out_dir / HELD_OUT_FILE, held_out, predict_held_out(model, member, job))
     write_summary(out_dir, summary)
 
 
-def predict_held_out(
-    model: keras.Model, labels: dict[str, Any], data: Data, job: Job
-) -> Predictions:
-    """``model``'s predictions on ``data``'s held-out (validation and test) images in the
-    split's order, plain and flip-TTA: with a frozen backbone and a feature cache, its head on
-    the cached features of the images and their mirror images; else through the whole model."""
-    held_out = data.split[data.split["subset"] != TRAIN]
-    category, settings = labels["category"], job.settings
-    cache = data.features
+def predict_held_out(model: keras.Model, member: Member, job: Job) -> Predictions:
+    """``model``'s predictions on the member's held-out images in the split's order, plain and
+    flip-TTA: with a frozen backbone, its head on the cached features if any."""
+    held_out = member.data.split[member.data.split["subset"] != TRAIN]
+    settings, cache, log = job.settings, member.data.features, job.run.log
+    images = f"the {len(held_out):,} held-out images of {member.category}"
     if isinstance(cache, FeatureCache) and not settings.fine_tune:
-        job.log(
-            f"predicting the {len(held_out):,} held-out images of {category} from {cache.folder}"
-        )
+        log(f"predicting {images} from {cache.folder}")
         return cached_predictions(model.get_layer(HEAD), cache, held_out["subset"])
-    trained = TrainedModel(model, category, labels["classes"], settings.image_size, settings.resize)
-    job.log(f"predicting the {len(held_out):,} held-out images of {category} (plain and mirrored)")
+    classes = member.labels["classes"]
+    trained = TrainedModel(model, member.category, classes, settings.image_size, settings.resize)
+    log(f"predicting {images} (plain and mirrored)")
+    # check=False: the split stage checked the images.
     return predict_files(
-        trained,
-        held_out["image"],
-        batch_size=settings.batch_size,
-        tta=True,
-        log=job.log,
-        check=False,  # the split stage checked them
+        trained, held_out["image"], batch_size=settings.batch_size, tta=True, log=log, check=False
     )
 
 
 def cached_predictions(head: keras.Model, cache: FeatureCache, subsets: pd.Series) -> Predictions:
-    """``head``'s probabilities on the cached features of the held-out images whose subsets
-    are ``subsets`` (in the split's order): plain, and flip-TTA (the mean of the image's and
-    its mirror image's)."""
+    """``head``'s probabilities on the cached features of the held-out images of ``subsets`` (in
+    the split's order): plain, and flip-TTA (the mean of the image's and its mirror image's)."""
     plain = np.full((len(subsets), head.output_shape[-1]), np.nan, dtype=np.float32)
     flipped = plain.copy()
     for subset in (VALIDATION, TEST):
@@ -635,9 +624,9 @@ def cached_predictions(head: keras.Model, cache: FeatureCache, subsets: pd.Serie
 
 
 def save_model(out_dir: Path, model: keras.Model, job: Job, outputs: tuple[str, ...] = ()) -> None:
-    """``model.keras`` and ``best.weights.h5`` of ``model``, backbone frozen, compiled with a
-    fresh optimizer (one loss per output of ``outputs``, for a group's model)."""
-    with job.strategy.scope():
+    """``model.keras`` and ``best.weights.h5`` of ``model`` (with a group's ``outputs``), backbone
+    frozen, with a fresh optimizer (``load_model`` warns about saved state that does not fit)."""
+    with job.run.strategy.scope():
         set_backbone_trainable(model, False)
         compile_classifier(model, job.settings.learning_rate, outputs=outputs)
         model.optimizer.build(model.trainable_variables)
@@ -647,18 +636,6 @@ def save_model(out_dir: Path, model: keras.Model, job: Job, outputs: tuple[str, 
     # state of its phase (for a fine-tuned backbone, twice the size of the weights).
     with atomic_file(out_dir / WEIGHTS_FILE) as partial:
         model.save_weights(partial)
-
-
-def _describe_targets(data: Data, settings: TrainSettings) -> dict[str, Any] | None:
-    """For ``training.json``: whether soft targets were used and how many images had an m."""
-    if data.targets is None or settings.maybe_labels != "soft":
-        return None
-    return {
-        "maybe_weight": settings.maybe_weight,
-        "train_images": len(data.targets),
-        "coded_maybe": data.coded_maybe,  # images whose code has an m
-        "with_maybe_class": int((data.targets.max(axis=1) < 1).sum()),  # after regrouping
-    }
 
 
 def now() -> str:
