@@ -7,18 +7,10 @@ from types import SimpleNamespace
 sys.path.insert(0, workflow.basedir)
 
 from fashionai.archives import archive_id
-from fashionai.config import (
-    check_category,
-    check_yaml_syntax,
-    ensemble_members,
-    evaluations,
-    experiment_settings,
-    trained_groups,
-    validate_config,
-)
 from fashionai.outputs import *  # every output's path and file name
 from fashionai.training.backbones import notop_file_name
 from fashionai.schema import ConfigError
+import fashionai.config as configuration
 import fashionai.training.settings as training
 
 
@@ -31,27 +23,25 @@ def checked(check, *args):
 
 
 # config.yaml, then the --configfile files on top (Snakemake reads those itself, earlier).
-configfile: checked(check_yaml_syntax, "config.yaml")
+configfile: checked(configuration.check_yaml_syntax, "config.yaml")
 
 
-checked(validate_config, config)  # the schema's defaults filled in
+checked(configuration.validate_config, config)  # the schema's defaults filled in
 
 CATEGORIES = list(config["categories"])
 ARCHIVES = {archive_id(path): path for path in config["archives"]}
-EXTRACTABLE = dict(ARCHIVES)
-if config["questions"]:
-    EXTRACTABLE[archive_id(config["questions"])] = config["questions"]
+EXTRACTABLE = {archive_id(path): path for path in [*ARCHIVES.values(), config["questions"]] if path}
 TRAIN = config["train"]  # its run-only keys (threads, gpus) hold for every experiment
 SYNTHETIC = config["synthetic"]
-EXPERIMENTS = experiment_settings(config)  # name -> merged train: (fold members too)
-EVALUATIONS = evaluations(config)  # evaluated name -> its members, combine and tta
-MEMBERS = ensemble_members(config)  # the models that make the submission
-COMPARED = {  # evaluated name -> category -> metrics.json (rule compare_experiments)
-    e: {c: eval_file(METRICS_FILE, c, e) for c in CATEGORIES} for e in EVALUATIONS
-}
-GROUPS = trained_groups(config)  # train.grouped: group -> its categories, one model
+EXPERIMENTS = configuration.experiment_settings(config)  # name -> merged train: (fold members too)
+EVALUATIONS = configuration.evaluations(config)  # evaluated name -> its members, combine and tta
+MEMBERS = configuration.ensemble_members(config)  # the models that make the submission
+COMPARED = {e: {c: eval_file(METRICS_FILE, c, e) for c in CATEGORIES} for e in EVALUATIONS}
+GROUPS = configuration.trained_groups(config)  # train.grouped: group -> its categories, one model
 GROUP_OF = {c: group for group, members in GROUPS.items() for c in members}
 GROUPED = [name for name, train in EXPERIMENTS.items() if train["grouped"] and GROUPS]
+# Experiments that agree on the feature keys share one cache, named by a hash of their values.
+FEATURE_SETS = dict(training.feature_set(s) for s in EXPERIMENTS.values())
 
 
 def one_of(names):
@@ -59,12 +49,8 @@ def one_of(names):
     return "|".join(re.escape(name) for name in names) or "(?!)"
 
 
-# Experiments that agree on the feature keys share one cache, named by a hash of their values.
-FEATURE_SETS = dict(training.feature_set(s) for s in EXPERIMENTS.values())
-
-
 wildcard_constraints:
-    # Any category: a target of one outside categories: stops in configured_category.
+    # Any category: a target of one outside categories: stops in category_tree's input (no file).
     category=r"[^/]+_labels",
     archive=one_of(EXTRACTABLE),
     experiment=one_of(EXPERIMENTS),
@@ -73,12 +59,6 @@ wildcard_constraints:
     fold=r"\d+",
     group=one_of(GROUPS),
     feature_set=one_of(FEATURE_SETS),
-
-
-def configured_category(wildcards):
-    """No file: stops the run on a category outside categories: (category_tree's input)."""
-    checked(check_category, wildcards.category, CATEGORIES)
-    return []
 
 
 def features_input(wildcards):
@@ -91,13 +71,11 @@ def features_input(wildcards):
 
 def training_threads(wildcards):
     """train.threads, or one for a job that trains a head alone on a feature cache."""
-    head_only = training.trains_head_only(EXPERIMENTS[wildcards.experiment])
-    return 1 if head_only else TRAIN["threads"]
+    return 1 if training.trains_head_only(EXPERIMENTS[wildcards.experiment]) else TRAIN["threads"]
 
 
 def job_settings(wildcards):
-    """The settings of a job's feature cache (rule features) or model (its experiment's as
-    training takes them, the weights file resolved): those jobs' params."""
+    """The params of a feature cache's job (rule features) or a model's (weights file resolved)."""
     if hasattr(wildcards, "feature_set"):
         return FEATURE_SETS[wildcards.feature_set]
     return training.model_settings(EXPERIMENTS[wildcards.experiment])
@@ -117,8 +95,7 @@ def weights_input(wildcards):
 
 def decoded_input(wildcards):
     """The decoded labels: an input only of jobs training on soft targets (the m codes)."""
-    soft = EXPERIMENTS[wildcards.experiment]["maybe_labels"] == "soft"
-    return DECODED_CSV if soft else []
+    return DECODED_CSV if EXPERIMENTS[wildcards.experiment]["maybe_labels"] == "soft" else []
 
 
 def group_input(input_function):
@@ -127,11 +104,8 @@ def group_input(input_function):
     return lambda w: [p for c in GROUPS[w.group] if (p := input_function(job(w, c)))]
 
 
-def member_files(name, categories=None):
-    """The file ``name`` of the submission's models in ``categories``; without, an input
-    function: that file of the models of the job's evaluated name and category."""
-    if categories:
-        return [model_file(name, c, m) for m in MEMBERS for c in categories]
+def member_files(name):
+    """An input function: the file ``name`` of the job's evaluated models in its category."""
     return lambda wildcards: [
         model_file(name, wildcards.category, member)
         for member in EVALUATIONS[wildcards.evaluated]["members"]
@@ -140,8 +114,7 @@ def member_files(name, categories=None):
 
 def reproducing_config(wildcards):
     """The configuration a model card shows: one that trains the model again (with its group)."""
-    grouped = wildcards.experiment in GROUPED
-    group = GROUP_OF.get(wildcards.category) if grouped else None
+    group = GROUP_OF.get(wildcards.category) if wildcards.experiment in GROUPED else None
     categories = GROUPS[group] if group else [wildcards.category]
     train = EXPERIMENTS[wildcards.experiment]
     # How to run: the machine's, not the model's; fold: named by the experiment.
@@ -164,14 +137,13 @@ def data_outputs():
 
 def all_outputs():
     """Every final output: data, models, cards, curves, summaries, evaluations, submissions."""
-    models = {"experiment": list(EXPERIMENTS), "category": CATEGORIES}
-    evaluated = {"experiment": list(EVALUATIONS), "category": CATEGORIES}
+    models = [model_file(WEIGHTS_FILE), model_file(MODEL_CARD_FILE), curves_file()]
+    evaluated = [eval_file(METRICS_FILE), eval_file(CONFUSION_FILE)]
     outputs = [
         *data_outputs(),
         *[summary_file(suffix, e) for e in EXPERIMENTS for suffix in ("csv", "md")],
-        *expand(model_file("{name}"), name=[WEIGHTS_FILE, MODEL_CARD_FILE], **models),
-        *expand(curves_file(), **models),
-        *expand(eval_file("{name}"), name=[METRICS_FILE, CONFUSION_FILE], **evaluated),
+        *expand(models, experiment=list(EXPERIMENTS), category=CATEGORIES),
+        *expand(evaluated, experiment=list(EVALUATIONS), category=CATEGORIES),
         EXPERIMENTS_TABLE,
         EXPERIMENTS_PLOT,
     ]

@@ -51,7 +51,7 @@ rule decode_labels:
 rule category_tree:
     input:
         DECODED_CSV,
-        configured=configured_category,
+        configured=lambda w: checked(configuration.check_category, w.category, CATEGORIES) or [],
     output:
         directory(tree_dir()),
     log:

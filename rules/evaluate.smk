@@ -96,9 +96,9 @@ rule compare_experiments:
 rule predict:
     input:
         questions=lambda wildcards: extracted_dir(archive_id(config["questions"])),
-        models=member_files(MODEL_FILE, CATEGORIES),
-        summaries=member_files(SUMMARY_FILE, CATEGORIES),
-        splits=member_files(SPLIT_FILE, CATEGORIES),
+        models=expand(model_file(MODEL_FILE), experiment=MEMBERS, category=CATEGORIES),
+        summaries=expand(model_file(SUMMARY_FILE), experiment=MEMBERS, category=CATEGORIES),
+        splits=expand(model_file(SPLIT_FILE), experiment=MEMBERS, category=CATEGORIES),
     output:
         submission=submission_file(),
         members=[submission_file(member) for member in MEMBERS],

@@ -1,6 +1,6 @@
 # Training: one model per experiment and category (or group, train.grouped), its learning curves.
 TRAINED = {key: model_file(name) for key, name in TRAINED_FILES.items()}
-TRAINING = dict(gpu=TRAIN["gpus"], mem_mb=16000, runtime=24 * 60)
+TRAIN_RESOURCES = dict(gpu=TRAIN["gpus"], mem_mb=16000, runtime=24 * 60)
 
 
 rule fetch_weights:
@@ -33,7 +33,7 @@ rule train:
         "../envs/train.yaml"
     threads: training_threads
     resources:
-        **TRAINING,
+        **TRAIN_RESOURCES,
     params:
         settings=job_settings,
     script:
@@ -65,7 +65,7 @@ rule train_group:
         "../envs/train.yaml"
     threads: training_threads
     resources:
-        **TRAINING,
+        **TRAIN_RESOURCES,
     params:
         settings=job_settings,
         categories=lambda wildcards: GROUPS[wildcards.group],
