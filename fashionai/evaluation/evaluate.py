@@ -1,4 +1,4 @@
-"""Scoring a model's held-out predictions (rule ``evaluate``), without TensorFlow.
+"""The parts of rule ``evaluate``'s scoring (fashionai.evaluation.ensemble), without TensorFlow.
 
 ``metrics.json`` reports the test images at the top level (``"evaluated_on": "test"``), the
 validation ones under ``"validation"``; a split without test images, its validation images.
@@ -16,8 +16,7 @@ import pandas as pd
 from fashionai.atomic import write_text
 from fashionai.evaluation.metric import evaluate_predictions
 from fashionai.evaluation.summary import FIGURES
-from fashionai.model_folder import Predictions, read_held_out, read_summary
-from fashionai.outputs import HELD_OUT_FILE, SPLIT_FILE, SUMMARY_FILE
+from fashionai.model_folder import Predictions
 from fashionai.plots.confusion import plot_confusion_matrix
 from fashionai.splits import TEST, VALIDATION
 
@@ -49,47 +48,6 @@ def load_held_out(split_csv: Path | str, decoded_csv: Path | str, category: str)
             f"{split_csv}, first: {merged.loc[missing, 'image_name'].iloc[0]}"
         )
     return merged.astype({"label_index": "int64"})
-
-
-def evaluate_category(
-    summary_json: Path | str,
-    split_csv: Path | str,
-    held_out_csv: Path | str,
-    decoded_csv: Path | str,
-    metrics_json: Path | str,
-    confusion_png: Path | str,
-    *,
-    tta: bool = False,
-    log: Callable[[str], None] = print,
-) -> dict[str, Any]:
-    """Score ``held_out.csv``, write ``metrics.json`` and the confusion matrix and return the
-    metrics; with ``tta``, ``flip_tta`` holds the figures of the flip-TTA predictions."""
-    summary = read_summary(summary_json)
-    category = summary["category"]
-    rows = load_held_out(split_csv, decoded_csv, category)
-    log(f"{category}: {rows['subset'].value_counts().to_dict()} held-out images")
-    predictions = read_held_out(held_out_csv, rows["image"], len(summary["classes"]))
-    if not tta:
-        predictions.flipped_tta = None
-    metrics = score_held_out(rows, predictions, summary)
-    write_evaluation(metrics, category, metrics_json, confusion_png, log=log)
-    return metrics
-
-
-def evaluate_model(
-    member_dirs: Mapping[str, Path | str],
-    decoded_csv: Path | str,
-    metrics_json: Path | str,
-    confusion_png: Path | str,
-    *,
-    tta: bool = False,
-    log: Callable[[str], None] = print,
-) -> dict[str, Any]:
-    """:func:`evaluate_category` of the one model in ``member_dirs`` (name -> folder)."""
-    ((name, folder),) = member_dirs.items()
-    log(f"model {name}: {folder}")
-    files = [Path(folder) / file for file in (SUMMARY_FILE, SPLIT_FILE, HELD_OUT_FILE)]
-    return evaluate_category(*files, decoded_csv, metrics_json, confusion_png, tta=tta, log=log)
 
 
 def score_held_out(
