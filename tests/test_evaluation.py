@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from fashionai.evaluation import evaluate as scoring
+from fashionai.evaluation import ensemble
 from fashionai.evaluation.ensemble import evaluate
 from fashionai.evaluation.evaluate import TTA_KEYS, load_held_out
 from fashionai.evaluation.summary import summary_table, to_markdown, write_summary
@@ -102,9 +102,9 @@ def check_figures(metrics: dict, root, truth: dict, names: list[str]) -> None:
 def test_figures_are_on_the_test_images_with_validation_beside(category, tmp_path, monkeypatch):
     root, truth = category
     titles = []
-    plot = scoring.plot_confusion_matrix
+    plot = ensemble.plot_confusion_matrix
     monkeypatch.setattr(
-        scoring, "plot_confusion_matrix", lambda *a: (titles.append(a[3]), plot(*a))[1]
+        ensemble, "plot_confusion_matrix", lambda *a: (titles.append(a[3]), plot(*a))[1]
     )
     out = tmp_path / "eval"
     evaluate(

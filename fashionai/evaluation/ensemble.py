@@ -5,6 +5,7 @@ fashionai.config.evaluations says and scored with the competition metric; no mod
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -12,9 +13,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fashionai.evaluation.evaluate import TTA_KEYS, load_held_out, score_held_out, write_evaluation
+from fashionai.atomic import write_text
+from fashionai.evaluation.evaluate import TTA_KEYS, load_held_out, score_held_out
 from fashionai.model_folder import Predictions, check_members, combined, read_held_out, read_summary
 from fashionai.outputs import HELD_OUT_FILE, MEAN, OUT_OF_FOLD, SINGLE, SPLIT_FILE, SUMMARY_FILE
+from fashionai.plots.confusion import plot_confusion_matrix
 from fashionai.splits import TEST, VALIDATION
 
 
@@ -28,14 +31,14 @@ def evaluate(
     tta: bool = False,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Write (and return) ``metrics.json`` and its confusion matrix for the predictions of
-    ``member_dirs`` (name -> model folder) combined as ``combine`` says:
+    """Write (and return) ``metrics.json`` and its confusion matrix, atomically, for the
+    predictions of ``member_dirs`` (name -> model folder) combined as ``combine`` says:
 
-    - SINGLE, the one model: with ``tta``, ``flip_tta`` holds the flip-TTA predictions' figures;
-    - MEAN: plus ``ensemble`` and, with ``tta`` (then the top level is the flip-TTA mean),
+    - SINGLE, one model; with ``tta``, ``flip_tta`` holds the flip-TTA predictions' figures;
+    - MEAN, plus ``ensemble`` and with ``tta`` (the top level then the flip-TTA mean)
       ``without_tta``; members that validate on different images (folds) on the test images;
-    - OUT_OF_FOLD: fold member i on fold i, plus ``folds`` and ``test`` (the MEAN figures on the
-      test images); ValueError unless the validation parts cover each non-test image once.
+    - OUT_OF_FOLD, fold member i on fold i, plus ``folds`` and ``test`` (MEAN on the test
+      images); ValueError unless the validation parts cover each non-test image once.
 
     ValueError naming the members whose classes, images or test part differ.
     """
@@ -67,7 +70,13 @@ def evaluate(
         category += " out-of-fold"
     else:
         raise ValueError(f"combine is {combine!r}, not one of {SINGLE}, {MEAN}, {OUT_OF_FOLD}")
-    write_evaluation(metrics, category, metrics_json, confusion_png, log=log)
+    write_text(metrics_json, json.dumps(metrics, indent=2, allow_nan=False) + "\n")
+    title = (
+        f"{category}: {metrics['n_images']} {metrics['evaluated_on']} images, "
+        f"accuracy {metrics['accuracy']:.3f}"
+    )
+    plot_confusion_matrix(metrics["confusion_matrix"], metrics["classes"], confusion_png, title)
+    log(f"{title}, basic_precision {metrics['basic_precision']}, ap {metrics['ap']}")
     return metrics
 
 

@@ -1,4 +1,4 @@
-"""The parts of rule ``evaluate``'s scoring (fashionai.evaluation.ensemble), without TensorFlow.
+"""Held-out rows and their figures for rule ``evaluate``'s scorer (evaluation.ensemble).
 
 ``metrics.json`` reports the test images at the top level (``"evaluated_on": "test"``), the
 validation ones under ``"validation"``; a split without test images, its validation images.
@@ -6,18 +6,15 @@ validation ones under ``"validation"``; a split without test images, its validat
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from fashionai.atomic import write_text
 from fashionai.evaluation.metric import evaluate_predictions
 from fashionai.evaluation.summary import FIGURES
 from fashionai.model_folder import Predictions
-from fashionai.plots.confusion import plot_confusion_matrix
 from fashionai.splits import TEST, VALIDATION
 
 TTA_KEYS = FIGURES  # the figures that flip_tta (and an ensemble's without_tta) repeat
@@ -63,24 +60,6 @@ def score_held_out(
         metrics[VALIDATION] = _scores(rows, predictions, summary, VALIDATION)
     metrics["skipped_images"] = predictions.skipped
     return metrics
-
-
-def write_evaluation(
-    metrics: dict[str, Any],
-    category: str,
-    metrics_json: Path | str,
-    confusion_png: Path | str,
-    *,
-    log: Callable[[str], None] = print,
-) -> None:
-    """``metrics.json`` and the confusion matrix of its top-level figures, both atomically."""
-    write_text(metrics_json, json.dumps(metrics, indent=2, allow_nan=False) + "\n")
-    title = (
-        f"{category}: {metrics['n_images']} {metrics['evaluated_on']} images, "
-        f"accuracy {metrics['accuracy']:.3f}"
-    )
-    plot_confusion_matrix(metrics["confusion_matrix"], metrics["classes"], confusion_png, title)
-    log(f"{title}, basic_precision {metrics['basic_precision']}, ap {metrics['ap']}")
 
 
 def _scores(
