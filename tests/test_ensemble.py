@@ -11,9 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fashionai.evaluation.ensemble import evaluate_ensemble
+from fashionai.evaluation.ensemble import evaluate
 from fashionai.evaluation.metric import evaluate_predictions
 from fashionai.model_folder import check_members, write_held_out
+from fashionai.outputs import MEAN
 from fashionai.prediction.classes import expand_to_official
 from fashionai.prediction.predict import TrainedModel, member_probabilities, predict_files
 from fashionai.prediction.submission import write_submissions
@@ -82,11 +83,12 @@ def test_ensemble_is_the_mean_of_the_members(members, tta):
 
 def test_evaluate_ensemble_scores_the_mean_on_the_test_images(members, tmp_path):
     root, dirs, pixels, split, codes = members
-    metrics = evaluate_ensemble(
+    metrics = evaluate(
         dirs,
         root / "decoded.csv",
         tmp_path / "metrics.json",
         tmp_path / "confusion.png",
+        combine=MEAN,
         tta=True,
         log=lambda _: None,
     )
@@ -121,11 +123,12 @@ def test_members_with_other_classes_or_split_are_refused_by_name(members, tmp_pa
     with pytest.raises(ValueError, match=r"members irv2 differ from default in their classes"):
         check_members({"default": dirs["default"], "wide": dirs["wide"], "irv2": other})
     with pytest.raises(ValueError, match=r"members irv2 differ from default in their classes"):
-        evaluate_ensemble(
+        evaluate(
             {"default": dirs["default"], "irv2": other},
             root / "decoded.csv",
             tmp_path / "m.json",
             tmp_path / "c.png",
+            combine=MEAN,
         )
     assert not (tmp_path / "m.json").exists()
     resplit = shutil.copytree(dirs["wide"], tmp_path / "resplit")

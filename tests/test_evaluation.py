@@ -5,14 +5,16 @@ images they are on."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
 
-from fashionai.evaluation import evaluate
-from fashionai.evaluation.evaluate import evaluate_category, load_held_out
+from fashionai.evaluation import ensemble
+from fashionai.evaluation.ensemble import evaluate
+from fashionai.evaluation.evaluate import TTA_KEYS, load_held_out
 from fashionai.evaluation.summary import summary_table, to_markdown, write_summary
 from fashionai.images import check_image
 from fashionai.model_folder import Predictions, read_held_out, write_held_out
@@ -71,7 +73,7 @@ def category(tmp_path_factory: pytest.TempPathFactory):
     decoded.append((COLLAR, "bomb", "ynnnn"))
     columns = ["image", "image_name", "label_index", "subset"]
     split = pd.DataFrame(rows, columns=columns)
-    split.to_csv(root / "split.csv", index=False)
+    split.to_csv(model / "split.csv", index=False)
     held_out = split[split["subset"] != "train"]  # predicted as the training job does
     predictions = predict_files(TrainedModel.load(model), held_out["image"], tta=True)
     write_held_out(model / "held_out.csv", held_out, predictions)
@@ -100,15 +102,13 @@ def check_figures(metrics: dict, root, truth: dict, names: list[str]) -> None:
 def test_figures_are_on_the_test_images_with_validation_beside(category, tmp_path, monkeypatch):
     root, truth = category
     titles = []
-    plot = evaluate.plot_confusion_matrix
+    plot = ensemble.plot_confusion_matrix
     monkeypatch.setattr(
-        evaluate, "plot_confusion_matrix", lambda *a: (titles.append(a[3]), plot(*a))[1]
+        ensemble, "plot_confusion_matrix", lambda *a: (titles.append(a[3]), plot(*a))[1]
     )
     out = tmp_path / "eval"
-    evaluate_category(
-        root / "model/training.json",
-        root / "split.csv",
-        root / "model/held_out.csv",
+    evaluate(
+        {"default": root / "model"},
         root / "decoded.csv",
         out / "metrics.json",
         out / "confusion_matrix.png",
@@ -120,9 +120,7 @@ def test_figures_are_on_the_test_images_with_validation_beside(category, tmp_pat
     check_figures(metrics, root, truth, [f"test{i}" for i in range(7)])
     check_figures(metrics["validation"], root, truth, [f"validation{i}" for i in range(3)])
     assert "evaluated_on" not in metrics["validation"]
-    assert (
-        set(metrics["flip_tta"]) == set(metrics["validation"]["flip_tta"]) == set(evaluate.TTA_KEYS)
-    )
+    assert set(metrics["flip_tta"]) == set(metrics["validation"]["flip_tta"]) == set(TTA_KEYS)
     bomb = str(root / "images" / "bomb.png")
     assert metrics["skipped_images"] == {bomb: check_image(bomb)}
     assert titles == [f"{COLLAR}: 7 test images, accuracy {metrics['accuracy']:.3f}"]
@@ -132,12 +130,11 @@ def test_figures_are_on_the_test_images_with_validation_beside(category, tmp_pat
 
 def test_without_test_images_the_figures_are_on_the_validation_images(category, tmp_path):
     root, truth = category
-    split = pd.read_csv(root / "split.csv")
-    split[split["subset"] != "test"].to_csv(tmp_path / "split.csv", index=False)
-    metrics = evaluate_category(
-        root / "model/training.json",
-        tmp_path / "split.csv",
-        root / "model/held_out.csv",
+    model = shutil.copytree(root / "model", tmp_path / "model")
+    split = pd.read_csv(model / "split.csv")
+    split[split["subset"] != "test"].to_csv(model / "split.csv", index=False)
+    metrics = evaluate(
+        {"default": model},
         root / "decoded.csv",
         tmp_path / "metrics.json",
         tmp_path / "confusion_matrix.png",

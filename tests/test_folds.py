@@ -19,9 +19,10 @@ from fashionai.config import (
     fold_members,
     validate_config,
 )
-from fashionai.evaluation.ensemble import evaluate_ensemble, evaluate_out_of_fold
+from fashionai.evaluation.ensemble import evaluate
 from fashionai.evaluation.metric import evaluate_predictions
 from fashionai.model_folder import Predictions, write_held_out
+from fashionai.outputs import MEAN, OUT_OF_FOLD
 from fashionai.splits import COLUMNS, fold_split, split_dataset
 from fashionai.training.settings import TrainSettings, feature_settings, model_settings
 from tests.prediction_helpers import identity_classes
@@ -182,11 +183,12 @@ def fold_members_on_disk(tmp_path: Path) -> tuple[dict[str, Path], pd.DataFrame,
 
 def test_out_of_fold_figures_are_on_every_non_test_image(fold_members_on_disk, tmp_path) -> None:
     dirs, plain, hand = fold_members_on_disk
-    metrics = evaluate_out_of_fold(
+    metrics = evaluate(
         dirs,
         tmp_path / "decoded.csv",
         tmp_path / "oof.json",
         tmp_path / "oof.png",
+        combine=OUT_OF_FOLD,
         tta=True,
         log=lambda _: None,
     )
@@ -251,7 +253,13 @@ def test_validation_parts_that_are_not_folds_are_refused(
     dirs, *_ = fold_members_on_disk
     listed = {f"member{i}": dirs[f"wide-fold{fold}"] for i, fold in enumerate(folds)}
     with pytest.raises(ValueError, match=re.escape("do not cover each non-test image")):
-        evaluate_out_of_fold(listed, tmp_path / "decoded.csv", tmp_path / "m.json", tmp_path / "c")
+        evaluate(
+            listed,
+            tmp_path / "decoded.csv",
+            tmp_path / "m.json",
+            tmp_path / "c",
+            combine=OUT_OF_FOLD,
+        )
     assert not (tmp_path / "m.json").exists()
 
 
@@ -286,14 +294,21 @@ def test_fold_members_that_differ_are_refused_by_name(change, fold_members_on_di
     what = change(dirs["wide-fold2"])
     expected = f"ensemble members wide-fold2 differ from wide-fold1 in their {what} "
     with pytest.raises(ValueError, match=re.escape(expected)):
-        evaluate_out_of_fold(dirs, tmp_path / "decoded.csv", tmp_path / "m.json", tmp_path / "c")
+        evaluate(
+            dirs, tmp_path / "decoded.csv", tmp_path / "m.json", tmp_path / "c", combine=OUT_OF_FOLD
+        )
     assert not (tmp_path / "m.json").exists()
 
 
 def test_the_ensemble_of_fold_members_is_scored_on_the_test_images(fold_members_on_disk, tmp_path):
     dirs, plain, _ = fold_members_on_disk
-    metrics = evaluate_ensemble(
-        dirs, tmp_path / "decoded.csv", tmp_path / "e.json", tmp_path / "e.png", tta=True
+    metrics = evaluate(
+        dirs,
+        tmp_path / "decoded.csv",
+        tmp_path / "e.json",
+        tmp_path / "e.png",
+        combine=MEAN,
+        tta=True,
     )
     assert metrics["evaluated_on"] == "test" and "validation" not in metrics
     assert metrics["n_images"] == (plain["subset"] == "test").sum()

@@ -18,10 +18,11 @@ import pandas as pd
 import pytest
 
 from fashionai.attributes import ATTRIBUTES
-from fashionai.evaluation.ensemble import evaluate_ensemble
+from fashionai.evaluation.ensemble import evaluate
 from fashionai.outputs import (
     CONFUSION_FILE,
     ENSEMBLE,
+    MEAN,
     METRICS_FILE,
     MODEL_CARD_FILE,
     curves_file,
@@ -340,8 +341,13 @@ def test_a_grouped_experiment_beside_the_others(full_run: Path, tmp_path: Path) 
     assert (sleeve[0] / "split.csv").read_bytes() == (sleeve[1] / "split.csv").read_bytes()
     members = dict(zip(("default", "shared"), sleeve, strict=True))
     decoded = full_run / "results/labels/decoded.csv"
-    metrics = evaluate_ensemble(
-        members, decoded, tmp_path / "metrics.json", tmp_path / "confusion.png", log=print
+    metrics = evaluate(
+        members,
+        decoded,
+        tmp_path / "metrics.json",
+        tmp_path / "confusion.png",
+        combine=MEAN,
+        log=print,
     )
     single = read_json(full_run / eval_file(METRICS_FILE, CATEGORIES[0], "default"))
     assert metrics["ensemble"]["members"] == ["default", "shared"]

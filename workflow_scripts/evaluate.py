@@ -7,17 +7,18 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
-from fashionai.evaluation.ensemble import SCORERS
+from fashionai.evaluation.ensemble import evaluate
 from fashionai.joblog import job_log
 
 with job_log(snakemake.log[0]) as log:
     # Each member's folder holds its inputs training.json, split.csv and held_out.csv.
     folders = [Path(path).parent for path in snakemake.input.held_out]
-    SCORERS[snakemake.params.combine](
+    evaluate(
         dict(zip(snakemake.params.members, folders, strict=True)),
         snakemake.input.decoded,
         snakemake.output.metrics,
         snakemake.output.confusion,
+        combine=snakemake.params.combine,
         tta=snakemake.params.tta,
         log=log,
     )

@@ -21,7 +21,7 @@ with job_log(snakemake.log[0], resume=Backup(out_dir / BACKUP_DIR).interrupted) 
     log(f"settings: {settings}")
     features = snakemake.input.get("features")  # rule features' cache, when the head uses it
     decoded = snakemake.input.get("decoded")  # decoded.csv, with maybe_labels: soft
-    result = train_category(
+    train_category(
         Path(snakemake.input.tree),
         out_dir,
         settings,
@@ -34,4 +34,3 @@ with job_log(snakemake.log[0], resume=Backup(out_dir / BACKUP_DIR).interrupted) 
         features=Path(features) if features else None,
         decoded=Path(decoded) if decoded else None,
     )
-    log(f"best val_accuracy {result['best_val_accuracy']:.4f} at epoch {result['best_epoch']}")

@@ -1,12 +1,11 @@
-"""Scoring several models' held-out predictions together (rule ``evaluate``), no model loaded.
-
-:func:`evaluate_ensemble` scores the mean of the members' probabilities; members that validate
-on different images (fold members) on the test images alone. :func:`evaluate_out_of_fold` scores
-fold member i on fold i, which it did not train on: one prediction for every non-test image.
+"""Rule evaluate's scorer: the held-out predictions of a model, of an ensemble (the mean of its
+members' probabilities) or of fold members (each on the fold it did not train on), combined as
+fashionai.config.evaluations says and scored with the competition metric; no model loaded.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -14,49 +13,77 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fashionai.evaluation.evaluate import (
-    TEST,
-    TTA_KEYS,
-    VALIDATION,
-    evaluate_model,
-    load_held_out,
-    score_held_out,
-    write_evaluation,
-)
+from fashionai.atomic import write_text
+from fashionai.evaluation.evaluate import TTA_KEYS, load_held_out, score_held_out
 from fashionai.model_folder import Predictions, check_members, combined, read_held_out, read_summary
 from fashionai.outputs import HELD_OUT_FILE, MEAN, OUT_OF_FOLD, SINGLE, SPLIT_FILE, SUMMARY_FILE
+from fashionai.plots.confusion import plot_confusion_matrix
+from fashionai.splits import TEST, VALIDATION
 
 
-def evaluate_ensemble(
+def evaluate(
     member_dirs: Mapping[str, Path | str],
     decoded_csv: Path | str,
     metrics_json: Path | str,
     confusion_png: Path | str,
     *,
+    combine: str = SINGLE,
     tta: bool = False,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Write (and return) the ensemble's ``metrics.json``, a single model's keys plus
-    ``ensemble`` and, with ``tta``, ``without_tta`` (the plain mean's figures), and its
-    confusion matrix."""
+    """Write (and return) ``metrics.json`` and its confusion matrix, atomically, for the
+    predictions of ``member_dirs`` (name -> model folder) combined as ``combine`` says:
+
+    - SINGLE, one model; with ``tta``, ``flip_tta`` holds the flip-TTA predictions' figures;
+    - MEAN, plus ``ensemble`` and with ``tta`` (the top level then the flip-TTA mean)
+      ``without_tta``; members that validate on different images (folds) on the test images;
+    - OUT_OF_FOLD, fold member i on fold i, plus ``folds`` and ``test`` (MEAN on the test
+      images); ValueError unless the validation parts cover each non-test image once.
+
+    ValueError naming the members whose classes, images or test part differ.
+    """
     same_split = check_members(member_dirs)
     first = Path(next(iter(member_dirs.values())))
     summary = read_summary(first / SUMMARY_FILE)
     category = summary["category"]
     rows = load_held_out(first / SPLIT_FILE, decoded_csv, category)
-    if not same_split:  # folds: each member validates on images the others train on
-        rows = rows[rows["subset"] == TEST].reset_index(drop=True)
-    log(f"{category}: ensemble of {', '.join(member_dirs)}, {len(rows)} held-out images")
-    metrics = ensemble_scores(member_dirs, rows, summary, tta)
-    write_evaluation(metrics, f"{category} ensemble", metrics_json, confusion_png, log=log)
+    test = rows[rows["subset"] == TEST].reset_index(drop=True)
+    if combine == SINGLE:
+        ((name, folder),) = member_dirs.items()
+        log(f"model {name}: {folder}")
+        log(f"{category}: {rows['subset'].value_counts().to_dict()} held-out images")
+        predictions = read_held_out(first / HELD_OUT_FILE, rows["image"], len(summary["classes"]))
+        if not tta:
+            predictions.flipped_tta = None
+        metrics = score_held_out(rows, predictions, summary)
+    elif combine == MEAN:
+        if not same_split:  # folds: each member validates on images the others train on
+            rows = test
+        log(f"{category}: ensemble of {', '.join(member_dirs)}, {len(rows)} held-out images")
+        metrics = _mean_scores(member_dirs, rows, summary, tta)
+        category += " ensemble"
+    elif combine == OUT_OF_FOLD:
+        metrics = _out_of_fold_scores(member_dirs, decoded_csv, summary, tta, log)
+        ensemble = _mean_scores(member_dirs, test, summary, tta)
+        kept = ("n_images", *TTA_KEYS, "ensemble", "without_tta")  # what _mean_scores reports
+        metrics[TEST] = {key: ensemble[key] for key in kept if key in ensemble}
+        category += " out-of-fold"
+    else:
+        raise ValueError(f"combine is {combine!r}, not one of {SINGLE}, {MEAN}, {OUT_OF_FOLD}")
+    write_text(metrics_json, json.dumps(metrics, indent=2, allow_nan=False) + "\n")
+    title = (
+        f"{category}: {metrics['n_images']} {metrics['evaluated_on']} images, "
+        f"accuracy {metrics['accuracy']:.3f}"
+    )
+    plot_confusion_matrix(metrics["confusion_matrix"], metrics["classes"], confusion_png, title)
+    log(f"{title}, basic_precision {metrics['basic_precision']}, ap {metrics['ap']}")
     return metrics
 
 
-def ensemble_scores(
+def _mean_scores(
     member_dirs: Mapping[str, Path | str], rows: pd.DataFrame, summary: dict[str, Any], tta: bool
 ) -> dict[str, Any]:
-    """The figures of the members' mean prediction on ``rows``, as :func:`evaluate_ensemble`
-    writes them."""
+    """The figures of the members' mean prediction on ``rows``, as MEAN writes them."""
     paths = [Path(folder) / HELD_OUT_FILE for folder in member_dirs.values()]
     n_classes = len(summary["classes"])
     mean = combined([read_held_out(path, rows["image"], n_classes) for path in paths])
@@ -70,21 +97,15 @@ def ensemble_scores(
     return metrics
 
 
-def evaluate_out_of_fold(
+def _out_of_fold_scores(
     member_dirs: Mapping[str, Path | str],
     decoded_csv: Path | str,
-    metrics_json: Path | str,
-    confusion_png: Path | str,
-    *,
-    tta: bool = False,
-    log: Callable[[str], None] = print,
+    summary: dict[str, Any],
+    tta: bool,
+    log: Callable[[str], None],
 ) -> dict[str, Any]:
-    """Write (and return) ``metrics.json``, a single model's keys for the members' own validation
-    images, ``folds`` and ``test`` (their ensemble's figures on the test images), and the
-    confusion matrix. ValueError unless the validation parts cover each non-test image once."""
-    check_members(member_dirs)
+    """The figures of each fold member's predictions on its own validation images."""
     dirs = [Path(folder) for folder in member_dirs.values()]
-    summary = read_summary(dirs[0] / SUMMARY_FILE)
     category, n_classes = summary["category"], len(summary["classes"])
     held_out = [load_held_out(folder / SPLIT_FILE, decoded_csv, category) for folder in dirs]
     rows = [frame[frame["subset"] == VALIDATION] for frame in held_out]
@@ -106,13 +127,4 @@ def evaluate_out_of_fold(
         predictions.flipped_tta = None
     metrics = score_held_out(oof, predictions, summary)
     metrics.update(evaluated_on=OUT_OF_FOLD, folds=list(member_dirs))
-    test = held_out[0][held_out[0]["subset"] == TEST].reset_index(drop=True)
-    ensemble = ensemble_scores(member_dirs, test, summary, tta)
-    kept = ("n_images", *TTA_KEYS, "ensemble", "without_tta")  # what ensemble_scores reports
-    metrics[TEST] = {key: ensemble[key] for key in kept if key in ensemble}
-    write_evaluation(metrics, f"{category} out-of-fold", metrics_json, confusion_png, log=log)
     return metrics
-
-
-# Rule evaluate's scorer for each way of combining members (fashionai.config.evaluations).
-SCORERS = {SINGLE: evaluate_model, MEAN: evaluate_ensemble, OUT_OF_FOLD: evaluate_out_of_fold}

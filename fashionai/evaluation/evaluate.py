@@ -1,4 +1,4 @@
-"""Scoring a model's held-out predictions (rule ``evaluate``), without TensorFlow.
+"""Held-out rows and their figures for rule ``evaluate``'s scorer (evaluation.ensemble).
 
 ``metrics.json`` reports the test images at the top level (``"evaluated_on": "test"``), the
 validation ones under ``"validation"``; a split without test images, its validation images.
@@ -6,19 +6,15 @@ validation ones under ``"validation"``; a split without test images, its validat
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from fashionai.atomic import write_text
 from fashionai.evaluation.metric import evaluate_predictions
 from fashionai.evaluation.summary import FIGURES
-from fashionai.model_folder import Predictions, read_held_out, read_summary
-from fashionai.outputs import HELD_OUT_FILE, SPLIT_FILE, SUMMARY_FILE
-from fashionai.plots.confusion import plot_confusion_matrix
+from fashionai.model_folder import Predictions
 from fashionai.splits import TEST, VALIDATION
 
 TTA_KEYS = FIGURES  # the figures that flip_tta (and an ensemble's without_tta) repeat
@@ -51,47 +47,6 @@ def load_held_out(split_csv: Path | str, decoded_csv: Path | str, category: str)
     return merged.astype({"label_index": "int64"})
 
 
-def evaluate_category(
-    summary_json: Path | str,
-    split_csv: Path | str,
-    held_out_csv: Path | str,
-    decoded_csv: Path | str,
-    metrics_json: Path | str,
-    confusion_png: Path | str,
-    *,
-    tta: bool = False,
-    log: Callable[[str], None] = print,
-) -> dict[str, Any]:
-    """Score ``held_out.csv``, write ``metrics.json`` and the confusion matrix and return the
-    metrics; with ``tta``, ``flip_tta`` holds the figures of the flip-TTA predictions."""
-    summary = read_summary(summary_json)
-    category = summary["category"]
-    rows = load_held_out(split_csv, decoded_csv, category)
-    log(f"{category}: {rows['subset'].value_counts().to_dict()} held-out images")
-    predictions = read_held_out(held_out_csv, rows["image"], len(summary["classes"]))
-    if not tta:
-        predictions.flipped_tta = None
-    metrics = score_held_out(rows, predictions, summary)
-    write_evaluation(metrics, category, metrics_json, confusion_png, log=log)
-    return metrics
-
-
-def evaluate_model(
-    member_dirs: Mapping[str, Path | str],
-    decoded_csv: Path | str,
-    metrics_json: Path | str,
-    confusion_png: Path | str,
-    *,
-    tta: bool = False,
-    log: Callable[[str], None] = print,
-) -> dict[str, Any]:
-    """:func:`evaluate_category` of the one model in ``member_dirs`` (name -> folder)."""
-    ((name, folder),) = member_dirs.items()
-    log(f"model {name}: {folder}")
-    files = [Path(folder) / file for file in (SUMMARY_FILE, SPLIT_FILE, HELD_OUT_FILE)]
-    return evaluate_category(*files, decoded_csv, metrics_json, confusion_png, tta=tta, log=log)
-
-
 def score_held_out(
     rows: pd.DataFrame, predictions: Predictions, summary: Mapping[str, Any]
 ) -> dict[str, Any]:
@@ -105,24 +60,6 @@ def score_held_out(
         metrics[VALIDATION] = _scores(rows, predictions, summary, VALIDATION)
     metrics["skipped_images"] = predictions.skipped
     return metrics
-
-
-def write_evaluation(
-    metrics: dict[str, Any],
-    category: str,
-    metrics_json: Path | str,
-    confusion_png: Path | str,
-    *,
-    log: Callable[[str], None] = print,
-) -> None:
-    """``metrics.json`` and the confusion matrix of its top-level figures, both atomically."""
-    write_text(metrics_json, json.dumps(metrics, indent=2, allow_nan=False) + "\n")
-    title = (
-        f"{category}: {metrics['n_images']} {metrics['evaluated_on']} images, "
-        f"accuracy {metrics['accuracy']:.3f}"
-    )
-    plot_confusion_matrix(metrics["confusion_matrix"], metrics["classes"], confusion_png, title)
-    log(f"{title}, basic_precision {metrics['basic_precision']}, ap {metrics['ap']}")
 
 
 def _scores(
