@@ -29,7 +29,7 @@ from fashionai.training.model import backbone_of, build_feature_extractor
 from fashionai.training.resume import differences
 from fashionai.training.settings import TrainSettings, feature_settings
 from fashionai.training.weights import file_hash
-from fashionai.trees import read_labels
+from fashionai.trees import read_labels, slugs_of
 
 FORMAT_VERSION = 5  # bump when the same inputs would give other features (decoder, extractor)
 IN_MEMORY_BYTES = 1024**3  # larger feature arrays are read batch by batch from the memory map
@@ -121,20 +121,6 @@ class FeatureCache:
             "extract_seconds": self.manifest["seconds"],
         }
 
-    def dataset(
-        self,
-        subset: str,
-        batch_size: int,
-        seed: int = 0,
-        threads: int | None = None,
-        max_in_memory_bytes: int = IN_MEMORY_BYTES,
-        targets: np.ndarray | None = None,
-    ) -> tf.data.Dataset:
-        """:meth:`FeatureCaches.dataset` of this cache, with ``targets`` (default: its labels)."""
-        labels = np.load(self.folder / labels_file(subset)) if targets is None else targets
-        caches = FeatureCaches([self])
-        return caches.dataset(subset, batch_size, seed, threads, max_in_memory_bytes, labels)
-
     def held_out(self, subset: str) -> np.ndarray:
         """(:data:`HELD_OUT_VIEWS`, images, features) of a held-out subset, in the split's order."""
         return np.load(self.folder / features_file(subset))
@@ -147,7 +133,8 @@ class FeatureCache:
 
 
 class FeatureCaches:
-    """Caches of one frozen backbone (a group's categories') read as one table of their rows."""
+    """Caches of one frozen backbone (a category's, or a group's categories') read as one table
+    of their rows."""
 
     def __init__(self, caches: Sequence[FeatureCache]) -> None:
         self.caches = list(caches)
@@ -287,7 +274,7 @@ def extract_features(
     configure_devices(threads, settings.mixed_precision, log=log)
     started = time.monotonic()
     folder, labels = Path(folder), read_labels(Path(tree_dir))
-    slugs = [entry["slug"] for entry in labels["classes"]]
+    slugs = slugs_of(labels)
     log(f"features of {labels['category']} from {split} into {folder}")
     table = read_split(split, slugs)
     # The seed and build order of train_category, so a random init is the same there.

@@ -62,7 +62,7 @@ from fashionai.training.model import (
 from fashionai.training.resume import BACKUP_DIR, HISTORY_COLUMNS, Backup, RunState
 from fashionai.training.settings import TrainSettings, has_head_phase
 from fashionai.training.targets import load_soft_targets, one_hot
-from fashionai.trees import read_labels
+from fashionai.trees import read_labels, slugs_of
 
 IMAGE_CACHE_DIR = "images"  # in .backup/: resized images cached while the backbone trains
 
@@ -254,33 +254,10 @@ def prepare_member(
     decoded: Path | None,
     log: Log,
 ) -> Member:
-    """A category's images (:func:`prepare_data`), target rows if needed (soft targets from the
-    codes of ``decoded``, else one-hot) and, with ``class_weights``, balanced class weights."""
-    slugs = [entry["slug"] for entry in labels["classes"]]
-    data = prepare_data(split_file, skipped_file, slugs, settings, features, log)
-    train_labels = data.train["label_index"].to_numpy()
-    if settings.maybe_labels == "soft":
-        targets, coded = load_soft_targets(decoded, labels, data.train, settings.maybe_weight, log)
-        data = dataclasses.replace(data, targets=targets, coded_maybe=coded)
-    elif settings.target_rows:
-        data = dataclasses.replace(data, targets=one_hot(train_labels, len(slugs)))
-    if not settings.class_weights:
-        return Member(labels, data, None)
-    weights = balanced_class_weights(train_labels, len(slugs))
-    log(f"class weights: {', '.join(f'{slug} {weights[i]:.3f}' for i, slug in enumerate(slugs))}")
-    return Member(labels, data, weights)
-
-
-def prepare_data(
-    split_file: Path,
-    skipped_file: Path,
-    slugs: list[str],
-    settings: TrainSettings,
-    features: Path | None,
-    log: Log,
-) -> Data:
-    """The split and skipped files' images, and the feature cache ``features`` if any, checked
-    against the current inputs and the split."""
+    """A category's images of the split and skipped files, its feature cache ``features`` if any
+    (checked against the current inputs and the split), target rows if needed (soft targets from
+    the codes of ``decoded``, else one-hot) and, with ``class_weights``, balanced class weights."""
+    slugs = slugs_of(labels)
     split, skipped = read_split(split_file, slugs), read_skipped(skipped_file)
     log(f"split from {split_file}")
     if settings.folds is not None:
@@ -292,7 +269,18 @@ def prepare_data(
         cache = open_features(features, feature_dependencies(settings), slugs)
         cache.check_split(split, split_file)
         log(f"features from {cache.folder}")
-    return Data(split, split_file, skipped, cache)
+    data = Data(split, split_file, skipped, cache)
+    train_labels = data.train["label_index"].to_numpy()
+    if settings.maybe_labels == "soft":
+        targets, coded = load_soft_targets(decoded, labels, data.train, settings.maybe_weight, log)
+        data = dataclasses.replace(data, targets=targets, coded_maybe=coded)
+    elif settings.target_rows:
+        data = dataclasses.replace(data, targets=one_hot(train_labels, len(slugs)))
+    if not settings.class_weights:
+        return Member(labels, data, None)
+    weights = balanced_class_weights(train_labels, len(slugs))
+    log(f"class weights: {', '.join(f'{slug} {weights[i]:.3f}' for i, slug in enumerate(slugs))}")
+    return Member(labels, data, weights)
 
 
 def run_signature(settings: TrainSettings, data: Data) -> dict[str, Any]:
@@ -456,9 +444,10 @@ def phase_pipelines(job: Job, phase: Phase, on_features: bool) -> tuple[tf.data.
     train_labels, validation_labels = job.labels
     if on_features:
         assert cache is not None
+        caches = cache if isinstance(cache, FeatureCaches) else FeatureCaches([cache])
         size, max_bytes = settings.batch_size, job.run.max_in_memory_bytes
-        train = cache.dataset(TRAIN, size, settings.run_seed, threads, max_bytes, train_labels)
-        return train, cache.dataset(VALIDATION, size, 0, threads, max_bytes, validation_labels)
+        train = caches.dataset(TRAIN, size, settings.run_seed, threads, max_bytes, train_labels)
+        return train, caches.dataset(VALIDATION, size, 0, threads, max_bytes, validation_labels)
     folder = None
     if phase.backbone_trainable and job.run.cache_images:
         folder = job.backup.folder / IMAGE_CACHE_DIR
@@ -543,7 +532,7 @@ def job_summary(job: Job, head: dict[str, Any], details: dict[str, Any]) -> dict
 def model_summary(job: Job, member: Member) -> dict[str, Any]:
     """The content of a category's ``training.json``, of ``member`` trained by ``job``."""
     data, weights, settings = member.data, member.class_weight, job.settings
-    slugs = [entry["slug"] for entry in member.labels["classes"]]
+    slugs = slugs_of(member.labels)
     soft = None
     if data.targets is not None and settings.maybe_labels == "soft":
         soft = {
