@@ -286,25 +286,17 @@ def extract_features(
         f"extractor: {settings.backbone} at {settings.image_size} px -> {dim} features; "
         f"{views} view(s) per training image{drawn if views > 1 else ''}"
     )
-    augmentation = build_augmentation(settings.augmentations, settings.seed) if views > 1 else None
-    plain, augmented, mirrored = _view_functions(extractor, augmentation, settings.image_size)
+    view_functions = _view_functions(extractor, settings)
     pad, batch = pad_anchor(settings.resize, labels["category"]), batch_size or settings.batch_size
     sizes = {}
     with atomic_folder(folder) as partial:
         for subset in SUBSETS:
             rows = table[table["subset"] == subset]
             sizes[subset] = len(rows)
-            functions = (
-                [plain, *[augmented] * (views - 1)] if subset == TRAIN else [plain, mirrored]
-            )
-            shape = (len(functions), len(rows), dim)
-            file = partial / features_file(subset)
-            array = np.lib.format.open_memmap(file, mode="w+", dtype=DTYPE, shape=shape)
             paths = rows["image"].tolist()
             batches = decoded_batches(paths, settings.image_size, pad, batch, threads)
-            _run_extractor(functions, paths, batches, array, log, subset)
-            array.flush()
-            del array
+            file = partial / features_file(subset)
+            _run_extractor(view_functions[subset], paths, batches, file, dim, log, subset)
             np.save(partial / labels_file(subset), rows["label_index"].to_numpy(dtype=np.int32))
         if settings.weights is None:
             backbone_of(extractor).save_weights(partial / BACKBONE_WEIGHTS)
@@ -335,11 +327,12 @@ def extract_features(
 
 
 def _view_functions(
-    extractor: keras.Model, augmentation: keras.Model | None, image_size: int
-) -> tuple[Callable[[tf.Tensor], tf.Tensor], ...]:
-    """Images -> features, each traced once: of the images as they are, augmented (as they are
-    without an ``augmentation``) and mirrored left-right."""
-    spec = tf.TensorSpec([None, image_size, image_size, 3], tf.float32)
+    extractor: keras.Model, settings: TrainSettings
+) -> dict[str, list[Callable[[tf.Tensor], tf.Tensor]]]:
+    """Per subset, images -> features of each view, each function traced once: a training
+    image's views are the image then ``feature_views - 1`` augmentations of it, a held-out
+    image's the image then its mirror image."""
+    spec = tf.TensorSpec([None, settings.image_size, settings.image_size, 3], tf.float32)
 
     def traced(transform: Callable[[tf.Tensor], tf.Tensor]) -> Callable[[tf.Tensor], tf.Tensor]:
         @tf.function(input_signature=[spec])
@@ -349,22 +342,28 @@ def _view_functions(
         return features
 
     plain, mirrored = traced(tf.identity), traced(tf.image.flip_left_right)
-    if augmentation is None:
-        return plain, plain, mirrored
-    return plain, traced(lambda images: augmentation(images, training=True)), mirrored
+    train = [plain]
+    if settings.feature_views > 1:
+        augmentation = build_augmentation(settings.augmentations, settings.seed)
+        augmented = traced(lambda images: augmentation(images, training=True))
+        train += [augmented] * (settings.feature_views - 1)
+    return {TRAIN: train, VALIDATION: [plain, mirrored], TEST: [plain, mirrored]}
 
 
 def _run_extractor(
     functions: list[Callable[[tf.Tensor], tf.Tensor]],
     paths: list[str],
     batches: Iterable[tuple[np.ndarray, tf.Tensor]],
-    outputs: np.ndarray,
+    file: Path,
+    dim: int,
     log: Log,
     subset: str,
 ) -> None:
-    """Write the features of ``paths``, decoded in ``batches``, into ``outputs`` (views x images
-    x features), running each batch through each view's function of ``functions``."""
+    """Write to ``file`` (an array of views x images x ``dim`` features) the features of
+    ``paths``, decoded in ``batches``, running each batch through each view's function."""
     n = len(paths)
+    shape = (len(functions), n, dim)
+    outputs = np.lib.format.open_memmap(file, mode="w+", dtype=DTYPE, shape=shape)
     done = np.zeros(n, dtype=bool)
     started = time.monotonic()
     next_report = started + 60
@@ -390,6 +389,7 @@ def _run_extractor(
             f"{len(missing)} {subset} image(s) did not decode while computing features, "
             f"e.g. {paths[missing[0]]}: they decoded when the split was made; rerun the job"
         )
+    outputs.flush()
     seconds = time.monotonic() - started
     log(
         f"  {subset}: {n} images x {len(outputs)} view(s) in {seconds:.1f} s "

@@ -346,34 +346,10 @@ def run_phases(job: Job) -> None:
 def _run_phase(job: Job, phase: Phase) -> None:
     """Train ``phase`` from where the run state says: with a feature cache and a frozen
     backbone, the head alone on the cached features (its backups and best epochs are then the
-    head's weights); resumed, from the backup's latest weights and optimizer state."""
+    head's weights)."""
     state, settings, log = job.state, job.settings, job.run.log
     on_features = job.data.features is not None and not phase.backbone_trainable
-    trained = job.classifier.head if on_features else job.classifier.model
-    entering = state.phase != phase.name
-    if entering:
-        _enter_phase(job, phase)
-    with job.run.strategy.scope():
-        set_backbone_trainable(
-            job.classifier.model,
-            phase.backbone_trainable,
-            batchnorm_trainable=phase.batchnorm_trainable,
-        )
-        compile_classifier(
-            trained,
-            phase.learning_rate,
-            soft=settings.target_rows,
-            settings=settings,
-            steps_per_epoch=math.ceil(len(job.data.train) / settings.batch_size),
-            epochs=phase.end_epoch - state.phase_start,
-            outputs=job.outputs,
-        )
-        if not entering and state.latest_weights is not None:
-            trained.optimizer.build(trained.trainable_variables)
-            load_weights_quietly(trained, job.backup.folder / state.latest_weights)
-    if entering:  # a run killed from here on restarts in this phase
-        state.seconds = job.elapsed()
-        job.backup.save(trained, state, head=on_features)
+    trained = _ready_model(job, phase, on_features)
     if state.stopped or state.epoch >= phase.end_epoch:
         return
     log(_phase_line(job, phase, on_features))
@@ -406,6 +382,46 @@ def _run_phase(job: Job, phase: Phase) -> None:
             ],
             verbose=0,
         )
+
+
+def _ready_model(job: Job, phase: Phase, on_features: bool) -> keras.Model:
+    """The model ``phase`` trains (the head alone ``on_features``), compiled for it: entering the
+    phase, from the best weights so far, the epoch count continuing (then backed up); resumed in
+    it, from the backup's latest weights and optimizer state."""
+    state, settings, log = job.state, job.settings, job.run.log
+    trained = job.classifier.head if on_features else job.classifier.model
+    entering = state.phase != phase.name
+    if entering:
+        if state.best_weights is not None:
+            load_best(job)
+            log(f"phase {phase.name} starts from the best epoch so far ({state.best_epoch})")
+        state.phase = phase.name
+        state.phase_start = state.epoch
+        state.stopped = False
+        if phase.backbone_trainable:
+            state.fine_tune_start_epoch = state.epoch
+    with job.run.strategy.scope():
+        set_backbone_trainable(
+            job.classifier.model,
+            phase.backbone_trainable,
+            batchnorm_trainable=phase.batchnorm_trainable,
+        )
+        compile_classifier(
+            trained,
+            phase.learning_rate,
+            soft=settings.target_rows,
+            settings=settings,
+            steps_per_epoch=math.ceil(len(job.data.train) / settings.batch_size),
+            epochs=phase.end_epoch - state.phase_start,
+            outputs=job.outputs,
+        )
+        if not entering and state.latest_weights is not None:
+            trained.optimizer.build(trained.trainable_variables)
+            load_weights_quietly(trained, job.backup.folder / state.latest_weights)
+    if entering:  # a run killed from here on restarts in this phase
+        state.seconds = job.elapsed()
+        job.backup.save(trained, state, head=on_features)
+    return trained
 
 
 def _phase_line(job: Job, phase: Phase, on_features: bool) -> str:
@@ -474,19 +490,6 @@ def phase_pipelines(job: Job, phase: Phase, on_features: bool) -> tuple[tf.data.
         mix_batches(train, settings.augmentations, settings.run_seed),
         pipeline(data.validation, validation_labels, False, VALIDATION),
     )
-
-
-def _enter_phase(job: Job, phase: Phase) -> None:
-    """Start ``phase`` from the best weights so far, the epoch count continuing."""
-    state = job.state
-    if state.best_weights is not None:
-        load_best(job)
-        job.run.log(f"phase {phase.name} starts from the best epoch so far ({state.best_epoch})")
-    state.phase = phase.name
-    state.phase_start = state.epoch
-    state.stopped = False
-    if phase.backbone_trainable:
-        state.fine_tune_start_epoch = state.epoch
 
 
 def load_best(job: Job) -> None:
