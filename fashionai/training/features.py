@@ -23,7 +23,7 @@ from fashionai.attributes import pad_anchor
 from fashionai.pixels import dataset_options, decoded_batches
 from fashionai.splits import SUBSETS, TEST, TRAIN, VALIDATION, read_split
 from fashionai.training.augment import build_augmentation
-from fashionai.training.dataset import row_values
+from fashionai.training.dataset import read_rows, row_values
 from fashionai.training.devices import configure_devices
 from fashionai.training.model import backbone_of, build_feature_extractor
 from fashionai.training.resume import differences
@@ -188,8 +188,7 @@ class FeatureCaches:
             for index, table in enumerate(tables):
                 mine = np.flatnonzero(owner == index)
                 at = views_drawn[mine] * counts[index] + rows[mine] - starts[index]
-                order = np.argsort(at)  # in file order: sequential reads of a memory map
-                found[mine[order]] = table[at[order]]
+                found[mine] = read_rows(table, at)
             return found
 
         def to_model(rows: tf.Tensor, views_drawn: tf.Tensor) -> tuple[Any, ...]:
