@@ -55,10 +55,6 @@ def features_file(subset: str) -> str:
     return f"{subset}_features.npy"
 
 
-def labels_file(subset: str) -> str:
-    return f"{subset}_labels.npy"
-
-
 def subset_views(subset: str, views: int) -> int:
     """How many views of each image of ``subset`` a cache of ``views`` training views holds."""
     return views if subset == TRAIN else HELD_OUT_VIEWS
@@ -296,7 +292,7 @@ def extract_features(
             batches = decoded_batches(paths, settings.image_size, pad, batch, threads)
             file = partial / features_file(subset)
             _run_extractor(view_functions[subset], paths, batches, file, dim, log, subset)
-            np.save(partial / labels_file(subset), rows["label_index"].to_numpy(dtype=np.int32))
+            np.save(partial / f"{subset}_labels.npy", rows["label_index"].to_numpy(dtype=np.int32))
         if settings.weights is None:
             backbone_of(extractor).save_weights(partial / BACKBONE_WEIGHTS)
         rows = sum(subset_views(subset, views) * sizes[subset] for subset in SUBSETS)
