@@ -191,12 +191,15 @@ def train_category(
     strategy = configure_devices(threads, settings.mixed_precision, log=log)
     run = Run(strategy, threads, cache_images, max_in_memory_bytes, log, started, clock)
     member = prepare_member(labels, Path(split), Path(skipped), settings, features, decoded, log)
-    signature = run_signature(settings, member.data)
-    rows = _category_labels(member.data)
+    data = member.data
+    rows = data.train["label_index"].to_numpy(), data.validation["label_index"].to_numpy()
+    if data.targets is not None:  # target rows: the validation classes' one-hot
+        rows = data.targets, one_hot(rows[1], data.targets.shape[1])
+    signature = run_signature(settings, data)
     summary = run_job(
-        member.category, [member], member.data, signature, Path(out_dir), settings, run, rows
+        member.category, [member], data, signature, Path(out_dir), settings, run, rows
     )
-    if warning := chance_level(summary["best_val_accuracy"], member.data.validation["label_index"]):
+    if warning := chance_level(summary["best_val_accuracy"], data.validation["label_index"]):
         log(warning)
     return summary
 
@@ -441,16 +444,6 @@ def _phase_line(job: Job, phase: Phase, on_features: bool) -> str:
         f"phase {phase.name}: epochs {job.state.epoch}..{phase.end_epoch - 1}, backbone "
         f"{backbone}, learning rate {phase.learning_rate:g}, {source}"
     )
-
-
-def _category_labels(data: Data) -> tuple[np.ndarray, np.ndarray]:
-    """A category's training and validation labels: class indices, or target rows (validation
-    classes one-hot)."""
-    train_labels = data.train["label_index"].to_numpy()
-    validation_labels = data.validation["label_index"].to_numpy()
-    if data.targets is None:
-        return train_labels, validation_labels
-    return data.targets, one_hot(validation_labels, data.targets.shape[1])
 
 
 def phase_pipelines(job: Job, phase: Phase, on_features: bool) -> tuple[tf.data.Dataset, ...]:
