@@ -91,7 +91,7 @@ class FeatureCache:
         self.dim = int(self.manifest["dim"])
         self.nbytes = int(self.manifest["bytes"])  # of the feature arrays
 
-    def fits(self, max_in_memory_bytes: int = IN_MEMORY_BYTES) -> bool:
+    def fits(self, max_in_memory_bytes: int) -> bool:
         """Whether the features are read into memory (else from the memory map, by batch)."""
         return self.nbytes <= max_in_memory_bytes
 
@@ -106,7 +106,7 @@ class FeatureCache:
                     f"lists {rows}: the cache was computed from another split",
                 )
 
-    def describe(self, max_in_memory_bytes: int = IN_MEMORY_BYTES) -> dict[str, Any]:
+    def describe(self, max_in_memory_bytes: int) -> dict[str, Any]:
         """For ``training.json``."""
         return {
             "cache": str(self.folder),
