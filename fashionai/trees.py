@@ -160,6 +160,11 @@ def regroup_tree(
     return tree.counts
 
 
+def slugs_of(labels: dict) -> list[str]:
+    """The class folders of a tree's ``labels.json`` (as :func:`read_labels` gives it), in order."""
+    return [entry["slug"] for entry in labels["classes"]]
+
+
 def read_labels(tree_dir: Path) -> dict:
     """``tree_dir/labels.json``, its structure checked; errors name the file and key."""
     path = Path(tree_dir) / LABELS_FILE

@@ -41,6 +41,7 @@ from fashionai.training.features import (  # noqa: E402
 from fashionai.training.model import build_feature_extractor  # noqa: E402
 from fashionai.training.run import train_category  # noqa: E402
 from fashionai.training.settings import FEATURE_KEYS, TrainSettings, feature_settings  # noqa: E402
+from fashionai.trees import read_labels  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -200,10 +201,11 @@ def test_a_file_of_the_tree_touched_with_the_same_bytes_keeps_the_cache(
     os.utime(tree / name, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
     folder = cached.root / "features"
     files = split_files(tree, cached.settings)
-    data = run_module.prepare_data(
-        files["split"], files["skipped"], SLUGS, cached.settings, folder, lambda line: None
+    labels = read_labels(tree)
+    member = run_module.prepare_member(
+        labels, files["split"], files["skipped"], cached.settings, folder, None, lambda line: None
     )
-    assert data.features is not None and data.features.folder == folder
+    assert member.data.features is not None and member.data.features.folder == folder
 
 
 def test_a_manifest_recording_more_dependencies_than_the_job_checks_is_accepted(

@@ -29,6 +29,9 @@ import tensorflow as tf  # noqa: E402
 from fashionai.pixels import load_images  # noqa: E402
 from fashionai.splits import TRAIN, VALIDATION, read_skipped, read_split  # noqa: E402
 from fashionai.training.features import (  # noqa: E402
+    IN_MEMORY_BYTES,
+    FeatureCache,
+    FeatureCaches,
     StaleFeatures,
     extract_features,
     feature_dependencies,
@@ -200,11 +203,19 @@ def test_head_on_cached_features_trains_like_the_model_on_images(tmp_path: Path)
     assert images["features"] is None
 
 
+def batches_of(
+    cache: FeatureCache, subset: str, size: int, seed: int = 0, max_bytes: int = IN_MEMORY_BYTES
+) -> tf.data.Dataset:
+    """The cache's batches of ``subset`` as training reads them, with the labels it stored."""
+    labels = np.load(cache.folder / f"{subset}_labels.npy")
+    return FeatureCaches([cache]).dataset(subset, size, seed, None, max_bytes, labels)
+
+
 def test_memory_map_and_memory_give_the_same_batches(cached: SimpleNamespace) -> None:
     cache = cached.cache
     for big, tiny in (
-        (cache.dataset(TRAIN, 4, seed=1), cache.dataset(TRAIN, 4, seed=1, max_in_memory_bytes=0)),
-        (cache.dataset(VALIDATION, 4), cache.dataset(VALIDATION, 4, max_in_memory_bytes=0)),
+        (batches_of(cache, TRAIN, 4, seed=1), batches_of(cache, TRAIN, 4, seed=1, max_bytes=0)),
+        (batches_of(cache, VALIDATION, 4), batches_of(cache, VALIDATION, 4, max_bytes=0)),
     ):
         batches = list(zip(big.as_numpy_iterator(), tiny.as_numpy_iterator(), strict=True))
         assert batches
@@ -214,7 +225,7 @@ def test_memory_map_and_memory_give_the_same_batches(cached: SimpleNamespace) ->
             np.testing.assert_array_equal(y1, y2)
     # Every training image once per epoch, each as one of its views.
     train = np.load(cached.root / "features" / "train_features.npy").astype(np.float32)
-    seen = np.concatenate([x for x, _ in cache.dataset(TRAIN, 5, seed=2).as_numpy_iterator()])
+    seen = np.concatenate([x for x, _ in batches_of(cache, TRAIN, 5, seed=2).as_numpy_iterator()])
     assert len(seen) == train.shape[1]
     matches = [np.flatnonzero((np.abs(train - row).max(axis=-1) == 0).any(axis=0)) for row in seen]
     assert sorted(int(m[0]) for m in matches) == list(range(train.shape[1]))

@@ -429,7 +429,7 @@ def test_image_batches_carry_each_image_s_own_target_row(tmp_path: Path, cached:
 def test_feature_batches_carry_each_image_s_own_target_row(
     soft_data: tuple, tmp_path: Path
 ) -> None:
-    from fashionai.training.features import extract_features
+    from fashionai.training.features import FeatureCaches, extract_features
 
     tree = soft_data[0]
     cache = extract_features(
@@ -443,7 +443,7 @@ def test_feature_batches_carry_each_image_s_own_target_row(
     features = np.load(tmp_path / "features" / "train_features.npy")[0].astype(np.float32)
     targets = np.stack([np.arange(n) / n, 1 - np.arange(n) / n], axis=1).astype(np.float32)
     for max_bytes in (2**30, 0):  # in memory, from the memory map
-        batches = list(cache.dataset("train", 5, 1, max_in_memory_bytes=max_bytes, targets=targets))
+        batches = list(FeatureCaches([cache]).dataset("train", 5, 1, None, max_bytes, targets))
         x = np.concatenate([b[0] for b in batches])
         rows = np.concatenate([b[1] for b in batches])
         index = np.rint(rows[:, 0] * n).astype(int)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -47,9 +48,11 @@ def make_dataset(
         decoded_table = tf.constant(decoded)
 
         def read(batch: tf.Tensor) -> tuple[tf.Tensor, ...]:
-            pixels = tf.cast(gather_rows(images, batch), tf.float32)
+            pixels = tf.numpy_function(
+                partial(read_rows, images), [batch], tf.uint8, stateful=False
+            )
             shape = [None, image_size, image_size, 3]
-            return tf.ensure_shape(pixels, shape), *values(batch)
+            return tf.ensure_shape(tf.cast(pixels, tf.float32), shape), *values(batch)
 
         data = rows.filter(lambda row: tf.gather(decoded_table, row)).batch(batch_size)
         data = data.map(read, num_parallel_calls=tf.data.AUTOTUNE)
@@ -90,13 +93,9 @@ def _fill_image_cache(
     return np.load(file, mmap_mode="r"), decoded
 
 
-def gather_rows(array: np.ndarray, rows: tf.Tensor) -> tf.Tensor:
+def read_rows(array: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """``array[rows]`` of a (memory-mapped) array, read in file order (sequential reads)."""
-
-    def read(rows: np.ndarray) -> np.ndarray:
-        order = np.argsort(rows)
-        found = np.empty((len(rows), *array.shape[1:]), dtype=array.dtype)
-        found[order] = array[rows[order]]
-        return found
-
-    return tf.numpy_function(read, [rows], tf.as_dtype(array.dtype), stateful=False)
+    order = np.argsort(rows)
+    found = np.empty((len(rows), *array.shape[1:]), dtype=array.dtype)
+    found[order] = array[rows[order]]
+    return found

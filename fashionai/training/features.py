@@ -23,13 +23,13 @@ from fashionai.attributes import pad_anchor
 from fashionai.pixels import dataset_options, decoded_batches
 from fashionai.splits import SUBSETS, TEST, TRAIN, VALIDATION, read_split
 from fashionai.training.augment import build_augmentation
-from fashionai.training.dataset import row_values
+from fashionai.training.dataset import read_rows, row_values
 from fashionai.training.devices import configure_devices
 from fashionai.training.model import backbone_of, build_feature_extractor
 from fashionai.training.resume import differences
 from fashionai.training.settings import TrainSettings, feature_settings
 from fashionai.training.weights import file_hash
-from fashionai.trees import read_labels
+from fashionai.trees import read_labels, slugs_of
 
 FORMAT_VERSION = 5  # bump when the same inputs would give other features (decoder, extractor)
 IN_MEMORY_BYTES = 1024**3  # larger feature arrays are read batch by batch from the memory map
@@ -53,10 +53,6 @@ class StaleFeatures(ValueError):
 
 def features_file(subset: str) -> str:
     return f"{subset}_features.npy"
-
-
-def labels_file(subset: str) -> str:
-    return f"{subset}_labels.npy"
 
 
 def subset_views(subset: str, views: int) -> int:
@@ -95,7 +91,7 @@ class FeatureCache:
         self.dim = int(self.manifest["dim"])
         self.nbytes = int(self.manifest["bytes"])  # of the feature arrays
 
-    def fits(self, max_in_memory_bytes: int = IN_MEMORY_BYTES) -> bool:
+    def fits(self, max_in_memory_bytes: int) -> bool:
         """Whether the features are read into memory (else from the memory map, by batch)."""
         return self.nbytes <= max_in_memory_bytes
 
@@ -110,7 +106,7 @@ class FeatureCache:
                     f"lists {rows}: the cache was computed from another split",
                 )
 
-    def describe(self, max_in_memory_bytes: int = IN_MEMORY_BYTES) -> dict[str, Any]:
+    def describe(self, max_in_memory_bytes: int) -> dict[str, Any]:
         """For ``training.json``."""
         return {
             "cache": str(self.folder),
@@ -120,20 +116,6 @@ class FeatureCache:
             "read_from": "memory" if self.fits(max_in_memory_bytes) else "memory map",
             "extract_seconds": self.manifest["seconds"],
         }
-
-    def dataset(
-        self,
-        subset: str,
-        batch_size: int,
-        seed: int = 0,
-        threads: int | None = None,
-        max_in_memory_bytes: int = IN_MEMORY_BYTES,
-        targets: np.ndarray | None = None,
-    ) -> tf.data.Dataset:
-        """:meth:`FeatureCaches.dataset` of this cache, with ``targets`` (default: its labels)."""
-        labels = np.load(self.folder / labels_file(subset)) if targets is None else targets
-        caches = FeatureCaches([self])
-        return caches.dataset(subset, batch_size, seed, threads, max_in_memory_bytes, labels)
 
     def held_out(self, subset: str) -> np.ndarray:
         """(:data:`HELD_OUT_VIEWS`, images, features) of a held-out subset, in the split's order."""
@@ -147,7 +129,8 @@ class FeatureCache:
 
 
 class FeatureCaches:
-    """Caches of one frozen backbone (a group's categories') read as one table of their rows."""
+    """Caches of one frozen backbone (a category's, or a group's categories') read as one table
+    of their rows."""
 
     def __init__(self, caches: Sequence[FeatureCache]) -> None:
         self.caches = list(caches)
@@ -201,8 +184,7 @@ class FeatureCaches:
             for index, table in enumerate(tables):
                 mine = np.flatnonzero(owner == index)
                 at = views_drawn[mine] * counts[index] + rows[mine] - starts[index]
-                order = np.argsort(at)  # in file order: sequential reads of a memory map
-                found[mine[order]] = table[at[order]]
+                found[mine] = read_rows(table, at)
             return found
 
         def to_model(rows: tf.Tensor, views_drawn: tf.Tensor) -> tuple[Any, ...]:
@@ -287,7 +269,7 @@ def extract_features(
     configure_devices(threads, settings.mixed_precision, log=log)
     started = time.monotonic()
     folder, labels = Path(folder), read_labels(Path(tree_dir))
-    slugs = [entry["slug"] for entry in labels["classes"]]
+    slugs = slugs_of(labels)
     log(f"features of {labels['category']} from {split} into {folder}")
     table = read_split(split, slugs)
     # The seed and build order of train_category, so a random init is the same there.
@@ -299,26 +281,18 @@ def extract_features(
         f"extractor: {settings.backbone} at {settings.image_size} px -> {dim} features; "
         f"{views} view(s) per training image{drawn if views > 1 else ''}"
     )
-    augmentation = build_augmentation(settings.augmentations, settings.seed) if views > 1 else None
-    plain, augmented, mirrored = _view_functions(extractor, augmentation, settings.image_size)
+    view_functions = _view_functions(extractor, settings)
     pad, batch = pad_anchor(settings.resize, labels["category"]), batch_size or settings.batch_size
     sizes = {}
     with atomic_folder(folder) as partial:
         for subset in SUBSETS:
             rows = table[table["subset"] == subset]
             sizes[subset] = len(rows)
-            functions = (
-                [plain, *[augmented] * (views - 1)] if subset == TRAIN else [plain, mirrored]
-            )
-            shape = (len(functions), len(rows), dim)
-            file = partial / features_file(subset)
-            array = np.lib.format.open_memmap(file, mode="w+", dtype=DTYPE, shape=shape)
             paths = rows["image"].tolist()
             batches = decoded_batches(paths, settings.image_size, pad, batch, threads)
-            _run_extractor(functions, paths, batches, array, log, subset)
-            array.flush()
-            del array
-            np.save(partial / labels_file(subset), rows["label_index"].to_numpy(dtype=np.int32))
+            file = partial / features_file(subset)
+            _run_extractor(view_functions[subset], paths, batches, file, dim, log, subset)
+            np.save(partial / f"{subset}_labels.npy", rows["label_index"].to_numpy(dtype=np.int32))
         if settings.weights is None:
             backbone_of(extractor).save_weights(partial / BACKBONE_WEIGHTS)
         rows = sum(subset_views(subset, views) * sizes[subset] for subset in SUBSETS)
@@ -348,11 +322,12 @@ def extract_features(
 
 
 def _view_functions(
-    extractor: keras.Model, augmentation: keras.Model | None, image_size: int
-) -> tuple[Callable[[tf.Tensor], tf.Tensor], ...]:
-    """Images -> features, each traced once: of the images as they are, augmented (as they are
-    without an ``augmentation``) and mirrored left-right."""
-    spec = tf.TensorSpec([None, image_size, image_size, 3], tf.float32)
+    extractor: keras.Model, settings: TrainSettings
+) -> dict[str, list[Callable[[tf.Tensor], tf.Tensor]]]:
+    """Per subset, images -> features of each view, each function traced once: a training
+    image's views are the image then ``feature_views - 1`` augmentations of it, a held-out
+    image's the image then its mirror image."""
+    spec = tf.TensorSpec([None, settings.image_size, settings.image_size, 3], tf.float32)
 
     def traced(transform: Callable[[tf.Tensor], tf.Tensor]) -> Callable[[tf.Tensor], tf.Tensor]:
         @tf.function(input_signature=[spec])
@@ -362,22 +337,28 @@ def _view_functions(
         return features
 
     plain, mirrored = traced(tf.identity), traced(tf.image.flip_left_right)
-    if augmentation is None:
-        return plain, plain, mirrored
-    return plain, traced(lambda images: augmentation(images, training=True)), mirrored
+    train = [plain]
+    if settings.feature_views > 1:
+        augmentation = build_augmentation(settings.augmentations, settings.seed)
+        augmented = traced(lambda images: augmentation(images, training=True))
+        train += [augmented] * (settings.feature_views - 1)
+    return {TRAIN: train, VALIDATION: [plain, mirrored], TEST: [plain, mirrored]}
 
 
 def _run_extractor(
     functions: list[Callable[[tf.Tensor], tf.Tensor]],
     paths: list[str],
     batches: Iterable[tuple[np.ndarray, tf.Tensor]],
-    outputs: np.ndarray,
+    file: Path,
+    dim: int,
     log: Log,
     subset: str,
 ) -> None:
-    """Write the features of ``paths``, decoded in ``batches``, into ``outputs`` (views x images
-    x features), running each batch through each view's function of ``functions``."""
+    """Write to ``file`` (an array of views x images x ``dim`` features) the features of
+    ``paths``, decoded in ``batches``, running each batch through each view's function."""
     n = len(paths)
+    shape = (len(functions), n, dim)
+    outputs = np.lib.format.open_memmap(file, mode="w+", dtype=DTYPE, shape=shape)
     done = np.zeros(n, dtype=bool)
     started = time.monotonic()
     next_report = started + 60
@@ -403,6 +384,7 @@ def _run_extractor(
             f"{len(missing)} {subset} image(s) did not decode while computing features, "
             f"e.g. {paths[missing[0]]}: they decoded when the split was made; rerun the job"
         )
+    outputs.flush()
     seconds = time.monotonic() - started
     log(
         f"  {subset}: {n} images x {len(outputs)} view(s) in {seconds:.1f} s "

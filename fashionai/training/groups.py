@@ -1,11 +1,9 @@
-"""Train one model for a group of categories (``train.grouped``): :func:`train_group`.
-
-The model shares augmentation, backbone and pooling, with one softmax head per category. Its
-batches mix the group's images; each trains its own category's head and the shared layers only
-(:func:`masked_targets`). Best epoch and early stopping go by the mean of the heads' validation
-accuracies (:class:`~fashionai.training.callbacks.HeadMeans`); the rest is a category's run
-(:func:`~fashionai.training.run.run_job`).
-"""
+"""Train one model for a group of categories (``train.grouped``): :func:`train_group`. Shared
+augmentation, backbone and pooling, one softmax head per category; a batch mixes the group's
+images, each training its own category's head and the shared layers (:func:`masked_targets`).
+Best epoch and early stopping go by the mean of the heads' validation accuracies
+(:class:`~fashionai.training.callbacks.HeadMeans`); the rest is a category's run
+(:func:`~fashionai.training.run.run_job`)."""
 
 from __future__ import annotations
 

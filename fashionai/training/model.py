@@ -148,8 +148,8 @@ def backbone_of(feature_extractor: keras.Model) -> keras.Model:
 
 def set_backbone_trainable(
     model: keras.Model, trainable: bool, *, batchnorm_trainable: bool = False
-) -> keras.Model:
-    """Freeze or unfreeze the backbone of ``model`` and return it (recompile the model then);
+) -> None:
+    """Freeze or unfreeze the backbone of ``model`` (recompile the model then);
     unfrozen, its BatchNorm layers stay frozen unless ``batchnorm_trainable`` (for random
     weights, whose moving statistics mean nothing)."""
     backbone = backbone_of(model.get_layer(FEATURE_EXTRACTOR))
@@ -157,7 +157,6 @@ def set_backbone_trainable(
     if trainable and not batchnorm_trainable:
         for layer in _batch_norm_layers(backbone):
             layer.trainable = False
-    return backbone
 
 
 def compile_classifier(

@@ -62,7 +62,7 @@ from fashionai.training.model import (
 from fashionai.training.resume import BACKUP_DIR, HISTORY_COLUMNS, Backup, RunState
 from fashionai.training.settings import TrainSettings, has_head_phase
 from fashionai.training.targets import load_soft_targets, one_hot
-from fashionai.trees import read_labels
+from fashionai.trees import read_labels, slugs_of
 
 IMAGE_CACHE_DIR = "images"  # in .backup/: resized images cached while the backbone trains
 
@@ -191,12 +191,15 @@ def train_category(
     strategy = configure_devices(threads, settings.mixed_precision, log=log)
     run = Run(strategy, threads, cache_images, max_in_memory_bytes, log, started, clock)
     member = prepare_member(labels, Path(split), Path(skipped), settings, features, decoded, log)
-    signature = run_signature(settings, member.data)
-    rows = _category_labels(member.data)
+    data = member.data
+    rows = data.train["label_index"].to_numpy(), data.validation["label_index"].to_numpy()
+    if data.targets is not None:  # target rows: the validation classes' one-hot
+        rows = data.targets, one_hot(rows[1], data.targets.shape[1])
+    signature = run_signature(settings, data)
     summary = run_job(
-        member.category, [member], member.data, signature, Path(out_dir), settings, run, rows
+        member.category, [member], data, signature, Path(out_dir), settings, run, rows
     )
-    if warning := chance_level(summary["best_val_accuracy"], member.data.validation["label_index"]):
+    if warning := chance_level(summary["best_val_accuracy"], data.validation["label_index"]):
         log(warning)
     return summary
 
@@ -254,33 +257,10 @@ def prepare_member(
     decoded: Path | None,
     log: Log,
 ) -> Member:
-    """A category's images (:func:`prepare_data`), target rows if needed (soft targets from the
-    codes of ``decoded``, else one-hot) and, with ``class_weights``, balanced class weights."""
-    slugs = [entry["slug"] for entry in labels["classes"]]
-    data = prepare_data(split_file, skipped_file, slugs, settings, features, log)
-    train_labels = data.train["label_index"].to_numpy()
-    if settings.maybe_labels == "soft":
-        targets, coded = load_soft_targets(decoded, labels, data.train, settings.maybe_weight, log)
-        data = dataclasses.replace(data, targets=targets, coded_maybe=coded)
-    elif settings.target_rows:
-        data = dataclasses.replace(data, targets=one_hot(train_labels, len(slugs)))
-    if not settings.class_weights:
-        return Member(labels, data, None)
-    weights = balanced_class_weights(train_labels, len(slugs))
-    log(f"class weights: {', '.join(f'{slug} {weights[i]:.3f}' for i, slug in enumerate(slugs))}")
-    return Member(labels, data, weights)
-
-
-def prepare_data(
-    split_file: Path,
-    skipped_file: Path,
-    slugs: list[str],
-    settings: TrainSettings,
-    features: Path | None,
-    log: Log,
-) -> Data:
-    """The split and skipped files' images, and the feature cache ``features`` if any, checked
-    against the current inputs and the split."""
+    """A category's images of the split and skipped files, its feature cache ``features`` if any
+    (checked against the current inputs and the split), target rows if needed (soft targets from
+    the codes of ``decoded``, else one-hot) and, with ``class_weights``, balanced class weights."""
+    slugs = slugs_of(labels)
     split, skipped = read_split(split_file, slugs), read_skipped(skipped_file)
     log(f"split from {split_file}")
     if settings.folds is not None:
@@ -292,7 +272,18 @@ def prepare_data(
         cache = open_features(features, feature_dependencies(settings), slugs)
         cache.check_split(split, split_file)
         log(f"features from {cache.folder}")
-    return Data(split, split_file, skipped, cache)
+    data = Data(split, split_file, skipped, cache)
+    train_labels = data.train["label_index"].to_numpy()
+    if settings.maybe_labels == "soft":
+        targets, coded = load_soft_targets(decoded, labels, data.train, settings.maybe_weight, log)
+        data = dataclasses.replace(data, targets=targets, coded_maybe=coded)
+    elif settings.target_rows:
+        data = dataclasses.replace(data, targets=one_hot(train_labels, len(slugs)))
+    if not settings.class_weights:
+        return Member(labels, data, None)
+    weights = balanced_class_weights(train_labels, len(slugs))
+    log(f"class weights: {', '.join(f'{slug} {weights[i]:.3f}' for i, slug in enumerate(slugs))}")
+    return Member(labels, data, weights)
 
 
 def run_signature(settings: TrainSettings, data: Data) -> dict[str, Any]:
@@ -358,34 +349,10 @@ def run_phases(job: Job) -> None:
 def _run_phase(job: Job, phase: Phase) -> None:
     """Train ``phase`` from where the run state says: with a feature cache and a frozen
     backbone, the head alone on the cached features (its backups and best epochs are then the
-    head's weights); resumed, from the backup's latest weights and optimizer state."""
+    head's weights)."""
     state, settings, log = job.state, job.settings, job.run.log
     on_features = job.data.features is not None and not phase.backbone_trainable
-    trained = job.classifier.head if on_features else job.classifier.model
-    entering = state.phase != phase.name
-    if entering:
-        _enter_phase(job, phase)
-    with job.run.strategy.scope():
-        set_backbone_trainable(
-            job.classifier.model,
-            phase.backbone_trainable,
-            batchnorm_trainable=phase.batchnorm_trainable,
-        )
-        compile_classifier(
-            trained,
-            phase.learning_rate,
-            soft=settings.target_rows,
-            settings=settings,
-            steps_per_epoch=math.ceil(len(job.data.train) / settings.batch_size),
-            epochs=phase.end_epoch - state.phase_start,
-            outputs=job.outputs,
-        )
-        if not entering and state.latest_weights is not None:
-            trained.optimizer.build(trained.trainable_variables)
-            load_weights_quietly(trained, job.backup.folder / state.latest_weights)
-    if entering:  # a run killed from here on restarts in this phase
-        state.seconds = job.elapsed()
-        job.backup.save(trained, state, head=on_features)
+    trained = _ready_model(job, phase, on_features)
     if state.stopped or state.epoch >= phase.end_epoch:
         return
     log(_phase_line(job, phase, on_features))
@@ -420,6 +387,46 @@ def _run_phase(job: Job, phase: Phase) -> None:
         )
 
 
+def _ready_model(job: Job, phase: Phase, on_features: bool) -> keras.Model:
+    """The model ``phase`` trains (the head alone ``on_features``), compiled for it: entering the
+    phase, from the best weights so far, the epoch count continuing (then backed up); resumed in
+    it, from the backup's latest weights and optimizer state."""
+    state, settings, log = job.state, job.settings, job.run.log
+    trained = job.classifier.head if on_features else job.classifier.model
+    entering = state.phase != phase.name
+    if entering:
+        if state.best_weights is not None:
+            load_best(job)
+            log(f"phase {phase.name} starts from the best epoch so far ({state.best_epoch})")
+        state.phase = phase.name
+        state.phase_start = state.epoch
+        state.stopped = False
+        if phase.backbone_trainable:
+            state.fine_tune_start_epoch = state.epoch
+    with job.run.strategy.scope():
+        set_backbone_trainable(
+            job.classifier.model,
+            phase.backbone_trainable,
+            batchnorm_trainable=phase.batchnorm_trainable,
+        )
+        compile_classifier(
+            trained,
+            phase.learning_rate,
+            soft=settings.target_rows,
+            settings=settings,
+            steps_per_epoch=math.ceil(len(job.data.train) / settings.batch_size),
+            epochs=phase.end_epoch - state.phase_start,
+            outputs=job.outputs,
+        )
+        if not entering and state.latest_weights is not None:
+            trained.optimizer.build(trained.trainable_variables)
+            load_weights_quietly(trained, job.backup.folder / state.latest_weights)
+    if entering:  # a run killed from here on restarts in this phase
+        state.seconds = job.elapsed()
+        job.backup.save(trained, state, head=on_features)
+    return trained
+
+
 def _phase_line(job: Job, phase: Phase, on_features: bool) -> str:
     """``phase``'s log line: its epochs, backbone, learning rate and what it trains on."""
     backbone = "trainable" if phase.backbone_trainable else "frozen"
@@ -439,16 +446,6 @@ def _phase_line(job: Job, phase: Phase, on_features: bool) -> str:
     )
 
 
-def _category_labels(data: Data) -> tuple[np.ndarray, np.ndarray]:
-    """A category's training and validation labels: class indices, or target rows (validation
-    classes one-hot)."""
-    train_labels = data.train["label_index"].to_numpy()
-    validation_labels = data.validation["label_index"].to_numpy()
-    if data.targets is None:
-        return train_labels, validation_labels
-    return data.targets, one_hot(validation_labels, data.targets.shape[1])
-
-
 def phase_pipelines(job: Job, phase: Phase, on_features: bool) -> tuple[tf.data.Dataset, ...]:
     """The training and validation pipelines of ``phase``, of cached features or images, with
     ``job.labels`` (arrays, or tuples: :func:`~fashionai.training.dataset.row_values`)."""
@@ -456,9 +453,10 @@ def phase_pipelines(job: Job, phase: Phase, on_features: bool) -> tuple[tf.data.
     train_labels, validation_labels = job.labels
     if on_features:
         assert cache is not None
+        caches = cache if isinstance(cache, FeatureCaches) else FeatureCaches([cache])
         size, max_bytes = settings.batch_size, job.run.max_in_memory_bytes
-        train = cache.dataset(TRAIN, size, settings.run_seed, threads, max_bytes, train_labels)
-        return train, cache.dataset(VALIDATION, size, 0, threads, max_bytes, validation_labels)
+        train = caches.dataset(TRAIN, size, settings.run_seed, threads, max_bytes, train_labels)
+        return train, caches.dataset(VALIDATION, size, 0, threads, max_bytes, validation_labels)
     folder = None
     if phase.backbone_trainable and job.run.cache_images:
         folder = job.backup.folder / IMAGE_CACHE_DIR
@@ -485,19 +483,6 @@ def phase_pipelines(job: Job, phase: Phase, on_features: bool) -> tuple[tf.data.
         mix_batches(train, settings.augmentations, settings.run_seed),
         pipeline(data.validation, validation_labels, False, VALIDATION),
     )
-
-
-def _enter_phase(job: Job, phase: Phase) -> None:
-    """Start ``phase`` from the best weights so far, the epoch count continuing."""
-    state = job.state
-    if state.best_weights is not None:
-        load_best(job)
-        job.run.log(f"phase {phase.name} starts from the best epoch so far ({state.best_epoch})")
-    state.phase = phase.name
-    state.phase_start = state.epoch
-    state.stopped = False
-    if phase.backbone_trainable:
-        state.fine_tune_start_epoch = state.epoch
 
 
 def load_best(job: Job) -> None:
@@ -543,7 +528,7 @@ def job_summary(job: Job, head: dict[str, Any], details: dict[str, Any]) -> dict
 def model_summary(job: Job, member: Member) -> dict[str, Any]:
     """The content of a category's ``training.json``, of ``member`` trained by ``job``."""
     data, weights, settings = member.data, member.class_weight, job.settings
-    slugs = [entry["slug"] for entry in member.labels["classes"]]
+    slugs = slugs_of(member.labels)
     soft = None
     if data.targets is not None and settings.maybe_labels == "soft":
         soft = {
