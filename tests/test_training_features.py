@@ -28,6 +28,7 @@ import tensorflow as tf  # noqa: E402
 
 from fashionai.pixels import load_images  # noqa: E402
 from fashionai.splits import TRAIN, VALIDATION, read_skipped, read_split  # noqa: E402
+from fashionai.training import features as features_module  # noqa: E402
 from fashionai.training.features import (  # noqa: E402
     IN_MEMORY_BYTES,
     FeatureCache,
@@ -282,8 +283,21 @@ def test_a_stale_cache_is_refused_until_recomputed(cached: SimpleNamespace, tmp_
 def test_weights_files_are_told_apart_by_content(tmp_path: Path) -> None:
     first, second = tmp_path / "a.weights.h5", tmp_path / "b.weights.h5"
     first.write_bytes(b"weights one")
-    second.write_bytes(b"weights two")
+    second.write_bytes(b"weights 2")
     assert weights_fingerprint(str(first)) != weights_fingerprint(str(second))
     second.write_bytes(b"weights one")
     assert weights_fingerprint(str(first))["sha256"] == weights_fingerprint(str(second))["sha256"]
     assert weights_fingerprint(None) is None and "imagenet" in weights_fingerprint("imagenet")
+
+
+def test_a_weights_file_is_hashed_once_per_job(tmp_path: Path, monkeypatch) -> None:
+    weights = tmp_path / "own.weights.h5"
+    weights.write_bytes(b"weights")
+    hashed = []
+    monkeypatch.setattr(features_module, "file_hash", lambda path: hashed.append(path) or "h")
+    for _ in range(3):  # the cache's check and the backup's signature, per category
+        weights_fingerprint(str(weights))
+    assert len(hashed) == 1
+    weights.write_bytes(b"other weights")  # a new file: hashed again
+    weights_fingerprint(str(weights))
+    assert len(hashed) == 2
