@@ -116,16 +116,14 @@ def reproducing_config(wildcards):
     """The configuration a model card shows: one that trains the model again (with its group)."""
     group = GROUP_OF.get(wildcards.category) if wildcards.experiment in GROUPED else None
     categories = GROUPS[group] if group else [wildcards.category]
-    train = EXPERIMENTS[wildcards.experiment]
-    # How to run: the machine's, not the model's; fold: named by the experiment.
-    left_out = (*training.RUN_ONLY_KEYS, *training.MEMBER_KEYS)
+    left_out = (*training.RUN_ONLY_KEYS, *training.MEMBER_KEYS)  # the machine's; the experiment's
     return {
         "archives": list(config["archives"]),
         "synthetic": SYNTHETIC,
         "categories": categories,
         "regroup": {c: (config["regroup"] or {}).get(c, {}) for c in categories},
         "groups": {group: list(categories)} if group else {},
-        "train": {k: v for k, v in train.items() if k not in left_out},
+        "train": {k: v for k, v in EXPERIMENTS[wildcards.experiment].items() if k not in left_out},
     }
 
 

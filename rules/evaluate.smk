@@ -19,9 +19,7 @@ rule evaluate:
     conda:
         "../envs/plot.yaml"
     params:
-        members=lambda wildcards: EVALUATIONS[wildcards.evaluated]["members"],
-        combine=lambda wildcards: EVALUATIONS[wildcards.evaluated]["combine"],
-        tta=lambda wildcards: EVALUATIONS[wildcards.evaluated]["tta"],
+        evaluation=lambda wildcards: EVALUATIONS[wildcards.evaluated],  # members, combine, tta
     script:
         "../workflow_scripts/evaluate.py"
 

@@ -10,6 +10,7 @@ rule features:
         "logs/features/{category}/{feature_set}.log",
     benchmark:
         "results/benchmarks/features/{category}/{feature_set}.tsv"
+    priority: 1
     conda:
         "../envs/train.yaml"
     threads: TRAIN["threads"]

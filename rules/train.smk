@@ -1,4 +1,5 @@
 # Training: one model per experiment and category (or group, train.grouped), its learning curves.
+# The TensorFlow jobs (features too) have priority 1: they start before figures that can wait.
 TRAINED = {key: model_file(name) for key, name in TRAINED_FILES.items()}
 TRAIN_RESOURCES = dict(gpu=TRAIN["gpus"], mem_mb=16000, runtime=24 * 60)
 
@@ -29,6 +30,7 @@ rule train:
         train_log(),
     benchmark:
         "results/benchmarks/train/{experiment}/{category}.tsv"
+    priority: 1
     conda:
         "../envs/train.yaml"
     threads: training_threads
@@ -61,6 +63,7 @@ rule train_group:
         "results/benchmarks/train_group/{experiment}/{group}.tsv"
     wildcard_constraints:
         experiment=one_of(GROUPED),
+    priority: 1
     conda:
         "../envs/train.yaml"
     threads: training_threads

@@ -221,6 +221,8 @@ def test_a_dry_run_plans_every_experiment_and_shares_feature_caches(tmp_path: Pa
         for job in by_rule["train"]
     }
     assert threads == {name: "2" if name == "scratch" else "1" for name in experiments}
+    # The TensorFlow jobs start before the figures and scores that can wait.
+    assert {job.get("priority") for job in by_rule["train"] + by_rule["features"]} == {"1"}
     assert set(feature_of.values()) - {None} == set(features)
     # The fetched weights file (fetch_weights) is what the features are computed with and depend
     # on, as training checks them: an input of rule features.

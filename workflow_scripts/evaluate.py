@@ -13,12 +13,13 @@ from fashionai.joblog import job_log
 with job_log(snakemake.log[0]) as log:
     # Each member's folder holds its inputs training.json, split.csv and held_out.csv.
     folders = [Path(path).parent for path in snakemake.input.held_out]
+    evaluation = snakemake.params.evaluation
     evaluate(
-        dict(zip(snakemake.params.members, folders, strict=True)),
+        dict(zip(evaluation["members"], folders, strict=True)),
         snakemake.input.decoded,
         snakemake.output.metrics,
         snakemake.output.confusion,
-        combine=snakemake.params.combine,
-        tta=snakemake.params.tta,
+        combine=evaluation["combine"],
+        tta=evaluation["tta"],
         log=log,
     )
