@@ -45,6 +45,8 @@ MERGED_CSV = "results/labels/merged.csv"  # every annotation row of every archiv
 DECODED_CSV = "results/labels/decoded.csv"  # one row per usable image and category
 REJECTED_CSV = "results/labels/rejected.csv"  # every row not used, with its reason
 EXPERIMENTS_TABLE = "results/experiments.csv"  # every experiment and category compared
+EXPERIMENTS_MARKDOWN = "results/experiments.md"  # the same table to read
+EXPERIMENTS_MEANS = "results/experiments_mean.csv"  # its mean rows alone
 EXPERIMENTS_PLOT = "results/plots/experiments.png"
 
 

@@ -73,8 +73,8 @@ rule compare_experiments:
             category="Evaluation",
             labels={"figure": "experiments table"},
         ),
-        markdown="results/experiments.md",
-        means="results/experiments_mean.csv",
+        markdown=EXPERIMENTS_MARKDOWN,
+        means=EXPERIMENTS_MEANS,
         plot=report(
             EXPERIMENTS_PLOT,
             caption="../report/experiments_plot.rst",
