@@ -16,7 +16,7 @@ import pandas as pd
 
 from fashionai.atomic import write_text
 from fashionai.outputs import SPLIT_FILE, SUMMARY_FILE
-from fashionai.splits import TEST
+from fashionai.splits import TEST, read_split
 
 PLAIN, FLIP_TTA = "plain", "flip_tta"  # column prefixes: plain_0, plain_1, ..., flip_tta_0, ...
 
@@ -111,5 +111,5 @@ def check_members(member_dirs: Mapping[str, Path | str]) -> bool:
 
 def _test_part(folder: Path) -> str:
     """The images of ``split.csv`` and whether each is a test image."""
-    split = pd.read_csv(folder / SPLIT_FILE, dtype=str, keep_default_na=False)
+    split = read_split(folder / SPLIT_FILE)
     return split.assign(subset=split["subset"] == TEST).to_csv(index=False)

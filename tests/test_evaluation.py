@@ -65,13 +65,13 @@ def category(tmp_path_factory: pytest.TempPathFactory):
             code[label] = "y"
             if outcome == "m":
                 code[predicted] = "m"
-            rows.append((str(image), name, label, subset))
+            rows.append((str(image), name, f"class{label}", label, subset))
             decoded.append((COLLAR, name, "".join(code)))
             truth[name] = (label, "".join(code))
     write_pixel_bomb(root / "images" / "bomb.png")
-    rows.append((str(root / "images" / "bomb.png"), "bomb", 0, "test"))
+    rows.append((str(root / "images" / "bomb.png"), "bomb", "class0", 0, "test"))
     decoded.append((COLLAR, "bomb", "ynnnn"))
-    columns = ["image", "image_name", "label_index", "subset"]
+    columns = ["image", "image_name", "label", "label_index", "subset"]
     split = pd.DataFrame(rows, columns=columns)
     split.to_csv(model / "split.csv", index=False)
     held_out = split[split["subset"] != "train"]  # predicted as the training job does
@@ -148,8 +148,8 @@ def test_without_test_images_the_figures_are_on_the_validation_images(category, 
 def test_load_held_out_names_bad_input(tmp_path):
     split, decoded = tmp_path / "split.csv", tmp_path / "decoded.csv"
     split.write_text(
-        "image,image_name,label_index,subset\n"
-        "t/a.jpg,a,0,train\nt/b.jpg,b,1,test\nt/c.jpg,c,0,validation\n"
+        "image,image_name,label,label_index,subset\n"
+        "t/a.jpg,a,x,0,train\nt/b.jpg,b,y,1,test\nt/c.jpg,c,x,0,validation\n"
     )
     decoded.write_text(
         "attribute,image_name,code\n"
@@ -169,11 +169,11 @@ def test_load_held_out_names_bad_input(tmp_path):
         handle.write("neck_design_labels,b,nynnn\n")
     with pytest.raises(ValueError, match="image b has different codes: nmnyn, nynnn"):
         load_held_out(split, decoded, "neck_design_labels")
-    split.write_text("image,image_name,label_index,subset\nt/a.jpg,a,0,train\n")
+    split.write_text("image,image_name,label,label_index,subset\nt/a.jpg,a,x,0,train\n")
     with pytest.raises(ValueError, match="split.csv: no validation or test rows"):
         load_held_out(split, decoded, "neck_design_labels")
-    split.write_text("image,image_name,label_index\n")
-    with pytest.raises(ValueError, match="split.csv: missing column.s. subset"):
+    split.write_text("image,image_name,label,label_index\n")
+    with pytest.raises(ValueError, match="split.csv: not a split file, no column 'subset'"):
         load_held_out(split, decoded, "neck_design_labels")
 
 

@@ -18,7 +18,7 @@ from fashionai.evaluation.evaluate import TTA_KEYS, load_held_out, score_held_ou
 from fashionai.model_folder import Predictions, check_members, combined, read_held_out, read_summary
 from fashionai.outputs import HELD_OUT_FILE, MEAN, OUT_OF_FOLD, SINGLE, SPLIT_FILE, SUMMARY_FILE
 from fashionai.plots.confusion import plot_confusion_matrix
-from fashionai.splits import TEST, VALIDATION
+from fashionai.splits import TEST, VALIDATION, read_split
 
 
 def evaluate(
@@ -114,7 +114,7 @@ def _out_of_fold_scores(
         for folder, frame in zip(dirs, rows, strict=True)
     ]
     oof = pd.concat(rows, ignore_index=True)
-    split = pd.read_csv(dirs[0] / SPLIT_FILE, dtype=str, keep_default_na=False)
+    split = read_split(dirs[0] / SPLIT_FILE)
     non_test = set(split.loc[split["subset"] != TEST, "image"])
     if not oof["image"].is_unique or set(oof["image"]) != non_test:
         raise ValueError(

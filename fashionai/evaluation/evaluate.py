@@ -15,7 +15,7 @@ import pandas as pd
 from fashionai.evaluation.metric import evaluate_predictions
 from fashionai.evaluation.summary import FIGURES
 from fashionai.model_folder import Predictions
-from fashionai.splits import TEST, VALIDATION
+from fashionai.splits import TEST, VALIDATION, read_split
 
 TTA_KEYS = FIGURES  # the figures that flip_tta (and an ensemble's without_tta) repeat
 
@@ -25,7 +25,7 @@ def load_held_out(split_csv: Path | str, decoded_csv: Path | str, category: str)
     ``image_name`` in ``decoded.csv``. ValueError naming the file when an image has two codes or
     none, a required column is missing or nothing is held out.
     """
-    split = _read(split_csv, ("image", "image_name", "label_index", "subset"))
+    split = read_split(split_csv)
     decoded = _read(decoded_csv, ("attribute", "image_name", "code"))
     held_out = split[split["subset"].isin([TEST, VALIDATION])].reset_index(drop=True)
     if held_out.empty:

@@ -16,6 +16,7 @@ from fashionai.atomic import write_text
 from fashionai.evaluation.summary import FIGURES, cell, to_markdown
 from fashionai.model_folder import read_summary
 from fashionai.outputs import DEFAULT_EXPERIMENT, fold_name
+from fashionai.splits import read_split
 
 SUBSETS = ("train", "validation", "test")
 TRAINING_KEYS = (  # training.json keys shown under "Training", when present
@@ -125,7 +126,7 @@ def write_model_card(
 ) -> str:
     card = model_card(
         read_summary(training_json),
-        pd.read_csv(split_csv, dtype={"subset": str}, keep_default_na=False),
+        read_split(split_csv),
         pd.read_csv(history_csv),
         json.loads(Path(metrics_json).read_text(encoding="utf-8")),
         experiment,
