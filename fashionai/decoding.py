@@ -7,7 +7,8 @@ sample per key (earliest round's image), so ``source_rows.sum() + len(rejected) 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -181,3 +182,13 @@ def reconcile(merged: pd.DataFrame, decoded: pd.DataFrame, rejected: pd.DataFram
             f"{n_read:,} rows read\n" + "\n".join(lines)
         )
     return "\n".join(lines)
+
+
+def read_decoded(path: Path | str, columns: Sequence[str]) -> pd.DataFrame:
+    """The ``columns`` of decoded.csv at ``path``: text kept literal (a code is never NaN),
+    ``label_index`` a number; ValueError naming the file and the columns a reader needs."""
+    text = dict.fromkeys((c for c in columns if c != "label_index"), str)
+    try:
+        return pd.read_csv(path, usecols=list(columns), dtype=text, keep_default_na=False)
+    except ValueError as error:  # a column missing
+        raise ValueError(f"{path}: {error}; needed: {', '.join(columns)}") from None

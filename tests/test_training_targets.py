@@ -187,7 +187,7 @@ def test_bad_decoded_rows_are_refused_by_name(tmp_path: Path, rows: list, expect
 def test_a_decoded_file_without_the_code_column_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "decoded.csv"
     path.write_text("attribute,image_name,label\nsleeve_length_labels,a.jpg,Cup Sleeves\n")
-    with pytest.raises(ValueError, match=r"decoded.csv: .*code.*the codes need attribute"):
+    with pytest.raises(ValueError, match=r"decoded.csv: .*code.*needed: attribute"):
         read_codes(path, SLEEVE)
 
 

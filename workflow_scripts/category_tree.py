@@ -4,17 +4,11 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
-import pandas as pd
-
+from fashionai.decoding import read_decoded
 from fashionai.joblog import job_log
 from fashionai.trees import build_category_tree
 
 with job_log(snakemake.log[0]) as log:
     category = snakemake.wildcards.category
-    decoded = pd.read_csv(
-        snakemake.input[0],
-        usecols=["attribute", "image_name", "image", "label_index"],
-        dtype={"attribute": str, "image_name": str, "image": str},
-        keep_default_na=False,
-    )
+    decoded = read_decoded(snakemake.input[0], ["attribute", "image_name", "image", "label_index"])
     build_category_tree(decoded, category, Path(snakemake.output[0]), log=log)

@@ -12,6 +12,7 @@ from typing import Any
 
 import pandas as pd
 
+from fashionai.decoding import read_decoded
 from fashionai.evaluation.metric import evaluate_predictions
 from fashionai.evaluation.summary import FIGURES
 from fashionai.model_folder import Predictions
@@ -26,7 +27,7 @@ def load_held_out(split_csv: Path | str, decoded_csv: Path | str, category: str)
     none, a required column is missing or nothing is held out.
     """
     split = read_split(split_csv)
-    decoded = _read(decoded_csv, ("attribute", "image_name", "code"))
+    decoded = read_decoded(decoded_csv, ("attribute", "image_name", "code"))
     held_out = split[split["subset"].isin([TEST, VALIDATION])].reset_index(drop=True)
     if held_out.empty:
         raise ValueError(f"{split_csv}: no {VALIDATION} or {TEST} rows")
@@ -74,12 +75,3 @@ def _scores(
         flipped = evaluate_predictions(predictions.flipped_tta[keep], *truth, *model)
         metrics["flip_tta"] = {key: flipped[key] for key in TTA_KEYS}
     return metrics
-
-
-def _read(csv_path: Path | str, required: tuple[str, ...]) -> pd.DataFrame:
-    """A CSV read as strings (keeping ``"nan"``-like codes literal), with required columns."""
-    frame = pd.read_csv(csv_path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    missing = [column for column in required if column not in frame.columns]
-    if missing:
-        raise ValueError(f"{csv_path}: missing column(s) {', '.join(missing)}")
-    return frame

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from fashionai.attributes import ATTRIBUTES
+from fashionai.decoding import read_decoded
 from fashionai.outputs import DECODED_CSV
 
 CODE_COLUMNS = ["attribute", "image_name", "code"]  # of decoded.csv
@@ -21,10 +22,7 @@ CODE_COLUMNS = ["attribute", "image_name", "code"]  # of decoded.csv
 
 def read_codes(decoded: Path, category: str) -> pd.Series:
     """The code of each image of ``category`` in ``decoded`` (decoded.csv), by image name."""
-    try:
-        frame = pd.read_csv(decoded, usecols=CODE_COLUMNS, dtype=str, keep_default_na=False)
-    except ValueError as error:  # a column missing
-        raise ValueError(f"{decoded}: {error}; the codes need {', '.join(CODE_COLUMNS)}") from None
+    frame = read_decoded(decoded, CODE_COLUMNS)
     rows = frame[frame["attribute"] == category]
     repeated = rows["image_name"][rows["image_name"].duplicated()]
     if len(repeated):
