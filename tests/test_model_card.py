@@ -4,6 +4,7 @@ training time, test metrics and the configuration that reproduces the model."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import yaml
@@ -76,26 +77,24 @@ def test_data_counts_per_class_and_subset():
     assert counts.loc["total"].tolist() == [3, 1, 3, 7]
 
 
-def test_card_from_the_model_files(tmp_path):
-    files = {
-        "training.json": json.dumps(SUMMARY),
-        "metrics.json": json.dumps(METRICS),
-    }
-    for name, text in files.items():
-        (tmp_path / name).write_text(text)
-    SPLIT.to_csv(tmp_path / "split.csv", index=False)
-    HISTORY.to_csv(tmp_path / "history.csv", index=False)
-    out = tmp_path / "model_card.md"
-    card = write_model_card(
-        tmp_path / "training.json",
-        tmp_path / "split.csv",
-        tmp_path / "history.csv",
-        tmp_path / "metrics.json",
-        out,
-        experiment="irv2_299",
+def card_of(folder: Path, experiment: str, summary=SUMMARY, metrics=METRICS, split=SPLIT) -> str:
+    """write_model_card on these files, written to ``folder``; the card (also in card.md)."""
+    (folder / "training.json").write_text(json.dumps(summary))
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    split.to_csv(folder / "split.csv", index=False)
+    HISTORY.to_csv(folder / "history.csv", index=False)
+    return write_model_card(
+        *(folder / name for name in ("training.json", "split.csv", "history.csv")),
+        folder / "metrics.json",
+        folder / "card.md",
+        experiment=experiment,
         configuration=CONFIGURATION,
     )
-    assert out.read_text() == card
+
+
+def test_card_from_the_model_files(tmp_path):
+    card = card_of(tmp_path, "irv2_299")
+    assert (tmp_path / "card.md").read_text() == card
     assert card.startswith("# Model card: coat_length_labels, experiment `irv2_299`")
     assert "best epoch 3 of 3 (counted from 1;" in card and "trained in 1:02:05" in card
     assert "| training time | 1:02:05 (3725.4 s) |" in card
@@ -113,19 +112,8 @@ def test_card_from_the_model_files(tmp_path):
 def test_card_on_validation_images_has_no_validation_column(tmp_path):
     metrics = {key: value for key, value in METRICS.items() if key != "validation"}
     metrics["evaluated_on"] = "validation"
-    (tmp_path / "training.json").write_text(json.dumps(SUMMARY))
-    (tmp_path / "metrics.json").write_text(json.dumps(metrics))
-    SPLIT.assign(subset=SPLIT["subset"].replace("test", "validation")).to_csv(
-        tmp_path / "split.csv", index=False
-    )
-    HISTORY.to_csv(tmp_path / "history.csv", index=False)
-    card = write_model_card(
-        *(tmp_path / name for name in ("training.json", "split.csv", "history.csv")),
-        tmp_path / "metrics.json",
-        tmp_path / "card.md",
-        experiment="default",
-        configuration=CONFIGURATION,
-    )
+    split = SPLIT.assign(subset=SPLIT["subset"].replace("test", "validation"))
+    card = card_of(tmp_path, "default", metrics=metrics, split=split)
     assert "On the 3 validation images (`metrics.json`)" in card
     assert "| figure | validation |\n" in card
     assert "| class | train | validation | total |" in card
@@ -133,33 +121,13 @@ def test_card_on_validation_images_has_no_validation_column(tmp_path):
 
 def test_card_of_a_fold_member_says_which_fold_of_how_many(tmp_path):
     summary = {**SUMMARY, "settings": {**SUMMARY["settings"], "folds": 5, "fold": 2}}
-    (tmp_path / "training.json").write_text(json.dumps(summary))
-    (tmp_path / "metrics.json").write_text(json.dumps(METRICS))
-    SPLIT.to_csv(tmp_path / "split.csv", index=False)
-    HISTORY.to_csv(tmp_path / "history.csv", index=False)
-    card = write_model_card(
-        *(tmp_path / name for name in ("training.json", "split.csv", "history.csv")),
-        tmp_path / "metrics.json",
-        tmp_path / "card.md",
-        experiment="wide-fold2",
-        configuration=CONFIGURATION,
-    )
+    card = card_of(tmp_path, "wide-fold2", summary=summary)
     assert "Fold 2 of 5 (`train.folds`): it validates on fold 2 of the non-test images" in card
     assert "which trains it as the experiment `default-fold2`." in card
 
 
 def test_card_of_a_grouped_category_names_its_group(tmp_path):
     summary = {**SUMMARY, "group": "length", "group_categories": ["coat_length_labels", "x"]}
-    (tmp_path / "training.json").write_text(json.dumps(summary))
-    (tmp_path / "metrics.json").write_text(json.dumps(METRICS))
-    SPLIT.to_csv(tmp_path / "split.csv", index=False)
-    HISTORY.to_csv(tmp_path / "history.csv", index=False)
-    card = write_model_card(
-        *(tmp_path / name for name in ("training.json", "split.csv", "history.csv")),
-        tmp_path / "metrics.json",
-        tmp_path / "card.md",
-        experiment="shared",
-        configuration=CONFIGURATION,
-    )
+    card = card_of(tmp_path, "shared", summary=summary)
     assert "One head of the group `length`'s model (`train.grouped`: coat_length_labels, x)" in card
     assert "the archives, the group's categories, their regrouping, the group and the" in card
