@@ -151,7 +151,7 @@ def decode_labels(
     decoded = decoded.sort_values(_KEY, kind="stable", ignore_index=True)[DECODED_COLUMNS]
 
     bad = reason != ""
-    rejected = frame.loc[bad, MERGED_COLUMNS].assign(reason=reason[bad]).reset_index(drop=True)
+    rejected = frame.loc[bad].assign(reason=reason[bad])[REJECTED_COLUMNS].reset_index(drop=True)
     return decoded, rejected
 
 
