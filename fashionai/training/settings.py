@@ -158,22 +158,14 @@ def trains_head_only(settings: Mapping[str, Any]) -> bool:
     return uses_feature_cache(settings) and not settings["fine_tune"]
 
 
-def weights_file(settings: Mapping[str, Any]) -> str | None:
-    """The weights file a job reads: fetched ImageNet weights (rule ``fetch_weights``) or a local
-    file; None for Keras' own download or a random init."""
-    if settings["weights"] == "imagenet" and settings["fetch_weights"]:
-        return f"{WEIGHTS_DIR}/{notop_file_name(settings['backbone'])}"
-    if settings["weights"] not in (None, "imagenet"):
-        return settings["weights"]
-    return None
-
-
 def model_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
     """The train settings that make a model (rule ``train``'s params): the run-only keys left
-    out, the weights file resolved (``fetch_weights`` only chooses it)."""
+    out, ``weights: imagenet`` with ``fetch_weights`` resolved to rule ``fetch_weights``' file
+    (``fetch_weights`` only chooses where the same weights come from)."""
     left_out = (*RUN_ONLY_KEYS, *WEIGHTS_SOURCE_KEYS)
     run = {key: value for key, value in settings.items() if key not in left_out}
-    run["weights"] = weights_file(settings) or settings["weights"]
+    if settings["weights"] == "imagenet" and settings["fetch_weights"]:
+        run["weights"] = f"{WEIGHTS_DIR}/{notop_file_name(settings['backbone'])}"
     return run
 
 
