@@ -70,17 +70,13 @@ def masked_targets(
     start = 0
     for name, rows in heads.items():
         own = slice(start, start + len(rows.labels))
-        if rows.targets is None:
-            targets[name] = np.zeros(total, dtype=np.int64)
-            targets[name][own] = rows.labels
-        else:
-            targets[name] = np.zeros((total, rows.targets.shape[1]), dtype=np.float32)
-            targets[name][own] = rows.targets
+        values = np.asarray(rows.labels if rows.targets is None else rows.targets)
+        targets[name] = np.zeros((total, *values.shape[1:]), dtype=values.dtype)
+        targets[name][own] = values
         weights[name] = np.zeros(total, dtype=np.float32)
         weights[name][own] = 1.0
         if rows.class_weight is not None:
-            table = np.array([rows.class_weight[i] for i in range(len(rows.class_weight))])
-            weights[name][own] = table[np.asarray(rows.labels)]
+            weights[name][own] = [rows.class_weight[label] for label in rows.labels]
         start = own.stop
     return targets, weights
 
