@@ -71,19 +71,14 @@ def model_card(
     fold, folds = settings.get("fold"), settings.get("folds")  # a fold member's (train.folds)
     as_fold = f" Fold {fold} of {folds} (`train.folds`): it validates on fold {fold} of the "
     as_fold = as_fold + "non-test images and trains on the others." if folds else ""
-    group = summary.get("group")  # a category trained in its group's model (train.grouped)
-    in_group = (
-        f" One head of the group `{group}`'s model (`train.grouped`: "
-        f"{', '.join(summary.get('group_categories', []))}), sharing its backbone with them; the "
-        "best epoch is the group's."
-        if group
-        else ""
-    )
-    trained = (
-        "the group's categories, their regrouping, the group"
-        if group
-        else "the category, its regrouping"
-    )
+    in_group, trained = "", "the category, its regrouping"
+    if group := summary.get("group"):  # a category trained in its group's model (train.grouped)
+        in_group = (
+            f" One head of the group `{group}`'s model (`train.grouped`: "
+            f"{', '.join(summary.get('group_categories', []))}), sharing its backbone with them; "
+            "the best epoch is the group's."
+        )
+        trained = "the group's categories, their regrouping, the group"
     training = [(key, summary[key]) for key in TRAINING_KEYS if key in summary]
     training.append(("training time", f"{timedelta(seconds=round(seconds))} ({seconds} s)"))
     sections = [
