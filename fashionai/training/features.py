@@ -245,8 +245,7 @@ def open_features(folder: Path, dependencies: dict[str, Any], classes: list[str]
         except (OSError, ValueError) as error:
             raise StaleFeatures(folder, f"{path} is unreadable: {error}") from None
         if found != shape:
-            problem = f"{path} has shape {found}, its manifest says {shape}"
-            raise StaleFeatures(folder, problem)
+            raise StaleFeatures(folder, f"{path} has shape {found}, its manifest says {shape}")
     # About 0.6 s per GB: small beside a training job, which reads the features every epoch.
     checksums = manifest.get("sha256")
     if not isinstance(checksums, dict) or not checksums:
