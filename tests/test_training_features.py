@@ -230,6 +230,10 @@ def test_memory_map_and_memory_give_the_same_batches(cached: SimpleNamespace) ->
     assert len(seen) == train.shape[1]
     matches = [np.flatnonzero((np.abs(train - row).max(axis=-1) == 0).any(axis=0)) for row in seen]
     assert sorted(int(m[0]) for m in matches) == list(range(train.shape[1]))
+    # Held-out images in the split's order, each as its plain view (view 0; 1 is mirrored).
+    validation = np.load(cached.root / "features" / "validation_features.npy")
+    plain = np.concatenate([x for x, _ in batches_of(cache, VALIDATION, 4).as_numpy_iterator()])
+    np.testing.assert_array_equal(plain, validation[0])
 
 
 def test_a_stale_cache_is_refused_until_recomputed(cached: SimpleNamespace, tmp_path: Path) -> None:

@@ -183,11 +183,10 @@ class FeatureCaches:
             for cache in self.caches
         ]
         rows = tf.data.Dataset.range(int(starts[-1]))
-        draws = tf.data.Dataset.from_tensors(tf.constant(0, tf.int64)).repeat()
         if subset == TRAIN:
             rows = rows.shuffle(max(int(starts[-1]), 1), seed=seed, reshuffle_each_iteration=True)
-            if views > 1:
-                draws = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+        # Each row's view, drawn at random: always 0, the plain view, where there is one view.
+        draws = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
         pairs = tf.data.Dataset.zip(rows, draws.map(lambda draw: tf.math.floormod(draw, views)))
         values = row_values(labels)
 
