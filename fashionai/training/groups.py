@@ -76,7 +76,9 @@ def masked_targets(
         weights[name] = np.zeros(total, dtype=np.float32)
         weights[name][own] = 1.0
         if rows.class_weight is not None:
-            weights[name][own] = [rows.class_weight[label] for label in rows.labels]
+            # A table per class, indexed by the rows' labels: no loop over the rows.
+            table = np.array([rows.class_weight[i] for i in range(len(rows.class_weight))])
+            weights[name][own] = table[np.asarray(rows.labels)]
         start = own.stop
     return targets, weights
 
