@@ -227,26 +227,6 @@ def test_killed_run_continues_from_its_last_finished_epoch(
     assert not (out / ".backup").exists()
 
 
-def test_epoch_interrupted_before_its_backup_is_run_again(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Killed at the end of epoch 1 before it was backed up: epoch 1 runs again, once."""
-    tree = make_tree(tmp_path / "tree", per_class=6, size=24)
-    out = tmp_path / "out"
-    settings = small(epochs=3)
-
-    def dying_log(line: str) -> None:
-        if line.startswith("epoch 1/"):
-            raise Interrupted
-
-    with pytest.raises(Interrupted):
-        train_category(tree, out, settings, **split_files(tree, settings), log=dying_log)
-    lines: list[str] = []
-    summary = train_category(tree, out, settings, **split_files(tree, settings), log=lines.append)
-    assert check_history(out, summary)["epoch"].tolist() == [0, 1, 2]
-    assert [line.split()[1] for line in lines if line.startswith("epoch ")] == ["1/2", "2/2"]
-
-
 def test_a_backup_of_other_settings_is_not_resumed(tmp_path: Path) -> None:
     tree = make_tree(tmp_path / "tree", per_class=4, size=24)
     out = tmp_path / "out"
@@ -290,16 +270,23 @@ def rerun_after_a_change(tree: Path, out: Path, settings: TrainSettings, **input
     return keys[0]
 
 
-# The run the "backup ... is (not) resumed" tests share: in a folder of relative paths, so that
-# each test's copy of it is the same run (the backup's signature holds the images' paths).
+# The killed run the resumption tests below share (rerun as it is, or after one change to its
+# inputs), each in a copy of its folder: relative paths make every copy the same run (the
+# backup's signature holds the images' paths).
 WEIGHTS, OTHER_WEIGHTS = "backbone.weights.h5", "other.weights.h5"  # two of the same size
 KILLED = small(epochs=3, fine_tune=False, cache_features=False, weights=WEIGHTS)
+
+
+def dying_at_epoch_2(line: str) -> None:
+    """A job log that kills the run as epoch 2 ends, before epoch 2 is backed up."""
+    if line.startswith("epoch 2/"):
+        raise Interrupted
 
 
 @pytest.fixture(scope="module")
 def killed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder holding ``tree``, ``KILLED``'s weights file and ``OTHER_WEIGHTS``, and ``out``:
-    a ``KILLED`` run killed right after epoch 1 was backed up (2 epochs finished)."""
+    a ``KILLED`` run killed at the end of epoch 2, before its backup (2 epochs finished)."""
     root = tmp_path_factory.mktemp("killed")
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(root)
@@ -307,10 +294,9 @@ def killed(tmp_path_factory: pytest.TempPathFactory) -> Path:
         for seed, path in ((1, WEIGHTS), (2, OTHER_WEIGHTS)):
             keras.utils.set_random_seed(seed)
             pretrained_weights(Path(path))
-        kill_after_epoch(patch, 1)
         with pytest.raises(Interrupted):
             train_category(
-                tree, Path("out"), KILLED, **split_files(tree, KILLED), log=lambda line: None
+                tree, Path("out"), KILLED, **split_files(tree, KILLED), log=dying_at_epoch_2
             )
     return root
 
@@ -324,8 +310,45 @@ def killed_copy(killed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     return Path("tree")
 
 
+@pytest.fixture(scope="module")
+def resumed(killed: Path, tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
+    """A copy of ``killed`` rerun as it is (nothing changed: its backup resumes), with
+    CUDA_VISIBLE_DEVICES set to 3,5: its ``out`` folder, summary and log lines, and the time
+    just before the rerun started."""
+    root = tmp_path_factory.mktemp("resumed") / "run"
+    shutil.copytree(killed, root)
+    lines: list[str] = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(root)
+        patch.setenv("CUDA_VISIBLE_DEVICES", "3,5")  # read as the job writes its outputs
+        before = datetime.now().astimezone()
+        tree = Path("tree")
+        summary = train_category(
+            tree, Path("out"), KILLED, **split_files(tree, KILLED), log=lines.append
+        )
+    return SimpleNamespace(out=root / "out", summary=summary, lines=lines, before=before)
+
+
+def test_epoch_interrupted_before_its_backup_is_run_again(resumed: SimpleNamespace) -> None:
+    """Killed at the end of epoch 2 before it was backed up: epoch 2 runs again, once."""
+    assert check_history(resumed.out, resumed.summary)["epoch"].tolist() == [0, 1, 2]
+    assert [line.split()[1] for line in resumed.lines if line.startswith("epoch ")] == ["2/2"]
+    assert resumed.summary["attempts"] == 2
+
+
+def test_training_json_records_devices_and_times(resumed: SimpleNamespace) -> None:
+    summary = resumed.summary
+    started = datetime.fromisoformat(summary["started"])
+    finished = datetime.fromisoformat(summary["finished"])
+    assert started.tzinfo is not None and finished.tzinfo is not None
+    # started is this attempt's start (the second), not the first attempt's
+    assert resumed.before.replace(microsecond=0) <= started <= finished
+    assert finished <= datetime.now().astimezone()
+    assert summary["attempts"] == 2 and summary["gpu_devices"] == "3,5"
+
+
 def test_a_backup_of_another_split_is_not_resumed(killed_copy: Path) -> None:
-    """Killed after epoch 1, then only the split changes (an image added to the tree, the
+    """Killed with 2 epochs finished, then only the split changes (an image added to the tree, the
     settings the same): the rerun starts from epoch 0 again and says the split differs."""
     image = sorted(path for path in killed_copy.glob("*/*") if path.is_file())[0]
     shutil.copy(image, image.with_name(f"added{image.suffix}"))
@@ -333,7 +356,7 @@ def test_a_backup_of_another_split_is_not_resumed(killed_copy: Path) -> None:
 
 
 def test_a_backup_made_with_other_weights_is_not_resumed(killed_copy: Path) -> None:
-    """Killed after epoch 1, the weights file at the configured path is replaced: the rerun
+    """Killed with 2 epochs finished, the weights file at the configured path is replaced: the rerun
     starts over for that reason alone, and the model's backbone holds the new weights."""
     Path(OTHER_WEIGHTS).replace(WEIGHTS)
 
@@ -403,24 +426,6 @@ def test_a_backup_without_readable_weights_is_discarded(killed_copy: Path, damag
     assert [line.split()[1] for line in lines if line.startswith("epoch ")] == ["0/2", "1/2", "2/2"]
     assert check_history(out, summary)["epoch"].tolist() == [0, 1, 2]
     assert summary["attempts"] == 1
-
-
-def test_training_json_records_devices_and_times(
-    killed_copy: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The killed run resumed (nothing changed in its copy): training.json records this
-    attempt's devices and times."""
-    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")  # read as the job writes its outputs
-    before = datetime.now().astimezone()
-    summary = train_category(
-        killed_copy, Path("out"), KILLED, **split_files(killed_copy, KILLED), log=lambda line: None
-    )
-    started = datetime.fromisoformat(summary["started"])
-    finished = datetime.fromisoformat(summary["finished"])
-    assert started.tzinfo is not None and finished.tzinfo is not None
-    # started is this attempt's start (the second), not the first attempt's
-    assert before.replace(microsecond=0) <= started <= finished <= datetime.now().astimezone()
-    assert summary["attempts"] == 2 and summary["gpu_devices"] == "3,5"
 
 
 JOB = """
