@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from fashionai.outputs import split_file
 from tests.workflow_helpers import REPO, SNAKEMAKE, run_snakemake, tiny_config
 
 pytestmark = pytest.mark.slow
@@ -36,9 +37,10 @@ def training_config(**train: object) -> dict:
 
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A working folder with the category's regrouped tree built (the data half, once)."""
+    """A working folder with the category's regrouped tree built and its split drawn (the data
+    half, once: the tests' settings share the split keys, so their runs start at training)."""
     workdir = tmp_path_factory.mktemp("prepared")
-    result = run_snakemake(workdir, training_config(), f"results/regrouped/{CATEGORY}")
+    result = run_snakemake(workdir, training_config(), split_file(CATEGORY))
     assert result.returncode == 0, result.stderr[-3000:]
     return workdir
 

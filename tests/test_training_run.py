@@ -72,19 +72,34 @@ def check_history(out: Path, summary: dict) -> pd.DataFrame:
     return history
 
 
+def refuse_image_checks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make every function that checks images or draws a split raise, wherever imported."""
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a training job checked images or drew a split")
+
+    checks = {"find_undecodable", "check_image", "check_images", "list_images", "split_dataset"}
+    for module in [m for name, m in sys.modules.items() if name.startswith("fashionai")]:
+        for name in checks & set(vars(module)):
+            monkeypatch.setattr(module, name, refuse)  # wherever it was imported
+
+
 @pytest.fixture(scope="module")
 def frozen(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
-    """A frozen-backbone run on a tree with three undecodable files in it."""
+    """A frozen-backbone run on a tree with three undecodable files in it. The split stage's
+    files are made first; the run itself goes with every image check and split function
+    refusing to run (test_a_training_job_checks_no_image_and_draws_no_split)."""
     root = tmp_path_factory.mktemp("frozen")
     tree = make_tree(root / "tree", per_class=6, size=24)
     corrupt = add_corrupt_files(tree)
     settings = small(augmentations=("flip",))
+    files = split_files(tree, settings)
     lines: list[str] = []
-    summary = train_category(
-        tree, root / "out", settings, **split_files(tree, settings), threads=1, log=lines.append
-    )
+    with pytest.MonkeyPatch.context() as patch:
+        refuse_image_checks(patch)
+        summary = train_category(tree, root / "out", settings, **files, threads=1, log=lines.append)
     return SimpleNamespace(tree=tree, out=root / "out", settings=settings, summary=summary,
-                           lines=lines, corrupt=corrupt)  # fmt: skip
+                           lines=lines, corrupt=corrupt, files=files)  # fmt: skip
 
 
 def test_frozen_run_writes_every_output(frozen: SimpleNamespace) -> None:
@@ -166,25 +181,12 @@ def test_fine_tuning_learns_the_shapes_and_records_both_phases(tmp_path: Path) -
     assert summary["best_val_accuracy"] >= 0.75, history
 
 
-def test_a_training_job_checks_no_image_and_draws_no_split(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The split stage checked every image and drew the split: training reads its files, and
-    its model's split.csv is a copy of the split file."""
-    tree = make_tree(tmp_path / "tree", per_class=4, size=24)
-    settings = small(epochs=1, cache_features=False)
-    files = split_files(tree, settings)
-
-    def refuse(*args: object, **kwargs: object) -> None:
-        raise AssertionError("a training job checked images or drew a split")
-
-    checks = {"find_undecodable", "check_image", "check_images", "list_images", "split_dataset"}
-    for module in [m for name, m in sys.modules.items() if name.startswith("fashionai")]:
-        for name in checks & set(vars(module)):
-            monkeypatch.setattr(module, name, refuse)  # wherever it was imported
-    summary = train_category(tree, tmp_path / "out", settings, **files, log=lambda line: None)
-    assert (tmp_path / "out" / "split.csv").read_bytes() == files["split"].read_bytes()
-    assert summary["epochs_run"] == 1
+def test_a_training_job_checks_no_image_and_draws_no_split(frozen: SimpleNamespace) -> None:
+    """The split stage checked every image and drew the split: training reads its files (the
+    frozen run trained with every image check and split function refusing, on a tree with
+    undecodable files), and its model's split.csv is a copy of the split file."""
+    assert (frozen.out / "split.csv").read_bytes() == frozen.files["split"].read_bytes()
+    assert frozen.summary["epochs_run"] == frozen.settings.epochs
 
 
 class Interrupted(Exception):
@@ -223,26 +225,6 @@ def test_killed_run_continues_from_its_last_finished_epoch(
     assert rerun == ["3/4", "4/4"]
     assert summary["fine_tune_start_epoch"] == 2 and summary["attempts"] == 2
     assert not (out / ".backup").exists()
-
-
-def test_epoch_interrupted_before_its_backup_is_run_again(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Killed at the end of epoch 1 before it was backed up: epoch 1 runs again, once."""
-    tree = make_tree(tmp_path / "tree", per_class=6, size=24)
-    out = tmp_path / "out"
-    settings = small(epochs=3)
-
-    def dying_log(line: str) -> None:
-        if line.startswith("epoch 1/"):
-            raise Interrupted
-
-    with pytest.raises(Interrupted):
-        train_category(tree, out, settings, **split_files(tree, settings), log=dying_log)
-    lines: list[str] = []
-    summary = train_category(tree, out, settings, **split_files(tree, settings), log=lines.append)
-    assert check_history(out, summary)["epoch"].tolist() == [0, 1, 2]
-    assert [line.split()[1] for line in lines if line.startswith("epoch ")] == ["1/2", "2/2"]
 
 
 def test_a_backup_of_other_settings_is_not_resumed(tmp_path: Path) -> None:
@@ -288,41 +270,99 @@ def rerun_after_a_change(tree: Path, out: Path, settings: TrainSettings, **input
     return keys[0]
 
 
-def test_a_backup_of_another_split_is_not_resumed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Killed after epoch 0, then only the split changes (an image added to the tree, the
+# The killed run the resumption tests below share (rerun as it is, or after one change to its
+# inputs), each in a copy of its folder: relative paths make every copy the same run (the
+# backup's signature holds the images' paths).
+WEIGHTS, OTHER_WEIGHTS = "backbone.weights.h5", "other.weights.h5"  # two of the same size
+KILLED = small(epochs=3, fine_tune=False, cache_features=False, weights=WEIGHTS)
+
+
+def dying_at_epoch_2(line: str) -> None:
+    """A job log that kills the run as epoch 2 ends, before epoch 2 is backed up."""
+    if line.startswith("epoch 2/"):
+        raise Interrupted
+
+
+@pytest.fixture(scope="module")
+def killed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder holding ``tree``, ``KILLED``'s weights file and ``OTHER_WEIGHTS``, and ``out``:
+    a ``KILLED`` run killed at the end of epoch 2, before its backup (2 epochs finished)."""
+    root = tmp_path_factory.mktemp("killed")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(root)
+        tree = make_tree(Path("tree"), per_class=4, size=24)
+        for seed, path in ((1, WEIGHTS), (2, OTHER_WEIGHTS)):
+            keras.utils.set_random_seed(seed)
+            pretrained_weights(Path(path))
+        with pytest.raises(Interrupted):
+            train_category(
+                tree, Path("out"), KILLED, **split_files(tree, KILLED), log=dying_at_epoch_2
+            )
+    return root
+
+
+@pytest.fixture
+def killed_copy(killed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of ``killed`` (files copied, not linked: a rerun writes into the backup), made
+    the working directory; its ``tree``."""
+    shutil.copytree(killed, tmp_path / "run")
+    monkeypatch.chdir(tmp_path / "run")
+    return Path("tree")
+
+
+@pytest.fixture(scope="module")
+def resumed(killed: Path, tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
+    """A copy of ``killed`` rerun as it is (nothing changed: its backup resumes), with
+    CUDA_VISIBLE_DEVICES set to 3,5: its ``out`` folder, summary and log lines, and the time
+    just before the rerun started."""
+    root = tmp_path_factory.mktemp("resumed") / "run"
+    shutil.copytree(killed, root)
+    lines: list[str] = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(root)
+        patch.setenv("CUDA_VISIBLE_DEVICES", "3,5")  # read as the job writes its outputs
+        before = datetime.now().astimezone()
+        tree = Path("tree")
+        summary = train_category(
+            tree, Path("out"), KILLED, **split_files(tree, KILLED), log=lines.append
+        )
+    return SimpleNamespace(out=root / "out", summary=summary, lines=lines, before=before)
+
+
+def test_epoch_interrupted_before_its_backup_is_run_again(resumed: SimpleNamespace) -> None:
+    """Killed at the end of epoch 2 before it was backed up: epoch 2 runs again, once."""
+    assert check_history(resumed.out, resumed.summary)["epoch"].tolist() == [0, 1, 2]
+    assert [line.split()[1] for line in resumed.lines if line.startswith("epoch ")] == ["2/2"]
+    assert resumed.summary["attempts"] == 2
+
+
+def test_training_json_records_devices_and_times(resumed: SimpleNamespace) -> None:
+    summary = resumed.summary
+    started = datetime.fromisoformat(summary["started"])
+    finished = datetime.fromisoformat(summary["finished"])
+    assert started.tzinfo is not None and finished.tzinfo is not None
+    # started is this attempt's start (the second), not the first attempt's
+    assert resumed.before.replace(microsecond=0) <= started <= finished
+    assert finished <= datetime.now().astimezone()
+    assert summary["attempts"] == 2 and summary["gpu_devices"] == "3,5"
+
+
+def test_a_backup_of_another_split_is_not_resumed(killed_copy: Path) -> None:
+    """Killed with 2 epochs finished, then only the split changes (an image added to the tree, the
     settings the same): the rerun starts from epoch 0 again and says the split differs."""
-    tree = make_tree(tmp_path / "tree", per_class=6, size=24)
-    out, settings = tmp_path / "out", small(epochs=3, cache_features=False)
-    kill_after_epoch(monkeypatch, 0)
-    with pytest.raises(Interrupted):
-        train_category(tree, out, settings, **split_files(tree, settings), log=lambda line: None)
-    image = sorted(path for path in tree.glob("*/*") if path.is_file())[0]
+    image = sorted(path for path in killed_copy.glob("*/*") if path.is_file())[0]
     shutil.copy(image, image.with_name(f"added{image.suffix}"))
-    assert rerun_after_a_change(tree, out, settings) == "split"
+    assert rerun_after_a_change(killed_copy, Path("out"), KILLED) == "split"
 
 
-def test_a_backup_made_with_other_weights_is_not_resumed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Killed after epoch 1, the weights file at the configured path is replaced: the rerun
+def test_a_backup_made_with_other_weights_is_not_resumed(killed_copy: Path) -> None:
+    """Killed with 2 epochs finished, the weights file at the configured path is replaced: the rerun
     starts over for that reason alone, and the model's backbone holds the new weights."""
-    tree = make_tree(tmp_path / "tree", per_class=4, size=24)
-    weights, other = tmp_path / "backbone.weights.h5", tmp_path / "other.weights.h5"
-    for seed, path in ((1, weights), (2, other)):
-        keras.utils.set_random_seed(seed)
-        pretrained_weights(path)
-    out = tmp_path / "out"
-    settings = small(epochs=3, fine_tune=False, cache_features=False, weights=str(weights))
-    kill_after_epoch(monkeypatch, 1)
-    with pytest.raises(Interrupted):
-        train_category(tree, out, settings, **split_files(tree, settings), log=lambda line: None)
-    other.replace(weights)
+    Path(OTHER_WEIGHTS).replace(WEIGHTS)
 
-    assert rerun_after_a_change(tree, out, settings) == "weights.sha256"  # same size
-    model = keras.models.load_model(out / "model.keras")
-    expected = build_backbone("SmallCNN", 16, str(weights))
+    assert rerun_after_a_change(killed_copy, Path("out"), KILLED) == "weights.sha256"  # same size
+    model = keras.models.load_model(Path("out") / "model.keras")
+    expected = build_backbone("SmallCNN", 16, WEIGHTS)
     backbone = classifier_parts(model).backbone
     for found, wanted in zip(backbone.weights, expected.weights, strict=True):
         np.testing.assert_array_equal(np.asarray(found), np.asarray(wanted))
@@ -366,16 +406,9 @@ def test_a_backup_made_on_other_features_is_not_resumed(
 
 
 @pytest.mark.parametrize("damage", ["missing", "truncated"])
-def test_a_backup_without_readable_weights_is_discarded(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, damage: str
-) -> None:
+def test_a_backup_without_readable_weights_is_discarded(killed_copy: Path, damage: str) -> None:
     """state.json says 2 epochs finished, its latest weights are gone or cut short."""
-    tree = make_tree(tmp_path / "tree", per_class=4, size=24)
-    out = tmp_path / "out"
-    settings = small(epochs=3, cache_features=False)
-    kill_after_epoch(monkeypatch, 1)
-    with pytest.raises(Interrupted):
-        train_category(tree, out, settings, **split_files(tree, settings), log=lambda line: None)
+    out = Path("out")
     latest = out / ".backup" / "latest.weights.h5"
     assert json.loads((out / ".backup" / "state.json").read_text())["epoch"] == 2
     if damage == "missing":
@@ -383,7 +416,9 @@ def test_a_backup_without_readable_weights_is_discarded(
     else:
         latest.write_bytes(latest.read_bytes()[: latest.stat().st_size // 2])
     lines: list[str] = []
-    summary = train_category(tree, out, settings, **split_files(tree, settings), log=lines.append)
+    summary = train_category(
+        killed_copy, out, KILLED, **split_files(killed_copy, KILLED), log=lines.append
+    )
     discarded = [line for line in lines if line.startswith("discarding the backup")]
     assert len(discarded) == 1 and str(latest) in discarded[0], lines
     assert ("missing" if damage == "missing" else "unreadable") in discarded[0]
@@ -391,28 +426,6 @@ def test_a_backup_without_readable_weights_is_discarded(
     assert [line.split()[1] for line in lines if line.startswith("epoch ")] == ["0/2", "1/2", "2/2"]
     assert check_history(out, summary)["epoch"].tolist() == [0, 1, 2]
     assert summary["attempts"] == 1
-
-
-def test_training_json_records_devices_and_times(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")  # read as the job writes its outputs
-    tree = make_tree(tmp_path / "tree", per_class=4, size=24)
-    kill_after_epoch(monkeypatch, 0)
-    with pytest.raises(Interrupted):
-        train_category(
-            tree, tmp_path / "out", small(), **split_files(tree, small()), log=lambda line: None
-        )
-    before = datetime.now().astimezone()
-    summary = train_category(
-        tree, tmp_path / "out", small(), **split_files(tree, small()), log=lambda line: None
-    )
-    started = datetime.fromisoformat(summary["started"])
-    finished = datetime.fromisoformat(summary["finished"])
-    assert started.tzinfo is not None and finished.tzinfo is not None
-    # started is this attempt's start (the second), not the first attempt's
-    assert before.replace(microsecond=0) <= started <= finished <= datetime.now().astimezone()
-    assert summary["attempts"] == 2 and summary["gpu_devices"] == "3,5"
 
 
 JOB = """

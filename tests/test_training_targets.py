@@ -319,21 +319,23 @@ def small(**overrides: object) -> TrainSettings:
     return TrainSettings(**{**base, **overrides})
 
 
-def train(tree: Path, out: Path, settings: TrainSettings, decoded: Path | None) -> tuple:
-    """A training job as the workflow runs it: on rule features' cache when it uses one."""
+def feature_cache(tree: Path, folder: Path, settings: TrainSettings) -> Path | None:
+    """Rule features' cache of ``settings`` in ``folder``, if its training job uses one."""
     from fashionai.training.features import extract_features  # TensorFlow: slow tests only
-    from fashionai.training.run import train_category
 
-    features = None
-    if uses_feature_cache(settings.to_dict()):
-        features = out.with_name(f"{out.name}-features")
-        extract_features(
-            tree,
-            features,
-            settings,
-            split=split_files(tree, settings)["split"],
-            log=lambda line: None,
-        )
+    if not uses_feature_cache(settings.to_dict()):
+        return None
+    split = split_files(tree, settings)["split"]
+    extract_features(tree, folder, settings, split=split, log=lambda line: None)
+    return folder
+
+
+def train(
+    tree: Path, out: Path, settings: TrainSettings, decoded: Path | None, features: Path | None
+) -> tuple:
+    """A training job as the workflow runs it: on rule features' cache ``features`` if any."""
+    from fashionai.training.run import train_category  # TensorFlow: slow tests only
+
     lines: list[str] = []
     summary = train_category(
         tree,
@@ -366,7 +368,10 @@ def test_a_soft_run_trains_on_the_soft_targets_and_records_them(
     tree, decoded, soft = soft_data
     if overrides.get("fine_tune"):
         overrides = {**overrides, "weights": pretrained_weights(tmp_path / "w.weights.h5")}
-    summary, history, lines = train(tree, tmp_path / "soft", small(**overrides), decoded)
+    # Soft targets change no feature: the soft and the ignoring run share one cache, as the
+    # workflow's jobs do (test_only_a_soft_training_job_depends_on_decoded_csv).
+    features = feature_cache(tree, tmp_path / "features", small(**overrides))
+    summary, history, lines = train(tree, tmp_path / "soft", small(**overrides), decoded, features)
     split = pd.read_csv(tmp_path / "soft" / "split.csv")
     trained = split.loc[split["subset"] == "train", "image_name"]
     assert summary["settings"]["maybe_labels"] == "soft"
@@ -392,7 +397,7 @@ def test_a_soft_run_trains_on_the_soft_targets_and_records_them(
     assert loss == pytest.approx(best["val_loss"], abs=1e-4)
 
     ignore, ignore_history, _ = train(
-        tree, tmp_path / "ignore", small(**overrides, maybe_labels="ignore"), None
+        tree, tmp_path / "ignore", small(**overrides, maybe_labels="ignore"), None, features
     )
     assert ignore["soft_targets"] is None
     assert not np.allclose(history["loss"], ignore_history["loss"])  # trained on other targets
