@@ -20,10 +20,18 @@ DEMO := $(BIN)/snakemake --directory $(DEMO_DIR) --configfile config.yaml $(DEMO
 
 venv: $(STAMP)
 
+# uv installs the pinned wheels in parallel and compiles their bytecode on every core: 27 s on a
+# fresh 2-core machine where pip takes 43-55 s (BENCHMARKS.md, "Installing with uv"). uv reads
+# UV_INDEX_URL and UV_EXTRA_INDEX_URL, not pip's configuration: behind a private package index
+# set those, or install with pip instead:  make venv INSTALL=".venv/bin/pip install"
+UV_VERSION := 0.13.10
+INSTALL ?= $(BIN)/uv pip install --python $(BIN)/python --compile-bytecode
+
 $(STAMP): $(REQUIREMENTS) requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -r $(REQUIREMENTS) -r requirements-dev.txt
-	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(BIN)/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(INSTALL) --quiet -r $(REQUIREMENTS) -r requirements-dev.txt
+	$(INSTALL) --quiet --no-deps -e .
 	touch $@
 
 # The whole pipeline on the synthetic dataset the workflow generates itself.
