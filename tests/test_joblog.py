@@ -15,9 +15,12 @@ from fashionai.training.resume import Backup, RunState
 from tests.training_helpers import subprocess_env
 
 # A job that is interrupted while it works, as by Ctrl-C in the terminal or by Slurm.
+# The child answers Ctrl-C as a process started from a terminal does, even where the test runs
+# in a background job (which starts its children with SIGINT ignored, and Python keeps that).
 CHILD = """
 import os, signal, sys, time
 from pathlib import Path
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from fashionai.joblog import job_log
 from fashionai.training.resume import Backup
 backup = Path(sys.argv[3])
