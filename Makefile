@@ -20,7 +20,7 @@ DEMO := $(BIN)/snakemake --directory $(DEMO_DIR) --configfile config.yaml $(DEMO
 
 venv: $(STAMP)
 
-# uv installs the pinned wheels in parallel and compiles their bytecode on every core: 27 s on a
+# uv installs the pinned wheels in parallel and compiles their bytecode on every core: 20 s on a
 # fresh 2-core machine where pip takes 43-55 s (BENCHMARKS.md, "Installing with uv"). uv reads
 # UV_INDEX_URL and UV_EXTRA_INDEX_URL, not pip's configuration: behind a private package index
 # set those, or install with pip instead:  make venv INSTALL=".venv/bin/pip install"
