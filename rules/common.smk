@@ -8,7 +8,6 @@ sys.path.insert(0, workflow.basedir)
 
 from fashionai.archives import archive_id
 from fashionai.outputs import *  # every output's path and file name
-from fashionai.training.backbones import notop_file_name
 from fashionai.schema import ConfigError
 import fashionai.config as configuration
 import fashionai.training.settings as training

@@ -6,7 +6,7 @@ TRAIN_RESOURCES = dict(gpu=TRAIN["gpus"], mem_mb=16000, runtime=24 * 60)
 
 rule fetch_weights:
     output:
-        f"{training.WEIGHTS_DIR}/{notop_file_name('{backbone}')}",
+        training.fetched_weights("{backbone}"),
     log:
         "logs/fetch_weights/{backbone}.log",
     localrule: True

@@ -165,8 +165,13 @@ def model_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
     left_out = (*RUN_ONLY_KEYS, *WEIGHTS_SOURCE_KEYS)
     run = {key: value for key, value in settings.items() if key not in left_out}
     if settings["weights"] == "imagenet" and settings["fetch_weights"]:
-        run["weights"] = f"{WEIGHTS_DIR}/{notop_file_name(settings['backbone'])}"
+        run["weights"] = fetched_weights(settings["backbone"])
     return run
+
+
+def fetched_weights(backbone: str) -> str:
+    """Where rule ``fetch_weights`` puts ``backbone``'s ImageNet weights (a wildcard too)."""
+    return f"{WEIGHTS_DIR}/{notop_file_name(backbone)}"
 
 
 def check_train(settings: Mapping[str, Any], where: str = "train") -> None:
